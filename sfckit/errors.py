@@ -1,0 +1,62 @@
+"""User-facing errors and warnings.
+
+A :class:`UserError` is a problem with the user's input (a file, a column, a value,
+an option). The command-line interface prints it as one line and exits with status 2,
+without a traceback. Everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """An input problem the user can fix.
+
+    Parameters
+    ----------
+    what : str
+        What is wrong, naming the file, row/column and offending value.
+    expected : str, optional
+        What was expected instead.
+    fix : str, optional
+        How to fix it.
+    """
+
+    def __init__(self, what: str, expected: str | None = None, fix: str | None = None):
+        self.what = what
+        self.expected = expected
+        self.fix = fix
+        super().__init__(what, expected, fix)
+
+    def __str__(self) -> str:
+        parts = [self.what]
+        if self.expected:
+            parts.append(f"expected {self.expected}")
+        if self.fix:
+            parts.append(f"fix: {self.fix}")
+        return "; ".join(parts).replace("\n", " ")
+
+
+def file_error(
+    path: str | Path,
+    what: str,
+    *,
+    expected: str | None = None,
+    fix: str | None = None,
+    row: int | None = None,
+    column: str | None = None,
+) -> UserError:
+    """Build a :class:`UserError` located in a file (and optionally a row/column)."""
+    where = str(path)
+    if row is not None:
+        where += f", row {row}"
+    if column is not None:
+        where += f", column '{column}'"
+    return UserError(f"{where}: {what}", expected=expected, fix=fix)
+
+
+class SparseRegionWarning(UserWarning):
+    """Regions with too few valid voxels were set to NaN."""

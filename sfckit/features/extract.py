@@ -1,0 +1,438 @@
+"""Per-participant feature extraction (I/O wrapper around the pure kernels) and the
+cohort step that writes ``sfc.tsv``, ``gmv.tsv``, ``alff.tsv`` and ``regions.tsv``.
+
+Gray-matter mask: voxels whose GMV exceeds ``gm_threshold`` (and that lie inside the user
+mask, when one is given) and whose ALFF is finite and non-zero.
+Regional ALFF is mALFF: ALFF divided by the participant's mean ALFF over that mask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sfckit.engine import run_tasks
+from sfckit.errors import SparseRegionWarning, UserError, file_error
+from sfckit.features.alff import DEFAULT_BAND, band_problem
+from sfckit.features.alff import alff as alff_kernel
+from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS, coupling
+from sfckit.features.regional import regional_mean
+from sfckit.io.atlases import Atlas
+from sfckit.io.images import Grid, check_same_grid, load_data, load_image, repetition_time
+from sfckit.io.manifest import Cohort
+from sfckit.io.outputs import file_sha256, parameters_hash, write_dataset_description, write_tsv
+
+FEATURE_TABLES = {"sfc": "sfc.tsv", "gmv": "gmv.tsv", "alff": "alff.tsv"}
+CACHE_FOLDER = ".sfckit-cache"
+DEFAULT_GM_THRESHOLD = 0.2
+
+
+@dataclass(frozen=True)
+class ExtractionParameters:
+    """Everything that changes the extracted numbers (hashed for caching/provenance)."""
+
+    method: str = DEFAULT_METHOD
+    min_voxels: int = DEFAULT_MIN_VOXELS
+    gm_threshold: float = DEFAULT_GM_THRESHOLD
+    band: tuple[float, float] = DEFAULT_BAND
+    gm_mask: str | None = None
+
+    def validate(self) -> ExtractionParameters:
+        """Raise a UserError for an invalid value."""
+        if self.method not in METHODS:
+            raise UserError(
+                f"unknown SFC method '{self.method}'",
+                expected=f"one of {', '.join(METHODS)}",
+                fix="choose a --method from the list",
+            )
+        if not isinstance(self.min_voxels, int) or self.min_voxels < 3:
+            raise UserError(
+                f"invalid --min-voxels {self.min_voxels!r}",
+                expected="an integer >= 3",
+                fix="use e.g. --min-voxels 10",
+            )
+        if not (0 <= self.gm_threshold < 1):
+            raise UserError(
+                f"invalid --gm-threshold {self.gm_threshold!r}",
+                expected="a number in [0, 1)",
+                fix="use e.g. --gm-threshold 0.2",
+            )
+        low, high = self.band
+        if not (0 <= low < high):
+            raise UserError(
+                f"invalid frequency band {self.band}",
+                expected="0 <= low < high (Hz)",
+                fix="use e.g. --band 0.01 0.08",
+            )
+        return self
+
+
+@dataclass
+class ParticipantFeatures:
+    """One participant's regional features."""
+
+    participant_id: str
+    sfc: np.ndarray
+    gmv: np.ndarray
+    alff: np.ndarray
+    n_valid: np.ndarray
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+def extract_participant(
+    row: dict[str, Any],
+    *,
+    labels: np.ndarray,
+    regions: np.ndarray,
+    region_names: list[str],
+    grid: Grid,
+    parameters: ExtractionParameters,
+    user_mask: np.ndarray | None = None,
+) -> ParticipantFeatures:
+    """Load one participant's images and compute regional SFC, GMV and mALFF.
+
+    Parameters
+    ----------
+    row : dict
+        A manifest row (``participant_id``, ``gmv``, ``functional``, ``bold``/``alff``, ``tr``).
+    labels : ndarray of int, 3-D
+        Atlas labels on the image grid.
+    regions, region_names
+        Label values and names to report, in output order.
+    grid : Grid
+        The cohort's voxel grid.
+    parameters : ExtractionParameters
+        Method, thresholds and band.
+    user_mask : ndarray of bool, optional
+        Restricts the gray-matter mask.
+    """
+    gmv_path = row["gmv"]
+    gmv_image = load_image(gmv_path, ndim=3, role="gmv")
+    check_same_grid(grid, "the cohort's first GMV map", Grid.of(gmv_image), gmv_path)
+    gmv = load_data(gmv_image, gmv_path, role="gmv")
+    _check_informative(gmv, gmv_path, "gmv")
+    mask = np.isfinite(gmv) & (gmv > parameters.gm_threshold)
+    if user_mask is not None:
+        mask &= user_mask
+    if not mask.any():
+        raise file_error(
+            gmv_path,
+            f"no voxel exceeds the gray-matter threshold {parameters.gm_threshold}",
+            expected="a modulated gray-matter map with values around 0-1",
+            fix="check the image, or lower --gm-threshold",
+        )
+    functional_path = row[row["functional"]]
+    if row["functional"] == "bold":
+        alff_values = _alff_from_bold(functional_path, mask, row.get("tr"), grid, parameters.band)
+    else:
+        alff_image = load_image(functional_path, ndim=3, role="alff")
+        check_same_grid(grid, gmv_path, Grid.of(alff_image), functional_path)
+        alff_map = load_data(alff_image, functional_path, role="alff")
+        _check_informative(alff_map, functional_path, "alff")
+        alff_values = alff_map[mask]
+    gmv_values = gmv[mask].astype(np.float64)
+    alff_values = alff_values.astype(np.float64)
+    usable = np.isfinite(alff_values) & (alff_values != 0)
+    if not usable.any():
+        raise file_error(
+            functional_path,
+            "ALFF is zero or not finite in every gray-matter voxel",
+            fix="check that the functional image covers the brain and is in the GMV's space",
+        )
+    voxel_labels = labels[mask][usable]
+    gmv_values, alff_values = gmv_values[usable], alff_values[usable]
+    malff = alff_values / alff_values.mean()
+    with warnings.catch_warnings():
+        # Sparse regions are reported once for the whole cohort, not per participant.
+        warnings.simplefilter("ignore", SparseRegionWarning)
+        sfc, n_valid = coupling(
+            gmv=gmv_values,
+            alff=alff_values,
+            labels=voxel_labels,
+            regions=regions,
+            region_names=region_names,
+            method=parameters.method,
+            min_voxels=parameters.min_voxels,
+        )
+    checksums = {str(p): file_sha256(p) for p in (gmv_path, functional_path)}
+    return ParticipantFeatures(
+        participant_id=row["participant_id"],
+        sfc=sfc,
+        gmv=regional_mean(values=gmv_values, labels=voxel_labels, regions=regions),
+        alff=regional_mean(values=malff, labels=voxel_labels, regions=regions),
+        n_valid=n_valid,
+        checksums=checksums,
+    )
+
+
+def _check_informative(data: np.ndarray, path: str, role: str) -> None:
+    finite = np.isfinite(data)
+    if not finite.any():
+        raise file_error(
+            path,
+            f"the {role} image contains only NaN/inf values",
+            fix="re-create the image; it holds no data",
+        )
+    if not np.any(data[finite] != 0):
+        raise file_error(
+            path, f"the {role} image is all zeros", fix="re-create the image; it holds no data"
+        )
+
+
+def _alff_from_bold(
+    path: str, mask: np.ndarray, tr: float | None, grid: Grid, band: tuple[float, float]
+) -> np.ndarray:
+    image = load_image(path, ndim=4, role="bold")
+    check_same_grid(grid, "the participant's GMV map", Grid.of(image), path)
+    tr = _resolve_tr(path, image, tr)
+    problem = band_problem(image.shape[3], tr=tr, band=band)
+    if problem:
+        raise file_error(path, problem, fix="use a longer run or adjust --band")
+    data = load_data(image, path, role="bold")
+    _check_informative(data, path, "bold")
+    timeseries = data[mask].T  # (time, gray-matter voxels)
+    del data
+    values, _ = alff_kernel(timeseries, tr=tr, band=band)
+    return values
+
+
+def _resolve_tr(path: str, image: Any, tr: float | None) -> float:
+    if tr is not None and np.isfinite(tr):
+        return float(tr)
+    header_tr = repetition_time(image)
+    if header_tr is None:
+        raise file_error(
+            path,
+            "the BOLD header has no repetition time",
+            expected="a TR in the NIfTI header or a 'tr' column in the manifest",
+            fix="add a 'tr' column (seconds) to the manifest",
+        )
+    return header_tr
+
+
+def _safe_name(participant_id: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", participant_id)[:60]
+    return f"{stem}-{hashlib.sha1(participant_id.encode()).hexdigest()[:10]}.npz"
+
+
+def _participant_key(row: dict[str, Any], run_hash: str) -> str:
+    parts = [run_hash, row["participant_id"], str(row.get("tr"))]
+    for column in ("gmv", row["functional"]):
+        path = Path(row[column])
+        stat = path.stat()
+        parts += [column, str(path), str(stat.st_size), str(stat.st_mtime_ns)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _cached_task(
+    row: dict[str, Any], cache_file: str, key: str, context: dict[str, Any]
+) -> ParticipantFeatures:
+    """Compute one participant and store the result atomically in ``cache_file``."""
+    from sfckit.io.outputs import atomic_write
+
+    result = extract_participant(row, **context)
+    with atomic_write(cache_file, "wb") as handle:
+        np.savez(
+            handle,
+            key=key,
+            participant_id=result.participant_id,
+            sfc=result.sfc,
+            gmv=result.gmv,
+            alff=result.alff,
+            n_valid=result.n_valid,
+            checksum_paths=np.array(list(result.checksums), dtype=str),
+            checksum_values=np.array(list(result.checksums.values()), dtype=str),
+        )
+    return result
+
+
+def _load_cached(cache_file: Path, key: str) -> ParticipantFeatures | None:
+    if not cache_file.is_file():
+        return None
+    try:
+        with np.load(cache_file) as stored:
+            if str(stored["key"]) != key:
+                return None
+            return ParticipantFeatures(
+                participant_id=str(stored["participant_id"]),
+                sfc=stored["sfc"],
+                gmv=stored["gmv"],
+                alff=stored["alff"],
+                n_valid=stored["n_valid"],
+                checksums=dict(
+                    zip(
+                        stored["checksum_paths"].tolist(),
+                        stored["checksum_values"].tolist(),
+                        strict=True,
+                    )
+                ),
+            )
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable cache entry: recompute
+
+
+def check_cohort_images(cohort: Cohort, band: tuple[float, float]) -> Grid:
+    """Read every image header once: dimensionality, one shared grid, TR and run length.
+
+    Returns the cohort's grid (that of the first GMV map). Fails fast, before computing.
+    """
+    reference_path = cohort.table["gmv"].iloc[0]
+    grid = Grid.of(load_image(reference_path, ndim=3, role="gmv"))
+    for row in cohort.table.to_dict("records"):
+        for column in ("gmv", row["functional"]):
+            ndim = 4 if column == "bold" else 3
+            image = load_image(row[column], ndim=ndim, role=column)
+            check_same_grid(grid, reference_path, Grid.of(image), row[column])
+            if column == "bold":
+                tr = _resolve_tr(row[column], image, row.get("tr"))
+                problem = band_problem(image.shape[3], tr=tr, band=band)
+                if problem:
+                    raise file_error(row[column], problem, fix="use a longer run or adjust --band")
+    return grid
+
+
+def extract_cohort(
+    cohort: Cohort,
+    out_dir: str | Path,
+    *,
+    atlas: Atlas,
+    parameters: ExtractionParameters | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+) -> dict[str, pd.DataFrame]:
+    """Extract regional features for every participant and write the feature tables.
+
+    Finished participants are cached in ``out_dir/.sfckit-cache``; a rerun with the same
+    inputs and parameters skips them and gives identical tables. Tables are written only
+    when every participant succeeded, each atomically.
+
+    Returns
+    -------
+    dict of DataFrame
+        ``sfc``, ``gmv``, ``alff`` (participants x regions, with ``participant_id``) and
+        ``regions``.
+    """
+    parameters = (parameters or ExtractionParameters()).validate()
+    out_dir = Path(out_dir)
+    grid = check_cohort_images(cohort, parameters.band)
+    user_mask = _load_user_mask(parameters.gm_mask, grid)
+    labels = atlas.labels_on(grid)
+    regions = atlas.labels["index"].to_numpy()
+    names = atlas.region_names
+    parameter_record = {**asdict(parameters), "atlas": atlas.checksum}
+    run_hash = parameters_hash(parameter_record)
+    cache = out_dir / CACHE_FOLDER / run_hash[:16]
+    cache.mkdir(parents=True, exist_ok=True)
+    context = {
+        "labels": labels,
+        "regions": regions,
+        "region_names": names,
+        "grid": grid,
+        "parameters": parameters,
+        "user_mask": user_mask,
+    }
+
+    results: dict[str, ParticipantFeatures] = {}
+    pending = []
+    for row in cohort.table.to_dict("records"):
+        cache_file = cache / _safe_name(row["participant_id"])
+        key = _participant_key(row, run_hash)
+        cached = _load_cached(cache_file, key)
+        if cached is not None:
+            results[row["participant_id"]] = cached
+        else:
+            pending.append((row, str(cache_file), key, context))
+    for result in run_tasks(
+        _cached_task,
+        pending,
+        jobs=jobs,
+        progress=progress,
+        description=f"extracting {len(pending)} participant(s)",
+    ):
+        results[result.participant_id] = result
+
+    ordered = [results[pid] for pid in cohort.participant_ids]
+    tables = {name: _feature_frame(ordered, name, names) for name in FEATURE_TABLES}
+    n_valid = np.vstack([r.n_valid for r in ordered])
+    valid = ~np.isnan(tables["sfc"][names].to_numpy())
+    region_table = pd.DataFrame(
+        {
+            "index": regions,
+            "name": names,
+            "n_voxels": np.bincount(labels.ravel(), minlength=int(regions.max()) + 1)[regions],
+            "coverage": valid.mean(axis=0),
+            "n_participants_nan": (~valid).sum(axis=0),
+            "median_gm_voxels": np.median(n_valid, axis=0),
+        }
+    )
+    tables["regions"] = region_table
+    _warn_sparse(region_table, parameters.min_voxels)
+
+    for name, file_name in FEATURE_TABLES.items():
+        write_tsv(tables[name], out_dir / file_name)
+    write_tsv(region_table, out_dir / "regions.tsv")
+    checksums = {str(cohort.path): file_sha256(cohort.path)}
+    for result in ordered:
+        checksums.update(result.checksums)
+    write_dataset_description(
+        out_dir,
+        step="extract",
+        parameters=parameter_record,
+        input_checksums=checksums,
+        extra={
+            "Atlas": atlas.provenance(grid),
+            "GrayMatterMask": f"GMV > {parameters.gm_threshold}"
+            + (f" within {parameters.gm_mask}" if parameters.gm_mask else "")
+            + ", ALFF finite and non-zero",
+            "ALFF": "XCP-D scale: 2 x mean sqrt(one-sided power spectrum) over "
+            f"{parameters.band[0]}-{parameters.band[1]} Hz after linear detrending; regional "
+            "ALFF is mALFF (divided by the participant's mean gray-matter ALFF)",
+            "SFC": METHODS[parameters.method].description,
+            "Manifest": str(cohort.path),
+        },
+    )
+    return tables
+
+
+def _feature_frame(
+    results: list[ParticipantFeatures], name: str, columns: list[str]
+) -> pd.DataFrame:
+    frame = pd.DataFrame(np.vstack([getattr(r, name) for r in results]), columns=columns)
+    frame.insert(0, "participant_id", [r.participant_id for r in results])
+    return frame
+
+
+def _warn_sparse(region_table: pd.DataFrame, min_voxels: int) -> None:
+    affected = region_table[region_table["n_participants_nan"] > 0]
+    if affected.empty:
+        return
+    listed = ", ".join(
+        f"{row.name} ({row.n_participants_nan})" for row in affected.head(15).itertuples()
+    )
+    more = f" and {len(affected) - 15} more" if len(affected) > 15 else ""
+    warnings.warn(
+        f"{len(affected)} region(s) had fewer than {min_voxels} valid gray-matter voxels in "
+        f"some participants and are NaN there (participants affected): {listed}{more}; see "
+        "regions.tsv, and lower --min-voxels or --gm-threshold or use a coarser atlas if needed",
+        SparseRegionWarning,
+        stacklevel=3,
+    )
+
+
+def _load_user_mask(path: str | None, grid: Grid) -> np.ndarray | None:
+    if path is None:
+        return None
+    image = load_image(path, ndim=3, role="gray-matter mask")
+    check_same_grid(grid, "the cohort's GMV maps", Grid.of(image), path)
+    data = load_data(image, path, role="gray-matter mask")
+    mask = np.isfinite(data) & (data > 0)
+    if not mask.any():
+        raise file_error(path, "the gray-matter mask is empty", fix="check the mask image")
+    return mask

@@ -1,0 +1,122 @@
+"""SFC methods and regional means against scipy/pandas and closed forms."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sfckit.errors import SparseRegionWarning
+from sfckit.features.coupling import METHODS, coupling, kl_similarity_of_samples
+from sfckit.features.regional import regional_mean
+
+
+@pytest.fixture
+def voxels():
+    rng = np.random.default_rng(1)
+    labels = rng.choice([0, 3, 7, 9], size=600, p=[0.1, 0.4, 0.4, 0.1])
+    gmv = rng.uniform(0.2, 0.9, size=600)
+    alff = 5 + 3 * gmv * (labels == 3) - 2 * gmv * (labels == 7) + rng.normal(size=600)
+    return gmv, alff, labels
+
+
+def test_voxel_correlation_is_fisher_z_pearson(voxels):
+    gmv, alff, labels = voxels
+    values, n_valid = coupling(gmv=gmv, alff=alff, labels=labels, regions=[7, 3, 9])
+    for position, region in enumerate([7, 3, 9]):
+        inside = labels == region
+        expected = np.arctanh(stats.pearsonr(gmv[inside], alff[inside])[0])
+        assert values[position] == pytest.approx(expected, rel=1e-10)
+        assert n_valid[position] == inside.sum()
+    assert values[0] < 0 < values[1]
+
+
+def test_non_finite_voxels_are_ignored(voxels):
+    gmv, alff, labels = voxels
+    alff = alff.copy()
+    alff[:20] = np.nan
+    values, n_valid = coupling(gmv=gmv, alff=alff, labels=labels, regions=[3])
+    inside = (labels == 3) & np.isfinite(alff)
+    assert n_valid[0] == inside.sum()
+    assert values[0] == pytest.approx(np.arctanh(stats.pearsonr(gmv[inside], alff[inside])[0]))
+
+
+def test_sparse_region_is_nan_with_one_warning_naming_it(voxels):
+    gmv, alff, labels = voxels
+    labels = labels.copy()
+    labels[:5] = 42
+    labels[5:] = np.where(labels[5:] == 42, 0, labels[5:])
+    with pytest.warns(SparseRegionWarning, match="Tiny_Region") as record:
+        values, n_valid = coupling(
+            gmv=gmv,
+            alff=alff,
+            labels=labels,
+            regions=[3, 42],
+            region_names=["Big", "Tiny_Region"],
+            min_voxels=10,
+        )
+    assert len(record) == 1
+    assert np.isnan(values[1]) and n_valid[1] == 5
+    assert np.isfinite(values[0])
+
+
+def test_region_without_any_voxel_is_nan(voxels):
+    gmv, alff, labels = voxels
+    with pytest.warns(SparseRegionWarning):
+        values, n_valid = coupling(gmv=gmv, alff=alff, labels=labels, regions=[3, 1000])
+    assert np.isnan(values[1]) and n_valid[1] == 0
+
+
+def test_unknown_method_and_bad_shapes_raise():
+    with pytest.raises(ValueError, match="unknown SFC method"):
+        coupling(gmv=np.ones(3), alff=np.ones(3), labels=np.ones(3), regions=[1], method="x")
+    with pytest.raises(ValueError, match="equal length"):
+        coupling(gmv=np.ones(3), alff=np.ones(4), labels=np.ones(3), regions=[1])
+
+
+def test_inputs_are_not_modified(voxels):
+    gmv, alff, labels = voxels
+    copies = [a.copy() for a in voxels]
+    for method in METHODS:
+        coupling(gmv=gmv, alff=alff, labels=labels, regions=[3, 7], method=method)
+    for original, copy in zip(voxels, copies, strict=True):
+        np.testing.assert_array_equal(original, copy)
+
+
+def test_kl_similarity_identical_samples_is_one():
+    sample = np.random.default_rng(2).normal(size=400)
+    assert kl_similarity_of_samples(sample, sample.copy()) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("shift", [0.5, 1.0, 1.5])
+def test_kl_similarity_matches_gaussian_closed_form(shift):
+    # Symmetric KL of N(0, s2) and N(shift, s2) is shift^2 / s2; the KDE widens each
+    # unit-variance sample's variance to 1 + h^2 (Scott's factor h = n^(-1/5)).
+    rng = np.random.default_rng(3)
+    n = 4000
+    first = rng.normal(0, 1, n)
+    second = rng.normal(shift, 1, n)
+    widened = 1 + n ** (-2 / 5)
+    expected = np.exp(-(shift**2) / widened)
+    assert kl_similarity_of_samples(first, second) == pytest.approx(expected, abs=0.03)
+
+
+def test_kl_similarity_method_orders_regions_by_distribution_overlap():
+    rng = np.random.default_rng(4)
+    n = 500
+    labels = np.repeat([1, 2], n)
+    gmv = rng.normal(0, 1, 2 * n)
+    # region 1: ALFF has the distribution of GMV; region 2: a bimodal ALFF distribution
+    bimodal = np.sign(gmv[n:]) * (np.abs(gmv[n:]) + 2.0)
+    alff = np.concatenate([rng.normal(0, 1, n), bimodal / bimodal.std()])
+    values, _ = coupling(gmv=gmv, alff=alff, labels=labels, regions=[1, 2], method="kl-similarity")
+    assert 0 < values[1] < values[0] <= 1
+
+
+def test_regional_mean_matches_pandas(voxels):
+    gmv, _, labels = voxels
+    values = gmv.copy()
+    values[::17] = np.nan
+    got = regional_mean(values=values, labels=labels, regions=[9, 3, 5])
+    expected = pd.Series(values).groupby(labels).mean()
+    np.testing.assert_allclose(got[:2], [expected[9], expected[3]], rtol=1e-12)
+    assert np.isnan(got[2])

@@ -1,0 +1,147 @@
+"""The one image loader of sfckit, and the same-space check.
+
+Every NIfTI that sfckit reads passes through :func:`load_image`, which checks that the file
+exists, is a readable NIfTI and has the expected number of dimensions, and turns any
+failure into a one-line :class:`~sfckit.errors.UserError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from sfckit.errors import UserError, file_error
+
+AFFINE_TOLERANCE_MM = 1e-3
+
+
+def load_image(path: str | Path, *, ndim: int, role: str = "image") -> nib.Nifti1Image:
+    """Load a NIfTI image lazily and check its dimensionality.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    ndim : {3, 4}
+        Expected number of dimensions. A 4-D image with a single volume counts as 3-D.
+    role : str
+        What the image is (``"gmv"``, ``"bold"``...), used in error messages.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        The image; its data are not read yet.
+
+    Raises
+    ------
+    UserError
+        Missing or unreadable file, or wrong dimensionality.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(
+            path,
+            f"the {role} image does not exist",
+            fix="check the path in the manifest (relative paths are resolved from the "
+            "manifest's folder)",
+        )
+    try:
+        image = nib.load(path)
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise file_error(
+            path,
+            f"the {role} image cannot be read ({type(exc).__name__}: {exc})",
+            expected="a NIfTI-1/2 file (.nii or .nii.gz)",
+            fix="re-export the image as NIfTI",
+        ) from None
+    if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
+        raise file_error(
+            path,
+            f"the {role} image is a {type(image).__name__}",
+            expected="a NIfTI-1/2 file (.nii or .nii.gz)",
+            fix="convert it to NIfTI",
+        )
+    shape = image.shape
+    if ndim == 3 and len(shape) == 4 and shape[3] == 1:
+        image = nib.funcs.squeeze_image(image)
+        shape = image.shape
+    if len(shape) != ndim:
+        kind = {3: "3-D map", 4: "4-D time series"}[ndim]
+        got = {3: "3-D map", 4: "4-D time series"}.get(len(shape), f"{len(shape)}-D image")
+        raise file_error(
+            path,
+            f"the {role} image is a {got} of shape {shape}",
+            expected=f"a {kind}",
+            fix="point the manifest column at the right file (GMV and ALFF maps are 3-D, "
+            "BOLD runs are 4-D)",
+        )
+    return image
+
+
+def load_data(image: nib.Nifti1Image, path: str | Path, *, role: str) -> np.ndarray:
+    """Read an image's voxel data as float32, turning read failures into a UserError."""
+    try:
+        return np.asarray(image.get_fdata(dtype=np.float32))
+    except Exception as exc:  # truncated gzip, short file...
+        raise file_error(
+            path,
+            f"the {role} image's data cannot be read ({type(exc).__name__}: {exc})",
+            fix="the file is probably truncated or corrupt; re-create it",
+        ) from None
+
+
+def repetition_time(image: nib.Nifti1Image) -> float | None:
+    """The TR in seconds from a 4-D NIfTI header, or ``None`` when not set."""
+    zooms = image.header.get_zooms()
+    if len(zooms) < 4 or not np.isfinite(zooms[3]) or zooms[3] <= 0:
+        return None
+    tr = float(zooms[3])
+    time_unit = image.header.get_xyzt_units()[1]
+    if time_unit == "msec":
+        tr /= 1000.0
+    elif time_unit == "usec":
+        tr /= 1e6
+    return tr
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A voxel grid: the spatial shape and the affine."""
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+
+    @classmethod
+    def of(cls, image: nib.Nifti1Image) -> Grid:
+        """The spatial grid of an image (3-D part of its shape)."""
+        return cls(tuple(int(s) for s in image.shape[:3]), np.asarray(image.affine))
+
+    def matches(self, other: Grid) -> bool:
+        """Same shape and affine (to :data:`AFFINE_TOLERANCE_MM`)."""
+        return self.shape == other.shape and np.allclose(
+            self.affine, other.affine, atol=AFFINE_TOLERANCE_MM
+        )
+
+    def describe(self) -> str:
+        """Short text: shape and voxel size."""
+        zooms = np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+        size = "x".join(f"{z:g}" for z in zooms)
+        return (
+            f"shape {self.shape}, {size} mm voxels, origin {self.affine[:3, 3].round(2).tolist()}"
+        )
+
+
+def check_same_grid(
+    reference: Grid, reference_path: str | Path, grid: Grid, path: str | Path
+) -> None:
+    """Raise a :class:`UserError` naming both files when two grids differ."""
+    if not reference.matches(grid):
+        raise UserError(
+            f"{path}: image is on a different grid ({grid.describe()}) than {reference_path} "
+            f"({reference.describe()})",
+            expected="all GMV, BOLD and ALFF images in the same template space and resolution",
+            fix="resample the images to one template grid before running sfckit",
+        )

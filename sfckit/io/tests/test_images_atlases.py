@@ -1,0 +1,149 @@
+"""The image loader, grids, atlases and atomic outputs."""
+
+import gzip
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from sfckit.errors import UserError
+from sfckit.io.atlases import harvard_oxford, load_atlas, read_labels
+from sfckit.io.images import Grid, check_same_grid, load_image, repetition_time
+from sfckit.io.outputs import atomic_write, parameters_hash, write_dataset_description
+
+
+def save(path: Path, data, affine=None) -> Path:
+    nib.save(nib.Nifti1Image(np.asarray(data), np.eye(4) if affine is None else affine), path)
+    return path
+
+
+def test_load_image_checks_dimensions(tmp_path):
+    three = save(tmp_path / "three.nii.gz", np.ones((3, 4, 5), np.float32))
+    four = save(tmp_path / "four.nii.gz", np.ones((3, 4, 5, 6), np.float32))
+    single = save(tmp_path / "single.nii.gz", np.ones((3, 4, 5, 1), np.float32))
+    assert load_image(three, ndim=3).shape == (3, 4, 5)
+    assert load_image(single, ndim=3).shape == (3, 4, 5)
+    with pytest.raises(UserError, match=r"four.nii.gz.*4-D time series.*expected a 3-D map"):
+        load_image(four, ndim=3, role="gmv")
+    with pytest.raises(UserError, match=r"three.nii.gz.*3-D map.*expected a 4-D time series"):
+        load_image(three, ndim=4, role="bold")
+
+
+def test_missing_and_corrupt_images(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_image(tmp_path / "none.nii.gz", ndim=3)
+    corrupt = tmp_path / "corrupt.nii.gz"
+    corrupt.write_bytes(gzip.compress(b"not a nifti at all" * 10))
+    with pytest.raises(UserError, match=r"corrupt.nii.gz.*cannot be read"):
+        load_image(corrupt, ndim=3)
+
+
+def test_repetition_time_units(tmp_path):
+    image = nib.Nifti1Image(np.zeros((2, 2, 2, 5), np.float32), np.eye(4))
+    image.header.set_zooms((1, 1, 1, 2000))
+    image.header.set_xyzt_units("mm", "msec")
+    assert repetition_time(image) == pytest.approx(2.0)
+    image.header.set_xyzt_units("mm", "sec")
+    image.header.set_zooms((1, 1, 1, 0))
+    assert repetition_time(image) is None
+
+
+def test_grid_mismatch_names_both_files():
+    a = Grid((3, 4, 5), np.eye(4))
+    b = Grid((3, 4, 5), np.diag([2, 2, 2, 1.0]))
+    check_same_grid(a, "a.nii", Grid((3, 4, 5), np.eye(4) + 1e-5), "same.nii")
+    with pytest.raises(UserError, match=r"b.nii.*different grid.*a.nii"):
+        check_same_grid(a, "a.nii", b, "b.nii")
+
+
+def test_user_atlas_resampled_with_nearest_neighbour(tmp_path):
+    labels = np.zeros((10, 12, 14), np.int16)
+    labels[2:6, 2:6, 2:6] = 3
+    labels[6:9, 6:10, 6:12] = 8
+    atlas_path = save(tmp_path / "atlas.nii.gz", labels, np.diag([2.0, 2.0, 2.0, 1.0]))
+    (tmp_path / "labels.tsv").write_text("index\tname\n3\tAlpha\n8\tBeta\n11\tGamma\n")
+    atlas = load_atlas(str(atlas_path), tmp_path / "labels.tsv")
+    assert atlas.region_names == ["Alpha", "Beta", "Gamma"]
+    fine = Grid((20, 24, 28), np.eye(4))
+    on_fine = atlas.labels_on(fine)
+    assert set(np.unique(on_fine)) == {0, 3, 8}  # nearest neighbour: no new label values
+    assert (on_fine == 3).sum() == pytest.approx(8 * (labels == 3).sum(), rel=0.3)
+    np.testing.assert_array_equal(atlas.labels_on(Grid.of(atlas.image)), labels)
+
+
+def test_user_atlas_errors(tmp_path):
+    atlas_path = save(tmp_path / "atlas.nii.gz", np.ones((4, 4, 4), np.int16))
+    with pytest.raises(UserError, match="unknown atlas 'schaefer'"):
+        load_atlas("schaefer")
+    with pytest.raises(UserError, match="needs a label table"):
+        load_atlas(str(atlas_path))
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("index\tlabel\n1\tA\n")
+    with pytest.raises(UserError, match="missing column 'name'"):
+        read_labels(bad)
+    bad.write_text("index\tname\n1\tA\n1\tB\n")
+    with pytest.raises(UserError, match=r"row 3, column 'index'.*duplicate index"):
+        read_labels(bad)
+    bad.write_text("index\tname\nx\tA\n")
+    with pytest.raises(UserError, match="invalid label index 'x'"):
+        read_labels(bad)
+
+
+def test_unnamed_labels_warn_and_become_background(tmp_path):
+    labels = np.zeros((4, 4, 4), np.int16)
+    labels[0] = 1
+    labels[1] = 2
+    atlas_path = save(tmp_path / "atlas.nii.gz", labels)
+    (tmp_path / "labels.tsv").write_text("index\tname\n1\tA\n")
+    with pytest.warns(UserWarning, match=r"label values \[2\].*background"):
+        atlas = load_atlas(str(atlas_path), tmp_path / "labels.tsv")
+    assert set(np.unique(atlas.labels_on(Grid.of(atlas.image)))) == {0, 1}
+
+
+def test_builtin_harvard_oxford_is_lateralised_and_offline():
+    atlas = harvard_oxford()
+    names = atlas.region_names
+    assert len(names) == 111
+    for name in (
+        "Left_Hippocampus",
+        "Right_Middle_Frontal_Gyrus",
+        "Left_Precentral_Gyrus",
+        "Right_Superior_Temporal_Gyrus_posterior_division",
+        "Left_Angular_Gyrus",
+    ):
+        assert name in names
+    assert not any("Ventric" in n for n in names)
+    data = np.asarray(atlas.image.dataobj)
+    index = dict(zip(atlas.labels["name"], atlas.labels["index"], strict=True))
+    # left-hemisphere regions lie at negative x in MNI space
+    ijk = np.argwhere(data == index["Left_Hippocampus"])
+    x = nib.affines.apply_affine(atlas.image.affine, ijk)[:, 0]
+    assert (x < 0).mean() > 0.99
+    assert set(np.unique(data)) <= {0, *index.values()}
+    assert harvard_oxford().checksum == atlas.checksum  # second call reads the cache
+
+
+def test_atomic_write_leaves_target_untouched_on_failure(tmp_path):
+    target = tmp_path / "table.tsv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as handle:
+        handle.write("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_dataset_description_records_command_parameters_and_checksums(tmp_path):
+    parameters = {"b": 2, "a": [1, 2]}
+    path = write_dataset_description(
+        tmp_path, step="extract", parameters=parameters, input_checksums={"/x.nii": "abc"}
+    )
+    description = json.loads(path.read_text())
+    generated = description["GeneratedBy"][0]
+    assert description["DatasetType"] == "derivative"
+    assert generated["Name"] == "sfckit"
+    assert generated["ParametersHash"] == parameters_hash({"a": [1, 2], "b": 2})
+    assert generated["Command"]
+    assert description["InputChecksums"] == {"/x.nii": "abc"}

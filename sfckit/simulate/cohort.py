@@ -1,0 +1,378 @@
+"""Synthetic cohorts with planted effects, calibrated to the reference study.
+
+The cohort mimics Ye et al. (2026): TRD / nTRD / HC groups with their sizes, ages,
+illness duration, onset age, HAMD-24 (baseline and post-treatment), HAMA, suicidal
+ideation (BSI), a despair score, failed treatments, medication load, sex and two sites
+with a scanner offset. Images live on an MNI152 grid (2 mm = the standard 91 x 109 x 91).
+
+Planted effects (listed in ``truth.json``):
+
+- lower SFC (Fisher-z of the voxel-wise GMV–ALFF correlation) in TRD than in nTRD and HC
+  in the right middle frontal gyrus, left inferior parietal lobule (Harvard–Oxford left
+  supramarginal posterior division and left angular gyrus), left precentral gyrus and right
+  superior temporal gyrus (posterior division);
+- in nTRD only, left-hippocampus SFC that rises with suicidal ideation (BSI);
+- no group effect on the regional means of GMV or ALFF anywhere: within a region, ALFF is
+  ``mean * (1 + spread * (rho * z(GMV) + sqrt(1 - rho^2) * noise))``, so the coupling
+  ``rho`` changes the correlation but not the mean.
+
+With ``kind="bold"`` the ALFF map is turned into a BOLD run whose in-band Fourier amplitudes
+reproduce it exactly under sfckit's ALFF definition (out-of-band noise, a baseline and a
+linear drift are added).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from sfckit.engine import run_tasks
+from sfckit.errors import UserError
+from sfckit.features.alff import DEFAULT_BAND
+from sfckit.features.regional import grouped_mean, region_positions
+from sfckit.io.atlases import Atlas, harvard_oxford
+from sfckit.io.images import Grid
+from sfckit.io.outputs import save_nifti, write_dataset_description, write_json, write_tsv
+
+PLANTED_SFC_REGIONS = (
+    "Right_Middle_Frontal_Gyrus",
+    "Left_Supramarginal_Gyrus_posterior_division",
+    "Left_Angular_Gyrus",
+    "Left_Precentral_Gyrus",
+    "Right_Superior_Temporal_Gyrus_posterior_division",
+)
+PLANTED_CORRELATION_REGION = "Left_Hippocampus"
+GROUPS = ("TRD", "nTRD", "HC")
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Parameters of a synthetic cohort (all recorded in ``truth.json``)."""
+
+    seed: int = 0
+    n_trd: int = 72
+    n_ntrd: int = 154
+    n_hc: int = 84
+    kind: str = "alff"
+    resolution: float = 3.0
+    n_volumes: int = 120
+    tr: float = 2.0
+    baseline_sfc_z: float = 0.45
+    subject_sfc_sd: float = 0.06
+    trd_sfc_decrease: float = 0.08
+    hippocampus_bsi_slope: float = 0.035
+    alff_spread: float = 0.25
+    site_gmv_offset: float = 0.03
+    site_alff_scale: float = 1.15
+
+    def validate(self) -> SimulationSettings:
+        """Raise a UserError for impossible settings."""
+        if self.kind not in ("alff", "bold"):
+            raise UserError(
+                f"invalid --kind '{self.kind}'",
+                expected="'alff' or 'bold'",
+                fix="use --kind alff (ALFF maps) or --kind bold (4-D runs)",
+            )
+        if not (1.0 <= self.resolution <= 8.0):
+            raise UserError(
+                f"invalid --resolution {self.resolution}",
+                expected="a voxel size between 1 and 8 mm",
+                fix="use e.g. 3",
+            )
+        for name in ("n_trd", "n_ntrd", "n_hc"):
+            if getattr(self, name) < 0:
+                raise UserError(
+                    f"invalid --{name.replace('_', '-')} {getattr(self, name)}",
+                    expected="a non-negative count",
+                    fix="use e.g. 20",
+                )
+        if self.n_trd + self.n_ntrd + self.n_hc < 1:
+            raise UserError(
+                "the cohort would be empty",
+                expected="at least one participant",
+                fix="raise --n-trd/--n-ntrd/--n-hc",
+            )
+        return self
+
+
+def mni_grid(resolution: float) -> Grid:
+    """An MNI152 grid at ``resolution`` mm (2 mm gives the standard 91 x 109 x 91)."""
+    shape = tuple(int(np.floor(extent / resolution)) + 1 for extent in (180, 216, 180))
+    affine = np.array(
+        [
+            [-resolution, 0, 0, 90.0],
+            [0, resolution, 0, -126.0],
+            [0, 0, resolution, -72.0],
+            [0, 0, 0, 1],
+        ]
+    )
+    return Grid(shape, affine)
+
+
+def simulate_clinical(settings: SimulationSettings) -> pd.DataFrame:
+    """Participants' demographics and clinical scores (one row each)."""
+    rng = np.random.default_rng([settings.seed, 1])
+    groups = np.repeat(GROUPS, [settings.n_trd, settings.n_ntrd, settings.n_hc])
+    n = len(groups)
+    is_trd, is_ntrd, is_hc = (groups == "TRD"), (groups == "nTRD"), (groups == "HC")
+
+    def by_group(trd: float, ntrd: float, hc: float, sd: float, low: float, high: float):
+        centre = np.select([is_trd, is_ntrd], [trd, ntrd], hc)
+        return np.clip(rng.normal(centre, sd), low, high)
+
+    age = by_group(26.3, 28.2, 27.5, 6.0, 18, 55)
+    duration = np.where(
+        is_hc, 0.0, rng.lognormal(np.log(np.where(is_trd, 51.0, 12.0)) - 0.5 * 0.6**2, 0.6)
+    )
+    onset = np.where(is_hc, np.nan, np.clip(age - duration / 12.0, 10, None))
+    frame = pd.DataFrame(
+        {
+            "participant_id": [f"sub-{i + 1:04d}" for i in range(n)],
+            "group": groups,
+            "age": age.round(1),
+            "sex": rng.choice(["F", "M"], size=n, p=[0.6, 0.4]),
+            "site": rng.choice(["siteA", "siteB"], size=n, p=[0.6, 0.4]),
+            "duration_months": duration.round(1),
+            "onset_age": onset.round(1),
+            "hamd": by_group(31.3, 31.0, 3.0, 5.0, 0, 75).round(),
+            "hamd_post": np.where(is_hc, np.nan, by_group(25.7, 6.1, 0, 5.0, 0, 75).round()),
+            "hama": by_group(22.8, 21.3, 3.0, 5.0, 0, 56).round(),
+            "bsi": by_group(15.0, 11.7, 1.0, 6.0, 0, 38).round(),
+            "despair": by_group(12.5, 10.0, 3.0, 3.5, 0, 20).round(),
+            "failed_treatments": np.select(
+                [is_trd, is_ntrd], [rng.integers(2, 6, n), rng.integers(0, 2, n)], 0
+            ),
+            "medication_load": np.select(
+                [is_trd, is_ntrd], [rng.normal(3.5, 1.0, n), rng.normal(2.0, 0.8, n)], 0.0
+            )
+            .clip(0)
+            .round(2),
+        }
+    )
+    return frame
+
+
+def planted_sfc(
+    clinical: pd.DataFrame, region_names: list[str], settings: SimulationSettings
+) -> np.ndarray:
+    """Target Fisher-z coupling per participant x region (before voxel sampling noise)."""
+    rng = np.random.default_rng([settings.seed, 2])
+    n, n_regions = len(clinical), len(region_names)
+    region_offset = rng.normal(0, 0.05, n_regions)
+    z = (
+        settings.baseline_sfc_z
+        + region_offset[None, :]
+        + rng.normal(0, settings.subject_sfc_sd, (n, n_regions))
+        - 0.002 * (clinical["age"].to_numpy() - 27.0)[:, None]
+    )
+    is_trd = (clinical["group"] == "TRD").to_numpy()
+    for name in PLANTED_SFC_REGIONS:
+        if name in region_names:
+            z[is_trd, region_names.index(name)] -= settings.trd_sfc_decrease
+    if PLANTED_CORRELATION_REGION in region_names:
+        is_ntrd = (clinical["group"] == "nTRD").to_numpy()
+        bsi = clinical["bsi"].to_numpy(dtype=float)
+        if is_ntrd.sum() > 1:
+            standardised = (bsi[is_ntrd] - bsi[is_ntrd].mean()) / (bsi[is_ntrd].std() or 1.0)
+            column = region_names.index(PLANTED_CORRELATION_REGION)
+            z[is_ntrd, column] += settings.hippocampus_bsi_slope * standardised
+    return z
+
+
+def _anatomy(labels: np.ndarray, settings: SimulationSettings) -> tuple[np.ndarray, np.ndarray]:
+    """A shared gray-matter template (smooth field in labelled voxels) and a brain mask."""
+    rng = np.random.default_rng([settings.seed, 3])
+    field = ndimage.gaussian_filter(rng.normal(size=labels.shape), sigma=6.0 / settings.resolution)
+    field = (field - field.mean()) / field.std()
+    gray = labels > 0
+    brain = ndimage.binary_dilation(gray, iterations=2)
+    template = np.zeros(labels.shape, dtype=np.float32)
+    template[brain] = 0.1
+    template[gray] = np.clip(0.6 + 0.12 * field[gray], 0.3, 0.95)
+    return template, brain
+
+
+def _participant_images(
+    index: int,
+    row: dict,
+    sfc_z: np.ndarray,
+    context: dict,
+) -> str:
+    settings: SimulationSettings = context["settings"]
+    grid: Grid = context["grid"]
+    labels, template, brain = context["labels"], context["template"], context["brain"]
+    regions = context["regions"]
+    out_dir: Path = context["out_dir"]
+    rng = np.random.default_rng([settings.seed, 100 + index])
+    site_b = row["site"] == "siteB"
+
+    gmv = template + rng.normal(0, 0.04, template.shape).astype(np.float32)
+    gmv += np.float32(settings.site_gmv_offset if site_b else 0.0)
+    gmv = np.where(brain, np.clip(gmv, 0.01, 1.0), 0.0).astype(np.float32)
+
+    voxels = np.flatnonzero(brain)
+    positions = region_positions(labels.ravel()[voxels], regions)
+    gmv_voxels = gmv.ravel()[voxels].astype(np.float64)
+    centred = gmv_voxels - grouped_mean(gmv_voxels, positions, len(regions))[positions]
+    spread = np.sqrt(grouped_mean(centred**2, positions, len(regions)))[positions]
+    z_gmv = np.where(positions >= 0, centred / np.where(spread > 0, spread, 1.0), 0.0)
+    rho = np.where(positions >= 0, np.tanh(sfc_z)[positions], 0.0)
+    region_mean = rng.normal(1.0, 0.08, len(regions))
+    mean = np.where(positions >= 0, region_mean[positions], 0.6)
+    noise = rng.normal(size=voxels.size)
+    alff_voxels = (
+        10.0 * mean * (1 + settings.alff_spread * (rho * z_gmv + np.sqrt(1 - rho**2) * noise))
+    )
+    alff_voxels *= settings.site_alff_scale if site_b else 1.0
+    alff_voxels = np.clip(alff_voxels, 0.5, None)
+
+    pid = row["participant_id"]
+    folder = out_dir / pid
+    gmv_file = folder / f"{pid}_desc-modulated_gmv.nii.gz"
+    save_nifti(nib.Nifti1Image(gmv, grid.affine), gmv_file)
+    if settings.kind == "alff":
+        alff_map = np.zeros(grid.shape, dtype=np.float32)
+        alff_map.ravel()[voxels] = alff_voxels
+        save_nifti(nib.Nifti1Image(alff_map, grid.affine), folder / f"{pid}_alff.nii.gz")
+    else:
+        bold = _bold_from_alff(alff_voxels, rng, settings)
+        series = np.zeros((*grid.shape, settings.n_volumes), dtype=np.float32)
+        series.reshape(-1, settings.n_volumes)[voxels] = bold.T
+        image = nib.Nifti1Image(series, grid.affine)
+        image.header.set_xyzt_units("mm", "sec")
+        image.header["pixdim"][4] = settings.tr
+        save_nifti(image, folder / f"{pid}_bold.nii.gz")
+    return pid
+
+
+def _bold_from_alff(
+    alff_voxels: np.ndarray, rng: np.random.Generator, settings: SimulationSettings
+) -> np.ndarray:
+    """(time x voxels) BOLD whose in-band amplitudes give exactly ``alff_voxels``."""
+    n = settings.n_volumes
+    freqs = np.fft.rfftfreq(n, d=settings.tr)
+    in_band = (freqs >= DEFAULT_BAND[0]) & (freqs <= DEFAULT_BAND[1])
+    # A cosine of amplitude a at a Fourier bin has sqrt(spectrum) a/sqrt(2); ALFF is
+    # 2 x the band mean of that, so equal in-band amplitudes a = ALFF/sqrt(2).
+    amplitude = np.where(
+        in_band[:, None],
+        alff_voxels[None, :] / np.sqrt(2.0),
+        0.3 * alff_voxels[None, :] / np.sqrt(2.0),
+    )
+    amplitude[0] = 0.0
+    if n % 2 == 0:
+        amplitude[-1] = 0.0
+    phases = rng.uniform(0, 2 * np.pi, amplitude.shape)
+    spectrum = amplitude * np.exp(1j * phases) * (n / 2.0)
+    series = np.fft.irfft(spectrum, n=n, axis=0)
+    drift = np.linspace(-1.0, 1.0, n)[:, None] * rng.normal(0, 2.0, alff_voxels.size)[None, :]
+    return (1000.0 + series + drift).astype(np.float32)
+
+
+def simulate_cohort(
+    out_dir: str | Path,
+    settings: SimulationSettings | None = None,
+    *,
+    atlas: Atlas | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+) -> Path:
+    """Write a synthetic cohort: images, ``manifest.tsv`` and ``truth.json``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output folder.
+    settings : SimulationSettings, optional
+        Group sizes, image kind, resolution and effect sizes (default: the reference study).
+    atlas : Atlas, optional
+        The atlas defining regions (default: built-in Harvard–Oxford).
+    jobs : int
+        Worker processes.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Path
+        The manifest.
+    """
+    settings = (settings or SimulationSettings()).validate()
+    out_dir = Path(out_dir)
+    atlas = atlas or harvard_oxford()
+    grid = mni_grid(settings.resolution)
+    labels = atlas.labels_on(grid)
+    regions = atlas.labels["index"].to_numpy()
+    names = atlas.region_names
+    clinical = simulate_clinical(settings)
+    sfc_z = planted_sfc(clinical, names, settings)
+    template, brain = _anatomy(labels, settings)
+    context = {
+        "settings": settings,
+        "grid": grid,
+        "labels": labels,
+        "template": template,
+        "brain": brain,
+        "regions": regions,
+        "out_dir": out_dir,
+    }
+    tasks = [(i, row, sfc_z[i], context) for i, row in enumerate(clinical.to_dict("records"))]
+    for _ in run_tasks(
+        _participant_images,
+        tasks,
+        jobs=jobs,
+        progress=progress,
+        description="simulating participants",
+    ):
+        pass
+
+    manifest = clinical.copy()
+    ids = manifest["participant_id"]
+    manifest.insert(2, "gmv", [f"{p}/{p}_desc-modulated_gmv.nii.gz" for p in ids])
+    if settings.kind == "alff":
+        manifest.insert(3, "alff", [f"{p}/{p}_alff.nii.gz" for p in ids])
+    else:
+        manifest.insert(3, "bold", [f"{p}/{p}_bold.nii.gz" for p in ids])
+        manifest.insert(4, "tr", settings.tr)
+    manifest_path = write_tsv(manifest, out_dir / "manifest.tsv")
+    truth = {
+        "settings": asdict(settings),
+        "atlas": atlas.name,
+        "grid": grid.describe(),
+        "group_sizes": {g: int((clinical["group"] == g).sum()) for g in GROUPS},
+        "sfc_group_effects": [
+            {
+                "region": name,
+                "lower_in": "TRD",
+                "than": ["nTRD", "HC"],
+                "fisher_z_difference": settings.trd_sfc_decrease,
+            }
+            for name in PLANTED_SFC_REGIONS
+            if name in names
+        ],
+        "sfc_score_correlations": [
+            {
+                "region": PLANTED_CORRELATION_REGION,
+                "score": "bsi",
+                "group": "nTRD",
+                "direction": "positive",
+                "fisher_z_per_sd": settings.hippocampus_bsi_slope,
+                "absent_in": ["TRD", "HC"],
+            }
+        ]
+        if PLANTED_CORRELATION_REGION in names
+        else [],
+        "null_effects": "no group difference in regional mean GMV or mean ALFF in any region",
+        "site_effects": {
+            "siteB_gmv_offset": settings.site_gmv_offset,
+            "siteB_alff_scale": settings.site_alff_scale,
+        },
+    }
+    write_json(truth, out_dir / "truth.json")
+    write_dataset_description(out_dir, step="simulate", parameters=asdict(settings))
+    return manifest_path

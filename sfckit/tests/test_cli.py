@@ -1,0 +1,198 @@
+"""The command line: verbs, exit codes, one-line errors, no half-written outputs."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from sfckit.cli import main
+from sfckit.io.outputs import read_tsv
+
+
+@pytest.fixture
+def cohort(tiny_cohort, tmp_path):
+    """A 6-participant copy of the tiny cohort plus its block atlas on disk, to mutate."""
+    manifest, atlas = tiny_cohort
+    table = read_tsv(manifest).iloc[:6]
+    for pid in table["participant_id"]:
+        shutil.copytree(manifest.parent / pid, tmp_path / pid)
+    table.to_csv(tmp_path / "manifest.tsv", sep="\t", index=False)
+    nib.save(atlas.image, tmp_path / "atlas.nii.gz")
+    atlas.labels.to_csv(tmp_path / "atlas.tsv", sep="\t", index=False)
+    return tmp_path
+
+
+def extract_args(folder: Path, manifest: str = "manifest.tsv", *extra: str) -> list[str]:
+    return [
+        "extract",
+        "--manifest",
+        str(folder / manifest),
+        "--out",
+        str(folder / "out"),
+        "--atlas",
+        str(folder / "atlas.nii.gz"),
+        "--atlas-labels",
+        str(folder / "atlas.tsv"),
+        "--quiet",
+        *extra,
+    ]
+
+
+def expect_user_error(capsys, args, *fragments):
+    status = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("sfckit: error:")]
+    assert status == 2
+    assert len(errors) == 1, err
+    assert "Traceback" not in "\n".join(err)
+    for fragment in fragments:
+        assert fragment in errors[0]
+    return errors[0]
+
+
+def test_extract_succeeds(cohort, capsys):
+    assert main(extract_args(cohort)) == 0
+    assert "sfc.tsv" in capsys.readouterr().out
+    assert len(read_tsv(cohort / "out" / "sfc.tsv")) == 6
+
+
+def first_image(folder: Path, column: str) -> Path:
+    return folder / read_tsv(folder / "manifest.tsv").loc[0, column]
+
+
+def save_like(path: Path, data) -> None:
+    reference = nib.load(path)
+    nib.save(nib.Nifti1Image(np.asarray(data, np.float32), reference.affine), path)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "fragments"),
+    [
+        ("missing", ["does not exist", "column 'gmv'"]),
+        ("zero", ["all zeros"]),
+        ("nan", ["only NaN"]),
+        ("four_d", ["4-D time series", "expected a 3-D map"]),
+        ("other_space", ["different grid"]),
+        ("corrupt", ["cannot be read"]),
+    ],
+)
+def test_bad_images_fail_cleanly(cohort, capsys, mutation, fragments):
+    path = first_image(cohort, "gmv")
+    shape = nib.load(path).shape
+    if mutation == "missing":
+        path.unlink()
+    elif mutation == "zero":
+        save_like(path, np.zeros(shape))
+    elif mutation == "nan":
+        save_like(path, np.full(shape, np.nan))
+    elif mutation == "four_d":
+        save_like(path, np.ones((*shape, 3)))
+    elif mutation == "other_space":
+        nib.save(nib.Nifti1Image(np.ones(shape, np.float32), np.diag([2.0, 2.0, 2.0, 1.0])), path)
+    elif mutation == "corrupt":
+        path.write_bytes(path.read_bytes()[:200])
+    line = expect_user_error(capsys, extract_args(cohort), *fragments)
+    assert path.name in line
+    assert not (cohort / "out" / "sfc.tsv").exists()
+
+
+def test_bold_where_alff_map_expected_and_short_bold(cohort, capsys):
+    table = read_tsv(cohort / "manifest.tsv")
+    alff = cohort / table.loc[0, "alff"]
+    shape = nib.load(alff).shape
+    bold = cohort / "short_bold.nii.gz"
+    nib.save(
+        nib.Nifti1Image(
+            np.random.default_rng(0).normal(size=(*shape, 20)).astype(np.float32),
+            nib.load(alff).affine,
+        ),
+        bold,
+    )
+    save_like(alff, np.ones((*shape, 20)))
+    expect_user_error(capsys, extract_args(cohort), "alff", "4-D time series")
+    table = table.drop(columns="alff")
+    table["bold"] = "short_bold.nii.gz"
+    table["tr"] = 2.0
+    table.to_csv(cohort / "bold.tsv", sep="\t", index=False)
+    expect_user_error(
+        capsys,
+        extract_args(cohort, "bold.tsv"),
+        "short_bold.nii.gz",
+        "too short",
+        "at least 50 volumes",
+    )
+    assert not (cohort / "out" / "sfc.tsv").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragments"),
+    [
+        (lambda t: t.assign(participant_id=["a", "a", "b", "c", "d", "e"]), ["duplicate"]),
+        (lambda t: t.drop(columns="gmv"), ["missing required column", "'gmv'"]),
+        (lambda t: t.iloc[:0], ["no participants"]),
+    ],
+)
+def test_bad_manifests_fail_cleanly(cohort, capsys, edit, fragments):
+    edit(read_tsv(cohort / "manifest.tsv")).to_csv(cohort / "bad.tsv", sep="\t", index=False)
+    expect_user_error(capsys, extract_args(cohort, "bad.tsv"), "bad.tsv", *fragments)
+    assert not (cohort / "out").exists() or not (cohort / "out" / "sfc.tsv").exists()
+
+
+def test_empty_manifest_and_unknown_atlas(cohort, capsys):
+    (cohort / "empty.tsv").write_text("")
+    expect_user_error(capsys, extract_args(cohort, "empty.tsv"), "empty.tsv", "empty")
+    args = extract_args(cohort)
+    args[args.index("--atlas") + 1] = "brainnetome"
+    expect_user_error(capsys, args, "unknown atlas 'brainnetome'", "fix:")
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sfckit.cli",
+            "extract",
+            "--manifest",
+            str(tmp_path / "no.tsv"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "no.tsv" in result.stderr
+
+
+def test_simulate_verb_writes_manifest_and_truth(tmp_path, capsys):
+    status = main(
+        [
+            "simulate",
+            "--out",
+            str(tmp_path / "sim"),
+            "--n-trd",
+            "2",
+            "--n-ntrd",
+            "2",
+            "--n-hc",
+            "1",
+            "--resolution",
+            "8",
+            "--quiet",
+        ]
+    )
+    assert status == 0
+    assert (tmp_path / "sim" / "manifest.tsv").is_file()
+    assert (tmp_path / "sim" / "truth.json").is_file()
+    assert len(read_tsv(tmp_path / "sim" / "manifest.tsv")) == 5
