@@ -57,6 +57,55 @@ def _extract(args: argparse.Namespace) -> None:
     print(f"features: {Path(args.out) / 'sfc.tsv'} (and gmv.tsv, alff.tsv, regions.tsv)")
 
 
+def _names(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _stats(args: argparse.Namespace) -> None:
+    from sfckit.stats.steps import run_group_stats
+
+    results = run_group_stats(
+        args.features,
+        args.manifest,
+        args.out,
+        groups=_names(args.groups),
+        covariates=_names(args.covariates),
+        alpha=args.alpha,
+    )
+    significant = int((results["group_stats"]["p_fdr"] < args.alpha).sum())
+    print(f"{significant} region(s) differ between groups at FDR < {args.alpha}")
+    print(
+        f"statistics: {Path(args.out) / 'group_stats.tsv'} (and posthoc.tsv"
+        + (", specificity.tsv)" if "specificity" in results else ")")
+    )
+
+
+def _correlate(args: argparse.Namespace) -> None:
+    from sfckit.stats.steps import run_correlations
+
+    results = run_correlations(
+        args.features,
+        args.manifest,
+        args.out,
+        scores=_names(args.scores),
+        within=_names(args.within),
+        covariates=_names(args.covariates),
+        method=args.method,
+    )
+    significant = int((results["correlations"]["p_fdr"] < 0.05).sum())
+    print(f"{significant} region-score correlation(s) at FDR < 0.05")
+    print(f"correlations: {Path(args.out) / 'correlations.tsv'} (and correlation_differences.tsv)")
+
+
+def _replicate(args: argparse.Namespace) -> None:
+    from sfckit.stats.steps import run_replication
+
+    table = run_replication(args.a, args.b, args.out, alpha=args.alpha)
+    replicated = table.groupby("region_a")["replicated"].any()
+    print(f"{int(replicated.sum())} of {len(replicated)} significant region(s) replicated")
+    print(f"replication: {Path(args.out) / 'replication.tsv'}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from sfckit.demo import run_demo
     from sfckit.simulate.cohort import SimulationSettings
@@ -105,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--manifest", required=True, type=Path)
     ext.add_argument("--out", required=True, type=Path)
     ext.add_argument(
-        "--atlas", default="harvard-oxford", help="'harvard-oxford' or the path of a label image"
+        "--atlas", default="harvard-oxford", help="'harvard-oxford', 'aal' or a label image path"
     )
     ext.add_argument("--atlas-labels", type=Path, help="TSV with columns index, name")
     ext.add_argument("--method", default=DEFAULT_METHOD, choices=sorted(METHODS))
@@ -122,6 +171,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(ext)
     ext.set_defaults(handler=_extract)
+
+    sta = verbs.add_parser("stats", help="group ANCOVA per region, post-hoc, specificity")
+    sta.add_argument("--features", required=True, type=Path, help="e.g. DIR/sfc.tsv")
+    sta.add_argument("--manifest", required=True, type=Path)
+    sta.add_argument("--out", required=True, type=Path)
+    sta.add_argument("--groups", help="comma-separated, in contrast order (default: all)")
+    sta.add_argument("--covariates", help="comma-separated manifest columns, e.g. age,sex")
+    sta.add_argument("--alpha", type=float, default=0.05)
+    sta.set_defaults(handler=_stats)
+
+    cor = verbs.add_parser("correlate", help="within-group partial correlations with scores")
+    cor.add_argument("--features", required=True, type=Path)
+    cor.add_argument("--manifest", required=True, type=Path)
+    cor.add_argument("--scores", required=True, help="comma-separated score columns")
+    cor.add_argument("--within", required=True, help="comma-separated groups")
+    cor.add_argument("--covariates", help="comma-separated manifest columns")
+    cor.add_argument("--method", choices=("pearson", "spearman"), default="pearson")
+    cor.add_argument("--out", required=True, type=Path)
+    cor.set_defaults(handler=_correlate)
+
+    rep = verbs.add_parser("replicate", help="replication of significant regions across atlases")
+    rep.add_argument("--a", required=True, type=Path, help="stats folder of atlas A")
+    rep.add_argument("--b", required=True, type=Path, help="stats folder of atlas B")
+    rep.add_argument("--out", required=True, type=Path)
+    rep.add_argument("--alpha", type=float, default=0.05)
+    rep.set_defaults(handler=_replicate)
 
     demo = verbs.add_parser("demo", help="simulate the built-in cohort and run every step")
     demo.add_argument("--out", type=Path, default=Path("sfckit-demo"))

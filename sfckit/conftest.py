@@ -30,3 +30,30 @@ def tiny_cohort(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("tiny")
     manifest = simulate_cohort(out, settings, atlas=atlas, progress=False)
     return manifest, atlas
+
+
+@pytest.fixture(scope="session")
+def reference_study(tmp_path_factory: pytest.TempPathFactory):
+    """The default, reference-sized simulated cohort (seed 7) extracted on Harvard-Oxford.
+
+    Returns ``(manifest, features_dir)``. Built once per session (about 20 s on 2 cores).
+    """
+    import warnings
+
+    from sfckit.errors import SparseRegionWarning
+    from sfckit.features.extract import extract_cohort
+    from sfckit.io.atlases import harvard_oxford
+    from sfckit.io.manifest import read_manifest
+    from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
+
+    folder = tmp_path_factory.mktemp("reference")
+    atlas = harvard_oxford()
+    manifest = simulate_cohort(
+        folder / "cohort", SimulationSettings(seed=7), atlas=atlas, jobs=2, progress=False
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SparseRegionWarning)
+        extract_cohort(
+            read_manifest(manifest), folder / "features", atlas=atlas, jobs=2, progress=False
+        )
+    return manifest, folder / "features"

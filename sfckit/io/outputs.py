@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -83,6 +84,13 @@ def save_nifti(image: Any, path: str | Path, *, compresslevel: int = 1) -> Path:
     with atomic_write(path, "wb") as handle:
         handle.write(payload)
     return path
+
+
+def copy_file(source: str | Path, target: str | Path) -> Path:
+    """Copy a file atomically."""
+    with open(source, "rb") as reader, atomic_write(target, "wb") as writer:
+        shutil.copyfileobj(reader, writer)
+    return Path(target)
 
 
 def write_json(data: Any, path: str | Path) -> Path:

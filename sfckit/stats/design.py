@@ -1,0 +1,166 @@
+"""Design matrices for group models with covariates (shared by ANCOVA and correlations)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sfckit.errors import UserError
+
+MIN_PER_GROUP = 3
+
+
+@dataclass
+class CovariateDesign:
+    """Covariate columns (numeric as is, categorical dummy-coded) for a set of rows.
+
+    Attributes
+    ----------
+    matrix : ndarray of shape (n_rows, n_columns)
+        NaN in a row where any covariate is missing.
+    names : list of str
+        Column names (``sex[M]`` for dummies).
+    """
+
+    matrix: np.ndarray
+    names: list[str]
+
+    @property
+    def complete(self) -> np.ndarray:
+        """Rows without a missing covariate."""
+        return ~np.isnan(self.matrix).any(axis=1)
+
+
+def covariate_design(
+    data: pd.DataFrame, covariates: Sequence[str], *, source: str = "data"
+) -> CovariateDesign:
+    """Encode covariates: numeric columns as they are, others dummy-coded (first level dropped).
+
+    Raises
+    ------
+    UserError
+        A covariate column that does not exist or has no variance.
+    """
+    columns: list[np.ndarray] = []
+    names: list[str] = []
+    for name in covariates:
+        if name not in data.columns:
+            raise UserError(
+                f"{source}: covariate column '{name}' does not exist",
+                expected=f"one of {', '.join(map(str, data.columns))}",
+                fix="correct --covariates or add the column to the manifest",
+            )
+        values = data[name]
+        missing = values.isna().to_numpy()
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            numeric = values.astype(float).to_numpy()
+            if np.nanstd(numeric) == 0 or np.isnan(numeric).all():
+                raise _no_variance(source, name)
+            columns.append(numeric)
+            names.append(name)
+            continue
+        levels = sorted(values.dropna().astype(str).unique())
+        if len(levels) < 2:
+            raise _no_variance(source, name)
+        text = values.astype(str).to_numpy()
+        for level in levels[1:]:
+            dummy = (text == level).astype(float)
+            dummy[missing] = np.nan
+            columns.append(dummy)
+            names.append(f"{name}[{level}]")
+    matrix = np.column_stack(columns) if columns else np.empty((len(data), 0))
+    return CovariateDesign(matrix=matrix, names=names)
+
+
+def _no_variance(source: str, name: str) -> UserError:
+    return UserError(
+        f"{source}: covariate '{name}' has no variance in the analysed participants",
+        expected="a covariate that differs between participants",
+        fix=f"drop '{name}' from --covariates",
+    )
+
+
+def check_groups(
+    labels: pd.Series, groups: Sequence[str] | None, *, source: str = "data", min_groups: int = 2
+) -> list[str]:
+    """The groups to analyse, in order; each must be present with >= 3 participants.
+
+    Parameters
+    ----------
+    labels : Series
+        Group label of each participant.
+    groups : sequence of str, optional
+        Requested groups (default: every group present, in order of appearance).
+    source : str
+        Name of the data in error messages.
+    min_groups : int
+        How many groups the analysis needs.
+    """
+    present = list(dict.fromkeys(labels.dropna().astype(str)))
+    chosen = list(groups) if groups else present
+    counts = labels.astype(str).value_counts()
+    for group in chosen:
+        if group not in present:
+            raise UserError(
+                f"{source}: group '{group}' does not occur (groups present: {', '.join(present)})",
+                fix="correct --groups (group names are case-sensitive)",
+            )
+        if counts[group] < MIN_PER_GROUP:
+            raise UserError(
+                f"{source}: group '{group}' has only {counts[group]} participant(s)",
+                expected=f"at least {MIN_PER_GROUP} per group",
+                fix="leave the group out with --groups or add participants",
+            )
+    if len(chosen) < min_groups:
+        raise UserError(
+            f"{source}: only {len(chosen)} group(s) ({', '.join(chosen)}) to compare",
+            expected=f"at least {min_groups} groups",
+            fix="list more groups with --groups, or check the manifest's group column",
+        )
+    return chosen
+
+
+def align_features(
+    features: pd.DataFrame, clinical: pd.DataFrame, *, features_source: str, clinical_source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Order a feature table like the clinical table (by ``participant_id``); IDs must match.
+
+    Returns
+    -------
+    features, clinical : DataFrame
+        Both indexed by ``participant_id`` in the clinical table's order; the features
+        without the ID column.
+
+    Raises
+    ------
+    UserError
+        A participant present in one table but not the other.
+    """
+    feature_ids = features["participant_id"].astype(str)
+    clinical_ids = clinical["participant_id"].astype(str)
+    only_features = sorted(set(feature_ids) - set(clinical_ids))
+    only_clinical = sorted(set(clinical_ids) - set(feature_ids))
+    if only_features or only_clinical:
+        side, missing, other = (
+            (features_source, only_features, clinical_source)
+            if only_features
+            else (clinical_source, only_clinical, features_source)
+        )
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise UserError(
+            f"{side}: {len(missing)} participant(s) not in {other}: {shown}",
+            expected="the same participants in the features and the manifest",
+            fix="use the manifest the features were extracted from, or re-run extract",
+        )
+    clinical = clinical.set_index(clinical_ids.rename("participant_id")).drop(
+        columns="participant_id"
+    )
+    features = features.set_index(feature_ids.rename("participant_id")).drop(
+        columns="participant_id"
+    )
+    return features.loc[clinical.index], clinical
