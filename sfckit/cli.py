@@ -106,6 +106,43 @@ def _replicate(args: argparse.Namespace) -> None:
     print(f"replication: {Path(args.out) / 'replication.tsv'}")
 
 
+def _select_k(text: str) -> int | str:
+    if text in ("tune", "all"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid --select-k '{text}': use tune, all or a number of features"
+        ) from None
+
+
+def _classify(args: argparse.Namespace) -> None:
+    from sfckit.learn.steps import ClassificationSettings, run_classification
+
+    settings = ClassificationSettings(
+        positive=args.positive,
+        negative=args.negative,
+        model=args.model,
+        outer=args.outer,
+        repeats=args.repeats,
+        inner=args.inner,
+        seed=args.seed,
+        permutations=args.permutations,
+        select_k=args.select_k,
+    )
+    metrics = run_classification(
+        args.features, args.manifest, args.out, settings, jobs=args.jobs, progress=not args.quiet
+    )
+    p_text = "n/a" if metrics["perm_p"] is None else f"{metrics['perm_p']:.3g}"
+    print(
+        f"{args.model} {args.positive} vs {args.negative}: AUC {metrics['auc']:.3f} "
+        f"[{metrics['auc_ci_low']:.3f}, {metrics['auc_ci_high']:.3f}], "
+        f"balanced accuracy {metrics['balanced_accuracy']:.3f}, permutation p {p_text}"
+    )
+    print(f"classification: {Path(args.out) / 'metrics.json'} (research use only)")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from sfckit.demo import run_demo
     from sfckit.simulate.cohort import SimulationSettings
@@ -197,6 +234,32 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, type=Path)
     rep.add_argument("--alpha", type=float, default=0.05)
     rep.set_defaults(handler=_replicate)
+
+    cls = verbs.add_parser("classify", help="nested cross-validated classification")
+    cls.add_argument("--features", required=True, type=Path)
+    cls.add_argument("--manifest", required=True, type=Path)
+    cls.add_argument("--positive", required=True, help="group label of the positive class")
+    cls.add_argument("--negative", required=True, help="group label of the negative class")
+    cls.add_argument("--model", default="svm", help="svm, logistic or xgboost")
+    cls.add_argument("--out", required=True, type=Path)
+    cls.add_argument("--outer", type=int, default=5, help="outer folds")
+    cls.add_argument("--repeats", type=int, default=10, help="repeats of the outer loop")
+    cls.add_argument("--inner", type=int, default=5, help="inner (tuning) folds")
+    cls.add_argument("--seed", type=int, default=0)
+    cls.add_argument(
+        "--permutations",
+        type=int,
+        default=1000,
+        help="label permutations of the whole nested procedure (0: none)",
+    )
+    cls.add_argument(
+        "--select-k",
+        type=_select_k,
+        default="tune",
+        help="features kept by ANOVA-F selection: tune (default), all, or a number",
+    )
+    common(cls)
+    cls.set_defaults(handler=_classify)
 
     demo = verbs.add_parser("demo", help="simulate the built-in cohort and run every step")
     demo.add_argument("--out", type=Path, default=Path("sfckit-demo"))

@@ -9,6 +9,7 @@ Layout of the demo folder::
     stats/aal/
     replication/                 replication.tsv (Harvard-Oxford regions found again in AAL)
     correlations/                correlations.tsv, correlation_differences.tsv
+    classify/                    TRD vs nTRD, SVM, nested CV: metrics.json, predictions.tsv, ...
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sfckit.errors import SparseRegionWarning
 from sfckit.features.extract import ExtractionParameters, extract_cohort
 from sfckit.io.atlases import load_atlas
 from sfckit.io.manifest import read_manifest
+from sfckit.learn.steps import ClassificationSettings, run_classification
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
 from sfckit.stats.steps import run_correlations, run_group_stats, run_replication
 
@@ -28,6 +30,9 @@ DEMO_ATLASES = ("harvard-oxford", "aal")
 DEMO_GROUPS = ("TRD", "nTRD", "HC")
 DEMO_COVARIATES = ("age", "sex", "site")
 DEMO_SCORES = ("bsi", "despair", "hamd")
+# Fewer repeats and permutations than a study would use (10 and 1000), to keep the demo short.
+DEMO_CLASSIFICATION = ClassificationSettings(positive="TRD", negative="nTRD", model="svm",
+                                             repeats=5, permutations=20)
 
 
 @dataclass
@@ -46,7 +51,7 @@ def run_demo(
     jobs: int = 1,
     progress: bool = True,
 ) -> DemoResult:
-    """Simulate the default cohort and run extract, stats, replicate and correlate on it.
+    """Simulate the default cohort and run extract, stats, replicate, correlate and classify.
 
     Parameters
     ----------
@@ -105,4 +110,7 @@ def run_demo(
         covariates=("age", "sex"),
     )
     result.steps["correlate"] = out_dir / "correlations"
+    run_classification(out_dir / "features" / "harvard-oxford" / "sfc.tsv", result.manifest,
+                       out_dir / "classify", DEMO_CLASSIFICATION, jobs=jobs, progress=progress)
+    result.steps["classify"] = out_dir / "classify"
     return result

@@ -1,0 +1,105 @@
+"""Turning feature tables + manifest into (X, y) for a two-class problem, with clear errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sfckit.errors import UserError
+from sfckit.io.manifest import read_manifest
+from sfckit.io.tables import read_feature_table
+from sfckit.stats.design import align_features
+
+
+@dataclass
+class ClassificationData:
+    """Features and labels of the participants in the two classes."""
+
+    X: np.ndarray
+    y: np.ndarray
+    participant_ids: list[str]
+    feature_names: list[str]
+    clinical: pd.DataFrame
+    positive: str
+    negative: str
+
+
+def load_classification_data(
+    features_path: str | Path,
+    manifest_path: str | Path,
+    *,
+    positive: str,
+    negative: str,
+    group_column: str = "group",
+) -> ClassificationData:
+    """Read features and manifest and keep the ``positive`` (1) and ``negative`` (0) groups.
+
+    Raises
+    ------
+    UserError
+        Unknown labels, mismatched participants, non-numeric or all-missing features.
+    """
+    features_path, manifest_path = Path(features_path), Path(manifest_path)
+    cohort = read_manifest(manifest_path, check_files=False)
+    features, clinical = align_features(
+        read_feature_table(features_path),
+        cohort.clinical(),
+        features_source=str(features_path),
+        clinical_source=str(manifest_path),
+    )
+    labels = clinical[group_column].astype(str)
+    present = sorted(labels.unique())
+    for role, value in (("positive", positive), ("negative", negative)):
+        if value not in present:
+            raise UserError(
+                f"{manifest_path}: the {role} label '{value}' does not occur in column "
+                f"'{group_column}' (values: {', '.join(present)})",
+                fix=f"use one of the listed values for --{role}",
+            )
+    if positive == negative:
+        raise UserError(
+            f"--positive and --negative are both '{positive}'", fix="name two different groups"
+        )
+    keep = labels.isin([positive, negative]).to_numpy()
+    features, clinical = features.loc[keep], clinical.loc[keep]
+    empty = [str(c) for c in features.columns if features[c].isna().all()]
+    if empty:
+        raise UserError(
+            f"{features_path}: {len(empty)} feature column(s) are missing (NaN) for every "
+            f"{positive}/{negative} participant: {', '.join(empty[:8])}",
+            expected="at least one value per feature",
+            fix="drop those regions from the table (see regions.tsv coverage) or use a coarser "
+            "atlas",
+        )
+    y = (clinical[group_column].astype(str) == positive).to_numpy(dtype=int)
+    return ClassificationData(
+        X=features.to_numpy(dtype=float),
+        y=y,
+        participant_ids=list(features.index),
+        feature_names=[str(c) for c in features.columns],
+        clinical=clinical,
+        positive=positive,
+        negative=negative,
+    )
+
+
+def check_fold_counts(y: np.ndarray, *, outer: int, inner: int, source: str) -> None:
+    """Every class must fill the outer folds and, within training folds, the inner folds."""
+    for name, value in (("--outer", outer), ("--inner", inner)):
+        if value < 2:
+            raise UserError(
+                f"invalid {name} {value}", expected="at least 2 folds", fix=f"use e.g. {name} 5"
+            )
+    smallest = int(min(np.sum(y == 1), np.sum(y == 0)))
+    in_training = smallest - int(np.ceil(smallest / outer))
+    if smallest < outer or in_training < inner:
+        raise UserError(
+            f"{source}: the smaller class has {smallest} participant(s), too few for {outer} "
+            f"outer x {inner} inner folds",
+            expected=f"at least {outer} per class, and {inner} per class in each outer training "
+            "set",
+            fix="lower --outer/--inner or add participants",
+        )

@@ -1,0 +1,144 @@
+"""Model registry: each model is a scikit-learn Pipeline with its hyper-parameter grid.
+
+Every pipeline is ``impute (median) -> scale -> [select top-k by ANOVA F] -> model``, so each
+data-dependent step is refitted inside every training fold. Class imbalance is handled the
+same way for every model: balanced sample weights ``n / (2 * n_class)`` passed to the
+model's ``fit`` (equivalent to ``class_weight="balanced"``; for XGBoost the same as
+``scale_pos_weight = n_negative / n_positive``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from sfckit.errors import UserError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it and which hyper-parameters the inner loop tunes."""
+
+    name: str
+    build: Callable[[int], Any]
+    grid: dict[str, list[Any]]
+    description: str
+
+
+def _svm(seed: int) -> SVC:
+    return SVC(kernel="rbf", random_state=seed)
+
+
+def _logistic(seed: int) -> LogisticRegression:
+    return LogisticRegression(max_iter=5000, random_state=seed)
+
+
+def _xgboost(seed: int) -> Any:
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(
+        n_jobs=1,
+        random_state=seed,
+        tree_method="hist",
+        eval_metric="logloss",
+        subsample=0.8,
+        colsample_bytree=0.8,
+    )
+
+
+MODELS: dict[str, ModelSpec] = {
+    "svm": ModelSpec(
+        "svm",
+        _svm,
+        {
+            "model__C": [0.001, 0.01, 0.1, 1.0],
+            "model__kernel": ["linear", "rbf"],
+            "model__gamma": ["scale"],
+        },
+        "support-vector machine (linear or RBF kernel, C tuned)",
+    ),
+    "logistic": ModelSpec(
+        "logistic",
+        _logistic,
+        {"model__C": [0.01, 0.1, 1.0, 10.0]},
+        "L2-penalised logistic regression (C tuned)",
+    ),
+    "xgboost": ModelSpec(
+        "xgboost",
+        _xgboost,
+        {
+            "model__max_depth": [2, 3],
+            "model__learning_rate": [0.05, 0.2],
+            "model__n_estimators": [100, 300],
+        },
+        "gradient-boosted trees (XGBoost; depth, learning rate and trees tuned)",
+    ),
+}
+
+
+def check_model(name: str) -> ModelSpec:
+    """The registered model called ``name``, or a UserError listing the choices."""
+    if name not in MODELS:
+        raise UserError(
+            f"unknown model '{name}'",
+            expected=f"one of {', '.join(MODELS)}",
+            fix="choose --model svm, logistic or xgboost",
+        )
+    return MODELS[name]
+
+
+TUNED_K = (10, 25)
+
+
+def build_pipeline(name: str, *, seed: int = 0) -> Pipeline:
+    """The full preprocessing + model pipeline for ``name``.
+
+    Steps: ``impute`` (median), ``scale`` (z-score), ``select`` (top-k ANOVA F, ``k="all"``
+    until set by the grid), ``model``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MODELS`.
+    seed : int
+        Random state of the model.
+    """
+    spec = check_model(name)
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            ("select", SelectKBest(f_classif, k="all")),
+            ("model", spec.build(seed)),
+        ]
+    )
+
+
+def parameter_grid(
+    name: str, *, n_features: int, select_k: int | str = "tune"
+) -> dict[str, list[Any]]:
+    """The inner-loop grid of ``name``, with the feature-selection choice.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MODELS`.
+    n_features : int
+        Number of features (caps the tuned k).
+    select_k : int, "all" or "tune"
+        A fixed number of features, all features, or tune k over :data:`TUNED_K` and all.
+    """
+    grid = dict(check_model(name).grid)
+    if select_k == "tune":
+        grid["select__k"] = [k for k in TUNED_K if k < n_features] + ["all"]
+    else:
+        grid["select__k"] = [select_k if select_k == "all" else min(int(select_k), n_features)]
+    return grid

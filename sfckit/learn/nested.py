@@ -1,0 +1,241 @@
+"""Nested cross-validation that cannot leak, and label-permutation tests of it.
+
+Outer loop: repeated stratified k-fold. In every outer training set a ``GridSearchCV`` over
+the model's grid (inner stratified k-fold, scored by ROC AUC) tunes the whole pipeline
+(imputation, scaling, feature selection, model), refits it on the outer training set and
+scores the outer test fold once. Nothing is ever fitted on rows of the outer test fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.utils.class_weight import compute_sample_weight
+
+from sfckit.engine import run_tasks
+from sfckit.learn.models import build_pipeline, parameter_grid
+
+
+@dataclass(frozen=True)
+class OuterSplit:
+    """One outer fold: which rows train and which test."""
+
+    repeat: int
+    fold: int
+    train: np.ndarray
+    test: np.ndarray
+
+
+@dataclass
+class FoldResult:
+    """What one outer fold produced."""
+
+    repeat: int
+    fold: int
+    test: np.ndarray
+    scores: np.ndarray
+    predictions: np.ndarray
+    best_params: dict[str, Any]
+    inner_auc: float
+    importance: np.ndarray | None = None
+    selected: np.ndarray | None = None
+
+
+@dataclass
+class NestedResult:
+    """Out-of-fold predictions of every repeat and the per-fold details."""
+
+    predictions: pd.DataFrame
+    folds: list[FoldResult] = field(default_factory=list)
+
+
+def outer_splits(y: np.ndarray, *, n_splits: int, n_repeats: int, seed: int) -> list[OuterSplit]:
+    """Repeated stratified k-fold splits (deterministic under ``seed``)."""
+    splitter = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+    splits = []
+    for index, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        splits.append(OuterSplit(index // n_splits, index % n_splits, train, test))
+    return splits
+
+
+def positive_score(estimator: Any, X: np.ndarray) -> np.ndarray:
+    """Probability of the positive class where the model has one, else its decision value."""
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)[:, 1]
+    return estimator.decision_function(X)
+
+
+def fit_outer_fold(
+    X: np.ndarray,
+    y: np.ndarray,
+    split: OuterSplit,
+    *,
+    model: str,
+    select_k: int | str,
+    inner: int,
+    seed: int,
+    importance: bool,
+) -> FoldResult:
+    """Tune on the outer training rows (inner CV), refit there, score the outer test rows."""
+    train, test = split.train, split.test
+    pipeline = build_pipeline(model, seed=seed)
+    grid = parameter_grid(model, n_features=X.shape[1], select_k=select_k)
+    inner_cv = StratifiedKFold(
+        n_splits=inner, shuffle=True, random_state=seed + 1000 * split.repeat + split.fold
+    )
+    search = GridSearchCV(
+        pipeline,
+        grid,
+        scoring="roc_auc",
+        cv=inner_cv,
+        n_jobs=1,
+        refit=True,
+        error_score="raise",
+    )
+    weights = compute_sample_weight("balanced", y[train])
+    search.fit(X[train], y[train], model__sample_weight=weights)
+    best = search.best_estimator_
+    result = FoldResult(
+        repeat=split.repeat,
+        fold=split.fold,
+        test=test,
+        scores=positive_score(best, X[test]),
+        predictions=best.predict(X[test]),
+        best_params={
+            k.split("__", 1)[1] if k.startswith("model__") else k.replace("__", "_"): v
+            for k, v in search.best_params_.items()
+        },
+        inner_auc=float(search.best_score_),
+    )
+    if importance:
+        if len(np.unique(y[test])) == 2:
+            drop = permutation_importance(
+                best, X[test], y[test], scoring="roc_auc", n_repeats=1, random_state=seed
+            )
+            result.importance = drop.importances_mean
+        else:
+            result.importance = np.full(X.shape[1], np.nan)
+        result.selected = best.named_steps["select"].get_support()
+    return result
+
+
+def nested_cv(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    model: str,
+    splits: list[OuterSplit],
+    inner: int = 5,
+    select_k: int | str = "tune",
+    seed: int = 0,
+    importance: bool = True,
+    jobs: int = 1,
+    progress: bool = True,
+    participant_ids: list[str] | None = None,
+) -> NestedResult:
+    """Run the nested procedure on fixed outer splits (so several models share folds).
+
+    Returns
+    -------
+    NestedResult
+        ``predictions`` has ``participant_id, repeat, fold, y_true, y_score, y_pred``.
+    """
+    tasks = [(X, y, split) for split in splits]
+    options = {
+        "model": model,
+        "select_k": select_k,
+        "inner": inner,
+        "seed": seed,
+        "importance": importance,
+    }
+    folds = list(
+        run_tasks(
+            _fold_task,
+            [(*t, options) for t in tasks],
+            jobs=jobs,
+            progress=progress,
+            description=f"{model}: outer folds",
+        )
+    )
+    folds.sort(key=lambda f: (f.repeat, f.fold))
+    ids = participant_ids or [str(i) for i in range(len(y))]
+    frames = [
+        pd.DataFrame(
+            {
+                "participant_id": np.asarray(ids)[f.test],
+                "repeat": f.repeat,
+                "fold": f.fold,
+                "y_true": y[f.test],
+                "y_score": f.scores,
+                "y_pred": f.predictions,
+            }
+        )
+        for f in folds
+    ]
+    predictions = pd.concat(frames, ignore_index=True)
+    return NestedResult(predictions=predictions, folds=folds)
+
+
+def _fold_task(X, y, split, options) -> FoldResult:
+    return fit_outer_fold(X, y, split, **options)
+
+
+def _permutation_task(X, y, permutation: int, options: dict[str, Any]) -> float:
+    rng = np.random.default_rng([options["seed"], permutation])
+    shuffled = rng.permutation(y)
+    splits = outer_splits(
+        shuffled, n_splits=options["outer"], n_repeats=1, seed=options["seed"] + permutation + 1
+    )
+    scores = np.empty(len(y))
+    for split in splits:
+        fold = fit_outer_fold(
+            X,
+            shuffled,
+            split,
+            model=options["model"],
+            select_k=options["select_k"],
+            inner=options["inner"],
+            seed=options["seed"],
+            importance=False,
+        )
+        scores[split.test] = fold.scores
+    return float(roc_auc_score(shuffled, scores))
+
+
+def permutation_aucs(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    model: str,
+    n_permutations: int,
+    outer: int = 5,
+    inner: int = 5,
+    select_k: int | str = "tune",
+    seed: int = 0,
+    jobs: int = 1,
+    progress: bool = True,
+) -> np.ndarray:
+    """Out-of-fold AUCs of the whole nested procedure on label-permuted data.
+
+    Each permutation shuffles the labels once and reruns the complete nested procedure
+    (one repeat of the outer loop, with its own inner tuning).
+    """
+    options = {"model": model, "outer": outer, "inner": inner, "select_k": select_k, "seed": seed}
+    tasks = [(X, y, p, options) for p in range(n_permutations)]
+    return np.array(
+        list(
+            run_tasks(
+                _permutation_task,
+                tasks,
+                jobs=jobs,
+                progress=progress,
+                description=f"{model}: permutations",
+            )
+        )
+    )
