@@ -143,6 +143,35 @@ def _classify(args: argparse.Namespace) -> None:
     print(f"classification: {Path(args.out) / 'metrics.json'} (research use only)")
 
 
+def _benchmark(args: argparse.Namespace) -> None:
+    from sfckit.learn.benchmark import BenchmarkSettings, run_benchmark
+
+    settings = BenchmarkSettings(
+        positive=args.positive,
+        negative=args.negative,
+        clinical=tuple(_names(args.clinical)),
+        model=args.model,
+        outer=args.outer,
+        repeats=args.repeats,
+        inner=args.inner,
+        seed=args.seed,
+        select_k=args.select_k,
+        deconfound=tuple(_names(args.deconfound)),
+        site_column=args.site_column,
+        validation=args.validation,
+        train_on=tuple(_names(args.train_on)),
+        test_on=tuple(_names(args.test_on)),
+    )
+    result = run_benchmark(
+        args.features, args.manifest, args.out, settings, jobs=args.jobs, progress=not args.quiet
+    )
+    for row in result.summary.itertuples():
+        print(f"{row.model}: AUC {row.auc:.3f} [{row.auc_ci_low:.3f}, {row.auc_ci_high:.3f}]")
+    for row in result.comparisons.itertuples():
+        print(f"{row.model_a} vs {row.model_b}: DeLong p {row.delong_p:.3g}, NRI {row.nri:.2f}")
+    print(f"benchmark: {Path(args.out) / 'benchmark.tsv'} (research use only)")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from sfckit.demo import run_demo
     from sfckit.simulate.cohort import SimulationSettings
@@ -260,6 +289,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(cls)
     cls.set_defaults(handler=_classify)
+
+    ben = verbs.add_parser("benchmark", help="imaging vs clinical-only vs combined models")
+    ben.add_argument("--features", required=True, type=Path)
+    ben.add_argument("--manifest", required=True, type=Path)
+    ben.add_argument("--positive", required=True)
+    ben.add_argument("--negative", required=True)
+    ben.add_argument("--clinical", required=True, help="comma-separated numeric columns")
+    ben.add_argument("--model", default="svm", help="svm, logistic or xgboost (imaging models)")
+    ben.add_argument("--out", required=True, type=Path)
+    ben.add_argument("--outer", type=int, default=5)
+    ben.add_argument("--repeats", type=int, default=10)
+    ben.add_argument("--inner", type=int, default=5)
+    ben.add_argument("--seed", type=int, default=0)
+    ben.add_argument("--select-k", type=_select_k, default="tune")
+    ben.add_argument("--deconfound", help="comma-separated confound columns")
+    ben.add_argument("--site-column", help="manifest column naming the site/scanner")
+    ben.add_argument("--validation", choices=("cv", "leave-site-out"), default="cv")
+    ben.add_argument("--train-on", help="comma-separated sites to train on (external test)")
+    ben.add_argument("--test-on", help="comma-separated sites to test on (external test)")
+    common(ben)
+    ben.set_defaults(handler=_benchmark)
 
     demo = verbs.add_parser("demo", help="simulate the built-in cohort and run every step")
     demo.add_argument("--out", type=Path, default=Path("sfckit-demo"))

@@ -31,8 +31,9 @@ DEMO_GROUPS = ("TRD", "nTRD", "HC")
 DEMO_COVARIATES = ("age", "sex", "site")
 DEMO_SCORES = ("bsi", "despair", "hamd")
 # Fewer repeats and permutations than a study would use (10 and 1000), to keep the demo short.
-DEMO_CLASSIFICATION = ClassificationSettings(positive="TRD", negative="nTRD", model="svm",
-                                             repeats=5, permutations=20)
+DEMO_CLASSIFICATION = ClassificationSettings(
+    positive="TRD", negative="nTRD", model="svm", repeats=5, permutations=20
+)
 
 
 @dataclass
@@ -110,7 +111,13 @@ def run_demo(
         covariates=("age", "sex"),
     )
     result.steps["correlate"] = out_dir / "correlations"
-    run_classification(out_dir / "features" / "harvard-oxford" / "sfc.tsv", result.manifest,
-                       out_dir / "classify", DEMO_CLASSIFICATION, jobs=jobs, progress=progress)
+    run_classification(
+        out_dir / "features" / "harvard-oxford" / "sfc.tsv",
+        result.manifest,
+        out_dir / "classify",
+        DEMO_CLASSIFICATION,
+        jobs=jobs,
+        progress=progress,
+    )
     result.steps["classify"] = out_dir / "classify"
     return result

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -21,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from sfckit.errors import UserError
+from sfckit.learn.deconfound import ConfoundRegressor
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class ModelSpec:
     build: Callable[[int], Any]
     grid: dict[str, list[Any]]
     description: str
+    has_probabilities: bool = True
 
 
 def _svm(seed: int) -> SVC:
@@ -64,6 +67,7 @@ MODELS: dict[str, ModelSpec] = {
             "model__gamma": ["scale"],
         },
         "support-vector machine (linear or RBF kernel, C tuned)",
+        has_probabilities=False,
     ),
     "logistic": ModelSpec(
         "logistic",
@@ -98,11 +102,14 @@ def check_model(name: str) -> ModelSpec:
 TUNED_K = (10, 25)
 
 
-def build_pipeline(name: str, *, seed: int = 0) -> Pipeline:
+def build_pipeline(
+    name: str, *, seed: int = 0, probabilities: bool = False, n_confounds: int = 0
+) -> Pipeline:
     """The full preprocessing + model pipeline for ``name``.
 
-    Steps: ``impute`` (median), ``scale`` (z-score), ``select`` (top-k ANOVA F, ``k="all"``
-    until set by the grid), ``model``.
+    Steps: [``deconfound``] (confound regression, when ``n_confounds``), ``impute``
+    (median), ``scale`` (z-score), ``select`` (top-k ANOVA F, ``k="all"`` until set by the
+    grid), ``model``.
 
     Parameters
     ----------
@@ -110,20 +117,30 @@ def build_pipeline(name: str, *, seed: int = 0) -> Pipeline:
         A key of :data:`MODELS`.
     seed : int
         Random state of the model.
+    probabilities : bool
+        Models without probabilities (SVM) are wrapped in a sigmoid (Platt)
+        ``CalibratedClassifierCV`` with 3 internal folds, fitted on the training data only.
+    n_confounds : int
+        The last ``n_confounds`` input columns are confounds to regress out.
     """
     spec = check_model(name)
-    return Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("scale", StandardScaler()),
-            ("select", SelectKBest(f_classif, k="all")),
-            ("model", spec.build(seed)),
-        ]
-    )
+    model = spec.build(seed)
+    if probabilities and not spec.has_probabilities:
+        model = CalibratedClassifierCV(model, method="sigmoid", cv=3, ensemble=False)
+    steps: list[tuple[str, Any]] = []
+    if n_confounds:
+        steps.append(("deconfound", ConfoundRegressor(n_confounds=n_confounds)))
+    steps += [
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+        ("select", SelectKBest(f_classif, k="all")),
+        ("model", model),
+    ]
+    return Pipeline(steps)
 
 
 def parameter_grid(
-    name: str, *, n_features: int, select_k: int | str = "tune"
+    name: str, *, n_features: int, select_k: int | str = "tune", probabilities: bool = False
 ) -> dict[str, list[Any]]:
     """The inner-loop grid of ``name``, with the feature-selection choice.
 
@@ -135,8 +152,15 @@ def parameter_grid(
         Number of features (caps the tuned k).
     select_k : int, "all" or "tune"
         A fixed number of features, all features, or tune k over :data:`TUNED_K` and all.
+    probabilities : bool
+        As in :func:`build_pipeline` (wrapped models take their parameters one level down).
     """
-    grid = dict(check_model(name).grid)
+    spec = check_model(name)
+    grid = dict(spec.grid)
+    if probabilities and not spec.has_probabilities:
+        grid = {
+            key.replace("model__", "model__estimator__", 1): value for key, value in grid.items()
+        }
     if select_k == "tune":
         grid["select__k"] = [k for k in TUNED_K if k < n_features] + ["all"]
     else:

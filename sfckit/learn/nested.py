@@ -81,11 +81,21 @@ def fit_outer_fold(
     inner: int,
     seed: int,
     importance: bool,
+    probabilities: bool = False,
+    n_confounds: int = 0,
 ) -> FoldResult:
-    """Tune on the outer training rows (inner CV), refit there, score the outer test rows."""
+    """Tune on the outer training rows (inner CV), refit there, score the outer test rows.
+
+    With ``n_confounds`` the last columns of ``X`` are confounds regressed out of the other
+    columns inside every fit (see :class:`~sfckit.learn.deconfound.ConfoundRegressor`).
+    """
     train, test = split.train, split.test
-    pipeline = build_pipeline(model, seed=seed)
-    grid = parameter_grid(model, n_features=X.shape[1], select_k=select_k)
+    pipeline = build_pipeline(
+        model, seed=seed, probabilities=probabilities, n_confounds=n_confounds
+    )
+    grid = parameter_grid(
+        model, n_features=X.shape[1] - n_confounds, select_k=select_k, probabilities=probabilities
+    )
     inner_cv = StratifiedKFold(
         n_splits=inner, shuffle=True, random_state=seed + 1000 * split.repeat + split.fold
     )
@@ -108,7 +118,7 @@ def fit_outer_fold(
         scores=positive_score(best, X[test]),
         predictions=best.predict(X[test]),
         best_params={
-            k.split("__", 1)[1] if k.startswith("model__") else k.replace("__", "_"): v
+            k.rsplit("__", 1)[1] if k.startswith("model__") else k.replace("__", "_"): v
             for k, v in search.best_params_.items()
         },
         inner_auc=float(search.best_score_),
@@ -138,6 +148,9 @@ def nested_cv(
     jobs: int = 1,
     progress: bool = True,
     participant_ids: list[str] | None = None,
+    probabilities: bool = False,
+    n_confounds: int = 0,
+    label: str | None = None,
 ) -> NestedResult:
     """Run the nested procedure on fixed outer splits (so several models share folds).
 
@@ -153,6 +166,8 @@ def nested_cv(
         "inner": inner,
         "seed": seed,
         "importance": importance,
+        "probabilities": probabilities,
+        "n_confounds": n_confounds,
     }
     folds = list(
         run_tasks(
@@ -160,7 +175,7 @@ def nested_cv(
             [(*t, options) for t in tasks],
             jobs=jobs,
             progress=progress,
-            description=f"{model}: outer folds",
+            description=f"{label or model}: outer folds",
         )
     )
     folds.sort(key=lambda f: (f.repeat, f.fold))

@@ -63,15 +63,16 @@ class ClassificationSettings:
         return self
 
 
-def _clean(value: Any) -> Any:
+def clean_for_json(value: Any) -> Any:
+    """Replace NaN/inf by None and numpy scalars by Python ones, recursively."""
     if isinstance(value, float) and not np.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_for_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean_for_json(v) for v in value]
     if isinstance(value, np.generic):
-        return _clean(value.item())
+        return clean_for_json(value.item())
     return value
 
 
@@ -177,7 +178,7 @@ def run_classification(
             "note": RESEARCH_NOTICE,
         }
     )
-    metrics = _clean(metrics)
+    metrics = clean_for_json(metrics)
     write_tsv(result.predictions, out_dir / "predictions.tsv")
     write_tsv(importance_table(result, data.feature_names), out_dir / "feature_importance.tsv")
     write_tsv(roc_table(result.predictions), out_dir / "roc.tsv")
@@ -185,7 +186,7 @@ def run_classification(
     write_dataset_description(
         out_dir,
         step="classify",
-        parameters=_clean(vars(settings).copy()),
+        parameters=clean_for_json(vars(settings).copy()),
         input_checksums={str(p): file_sha256(p) for p in (features_path, manifest_path)},
     )
     return metrics

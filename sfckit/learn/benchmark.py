@@ -1,0 +1,388 @@
+"""The ``benchmark`` step: does imaging add anything over a clinical-only model?
+
+Three models on the same outer folds — clinical-only (logistic regression on the clinical
+columns), imaging-only and imaging + clinical (``--model``) — each a leakage-safe nested
+CV producing out-of-fold probabilities (SVMs get Platt scaling fitted in the training
+folds). Per participant the out-of-fold probabilities are averaged over repeats ("pooled
+predictions"); DeLong tests, NRI/IDI, calibration and decision curves use those.
+
+Optional: ``deconfound`` (confound regression inside the folds, plus a confounds-only
+model), ``validation="leave-site-out"`` (each site held out once), and ``train_on`` /
+``test_on`` (one external test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sfckit.errors import UserError
+from sfckit.io.outputs import file_sha256, write_dataset_description, write_json, write_tsv
+from sfckit.learn.calibration import calibration_metrics, reliability_curve
+from sfckit.learn.comparison import delong_test, reclassification, stratified_bootstrap
+from sfckit.learn.data import ClassificationData, check_fold_counts, load_classification_data
+from sfckit.learn.decision_curve import DEFAULT_THRESHOLDS, net_benefit, treat_all
+from sfckit.learn.metrics import auc_with_ci, rank_auc, threshold_metrics
+from sfckit.learn.models import check_model
+from sfckit.learn.nested import OuterSplit, nested_cv, outer_splits
+from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json
+
+CLINICAL, IMAGING, COMBINED = "clinical", "imaging", "imaging+clinical"
+DECONFOUNDED, CONFOUNDS = "imaging_deconfounded", "confounds"
+COMPARISONS = ((COMBINED, CLINICAL), (IMAGING, CLINICAL), (COMBINED, IMAGING))
+VALIDATIONS = ("cv", "leave-site-out")
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """Everything that defines a benchmark run."""
+
+    positive: str = "TRD"
+    negative: str = "nTRD"
+    clinical: tuple[str, ...] = ()
+    model: str = "svm"
+    outer: int = 5
+    repeats: int = 10
+    inner: int = 5
+    seed: int = 0
+    select_k: int | str = "tune"
+    deconfound: tuple[str, ...] = ()
+    site_column: str | None = None
+    validation: str = "cv"
+    train_on: tuple[str, ...] = ()
+    test_on: tuple[str, ...] = ()
+    n_bootstrap: int = 1000
+
+
+@dataclass
+class BenchmarkResult:
+    """All tables the benchmark writes."""
+
+    predictions: pd.DataFrame
+    summary: pd.DataFrame
+    comparisons: pd.DataFrame
+    decision_curve: pd.DataFrame
+    calibration: pd.DataFrame
+    per_site: pd.DataFrame | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def numeric_columns(
+    clinical: pd.DataFrame,
+    columns: tuple[str, ...],
+    *,
+    source: str,
+    option: str,
+    complete: bool = False,
+) -> np.ndarray:
+    """The named manifest columns as a float matrix, or a UserError naming the problem."""
+    if not columns:
+        raise UserError(f"no {option} columns given", fix=f"name them, e.g. {option} age,hama")
+    for column in columns:
+        if column not in clinical.columns:
+            raise UserError(
+                f"{source}: column '{column}' (from {option}) does not exist",
+                expected=f"one of {', '.join(map(str, clinical.columns))}",
+                fix=f"correct {option}",
+            )
+        values = pd.to_numeric(clinical[column], errors="coerce")
+        bad = clinical[column].notna() & values.isna()
+        if bad.any():
+            raise UserError(
+                f"{source}: column '{column}' (from {option}) is not numeric (value "
+                f"'{clinical.loc[bad, column].iloc[0]}' for participant {bad[bad].index[0]})",
+                expected="numbers",
+                fix="recode it numerically (e.g. sex as 0/1) or drop it",
+            )
+        if complete and values.isna().any():
+            raise UserError(
+                f"{source}: column '{column}' (from {option}) is missing for "
+                f"{int(values.isna().sum())} participant(s)",
+                expected="a value for every participant",
+                fix="fill in or drop those participants",
+            )
+    return clinical[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+
+
+def _site_splits(
+    data: ClassificationData, settings: BenchmarkSettings, source: str
+) -> tuple[list[OuterSplit], np.ndarray]:
+    column = settings.site_column
+    if column is None or column not in data.clinical.columns:
+        raise UserError(
+            f"{source}: site column '{column}' does not exist",
+            fix="name the site column with --site-column",
+        )
+    sites = data.clinical[column].astype("string").fillna("n/a").to_numpy(dtype=str)
+    unique = list(dict.fromkeys(sites))
+    if settings.train_on or settings.test_on:
+        unknown = [s for s in (*settings.train_on, *settings.test_on) if s not in unique]
+        if unknown:
+            raise UserError(
+                f"{source}: site(s) {', '.join(unknown)} do not occur in '{column}'",
+                expected=f"some of {', '.join(unique)}",
+                fix="correct --train-on/--test-on",
+            )
+        train = np.flatnonzero(np.isin(sites, settings.train_on))
+        test = np.flatnonzero(np.isin(sites, settings.test_on))
+        splits = [OuterSplit(0, 0, train, test)]
+    else:
+        if len(unique) < 2:
+            raise UserError(
+                f"{source}: only one site ('{unique[0]}') in '{column}'",
+                expected="at least two sites for leave-site-out validation",
+                fix="use --validation cv",
+            )
+        splits = [
+            OuterSplit(0, i, np.flatnonzero(sites != site), np.flatnonzero(sites == site))
+            for i, site in enumerate(unique)
+        ]
+    for split in splits:
+        train_labels = data.y[split.train]
+        held_out = ", ".join(sorted(set(sites[split.test])))
+        if len(np.unique(train_labels)) < 2:
+            raise UserError(
+                f"{source}: training on all sites but {held_out} leaves only one class",
+                expected="both classes in every training set",
+                fix="merge small sites",
+            )
+        check_fold_counts(
+            train_labels,
+            outer=2,
+            inner=settings.inner,
+            source=f"{source} (training without {held_out})",
+        )
+    return splits, sites
+
+
+def pooled(predictions: pd.DataFrame) -> pd.DataFrame:
+    """One row per participant and model: out-of-fold probability averaged over repeats."""
+    return (
+        predictions.groupby(["model", "participant_id"], sort=False)
+        .agg(y_true=("y_true", "first"), y_score=("y_score", "mean"))
+        .reset_index()
+    )
+
+
+def _model_rows(predictions: pd.DataFrame, seed: int, n_bootstrap: int) -> list[dict[str, Any]]:
+    rows = []
+    for name, part in predictions.groupby("model", sort=False):
+        row: dict[str, Any] = {"model": name}
+        if part["y_true"].nunique() == 2:
+            row.update(auc_with_ci(part, seed=seed, n_bootstrap=n_bootstrap))
+            row.update(threshold_metrics(part))
+            pooled_part = pooled(part)
+            row.update(calibration_metrics(pooled_part["y_true"], pooled_part["y_score"]))
+        rows.append(row)
+    return rows
+
+
+def _decision_curve(pooled_predictions: pd.DataFrame, seed: int, n_bootstrap: int) -> pd.DataFrame:
+    wide = pooled_predictions.pivot(index="participant_id", columns="model", values="y_score")
+    labels = (
+        pooled_predictions.drop_duplicates("participant_id")
+        .set_index("participant_id")["y_true"]
+        .loc[wide.index]
+        .to_numpy()
+    )
+    table = pd.DataFrame({"threshold": DEFAULT_THRESHOLDS})
+    for name in wide.columns:
+        table[f"net_benefit_{name}"] = net_benefit(labels, wide[name].to_numpy())
+    table["net_benefit_treat_all"] = treat_all(labels)
+    table["net_benefit_treat_none"] = 0.0
+    if {COMBINED, CLINICAL} <= set(wide.columns):
+        combined, clinical = wide[COMBINED].to_numpy(), wide[CLINICAL].to_numpy()
+        table["difference"] = table[f"net_benefit_{COMBINED}"] - table[f"net_benefit_{CLINICAL}"]
+        draws = stratified_bootstrap(labels, n_bootstrap, seed)
+        boot = np.array(
+            [
+                net_benefit(labels[d], combined[d]) - net_benefit(labels[d], clinical[d])
+                for d in draws
+            ]
+        )
+        table["difference_ci_low"] = np.quantile(boot, 0.025, axis=0)
+        table["difference_ci_high"] = np.quantile(boot, 0.975, axis=0)
+    return table
+
+
+def _per_site(pooled_predictions: pd.DataFrame, sites: pd.Series) -> pd.DataFrame:
+    rows = []
+    frame = pooled_predictions.assign(site=pooled_predictions["participant_id"].map(sites))
+    for (site, name), part in frame.groupby(["site", "model"], sort=True):
+        row = {"site": site, "model": name, "n": len(part), "n_positive": int(part["y_true"].sum())}
+        if part["y_true"].nunique() == 2:
+            row["auc"] = float(rank_auc(part["y_true"].to_numpy(), part["y_score"].to_numpy()))
+            row.update(calibration_metrics(part["y_true"], part["y_score"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def benchmark(
+    data: ClassificationData,
+    settings: BenchmarkSettings,
+    *,
+    source: str,
+    jobs: int = 1,
+    progress: bool = True,
+) -> BenchmarkResult:
+    """Run the three (or five) models on shared outer folds and compare them."""
+    check_model(settings.model)
+    if settings.validation not in VALIDATIONS:
+        raise UserError(
+            f"invalid --validation '{settings.validation}'",
+            expected=" or ".join(VALIDATIONS),
+            fix="use --validation cv",
+        )
+    clinical = numeric_columns(data.clinical, settings.clinical, source=source, option="--clinical")
+    sites = None
+    if settings.validation == "leave-site-out" or settings.train_on or settings.test_on:
+        splits, site_labels = _site_splits(data, settings, source)
+        sites = pd.Series(site_labels, index=data.participant_ids)
+    else:
+        check_fold_counts(data.y, outer=settings.outer, inner=settings.inner, source=source)
+        splits = outer_splits(
+            data.y, n_splits=settings.outer, n_repeats=settings.repeats, seed=settings.seed
+        )
+        if settings.site_column:
+            sites = data.clinical[settings.site_column].astype(str)
+            sites.index = data.participant_ids
+    runs: dict[str, tuple[np.ndarray, str, int]] = {
+        CLINICAL: (clinical, "logistic", 0),
+        IMAGING: (data.X, settings.model, 0),
+        COMBINED: (np.hstack([data.X, clinical]), settings.model, 0),
+    }
+    if settings.deconfound:
+        confounds = numeric_columns(
+            data.clinical, settings.deconfound, source=source, option="--deconfound", complete=True
+        )
+        runs[DECONFOUNDED] = (np.hstack([data.X, confounds]), settings.model, confounds.shape[1])
+        runs[CONFOUNDS] = (confounds, "logistic", 0)
+    frames = []
+    for name, (X, model, n_confounds) in runs.items():
+        result = nested_cv(
+            X,
+            data.y,
+            model=model,
+            splits=splits,
+            inner=settings.inner,
+            select_k=settings.select_k if model == settings.model else "all",
+            seed=settings.seed,
+            importance=False,
+            jobs=jobs,
+            progress=progress,
+            participant_ids=data.participant_ids,
+            probabilities=True,
+            n_confounds=n_confounds,
+            label=name,
+        )
+        frames.append(result.predictions.assign(model=name))
+    predictions = pd.concat(frames, ignore_index=True)
+    pooled_predictions = pooled(predictions)
+    summary = pd.DataFrame(_model_rows(predictions, settings.seed, settings.n_bootstrap))
+    comparison_rows = []
+    wide = pooled_predictions.pivot(index="participant_id", columns="model", values="y_score")
+    labels = (
+        pooled_predictions.drop_duplicates("participant_id")
+        .set_index("participant_id")["y_true"]
+        .loc[wide.index]
+        .to_numpy()
+    )
+    for model_a, model_b in COMPARISONS:
+        test = delong_test(labels, wide[model_a], wide[model_b])
+        row = {
+            "model_a": model_a,
+            "model_b": model_b,
+            "auc_a": test["auc_a"],
+            "auc_b": test["auc_b"],
+            "delong_z": test["z"],
+            "delong_p": test["p"],
+        }
+        row.update(
+            reclassification(
+                labels,
+                wide[model_a],
+                wide[model_b],
+                n_bootstrap=settings.n_bootstrap,
+                seed=settings.seed,
+            )
+        )
+        comparison_rows.append(row)
+    calibration = pd.concat(
+        [
+            reliability_curve(part["y_true"], part["y_score"]).assign(model=name)
+            for name, part in pooled_predictions.groupby("model", sort=False)
+        ],
+        ignore_index=True,
+    )
+    result = BenchmarkResult(
+        predictions=predictions[
+            ["participant_id", "model", "repeat", "fold", "y_true", "y_score", "y_pred"]
+        ],
+        summary=summary,
+        comparisons=pd.DataFrame(comparison_rows),
+        decision_curve=_decision_curve(pooled_predictions, settings.seed, settings.n_bootstrap),
+        calibration=calibration[["model", "bin", "mean_predicted", "observed", "count"]],
+    )
+    if sites is not None:
+        result.per_site = _per_site(pooled_predictions, sites)
+    if settings.deconfound:
+        by_model = summary.set_index("model")["auc"]
+        result.extra["deconfounding"] = {
+            "confounds": list(settings.deconfound),
+            "imaging_auc": by_model[IMAGING],
+            "imaging_deconfounded_auc": by_model[DECONFOUNDED],
+            "confounds_only_auc": by_model[CONFOUNDS],
+        }
+    return result
+
+
+def run_benchmark(
+    features_path: str | Path,
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    settings: BenchmarkSettings,
+    *,
+    jobs: int = 1,
+    progress: bool = True,
+) -> BenchmarkResult:
+    """Benchmark imaging against a clinical-only model; write every table to ``out_dir``.
+
+    Returns
+    -------
+    BenchmarkResult
+    """
+    features_path, manifest_path, out_dir = Path(features_path), Path(manifest_path), Path(out_dir)
+    data = load_classification_data(
+        features_path, manifest_path, positive=settings.positive, negative=settings.negative
+    )
+    result = benchmark(data, settings, source=str(manifest_path), jobs=jobs, progress=progress)
+    write_tsv(result.predictions, out_dir / "predictions.tsv")
+    write_tsv(result.summary, out_dir / "benchmark.tsv")
+    write_tsv(result.comparisons, out_dir / "comparisons.tsv")
+    write_tsv(result.decision_curve, out_dir / "decision_curve.tsv")
+    write_tsv(result.calibration, out_dir / "calibration.tsv")
+    if result.per_site is not None:
+        write_tsv(result.per_site, out_dir / "per_site.tsv")
+    summary = {
+        "models": result.summary.to_dict("records"),
+        "comparisons": result.comparisons.to_dict("records"),
+        "pooled_predictions": "out-of-fold probabilities averaged over repeats per participant",
+        "clinical_model": "logistic regression on --clinical columns",
+        "n_positive": int(data.y.sum()),
+        "n_negative": int((1 - data.y).sum()),
+        "settings": asdict(settings),
+        "note": RESEARCH_NOTICE,
+        **result.extra,
+    }
+    write_json(clean_for_json(summary), out_dir / "benchmark.json")
+    write_dataset_description(
+        out_dir,
+        step="benchmark",
+        parameters=clean_for_json(asdict(settings)),
+        input_checksums={str(p): file_sha256(p) for p in (features_path, manifest_path)},
+    )
+    return result
