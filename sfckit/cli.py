@@ -176,16 +176,28 @@ def _demo(args: argparse.Namespace) -> None:
     from sfckit.demo import run_demo
     from sfckit.simulate.cohort import SimulationSettings
 
-    result = run_demo(
+    report = run_demo(
         args.out,
         settings=SimulationSettings(seed=args.seed),
         jobs=args.jobs,
         progress=not args.quiet,
     )
-    print(f"demo cohort: {result.manifest}")
-    for step, folder in result.steps.items():
-        print(f"{step}: {folder}")
-    print(f"results are in {result.out_dir.resolve()}")
+    print(f"results are in {Path(args.out).resolve()}")
+    print(f"report: {report.resolve()}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from sfckit.study import run_study
+
+    out = run_study(args.study, args.out, jobs=args.jobs, progress=not args.quiet)
+    print(f"results are in {out.resolve()}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from sfckit.report.html import build_report
+
+    report = build_report(args.results, args.out)
+    print(f"report: {report.resolve()}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -310,6 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--test-on", help="comma-separated sites to test on (external test)")
     common(ben)
     ben.set_defaults(handler=_benchmark)
+
+    run = verbs.add_parser("run", help="run a whole study from a study file (YAML)")
+    run.add_argument("study", type=Path)
+    run.add_argument("--out", type=Path, help="output folder (default: the study's 'output')")
+    common(run)
+    run.set_defaults(handler=_run)
+
+    rep_html = verbs.add_parser("report", help="write the HTML report of a results folder")
+    rep_html.add_argument("--results", required=True, type=Path)
+    rep_html.add_argument("--out", type=Path, help="default: RESULTS/report.html")
+    rep_html.set_defaults(handler=_report)
 
     demo = verbs.add_parser("demo", help="simulate the built-in cohort and run every step")
     demo.add_argument("--out", type=Path, default=Path("sfckit-demo"))

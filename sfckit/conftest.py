@@ -57,3 +57,47 @@ def reference_study(tmp_path_factory: pytest.TempPathFactory):
             read_manifest(manifest), folder / "features", atlas=atlas, jobs=2, progress=False
         )
     return manifest, folder / "features"
+
+
+TINY_STUDY = """
+name: tiny study
+manifest: {manifest}
+atlases:
+  - name: blocks
+    image: atlas.nii.gz
+    labels: atlas.tsv
+groups: [TRD, nTRD, HC]
+covariates: [age]
+correlations:
+  scores: [bsi]
+  within: [TRD, nTRD]
+classification:
+  positive: TRD
+  negative: nTRD
+  models: [logistic]
+  outer: 4
+  repeats: 2
+  inner: 3
+  permutations: 2
+benchmark:
+  clinical: [age, hama]
+  model: logistic
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tiny_cohort, tmp_path_factory):
+    """``sfckit run`` of a small study on the tiny cohort; returns (study file, results, log)."""
+    import nibabel as nib
+
+    from sfckit.study import run_study
+
+    manifest, atlas = tiny_cohort
+    folder = tmp_path_factory.mktemp("tiny-study")
+    nib.save(atlas.image, folder / "atlas.nii.gz")
+    atlas.labels.to_csv(folder / "atlas.tsv", sep="\t", index=False)
+    study = folder / "study.yaml"
+    study.write_text(TINY_STUDY.format(manifest=manifest))
+    lines: list[str] = []
+    results = run_study(study, folder / "results", progress=False, log=lines.append)
+    return study, results, lines

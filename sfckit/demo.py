@@ -1,48 +1,27 @@
-"""The demo: simulate the built-in synthetic cohort and run every available step on it.
+"""The demo: simulate the built-in synthetic cohort, then run the bundled study file on it.
 
-Layout of the demo folder::
+Layout of the demo folder (that of every ``sfckit run``, plus the cohort)::
 
     cohort/                      simulated images, manifest.tsv, truth.json
-    features/harvard-oxford/     sfc.tsv, gmv.tsv, alff.tsv, regions.tsv, atlas.nii.gz
-    features/aal/                the same on the AAL2 atlas
-    stats/harvard-oxford/        group_stats.tsv, posthoc.tsv, specificity.tsv, ...
-    stats/aal/
+    study.yaml                   the bundled study file (sfckit/data/demo_study.yaml)
+    features/<atlas>/            sfc.tsv, gmv.tsv, alff.tsv, regions.tsv, atlas.nii.gz
+    stats/<atlas>/               group_stats.tsv, posthoc.tsv, specificity.tsv, ...
     replication/                 replication.tsv (Harvard-Oxford regions found again in AAL)
     correlations/                correlations.tsv, correlation_differences.tsv
-    classify/                    TRD vs nTRD, SVM, nested CV: metrics.json, predictions.tsv, ...
+    classify/svm/                metrics.json, predictions.tsv, roc.tsv, feature_importance.tsv
+    benchmark/                   benchmark.tsv, comparisons.tsv, decision_curve.tsv, ...
+    report.html                  the report
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 
-from sfckit.errors import SparseRegionWarning
-from sfckit.features.extract import ExtractionParameters, extract_cohort
-from sfckit.io.atlases import load_atlas
-from sfckit.io.manifest import read_manifest
-from sfckit.learn.steps import ClassificationSettings, run_classification
+from sfckit.io.atlases import harvard_oxford
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
-from sfckit.stats.steps import run_correlations, run_group_stats, run_replication
-
-DEMO_ATLASES = ("harvard-oxford", "aal")
-DEMO_GROUPS = ("TRD", "nTRD", "HC")
-DEMO_COVARIATES = ("age", "sex", "site")
-DEMO_SCORES = ("bsi", "despair", "hamd")
-# Fewer repeats and permutations than a study would use (10 and 1000), to keep the demo short.
-DEMO_CLASSIFICATION = ClassificationSettings(
-    positive="TRD", negative="nTRD", model="svm", repeats=5, permutations=20
-)
-
-
-@dataclass
-class DemoResult:
-    """Where the demo wrote its outputs."""
-
-    out_dir: Path
-    manifest: Path
-    steps: dict[str, Path] = field(default_factory=dict)
+from sfckit.study import run_study
 
 
 def run_demo(
@@ -51,8 +30,9 @@ def run_demo(
     settings: SimulationSettings | None = None,
     jobs: int = 1,
     progress: bool = True,
-) -> DemoResult:
-    """Simulate the default cohort and run extract, stats, replicate, correlate and classify.
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Simulate the default cohort into ``out_dir/cohort`` and run the demo study on it.
 
     Parameters
     ----------
@@ -64,60 +44,24 @@ def run_demo(
         Worker processes.
     progress : bool
         Show progress bars.
+    log : callable
+        Receives one line per step.
 
     Returns
     -------
-    DemoResult
+    Path
+        The report.
     """
     out_dir = Path(out_dir)
-    result = DemoResult(out_dir=out_dir, manifest=out_dir / "cohort" / "manifest.tsv")
-    atlases = {name: load_atlas(name) for name in DEMO_ATLASES}
-    simulate_cohort(
-        out_dir / "cohort", settings, atlas=atlases["harvard-oxford"], jobs=jobs, progress=progress
-    )
-    cohort = read_manifest(result.manifest)
-    for name, atlas in atlases.items():
-        features = out_dir / "features" / name
-        with warnings.catch_warnings():
-            # AAL's small cerebellar regions are sparse at 3 mm; regions.tsv records them.
-            warnings.simplefilter("ignore", SparseRegionWarning)
-            extract_cohort(
-                cohort,
-                features,
-                atlas=atlas,
-                parameters=ExtractionParameters(),
-                jobs=jobs,
-                progress=progress,
-            )
-        run_group_stats(
-            features / "sfc.tsv",
-            result.manifest,
-            out_dir / "stats" / name,
-            groups=DEMO_GROUPS,
-            covariates=DEMO_COVARIATES,
+    manifest = out_dir / "cohort" / "manifest.tsv"
+    if not manifest.is_file():
+        log("simulate: writing the synthetic cohort")
+        simulate_cohort(
+            out_dir / "cohort", settings, atlas=harvard_oxford(), jobs=jobs, progress=progress
         )
-        result.steps[f"extract ({name})"] = features
-        result.steps[f"stats ({name})"] = out_dir / "stats" / name
-    run_replication(
-        out_dir / "stats" / "harvard-oxford", out_dir / "stats" / "aal", out_dir / "replication"
-    )
-    result.steps["replicate"] = out_dir / "replication"
-    run_correlations(
-        out_dir / "features" / "harvard-oxford" / "sfc.tsv",
-        result.manifest,
-        out_dir / "correlations",
-        scores=DEMO_SCORES,
-        within=("TRD", "nTRD"),
-        covariates=("age", "sex"),
-    )
-    result.steps["correlate"] = out_dir / "correlations"
-    run_classification(
-        out_dir / "features" / "harvard-oxford" / "sfc.tsv",
-        result.manifest,
-        out_dir / "classify",
-        DEMO_CLASSIFICATION,
-        jobs=jobs,
-        progress=progress,
-    )
-    result.steps["classify"] = out_dir / "classify"
-    return result
+    else:
+        log("simulate: cohort exists, reused")
+    study = out_dir / "study.yaml"
+    study.write_text((files("sfckit.data") / "demo_study.yaml").read_text(encoding="utf-8"))
+    run_study(study, out_dir, jobs=jobs, progress=progress, log=log)
+    return out_dir / "report.html"

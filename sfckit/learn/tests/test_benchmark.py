@@ -16,29 +16,46 @@ from sfckit.learn.data import ClassificationData
 def benchmarked(reference_study, tmp_path_factory):
     manifest, features = reference_study
     out = tmp_path_factory.mktemp("benchmark")
-    settings = BenchmarkSettings(clinical=("hama", "bsi", "age"), model="logistic", repeats=2,
-                                 site_column="site", n_bootstrap=200)
-    result = run_benchmark(features / "sfc.tsv", manifest, out, settings, jobs=2,
-                           progress=False)
+    settings = BenchmarkSettings(
+        clinical=("hama", "bsi", "age"),
+        model="logistic",
+        repeats=2,
+        site_column="site",
+        n_bootstrap=200,
+    )
+    result = run_benchmark(features / "sfc.tsv", manifest, out, settings, jobs=2, progress=False)
     return out, result
 
 
 def test_three_models_share_folds_and_are_compared(benchmarked):
     out, result = benchmarked
     predictions = read_tsv(out / "predictions.tsv")
-    folds = predictions.pivot_table(index=["participant_id", "repeat"], columns="model",
-                                    values="fold")
+    folds = predictions.pivot_table(
+        index=["participant_id", "repeat"], columns="model", values="fold"
+    )
     assert (folds.nunique(axis=1) == 1).all()  # same outer folds for every model
     summary = read_tsv(out / "benchmark.tsv").set_index("model")
     assert set(summary.index) == {"clinical", "imaging", "imaging+clinical"}
     # hama, bsi and age barely separate TRD from nTRD here; SFC does
     assert summary.loc["imaging", "auc"] > summary.loc["clinical", "auc"] + 0.1
-    for column in ("auc_ci_low", "auc_ci_high", "brier", "calibration_intercept",
-                   "calibration_slope", "ece"):
+    for column in (
+        "auc_ci_low",
+        "auc_ci_high",
+        "brier",
+        "calibration_intercept",
+        "calibration_slope",
+        "ece",
+    ):
         assert summary[column].notna().all()
     comparisons = read_tsv(out / "comparisons.tsv")
-    assert list(comparisons.columns[:6]) == ["model_a", "model_b", "auc_a", "auc_b", "delong_z",
-                                             "delong_p"]
+    assert list(comparisons.columns[:6]) == [
+        "model_a",
+        "model_b",
+        "auc_a",
+        "auc_b",
+        "delong_z",
+        "delong_p",
+    ]
     row = comparisons.set_index(["model_a", "model_b"]).loc[("imaging+clinical", "clinical")]
     assert row["delong_p"] < 0.05 and row["auc_a"] > row["auc_b"]
     assert row["idi_ci_low"] <= row["idi"] <= row["idi_ci_high"]
@@ -47,8 +64,14 @@ def test_three_models_share_folds_and_are_compared(benchmarked):
 def test_decision_curve_calibration_and_sites(benchmarked):
     out, _ = benchmarked
     curve = read_tsv(out / "decision_curve.tsv")
-    for column in ("threshold", "net_benefit_clinical", "net_benefit_imaging+clinical",
-                   "net_benefit_treat_all", "difference", "difference_ci_low"):
+    for column in (
+        "threshold",
+        "net_benefit_clinical",
+        "net_benefit_imaging+clinical",
+        "net_benefit_treat_all",
+        "difference",
+        "difference_ci_low",
+    ):
         assert column in curve.columns
     assert (curve["net_benefit_treat_none"] == 0).all()
     calibration = read_tsv(out / "calibration.tsv")
@@ -65,16 +88,24 @@ def duration_only_data(seed=0, n=200):
     y = np.repeat([0, 1], n // 2)
     duration = rng.normal(12 + 30 * y, 12)
     X = 0.08 * duration[:, None] * rng.uniform(0.5, 1.5, 20) + rng.normal(size=(n, 20))
-    clinical = pd.DataFrame({"duration": duration, "noise": rng.normal(size=n)},
-                            index=[f"p{i}" for i in range(n)])
-    return ClassificationData(X=X, y=y, participant_ids=list(clinical.index),
-                              feature_names=[f"f{i}" for i in range(20)], clinical=clinical,
-                              positive="TRD", negative="nTRD")
+    clinical = pd.DataFrame(
+        {"duration": duration, "noise": rng.normal(size=n)}, index=[f"p{i}" for i in range(n)]
+    )
+    return ClassificationData(
+        X=X,
+        y=y,
+        participant_ids=list(clinical.index),
+        feature_names=[f"f{i}" for i in range(20)],
+        clinical=clinical,
+        positive="TRD",
+        negative="nTRD",
+    )
 
 
 def test_deconfounding_removes_a_duration_only_signal():
-    settings = BenchmarkSettings(clinical=("noise",), model="logistic", repeats=1,
-                                 deconfound=("duration",), n_bootstrap=100)
+    settings = BenchmarkSettings(
+        clinical=("noise",), model="logistic", repeats=1, deconfound=("duration",), n_bootstrap=100
+    )
     result = benchmark(duration_only_data(), settings, source="test", progress=False)
     aucs = result.summary.set_index("model")["auc"]
     assert aucs["imaging"] > 0.8
@@ -86,13 +117,26 @@ def test_deconfounding_removes_a_duration_only_signal():
 def test_leave_site_out_and_external_test():
     data = duration_only_data(seed=1)
     data.clinical["site"] = np.tile(["a", "b", "c", "d"], 50)
-    settings = BenchmarkSettings(clinical=("noise",), model="logistic", site_column="site",
-                                 validation="leave-site-out", inner=3, n_bootstrap=50)
+    settings = BenchmarkSettings(
+        clinical=("noise",),
+        model="logistic",
+        site_column="site",
+        validation="leave-site-out",
+        inner=3,
+        n_bootstrap=50,
+    )
     result = benchmark(data, settings, source="test", progress=False)
     assert set(result.per_site["site"]) == {"a", "b", "c", "d"}
     assert result.predictions.groupby("model")["participant_id"].nunique().eq(200).all()
-    external = BenchmarkSettings(clinical=("noise",), model="logistic", site_column="site",
-                                 train_on=("a", "b", "c"), test_on=("d",), inner=3, n_bootstrap=50)
+    external = BenchmarkSettings(
+        clinical=("noise",),
+        model="logistic",
+        site_column="site",
+        train_on=("a", "b", "c"),
+        test_on=("d",),
+        inner=3,
+        n_bootstrap=50,
+    )
     result = benchmark(data, external, source="test", progress=False)
     assert result.predictions.groupby("model")["participant_id"].nunique().eq(50).all()
 
@@ -114,7 +158,8 @@ def test_bad_benchmark_input(change, fragment):
     data.clinical["one"] = "x"
     data.clinical["lonely"] = np.where(data.y == 1, "s1", "s2")
     data.clinical["gap"] = np.r_[np.nan, np.ones(39)]
-    settings = BenchmarkSettings(**{"clinical": ("noise",), "model": "logistic", "repeats": 1,
-                                    "inner": 3, **change})
+    settings = BenchmarkSettings(
+        **{"clinical": ("noise",), "model": "logistic", "repeats": 1, "inner": 3, **change}
+    )
     with pytest.raises(UserError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         benchmark(data, settings, source="m.tsv", progress=False)

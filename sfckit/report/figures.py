@@ -1,0 +1,188 @@
+"""Figures of the report, each returned as a PNG data URI (images are embedded in the HTML)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+
+
+def to_data_uri(figure) -> str:
+    """Render a matplotlib figure to a base64 PNG data URI and close it."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def region_value_image(
+    atlas: nib.Nifti1Image, regions: pd.DataFrame, values: dict[str, float]
+) -> nib.Nifti1Image:
+    """A 3-D image painting each region's value onto its atlas voxels (0 elsewhere)."""
+    labels = np.rint(np.asarray(atlas.dataobj)).astype(np.int64)
+    lookup = np.zeros(labels.max() + 1, dtype=np.float32)
+    for index, name in zip(regions["index"], regions["name"], strict=True):
+        value = values.get(name)
+        if value is not None and np.isfinite(value) and index < lookup.size:
+            lookup[index] = value
+    return nib.Nifti1Image(lookup[labels], atlas.affine)
+
+
+def brain_maps(
+    atlas: nib.Nifti1Image, regions: pd.DataFrame, group_stats: pd.DataFrame, alpha: float
+) -> str:
+    """Partial eta squared of every region, and the FDR-significant regions outlined."""
+    from nilearn import plotting
+    from nilearn.datasets import load_mni152_template
+
+    effect = dict(zip(group_stats["region"], group_stats["partial_eta2"], strict=True))
+    significant = {r: 1.0 for r in group_stats.loc[group_stats["p_fdr"] < alpha, "region"]}
+    effect_image = region_value_image(atlas, regions, effect)
+    significant_image = region_value_image(atlas, regions, significant)
+    template = load_mni152_template(resolution=2)
+    figure, axes = plt.subplots(2, 1, figsize=(10, 5.2))
+    with warnings.catch_warnings():
+        # nilearn's colour bar converts masked voxels; harmless, and not the user's concern
+        warnings.filterwarnings("ignore", message=".*converting a masked element.*")
+        _plot_maps(
+            plotting, effect_image, significant_image, template, axes, alpha, bool(significant)
+        )
+    return to_data_uri(figure)
+
+
+def _plot_maps(plotting, effect_image, significant_image, template, axes, alpha, any_significant):
+    plotting.plot_stat_map(
+        effect_image,
+        bg_img=template,
+        display_mode="z",
+        cut_coords=[-20, 0, 15, 30, 45, 60],
+        axes=axes[0],
+        cmap="inferno",
+        colorbar=True,
+        title="group effect (partial eta squared)",
+        threshold=1e-6,
+        vmin=0,
+    )
+    if any_significant:
+        plotting.plot_roi(
+            significant_image,
+            bg_img=template,
+            display_mode="z",
+            cut_coords=[-20, 0, 15, 30, 45, 60],
+            axes=axes[1],
+            cmap="autumn",
+            title=f"regions with FDR < {alpha}",
+        )
+    else:
+        axes[1].axis("off")
+        axes[1].text(0.5, 0.5, "no region reaches FDR significance", ha="center")
+
+
+def group_distribution(
+    values: pd.Series, groups: pd.Series, order: Sequence[str], title: str, annotation: str
+) -> str:
+    """Box plot with the individual points of one region's feature, per group."""
+    figure, ax = plt.subplots(figsize=(4.2, 3.2))
+    data = [values[groups == g].dropna().to_numpy() for g in order]
+    ax.boxplot(data, showfliers=False, widths=0.5)
+    rng = np.random.default_rng(0)
+    for position, (sample, colour) in enumerate(zip(data, PALETTE, strict=False), start=1):
+        ax.scatter(
+            position + rng.uniform(-0.15, 0.15, sample.size), sample, s=8, alpha=0.6, color=colour
+        )
+    ax.set_xticks(range(1, len(order) + 1), order)
+    ax.set_ylabel("SFC (Fisher z)")
+    ax.set_title(title, fontsize=9)
+    ax.text(0.01, 0.01, annotation, transform=ax.transAxes, fontsize=7, va="bottom")
+    return to_data_uri(figure)
+
+
+def score_scatter(
+    x: pd.Series, y: pd.Series, groups: pd.Series, order: Sequence[str], xlabel: str, ylabel: str
+) -> str:
+    """SFC against a clinical score, one colour and fitted line per group."""
+    figure, ax = plt.subplots(figsize=(4.2, 3.2))
+    for group, colour in zip(order, PALETTE, strict=False):
+        keep = (groups == group) & x.notna() & y.notna()
+        if keep.sum() < 3:
+            continue
+        ax.scatter(x[keep], y[keep], s=9, alpha=0.6, color=colour, label=group)
+        slope, intercept = np.polyfit(x[keep], y[keep], 1)
+        grid = np.linspace(x[keep].min(), x[keep].max(), 20)
+        ax.plot(grid, intercept + slope * grid, color=colour)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.legend(fontsize=7)
+    return to_data_uri(figure)
+
+
+def roc_figure(curves: dict[str, pd.DataFrame]) -> str:
+    """Mean ROC curves with their repeat band."""
+    figure, ax = plt.subplots(figsize=(4.2, 4))
+    for (name, table), colour in zip(curves.items(), PALETTE, strict=False):
+        ax.plot(table["fpr"], table["tpr"], color=colour, label=name)
+        if {"tpr_low", "tpr_high"} <= set(table.columns):
+            ax.fill_between(
+                table["fpr"], table["tpr_low"], table["tpr_high"], color=colour, alpha=0.2
+            )
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.legend(fontsize=7, loc="lower right")
+    return to_data_uri(figure)
+
+
+def calibration_figure(calibration: pd.DataFrame) -> str:
+    """Reliability curves (observed frequency against mean predicted probability)."""
+    figure, ax = plt.subplots(figsize=(4.2, 4))
+    for (name, part), colour in zip(
+        calibration.groupby("model", sort=False), PALETTE, strict=False
+    ):
+        ax.plot(part["mean_predicted"], part["observed"], marker="o", color=colour, label=name)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.legend(fontsize=7)
+    return to_data_uri(figure)
+
+
+def decision_curve_figure(curve: pd.DataFrame) -> str:
+    """Net benefit over threshold probabilities for every model and the default strategies."""
+    figure, ax = plt.subplots(figsize=(5, 3.6))
+    columns = [c for c in curve.columns if c.startswith("net_benefit_")]
+    for column, colour in zip(columns, PALETTE + ["#999999", "#000000"], strict=False):
+        ax.plot(
+            curve["threshold"],
+            curve[column],
+            label=column.removeprefix("net_benefit_"),
+            color=colour,
+        )
+    lowest = curve[columns].to_numpy()
+    ax.set_ylim(max(-0.05, np.nanmin(lowest)), np.nanmax(lowest) + 0.02)
+    ax.set_xlabel("threshold probability")
+    ax.set_ylabel("net benefit")
+    ax.legend(fontsize=7)
+    return to_data_uri(figure)
+
+
+def importance_figure(importance: pd.DataFrame, top: int = 15) -> str:
+    """Horizontal bars of the most important regions (AUC drop when shuffled)."""
+    head = importance.head(top).iloc[::-1]
+    figure, ax = plt.subplots(figsize=(6, 0.28 * len(head) + 1))
+    ax.barh(
+        head["region"], head["importance_mean"], xerr=head.get("importance_sd"), color=PALETTE[0]
+    )
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xlabel("mean drop in test-fold AUC")
+    return to_data_uri(figure)

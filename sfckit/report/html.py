@@ -1,0 +1,608 @@
+"""Build the single, self-contained HTML report from the files a run wrote.
+
+The report reads only files (``study.json``, ``features/``, ``stats/``, ``replication/``,
+``correlations/``, ``classify/``, ``benchmark/``); every section whose files are absent is
+listed as missing instead. All text from input files is escaped by Jinja2's autoescaping
+and the page loads nothing from outside (images are data URIs; a Content-Security-Policy
+forbids any other source).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import nibabel as nib
+import pandas as pd
+
+from sfckit import __version__
+from sfckit.errors import file_error
+from sfckit.io.manifest import read_manifest
+from sfckit.io.outputs import atomic_write, read_tsv
+from sfckit.report import figures
+from sfckit.report.tables import display_table, format_value, table_one
+
+MAX_REGION_FIGURES = 8
+OUTLIER_MADS = 4
+RESERVED = {"participant_id", "group"}
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"kind": "text", "text": text}
+
+
+def _table(table: dict, caption: str | None = None) -> dict[str, Any]:
+    return {"kind": "table", "table": table, "caption": caption}
+
+
+def _figures(items: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "kind": "figures",
+        "figures": [{"uri": uri, "caption": caption} for uri, caption in items],
+    }
+
+
+class ReportBuilder:
+    """Collects report sections from a results folder."""
+
+    def __init__(self, results: Path):
+        self.results = results
+        self.sections: list[dict[str, Any]] = []
+        self.missing: list[str] = []
+        self.study = _json(results / "study.json") or {}
+        self.alpha = float(self.study.get("alpha", 0.05))
+        stats_root = results / "stats"
+        atlases = [
+            str(a if isinstance(a, str) else a.get("name")) for a in self.study.get("atlases", [])
+        ]
+        found = sorted(p.name for p in stats_root.iterdir()) if stats_root.is_dir() else []
+        self.atlases = [a for a in atlases if a in found] or found
+        self.primary = self.atlases[0] if self.atlases else None
+        self.clinical = self._clinical()
+        self.facts: dict[str, Any] = {}
+
+    def _clinical(self) -> pd.DataFrame | None:
+        manifest = self.study.get("manifest")
+        if manifest is None and self.primary:
+            description = (
+                _json(self.results / "features" / self.primary / "dataset_description.json") or {}
+            )
+            manifest = description.get("GeneratedBy", [{}])[0].get("Manifest")
+        if manifest is None or not Path(manifest).is_file():
+            return None
+        return read_manifest(manifest, check_files=False).clinical()
+
+    def add(self, key: str, title: str, blocks: list[dict[str, Any]]) -> None:
+        self.sections.append({"id": key, "title": title, "blocks": blocks})
+
+    def group_order(self) -> list[str]:
+        groups = self.study.get("groups")
+        if groups:
+            return list(groups)
+        return list(dict.fromkeys(self.clinical["group"])) if self.clinical is not None else []
+
+    # -- sections ---------------------------------------------------------------------------
+    def table_one(self) -> None:
+        if self.clinical is None:
+            self.missing.append(
+                "Table 1 (no manifest found via study.json or the features' "
+                "dataset_description.json)"
+            )
+            return
+        variables = [c for c in self.clinical.columns if c not in RESERVED]
+        order = self.group_order()
+        clinical = self.clinical[self.clinical["group"].isin(order)]
+        self.facts["group_sizes"] = {g: int((clinical["group"] == g).sum()) for g in order}
+        self.add(
+            "table1",
+            "Table 1: participants",
+            [
+                _table(table_one(clinical, order, variables)),
+                _text(
+                    "Numeric variables: mean ± SD, one-way ANOVA across groups with values; "
+                    "categorical variables: counts, chi-squared test."
+                ),
+            ],
+        )
+
+    def group_effects(self) -> None:
+        if self.primary is None:
+            self.missing.append("Group differences (no stats/ folder)")
+            return
+        folder = self.results / "stats" / self.primary
+        stats_table = read_tsv(folder / "group_stats.tsv")
+        posthoc = read_tsv(folder / "posthoc.tsv")
+        significant = stats_table[stats_table["p_fdr"] < self.alpha].sort_values("p")
+        self.facts["significant_regions"] = significant["region"].tolist()
+        blocks = [
+            _text(
+                f"Atlas {self.primary}: {len(significant)} of {len(stats_table)} "
+                f"regions differ between groups at FDR < {self.alpha}."
+            )
+        ]
+        if (folder / "atlas.nii.gz").is_file() and (folder / "regions.tsv").is_file():
+            uri = figures.brain_maps(
+                nib.load(folder / "atlas.nii.gz"),
+                read_tsv(folder / "regions.tsv"),
+                stats_table,
+                self.alpha,
+            )
+            blocks.append(
+                _figures(
+                    [
+                        (
+                            uri,
+                            "Group effect size per region (top) and the regions "
+                            "significant after FDR correction (bottom).",
+                        )
+                    ]
+                )
+            )
+        blocks.append(
+            _table(
+                display_table(
+                    significant, ["region", "F", "df1", "df2", "p", "p_fdr", "partial_eta2", "n"]
+                ),
+                "Significant regions (ANCOVA, type-II F)",
+            )
+        )
+        posthoc_significant = posthoc[posthoc["region"].isin(significant["region"])]
+        blocks.append(
+            _table(
+                display_table(
+                    posthoc_significant,
+                    ["region", "contrast", "estimate", "t", "p_holm", "cohen_d"],
+                ),
+                "Post-hoc contrasts of adjusted means (Holm within region)",
+            )
+        )
+        sfc_path = self.results / "features" / self.primary / "sfc.tsv"
+        if self.clinical is not None and sfc_path.is_file():
+            sfc = read_tsv(sfc_path).set_index("participant_id")
+            groups = self.clinical.set_index("participant_id")["group"].reindex(sfc.index)
+            images = []
+            for region in significant["region"].head(MAX_REGION_FIGURES):
+                rows = posthoc[posthoc["region"] == region]
+                note = "; ".join(
+                    f"{r.contrast} p_holm={format_value(r.p_holm)}" for r in rows.itertuples()
+                )
+                images.append(
+                    (
+                        figures.group_distribution(
+                            sfc[region], groups, self.group_order(), region, note
+                        ),
+                        f"{region}: SFC by group",
+                    )
+                )
+            if images:
+                blocks.append(_figures(images))
+            self._quality(sfc, significant["region"].tolist())
+        self.add("groups", "Group differences in SFC", blocks)
+
+    def _quality(self, sfc: pd.DataFrame, regions: list[str]) -> None:
+        regions_table = self.results / "features" / self.primary / "regions.tsv"
+        blocks = []
+        if regions_table.is_file():
+            coverage = read_tsv(regions_table)
+            low = coverage[coverage["coverage"] < 1]
+            blocks.append(
+                _text(
+                    f"{len(low)} region(s) lack a value in some participants "
+                    "(too few gray-matter voxels)."
+                )
+            )
+            if len(low):
+                blocks.append(
+                    _table(
+                        display_table(
+                            low, ["name", "n_voxels", "coverage", "n_participants_nan"], limit=30
+                        )
+                    )
+                )
+        if regions:
+            gaps = sfc.index[sfc[regions].isna().any(axis=1)].tolist()
+            blocks.append(
+                _text(
+                    "Participants missing a value in a significant region: "
+                    + (", ".join(map(str, gaps)) if gaps else "none")
+                    + "."
+                )
+            )
+            values = sfc[regions]
+            median = values.median()
+            spread = (values - median).abs().median() * 1.4826
+            outlying = ((values - median).abs() > OUTLIER_MADS * spread).stack()
+            flagged = [f"{pid} ({region})" for (pid, region), hit in outlying.items() if hit]
+            blocks.append(
+                _text(
+                    f"Values beyond {OUTLIER_MADS} scaled MADs from the median in a significant "
+                    "region: " + (", ".join(flagged[:40]) if flagged else "none") + "."
+                )
+            )
+        self.add("qc", "Coverage and missing values", blocks)
+
+    def specificity_and_replication(self) -> None:
+        folder = self.results / "stats" / (self.primary or "")
+        if (folder / "specificity.tsv").is_file():
+            table = read_tsv(folder / "specificity.tsv")
+            self.add(
+                "specificity",
+                "Specificity: does SFC find what GMV or ALFF alone miss?",
+                [
+                    _table(display_table(table)),
+                    _text(
+                        "gmv_differs / alff_differs: the same ANCOVA on regional GMV or mALFF is "
+                        f"significant at FDR < {self.alpha}; sfc_specific: neither is."
+                    ),
+                ],
+            )
+        else:
+            self.missing.append("Specificity (stats/<atlas>/specificity.tsv)")
+        path = self.results / "replication" / "replication.tsv"
+        if path.is_file():
+            table = read_tsv(path)
+            replicated = (
+                table.groupby("region_a")["replicated"].any()
+                if len(table)
+                else pd.Series(dtype=bool)
+            )
+            self.facts["replicated"] = replicated[replicated].index.tolist()
+            self.add(
+                "replication",
+                "Replication across atlases",
+                [
+                    _text(
+                        f"{int(replicated.sum())} of {len(replicated)} significant regions of "
+                        f"{self.atlases[0] if self.atlases else 'atlas A'} have an overlapping, "
+                        "significant region with the same direction in "
+                        f"{self.atlases[1] if len(self.atlases) > 1 else 'atlas B'}."
+                    ),
+                    _table(
+                        display_table(
+                            table[table["overlap_voxels"] > 0].sort_values(
+                                ["region_a", "overlap_voxels"], ascending=[True, False]
+                            ),
+                            [
+                                "region_a",
+                                "main_contrast",
+                                "region_b",
+                                "overlap_voxels",
+                                "dice",
+                                "p_fdr_b",
+                                "same_direction",
+                                "replicated",
+                            ],
+                            limit=60,
+                        )
+                    ),
+                ],
+            )
+        else:
+            self.missing.append("Replication (replication/replication.tsv)")
+
+    def correlations(self) -> None:
+        path = self.results / "correlations" / "correlations.tsv"
+        if not path.is_file():
+            self.missing.append("Clinical correlations (correlations/correlations.tsv)")
+            return
+        table = read_tsv(path)
+        significant = table[table["p_fdr"] < 0.05].sort_values("p")
+        self.facts["correlations"] = significant.to_dict("records")
+        blocks = [
+            _text(
+                f"{len(significant)} of {len(table)} within-group partial correlations "
+                "reach FDR < 0.05."
+            ),
+            _table(
+                display_table(
+                    significant,
+                    ["group", "region", "score", "n", "r", "ci_low", "ci_high", "p", "p_fdr"],
+                )
+            ),
+        ]
+        sfc_path = self.results / "features" / (self.primary or "") / "sfc.tsv"
+        if self.clinical is not None and sfc_path.is_file() and len(significant):
+            sfc = read_tsv(sfc_path).set_index("participant_id")
+            clinical = self.clinical.set_index("participant_id").reindex(sfc.index)
+            order = list(dict.fromkeys(table["group"]))
+            images = []
+            for row in significant.head(MAX_REGION_FIGURES).itertuples():
+                images.append(
+                    (
+                        figures.score_scatter(
+                            sfc[row.region],
+                            pd.to_numeric(clinical[row.score], errors="coerce"),
+                            clinical["group"],
+                            order,
+                            f"SFC {row.region}",
+                            row.score,
+                        ),
+                        f"{row.region} vs {row.score} (r = {row.r:.2f} in {row.group})",
+                    )
+                )
+            blocks.append(_figures(images))
+        self.add("correlations", "SFC and symptoms", blocks)
+
+    def classification(self) -> None:
+        folders = sorted(p.parent for p in (self.results / "classify").glob("**/metrics.json"))
+        if not folders:
+            self.missing.append("Classification (classify/<model>/metrics.json)")
+            return
+        rows, curves, blocks = [], {}, []
+        for folder in folders:
+            metrics = json.loads((folder / "metrics.json").read_text())
+            rows.append(
+                {
+                    key: metrics.get(key)
+                    for key in (
+                        "model",
+                        "positive",
+                        "negative",
+                        "n_positive",
+                        "n_negative",
+                        "auc",
+                        "auc_ci_low",
+                        "auc_ci_high",
+                        "balanced_accuracy",
+                        "sensitivity",
+                        "specificity",
+                        "perm_p",
+                        "n_permutations",
+                        "repeats",
+                        "outer",
+                        "inner",
+                    )
+                }
+            )
+            if (folder / "roc.tsv").is_file():
+                curves[metrics["model"]] = read_tsv(folder / "roc.tsv")
+            if (folder / "feature_importance.tsv").is_file():
+                blocks.append(
+                    _figures(
+                        [
+                            (
+                                figures.importance_figure(
+                                    read_tsv(folder / "feature_importance.tsv")
+                                ),
+                                f"{metrics['model']}: permutation importance on outer test folds",
+                            )
+                        ]
+                    )
+                )
+        self.facts["classification"] = rows
+        blocks.insert(
+            0,
+            _table(
+                display_table(pd.DataFrame(rows)),
+                "Nested cross-validation (AUC: mean over repeats; 95% CI: participant bootstrap)",
+            ),
+        )
+        if curves:
+            blocks.insert(
+                1,
+                _figures(
+                    [(figures.roc_figure(curves), "Mean ROC over repeats with the 2.5-97.5% band")]
+                ),
+            )
+        self.add("classification", "Classification", blocks)
+
+    def benchmark(self) -> None:
+        folder = self.results / "benchmark"
+        if not (folder / "benchmark.tsv").is_file():
+            self.missing.append("Clinical benchmark (benchmark/benchmark.tsv)")
+            return
+        summary = read_tsv(folder / "benchmark.tsv")
+        comparisons = read_tsv(folder / "comparisons.tsv")
+        self.facts["benchmark"] = summary.to_dict("records")
+        self.facts["comparisons"] = comparisons.to_dict("records")
+        blocks = [
+            _table(
+                display_table(
+                    summary,
+                    [
+                        "model",
+                        "auc",
+                        "auc_ci_low",
+                        "auc_ci_high",
+                        "brier",
+                        "calibration_intercept",
+                        "calibration_slope",
+                        "ece",
+                        "balanced_accuracy",
+                    ],
+                ),
+                "Clinical-only vs imaging vs combined (same outer folds)",
+            ),
+            _table(
+                display_table(comparisons),
+                "Paired comparisons (DeLong; NRI/IDI of model_a over model_b with bootstrap CIs)",
+            ),
+        ]
+        images = []
+        predictions = folder / "predictions.tsv"
+        if predictions.is_file():
+            curves = {}
+            for name, part in read_tsv(predictions).groupby("model", sort=False):
+                from sfckit.learn.metrics import roc_table
+
+                curves[name] = roc_table(part)
+            images.append((figures.roc_figure(curves), "ROC of each model (band over repeats)"))
+        if (folder / "calibration.tsv").is_file():
+            images.append(
+                (
+                    figures.calibration_figure(read_tsv(folder / "calibration.tsv")),
+                    "Calibration of pooled out-of-fold probabilities",
+                )
+            )
+        if (folder / "decision_curve.tsv").is_file():
+            images.append(
+                (
+                    figures.decision_curve_figure(read_tsv(folder / "decision_curve.tsv")),
+                    "Decision curve: net benefit vs threshold probability",
+                )
+            )
+        blocks.append(_figures(images))
+        if (folder / "per_site.tsv").is_file():
+            blocks.append(
+                _table(display_table(read_tsv(folder / "per_site.tsv")), "Per-site performance")
+            )
+        extra = _json(folder / "benchmark.json") or {}
+        if "deconfounding" in extra:
+            d = extra["deconfounding"]
+            blocks.append(
+                _text(
+                    f"Confound regression of {', '.join(d['confounds'])} inside the training "
+                    "folds: "
+                    f"imaging AUC {format_value(d['imaging_auc'])} without, "
+                    f"{format_value(d['imaging_deconfounded_auc'])} with it; the confounds alone "
+                    f"reach AUC {format_value(d['confounds_only_auc'])}."
+                )
+            )
+        self.add("benchmark", "Does imaging add to the clinical model?", blocks)
+
+    def methods(self) -> None:
+        parts = []
+        sizes = self.facts.get("group_sizes")
+        if sizes:
+            parts.append(
+                "The cohort comprised "
+                + ", ".join(f"{n} {g}" for g, n in sizes.items())
+                + " participants."
+            )
+        extraction = self.study.get("extraction", {})
+        if self.atlases:
+            parts.append(
+                f"Regional structure-function coupling was computed with sfckit {__version__} "
+                f"as the {extraction.get('method', 'voxel-correlation')} between gray-matter "
+                f"volume and ALFF ({extraction.get('band', [0.01, 0.08])[0]}-"
+                f"{extraction.get('band', [0.01, 0.08])[1]} Hz) within each region of the "
+                f"{' and '.join(self.atlases)} atlas(es), over voxels with GMV > "
+                f"{extraction.get('gm_threshold', 0.2)}; regions with fewer than "
+                f"{extraction.get('min_voxels', 10)} voxels were set to missing."
+            )
+        if "significant_regions" in self.facts:
+            covariates = self.study.get("covariates") or []
+            parts.append(
+                "Group differences were tested per region with an ANCOVA (type-II sums of "
+                "squares"
+                + (f", covariates {', '.join(covariates)}" if covariates else "")
+                + f"), Benjamini-Hochberg FDR across regions (alpha {self.alpha}) and "
+                "Holm-corrected post-hoc contrasts; "
+                f"{len(self.facts['significant_regions'])} region(s) were significant."
+            )
+        for row in self.facts.get("classification", []):
+            parts.append(
+                f"A {row['model']} classifier separated {row['positive']} from {row['negative']} "
+                f"in nested cross-validation ({row['outer']} outer folds x {row['repeats']} "
+                f"repeats, {row['inner']} inner folds for tuning) with AUC "
+                f"{format_value(row['auc'])} (95% CI {format_value(row['auc_ci_low'])}-"
+                f"{format_value(row['auc_ci_high'])}; permutation p "
+                f"{format_value(row['perm_p'])} with {row['n_permutations']} permutations)."
+            )
+        for row in self.facts.get("benchmark", []):
+            parts.append(
+                f"In the benchmark the {row['model']} model reached AUC "
+                f"{format_value(row.get('auc'))} with calibration slope "
+                f"{format_value(row.get('calibration_slope'))}."
+            )
+        if parts:
+            self.add("methods", "Methods (generated from the parameters)", [_text(" ".join(parts))])
+
+    def tripod(self) -> None:
+        has = {s["id"] for s in self.sections}
+        benchmark = self.facts.get("benchmark") is not None
+        per_site = (self.results / "benchmark" / "per_site.tsv").is_file()
+        items = [
+            ("Participants and their characteristics (Table 1)", "table1" in has),
+            ("Outcome (classes) and predictors defined", "classification" in has),
+            ("Sample size per class", "classification" in has),
+            (
+                "Handling of missing data (median imputation inside training folds)",
+                "classification" in has,
+            ),
+            (
+                "Model development with internal validation (nested CV, tuning in inner loop)",
+                "classification" in has,
+            ),
+            ("Discrimination with confidence intervals", "classification" in has),
+            ("Calibration (intercept, slope, reliability curve)", benchmark),
+            ("Comparison with a clinical-only model", benchmark),
+            ("Clinical utility (decision-curve analysis)", benchmark),
+            ("External or leave-site-out validation", per_site),
+            ("Performance in subgroups (per site)", per_site),
+            ("Fairness across sex / age groups", False),
+            (
+                "Model and code availability (sfckit version, parameters in "
+                "dataset_description.json)",
+                True,
+            ),
+        ]
+        self.add(
+            "tripod",
+            "TRIPOD+AI checklist (what this run reports)",
+            [
+                _table(
+                    {
+                        "header": ["item", "reported"],
+                        "rows": [[name, "yes" if done else "not reported"] for name, done in items],
+                    }
+                ),
+            ],
+        )
+
+    def render(self, out_path: Path) -> Path:
+        environment = jinja2.Environment(
+            loader=jinja2.PackageLoader("sfckit.report", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        html = environment.get_template("report.html.j2").render(
+            title=str(self.study.get("name", "sfckit report")),
+            version=__version__,
+            results=str(self.results),
+            sections=self.sections,
+            missing=self.missing,
+        )
+        with atomic_write(out_path) as handle:
+            handle.write(html)
+        return out_path
+
+
+def build_report(results_dir: str | Path, out_path: str | Path | None = None) -> Path:
+    """Write one self-contained HTML report for a results folder.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        A folder written by ``sfckit run`` or ``sfckit demo`` (or with the same layout).
+    out_path : str or Path, optional
+        Default ``results_dir/report.html``.
+
+    Returns
+    -------
+    Path
+        The report.
+    """
+    results = Path(results_dir)
+    if not results.is_dir():
+        raise file_error(
+            results,
+            "the results folder does not exist",
+            fix="point --results at the folder sfckit run wrote",
+        )
+    builder = ReportBuilder(results)
+    builder.table_one()
+    builder.group_effects()
+    builder.specificity_and_replication()
+    builder.correlations()
+    builder.classification()
+    builder.benchmark()
+    builder.methods()
+    builder.tripod()
+    return builder.render(Path(out_path) if out_path else results / "report.html")

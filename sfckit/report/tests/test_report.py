@@ -1,0 +1,97 @@
+"""The HTML report: content from the files, missing sections, escaping, and a real browser."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sfckit.io.outputs import read_tsv
+from sfckit.report.html import build_report
+
+
+def test_report_has_every_section_and_the_key_numbers(tiny_study):
+    _, results, _ = tiny_study
+    html = (results / "report.html").read_text()
+    metrics = json.loads((results / "classify" / "logistic" / "metrics.json").read_text())
+    for anchor in ("table1", "groups", "correlations", "classification", "benchmark", "methods",
+                   "tripod", "research-notice"):
+        assert f'id="{anchor}"' in html
+    assert f"{metrics['auc']:.3g}" in html
+    assert "Research use only" in html
+    assert "http://" not in html and "https://" not in html  # nothing loaded from outside
+    assert html.count("data:image/png;base64,") >= 4
+
+
+def test_missing_sections_are_listed_and_the_rest_renders(tiny_study, tmp_path):
+    _, results, _ = tiny_study
+    partial = tmp_path / "partial"
+    shutil.copytree(results / "stats", partial / "stats")
+    shutil.copytree(results / "features", partial / "features")
+    shutil.copy(results / "study.json", partial / "study.json")
+    html = build_report(partial).read_text()
+    assert 'id="groups"' in html and 'id="missing-sections"' in html
+    assert "Classification (classify/&lt;model&gt;/metrics.json)" in html
+    assert "Clinical benchmark" in html
+
+
+def test_text_from_input_files_is_escaped(tiny_study, tmp_path):
+    _, results, _ = tiny_study
+    hostile = tmp_path / "hostile"
+    shutil.copytree(results, hostile)
+    study = json.loads((hostile / "study.json").read_text())
+    manifest = pd.read_csv(study["manifest"], sep="\t")
+    sfc = read_tsv(hostile / "features" / "blocks" / "sfc.tsv")
+    evil_id = "<script>alert(1)</script>"
+    manifest.loc[0, "participant_id"] = evil_id
+    sfc.loc[0, "participant_id"] = evil_id
+    group_stats = read_tsv(hostile / "stats" / "blocks" / "group_stats.tsv")
+    region = group_stats.sort_values("p")["region"].iloc[0]
+    group_stats.loc[group_stats["region"] == region, "p_fdr"] = 0.001  # make it "significant"
+    group_stats.to_csv(hostile / "stats" / "blocks" / "group_stats.tsv", sep="\t", index=False)
+    sfc.loc[0, region] = 50.0  # an outlier, so the ID is listed in the QC section
+    manifest = manifest.rename(columns={"hama": "<img src=x onerror=alert(2)>"})
+    manifest.to_csv(tmp_path / "manifest.tsv", sep="\t", index=False)
+    sfc.to_csv(hostile / "features" / "blocks" / "sfc.tsv", sep="\t", index=False)
+    study["manifest"] = str(tmp_path / "manifest.tsv")
+    study["name"] = "<b>bold title</b>"
+    (hostile / "study.json").write_text(json.dumps(study))
+    html = build_report(hostile).read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>bold" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def test_demo_like_report_in_headless_chromium(tiny_study):
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed (.ci/run installs the Debian package 'chromium')")
+    playwright = pytest.importorskip("playwright.sync_api")
+    _, results, _ = tiny_study
+    report = results / "report.html"
+    metrics = json.loads((results / "classify" / "logistic" / "metrics.json").read_text())
+    errors, requests = [], []
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(report.as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("Array.from(document.images).map(i => i.complete && "
+                               "i.naturalWidth > 0)")
+        text = page.inner_text("body")
+        browser.close()
+    assert errors == []
+    assert images and all(images)
+    assert all(url.startswith(("file:", "data:")) for url in requests)
+    assert "Research use only" in text
+    assert f"{metrics['auc']:.3g}" in text
