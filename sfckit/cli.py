@@ -46,14 +46,23 @@ def _extract(args: argparse.Namespace) -> None:
     ).validate()
     cohort = read_manifest(args.manifest)
     atlas = load_atlas(args.atlas, args.atlas_labels)
-    extract_cohort(
+    log = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    tables = extract_cohort(
         cohort,
         args.out,
         atlas=atlas,
         parameters=parameters,
         jobs=args.jobs,
         progress=not args.quiet,
+        keep_going=args.keep_going,
+        scheduler=args.scheduler,
+        log=log,
     )
+    if len(tables["failures"]):
+        print(
+            f"{len(tables['failures'])} participant(s) failed: see "
+            f"{Path(args.out) / 'failures.tsv'}"
+        )
     print(f"features: {Path(args.out) / 'sfc.tsv'} (and gmv.tsv, alff.tsv, regions.tsv)")
 
 
@@ -239,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--min-voxels", type=int, default=DEFAULT_MIN_VOXELS)
     ext.add_argument("--gm-threshold", type=float, default=DEFAULT_GM_THRESHOLD)
     ext.add_argument("--gm-mask", help="optional gray-matter mask image")
+    ext.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="record participants with bad files in failures.tsv and go on",
+    )
+    ext.add_argument("--scheduler", help="Dask: local-cluster or tcp://host:port")
     ext.add_argument(
         "--band",
         type=float,

@@ -1,8 +1,11 @@
-"""Execution of independent tasks: in-process, or in local worker processes (joblib).
+"""Execution of independent tasks: in-process, local worker processes (joblib), or a Dask
+distributed cluster.
 
 Tasks are pure with respect to the parent: each one reads its own inputs and writes its
 own cached result, so only small results travel back. A progress bar (rich) shows while
-tasks run.
+tasks run. ``scheduler="local-cluster"`` starts a Dask ``LocalCluster`` on this machine;
+``scheduler="tcp://host:port"`` sends the tasks to an existing cluster (HPC, Kubernetes),
+whose workers must see the same file paths.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def run_tasks(
     jobs: int = 1,
     description: str = "working",
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> Iterator[T]:
     """Yield ``function(*args)`` for every tuple in ``arguments``, in completion order.
 
@@ -50,9 +54,13 @@ def run_tasks(
         Label of the progress bar.
     progress : bool
         Show a progress bar.
+    scheduler : str, optional
+        ``"local-cluster"`` or the address of a Dask scheduler.
     """
     check_jobs(jobs)
-    if jobs == 1 or len(arguments) <= 1:
+    if scheduler is not None and arguments:
+        results: Iterable[T] = _dask_results(function, arguments, jobs=jobs, scheduler=scheduler)
+    elif jobs == 1 or len(arguments) <= 1:
         results: Iterable[T] = (function(*args) for args in arguments)
     else:
         from joblib import Parallel, delayed
@@ -73,3 +81,46 @@ def run_tasks(
         for result in results:
             bar.advance(task)
             yield result
+
+
+def _dask_results(
+    function: Callable[..., T], arguments: Sequence[tuple[Any, ...]], *, jobs: int, scheduler: str
+) -> Iterator[T]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise UserError(
+            "--scheduler needs the 'distributed' package", fix="pip install distributed"
+        ) from None
+    cluster = None
+    if scheduler == "local-cluster":
+        cluster = LocalCluster(
+            n_workers=max(jobs, 1) if jobs != -1 else None,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        address = cluster
+    elif scheduler.startswith(("tcp://", "tls://", "ucx://")):
+        address = scheduler
+    else:
+        raise UserError(
+            f"invalid --scheduler '{scheduler}'",
+            expected="local-cluster or a scheduler address such as tcp://host:8786",
+            fix="correct --scheduler",
+        )
+    try:
+        client = Client(address)
+    except OSError as error:
+        raise UserError(
+            f"cannot reach the Dask scheduler {scheduler} ({error})",
+            fix="start the scheduler or check its address",
+        ) from None
+    try:
+        futures = [client.submit(function, *args, pure=False) for args in arguments]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

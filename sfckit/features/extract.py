@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ from sfckit.features.alff import alff as alff_kernel
 from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS, coupling
 from sfckit.features.regional import regional_mean
 from sfckit.io.atlases import Atlas
-from sfckit.io.images import Grid, check_same_grid, load_data, load_image, repetition_time
+from sfckit.io.images import (
+    Grid,
+    check_same_grid,
+    load_data,
+    load_image,
+    repetition_time,
+    stream_voxels,
+)
 from sfckit.io.manifest import Cohort
 from sfckit.io.outputs import (
     atomic_write,
@@ -197,16 +205,14 @@ def _check_informative(data: np.ndarray, path: str, role: str) -> None:
 def _alff_from_bold(
     path: str, mask: np.ndarray, tr: float | None, grid: Grid, band: tuple[float, float]
 ) -> np.ndarray:
-    image = load_image(path, ndim=4, role="bold")
+    image = load_image(path, ndim=4, role="bold", keep_file_open=True)
     check_same_grid(grid, "the participant's GMV map", Grid.of(image), path)
     tr = _resolve_tr(path, image, tr)
     problem = band_problem(image.shape[3], tr=tr, band=band)
     if problem:
         raise file_error(path, problem, fix="use a longer run or adjust --band")
-    data = load_data(image, path, role="bold")
-    _check_informative(data, path, "bold")
-    timeseries = data[mask].T  # (time, gray-matter voxels)
-    del data
+    timeseries = stream_voxels(image, path, mask, role="bold")  # (time, gray-matter voxels)
+    _check_informative(timeseries, path, "bold")
     values, _ = alff_kernel(timeseries, tr=tr, band=band)
     return values
 
@@ -284,24 +290,41 @@ def _load_cached(cache_file: Path, key: str) -> ParticipantFeatures | None:
         return None  # unreadable cache entry: recompute
 
 
-def check_cohort_images(cohort: Cohort, band: tuple[float, float]) -> Grid:
-    """Read every image header once: dimensionality, one shared grid, TR and run length.
+def check_participant_images(
+    row: dict[str, Any], grid: Grid | None, reference: str, band: tuple[float, float]
+) -> Grid:
+    """Read one participant's image headers: dimensionality, shared grid, TR, run length.
 
-    Returns the cohort's grid (that of the first GMV map). Fails fast, before computing.
+    Returns the participant's grid (its GMV map's).
     """
-    reference_path = cohort.table["gmv"].iloc[0]
-    grid = Grid.of(load_image(reference_path, ndim=3, role="gmv"))
-    for row in cohort.table.to_dict("records"):
-        for column in ("gmv", row["functional"]):
-            ndim = 4 if column == "bold" else 3
-            image = load_image(row[column], ndim=ndim, role=column)
-            check_same_grid(grid, reference_path, Grid.of(image), row[column])
-            if column == "bold":
-                tr = _resolve_tr(row[column], image, row.get("tr"))
-                problem = band_problem(image.shape[3], tr=tr, band=band)
-                if problem:
-                    raise file_error(row[column], problem, fix="use a longer run or adjust --band")
-    return grid
+    own = None
+    for column in ("gmv", row["functional"]):
+        image = load_image(row[column], ndim=4 if column == "bold" else 3, role=column)
+        own = own or Grid.of(image)
+        check_same_grid(grid or own, reference if grid else row["gmv"], Grid.of(image), row[column])
+        if column == "bold":
+            tr = _resolve_tr(row[column], image, row.get("tr"))
+            problem = band_problem(image.shape[3], tr=tr, band=band)
+            if problem:
+                raise file_error(row[column], problem, fix="use a longer run or adjust --band")
+    return own
+
+
+@dataclass
+class Failure:
+    """A participant that could not be extracted, and why."""
+
+    participant_id: str
+    reason: str
+
+
+def _task(row, cache_file, key, context, keep_going):
+    try:
+        return _cached_task(row, cache_file, key, context)
+    except UserError as error:
+        if not keep_going:
+            raise
+        return Failure(row["participant_id"], str(error))
 
 
 def extract_cohort(
@@ -312,22 +335,65 @@ def extract_cohort(
     parameters: ExtractionParameters | None = None,
     jobs: int = 1,
     progress: bool = True,
+    keep_going: bool = False,
+    scheduler: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Extract regional features for every participant and write the feature tables.
 
     Finished participants are cached in ``out_dir/.sfckit-cache``; a rerun with the same
     inputs and parameters skips them and gives identical tables. Tables are written only
-    when every participant succeeded, each atomically.
+    at the end, each atomically.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        The validated manifest.
+    out_dir : str or Path
+        Output folder.
+    atlas : Atlas
+        Regions to report.
+    parameters : ExtractionParameters, optional
+        Method, thresholds and band.
+    jobs : int
+        Worker processes (or Dask workers with ``scheduler="local-cluster"``).
+    progress : bool
+        Show a progress bar.
+    keep_going : bool
+        Record participants whose files are bad in ``failures.tsv`` (their rows are all
+        missing) instead of stopping at the first.
+    scheduler : str, optional
+        ``"local-cluster"`` or a Dask scheduler address (``tcp://host:port``).
+    log : callable, optional
+        Receives progress lines (how many participants were reused).
 
     Returns
     -------
     dict of DataFrame
-        ``sfc``, ``gmv``, ``alff`` (participants x regions, with ``participant_id``) and
-        ``regions``.
+        ``sfc``, ``gmv``, ``alff`` (participants x regions, with ``participant_id``),
+        ``regions`` and ``failures``.
     """
     parameters = (parameters or ExtractionParameters()).validate()
     out_dir = Path(out_dir)
-    grid = check_cohort_images(cohort, parameters.band)
+    failures: dict[str, str] = {}
+    grid = None
+    reference = ""
+    rows = cohort.table.to_dict("records")
+    for row in rows:
+        try:
+            own = check_participant_images(row, grid, reference, parameters.band)
+        except UserError as error:
+            if not keep_going:
+                raise
+            failures[row["participant_id"]] = str(error)
+            continue
+        if grid is None:
+            grid, reference = own, row["gmv"]
+    if grid is None:
+        raise UserError(
+            f"{cohort.path}: no participant's images could be read",
+            fix="see failures above; check the image paths and files",
+        )
     user_mask = _load_user_mask(parameters.gm_mask, grid)
     labels = atlas.labels_on(grid)
     regions = atlas.labels["index"].to_numpy()
@@ -336,6 +402,8 @@ def extract_cohort(
     run_hash = parameters_hash(parameter_record)
     cache = out_dir / CACHE_FOLDER / run_hash[:16]
     cache.mkdir(parents=True, exist_ok=True)
+    for stale in cache.glob(".*.tmp"):  # left by a killed run
+        stale.unlink(missing_ok=True)
     context = {
         "labels": labels,
         "regions": regions,
@@ -347,27 +415,49 @@ def extract_cohort(
 
     results: dict[str, ParticipantFeatures] = {}
     pending = []
-    for row in cohort.table.to_dict("records"):
+    for row in rows:
+        if row["participant_id"] in failures:
+            continue
         cache_file = cache / _safe_name(row["participant_id"])
         key = _participant_key(row, run_hash)
         cached = _load_cached(cache_file, key)
         if cached is not None:
             results[row["participant_id"]] = cached
         else:
-            pending.append((row, str(cache_file), key, context))
-    for result in run_tasks(
-        _cached_task,
+            pending.append((row, str(cache_file), key, context, keep_going))
+    if log:
+        log(
+            f"extract: {len(results)} participant(s) reused from the cache, "
+            f"{len(pending)} to compute"
+        )
+    for outcome in run_tasks(
+        _task,
         pending,
         jobs=jobs,
         progress=progress,
+        scheduler=scheduler,
         description=f"extracting {len(pending)} participant(s)",
     ):
-        results[result.participant_id] = result
+        if isinstance(outcome, Failure):
+            failures[outcome.participant_id] = outcome.reason
+        else:
+            results[outcome.participant_id] = outcome
+    if not results:
+        raise UserError(
+            f"{cohort.path}: every participant failed (see failures.tsv)",
+            fix="correct the inputs listed in failures.tsv",
+        )
 
-    ordered = [results[pid] for pid in cohort.participant_ids]
+    missing = np.full(len(regions), np.nan)
+    ordered = [
+        results.get(pid)
+        or ParticipantFeatures(pid, missing, missing, missing, np.zeros(len(regions), dtype=int))
+        for pid in cohort.participant_ids
+    ]
     tables = {name: _feature_frame(ordered, name, names) for name in FEATURE_TABLES}
-    n_valid = np.vstack([r.n_valid for r in ordered])
-    valid = ~np.isnan(tables["sfc"][names].to_numpy())
+    succeeded = np.array([pid in results for pid in cohort.participant_ids])
+    n_valid = np.vstack([r.n_valid for r, ok in zip(ordered, succeeded, strict=True) if ok])
+    valid = ~np.isnan(tables["sfc"][names].to_numpy()[succeeded])
     region_table = pd.DataFrame(
         {
             "index": regions,
@@ -379,14 +469,26 @@ def extract_cohort(
         }
     )
     tables["regions"] = region_table
+    tables["failures"] = pd.DataFrame(
+        {"participant_id": list(failures), "reason": list(failures.values())},
+        columns=["participant_id", "reason"],
+    )
     _warn_sparse(region_table, parameters.min_voxels)
+    if failures:
+        warnings.warn(
+            f"{len(failures)} participant(s) failed and have empty rows: "
+            f"{', '.join(list(failures)[:10])}; reasons in {out_dir / 'failures.tsv'}",
+            UserWarning,
+            stacklevel=2,
+        )
 
     for name, file_name in FEATURE_TABLES.items():
         write_tsv(tables[name], out_dir / file_name)
     write_tsv(region_table, out_dir / "regions.tsv")
+    write_tsv(tables["failures"], out_dir / "failures.tsv")
     save_nifti(nib.Nifti1Image(labels.astype(np.int16), grid.affine), out_dir / "atlas.nii.gz")
     checksums = {str(cohort.path): file_sha256(cohort.path)}
-    for result in ordered:
+    for result in results.values():
         checksums.update(result.checksums)
     write_dataset_description(
         out_dir,
@@ -403,6 +505,7 @@ def extract_cohort(
             "ALFF is mALFF (divided by the participant's mean gray-matter ALFF)",
             "SFC": METHODS[parameters.method].description,
             "Manifest": str(cohort.path),
+            "Failures": len(failures),
         },
     )
     return tables

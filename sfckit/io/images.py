@@ -18,7 +18,9 @@ from sfckit.errors import UserError, file_error
 AFFINE_TOLERANCE_MM = 1e-3
 
 
-def load_image(path: str | Path, *, ndim: int, role: str = "image") -> nib.Nifti1Image:
+def load_image(
+    path: str | Path, *, ndim: int, role: str = "image", keep_file_open: bool = False
+) -> nib.Nifti1Image:
     """Load a NIfTI image lazily and check its dimensionality.
 
     Parameters
@@ -29,6 +31,8 @@ def load_image(path: str | Path, *, ndim: int, role: str = "image") -> nib.Nifti
         Expected number of dimensions. A 4-D image with a single volume counts as 3-D.
     role : str
         What the image is (``"gmv"``, ``"bold"``...), used in error messages.
+    keep_file_open : bool
+        Keep the (gzip) file open between partial reads, for streaming through a 4-D run.
 
     Returns
     -------
@@ -49,7 +53,7 @@ def load_image(path: str | Path, *, ndim: int, role: str = "image") -> nib.Nifti
             "manifest's folder)",
         )
     try:
-        image = nib.load(path)
+        image = nib.load(path, keep_file_open=keep_file_open)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise file_error(
             path,
@@ -91,6 +95,32 @@ def load_data(image: nib.Nifti1Image, path: str | Path, *, role: str) -> np.ndar
             f"the {role} image's data cannot be read ({type(exc).__name__}: {exc})",
             fix="the file is probably truncated or corrupt; re-create it",
         ) from None
+
+
+def stream_voxels(
+    image: nib.Nifti1Image, path: str | Path, mask: np.ndarray, *, role: str, chunk: int = 16
+) -> np.ndarray:
+    """The (time x masked voxels) float32 matrix of a 4-D image, read a few volumes at a time.
+
+    Volumes are contiguous on disk, so reading them in order streams through the
+    (compressed) file once; peak memory is the output plus ``chunk`` volumes, never the
+    whole run.
+    """
+    n_volumes = image.shape[3]
+    out = np.empty((n_volumes, int(mask.sum())), dtype=np.float32)
+    proxy = image.dataobj
+    try:
+        for start in range(0, n_volumes, chunk):
+            stop = min(start + chunk, n_volumes)
+            block = np.asarray(proxy[..., start:stop], dtype=np.float32)
+            out[start:stop] = block[mask].T
+    except Exception as exc:  # truncated gzip, short file...
+        raise file_error(
+            path,
+            f"the {role} image's data cannot be read ({type(exc).__name__}: {exc})",
+            fix="the file is probably truncated or corrupt; re-create it",
+        ) from None
+    return out
 
 
 def repetition_time(image: nib.Nifti1Image) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,16 @@ def load_classification_data(
         )
     keep = labels.isin([positive, negative]).to_numpy()
     features, clinical = features.loc[keep], clinical.loc[keep]
+    empty_rows = features.isna().all(axis=1).to_numpy()
+    if empty_rows.any():
+        dropped = list(features.index[empty_rows])
+        warnings.warn(
+            f"{features_path}: {len(dropped)} participant(s) have no feature values (failed "
+            f"extraction?) and are left out: {', '.join(dropped[:10])}; see failures.tsv",
+            UserWarning,
+            stacklevel=2,
+        )
+        features, clinical = features.loc[~empty_rows], clinical.loc[~empty_rows]
     empty = [str(c) for c in features.columns if features[c].isna().all()]
     if empty:
         raise UserError(

@@ -18,11 +18,15 @@ def write(tmp_path, text):
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
-        ("manifest: m.tsv\ngroups: [A, B]\ncovarites: [age]\n",
-         ["line 3", "unknown key 'covarites'"]),
+        (
+            "manifest: m.tsv\ngroups: [A, B]\ncovarites: [age]\n",
+            ["line 3", "unknown key 'covarites'"],
+        ),
         ("manifest: m.tsv\nalpha: high\n", ["line 2", "key 'alpha'", "'high'"]),
-        ("manifest: m.tsv\nclassification:\n  positive: A\n  negative: B\n  outer: five\n",
-         ["line 5", "key 'classification.outer'"]),
+        (
+            "manifest: m.tsv\nclassification:\n  positive: A\n  negative: B\n  outer: five\n",
+            ["line 5", "key 'classification.outer'"],
+        ),
         ("manifest: m.tsv\nsteps: [extract, plot]\n", ["line 2", "key 'steps.1'", "'plot'"]),
         ("groups: [A]\n", ["key 'manifest'", "Field required"]),
         ("manifest: [unclosed\n", ["not valid YAML"]),
@@ -46,9 +50,15 @@ def test_missing_manifest_is_a_clear_error(tmp_path, capsys):
 
 def test_study_runs_every_step_and_records_it(tiny_study):
     _, results, lines = tiny_study
-    for path in ("features/blocks/sfc.tsv", "stats/blocks/group_stats.tsv",
-                 "correlations/correlations.tsv", "classify/logistic/metrics.json",
-                 "benchmark/benchmark.tsv", "report.html", "study.json"):
+    for path in (
+        "features/blocks/sfc.tsv",
+        "stats/blocks/group_stats.tsv",
+        "correlations/correlations.tsv",
+        "classify/logistic/metrics.json",
+        "benchmark/benchmark.tsv",
+        "report.html",
+        "study.json",
+    ):
         assert (results / path).is_file(), path
     recorded = json.loads((results / "study.json").read_text())
     assert recorded["classification"]["repeats"] == 2

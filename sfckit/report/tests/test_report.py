@@ -15,8 +15,16 @@ def test_report_has_every_section_and_the_key_numbers(tiny_study):
     _, results, _ = tiny_study
     html = (results / "report.html").read_text()
     metrics = json.loads((results / "classify" / "logistic" / "metrics.json").read_text())
-    for anchor in ("table1", "groups", "correlations", "classification", "benchmark", "methods",
-                   "tripod", "research-notice"):
+    for anchor in (
+        "table1",
+        "groups",
+        "correlations",
+        "classification",
+        "benchmark",
+        "methods",
+        "tripod",
+        "research-notice",
+    ):
         assert f'id="{anchor}"' in html
     assert f"{metrics['auc']:.3g}" in html
     assert "Research use only" in html
@@ -77,8 +85,14 @@ def test_demo_like_report_in_headless_chromium(tiny_study):
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -86,8 +100,9 @@ def test_demo_like_report_in_headless_chromium(tiny_study):
         page.on("request", lambda r: requests.append(r.url))
         page.goto(report.as_uri())
         page.wait_for_load_state("load")
-        images = page.evaluate("Array.from(document.images).map(i => i.complete && "
-                               "i.naturalWidth > 0)")
+        images = page.evaluate(
+            "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
+        )
         text = page.inner_text("body")
         browser.close()
     assert errors == []
