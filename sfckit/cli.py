@@ -141,7 +141,13 @@ def _classify(args: argparse.Namespace) -> None:
         select_k=args.select_k,
     )
     metrics = run_classification(
-        args.features, args.manifest, args.out, settings, jobs=args.jobs, progress=not args.quiet
+        args.features,
+        args.manifest,
+        args.out,
+        settings,
+        jobs=args.jobs,
+        progress=not args.quiet,
+        scheduler=args.scheduler,
     )
     p_text = "n/a" if metrics["perm_p"] is None else f"{metrics['perm_p']:.3g}"
     print(
@@ -172,7 +178,13 @@ def _benchmark(args: argparse.Namespace) -> None:
         test_on=tuple(_names(args.test_on)),
     )
     result = run_benchmark(
-        args.features, args.manifest, args.out, settings, jobs=args.jobs, progress=not args.quiet
+        args.features,
+        args.manifest,
+        args.out,
+        settings,
+        jobs=args.jobs,
+        progress=not args.quiet,
+        scheduler=args.scheduler,
     )
     for row in result.summary.itertuples():
         print(f"{row.model}: AUC {row.auc:.3f} [{row.auc_ci_low:.3f}, {row.auc_ci_high:.3f}]")
@@ -225,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    def scheduler(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--scheduler", help="Dask: local-cluster or tcp://host:port")
+
     sim = verbs.add_parser("simulate", help="write a synthetic cohort with planted effects")
     sim.add_argument("--out", required=True, type=Path)
     sim.add_argument("--seed", type=int, default=0)
@@ -253,7 +268,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record participants with bad files in failures.tsv and go on",
     )
-    ext.add_argument("--scheduler", help="Dask: local-cluster or tcp://host:port")
     ext.add_argument(
         "--band",
         type=float,
@@ -263,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ALFF band in Hz",
     )
     common(ext)
+    scheduler(ext)
     ext.set_defaults(handler=_extract)
 
     sta = verbs.add_parser("stats", help="group ANCOVA per region, post-hoc, specificity")
@@ -315,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="features kept by ANOVA-F selection: tune (default), all, or a number",
     )
     common(cls)
+    scheduler(cls)
     cls.set_defaults(handler=_classify)
 
     ben = verbs.add_parser("benchmark", help="imaging vs clinical-only vs combined models")
@@ -336,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--train-on", help="comma-separated sites to train on (external test)")
     ben.add_argument("--test-on", help="comma-separated sites to test on (external test)")
     common(ben)
+    scheduler(ben)
     ben.set_defaults(handler=_benchmark)
 
     run = verbs.add_parser("run", help="run a whole study from a study file (YAML)")

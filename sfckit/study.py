@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -196,8 +197,10 @@ def _run_step(
             log(f"{name}: up to date, skipped")
             return
     log(f"{name}: running")
+    start = time.perf_counter()
     action()
     write_json({"step": name, "key": key}, marker)
+    log(f"{name}: done in {time.perf_counter() - start:.1f} s")
 
 
 def run_study(
@@ -243,6 +246,7 @@ def run_study(
             # Never skipped as a whole: its per-participant cache already skips finished
             # participants and notices changed images (size, modification time).
             log(f"extract-{name}: running (finished participants are reused)")
+            start = time.perf_counter()
             atlas = load_atlas(
                 str(resolve(spec.image)) if spec.image else spec.name, resolve(spec.labels)
             )
@@ -256,6 +260,7 @@ def run_study(
                     jobs=jobs,
                     progress=progress,
                 )
+            log(f"extract-{name}: done in {time.perf_counter() - start:.1f} s")
         if "stats" in steps:
             _run_step(
                 out,
@@ -364,6 +369,7 @@ def run_study(
     if "report" in steps:
         from sfckit.report.html import build_report
 
+        start = time.perf_counter()
         build_report(out, out / "report.html")
-        log(f"report: {out / 'report.html'}")
+        log(f"report: {out / 'report.html'} (built in {time.perf_counter() - start:.1f} s)")
     return out

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import gaussian_kde
+from scipy.stats import gaussian_kde, rankdata
 
 from sfckit.errors import SparseRegionWarning
 from sfckit.features.regional import grouped_mean, region_positions
@@ -132,6 +132,23 @@ def voxel_correlation(
         r = cross / np.sqrt(gmv_ss * alff_ss)
     r = np.where((gmv_ss > 0) & (alff_ss > 0), r, np.nan)
     return np.arctanh(np.clip(r, -_R_CLIP, _R_CLIP))
+
+
+@register_method(
+    "voxel-spearman",
+    "Fisher-z of the Spearman rank correlation between GMV and ALFF across a region's voxels",
+)
+def voxel_spearman(
+    gmv: np.ndarray, alff: np.ndarray, position: np.ndarray, n_regions: int
+) -> np.ndarray:
+    """Rank both modalities within each region (ties averaged), then Fisher-z Pearson."""
+    gmv_ranks = np.full(gmv.shape, np.nan)
+    alff_ranks = np.full(alff.shape, np.nan)
+    for region in np.unique(position[position >= 0]):
+        inside = position == region
+        gmv_ranks[inside] = rankdata(gmv[inside])
+        alff_ranks[inside] = rankdata(alff[inside])
+    return voxel_correlation(gmv_ranks, alff_ranks, position, n_regions)
 
 
 KL_GRID_POINTS = 256

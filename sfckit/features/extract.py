@@ -205,15 +205,20 @@ def _check_informative(data: np.ndarray, path: str, role: str) -> None:
 def _alff_from_bold(
     path: str, mask: np.ndarray, tr: float | None, grid: Grid, band: tuple[float, float]
 ) -> np.ndarray:
-    image = load_image(path, ndim=4, role="bold", keep_file_open=True)
+    image = load_image(path, ndim=4, role="bold")
     check_same_grid(grid, "the participant's GMV map", Grid.of(image), path)
     tr = _resolve_tr(path, image, tr)
     problem = band_problem(image.shape[3], tr=tr, band=band)
     if problem:
         raise file_error(path, problem, fix="use a longer run or adjust --band")
     timeseries = stream_voxels(image, path, mask, role="bold")  # (time, gray-matter voxels)
-    _check_informative(timeseries, path, "bold")
     values, _ = alff_kernel(timeseries, tr=tr, band=band)
+    if not np.any(np.isfinite(values) & (values != 0)):
+        raise file_error(
+            path,
+            "the bold image has no signal (all zeros, constant or NaN) in the gray-matter voxels",
+            fix="re-create the image; it holds no data",
+        )
     return values
 
 

@@ -7,6 +7,8 @@ failure into a one-line :class:`~sfckit.errors.UserError`.
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +20,7 @@ from sfckit.errors import UserError, file_error
 AFFINE_TOLERANCE_MM = 1e-3
 
 
-def load_image(
-    path: str | Path, *, ndim: int, role: str = "image", keep_file_open: bool = False
-) -> nib.Nifti1Image:
+def load_image(path: str | Path, *, ndim: int, role: str = "image") -> nib.Nifti1Image:
     """Load a NIfTI image lazily and check its dimensionality.
 
     Parameters
@@ -31,8 +31,6 @@ def load_image(
         Expected number of dimensions. A 4-D image with a single volume counts as 3-D.
     role : str
         What the image is (``"gmv"``, ``"bold"``...), used in error messages.
-    keep_file_open : bool
-        Keep the (gzip) file open between partial reads, for streaming through a 4-D run.
 
     Returns
     -------
@@ -53,7 +51,7 @@ def load_image(
             "manifest's folder)",
         )
     try:
-        image = nib.load(path, keep_file_open=keep_file_open)
+        image = nib.load(path)
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise file_error(
             path,
@@ -97,29 +95,58 @@ def load_data(image: nib.Nifti1Image, path: str | Path, *, role: str) -> np.ndar
         ) from None
 
 
-def stream_voxels(
-    image: nib.Nifti1Image, path: str | Path, mask: np.ndarray, *, role: str, chunk: int = 16
-) -> np.ndarray:
-    """The (time x masked voxels) float32 matrix of a 4-D image, read a few volumes at a time.
+def _open_sequential(path: Path):
+    """A file object for sequential reading; gzip via ISA-L (python-isal) when installed."""
+    if path.name.endswith(".gz"):
+        try:
+            from isal import igzip
 
-    Volumes are contiguous on disk, so reading them in order streams through the
-    (compressed) file once; peak memory is the output plus ``chunk`` volumes, never the
-    whole run.
+            return igzip.open(path, "rb")
+        except ImportError:
+            return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def stream_voxels(
+    image: nib.Nifti1Image, path: str | Path, mask: np.ndarray, *, role: str
+) -> np.ndarray:
+    """The (time x masked voxels) float32 matrix of a 4-D NIfTI, read volume by volume.
+
+    Volumes are contiguous on disk, so the file is decompressed once, front to back, and
+    peak memory is the output plus one volume. nibabel offers no sequential iterator over a
+    gzipped run (partial reads either re-decompress from the start or build an
+    indexed_gzip index, both slower), hence this reader; it honours the header's data type,
+    byte order, offset and scaling.
     """
-    n_volumes = image.shape[3]
-    out = np.empty((n_volumes, int(mask.sum())), dtype=np.float32)
-    proxy = image.dataobj
+    path = Path(path)
+    proxy = image.dataobj  # the array proxy knows the true offset, dtype and scaling
+    shape = image.shape
+    dtype = np.dtype(proxy.dtype)
+    slope, intercept = proxy.slope, proxy.inter
+    volume_voxels = int(np.prod(shape[:3]))
+    volume_bytes = volume_voxels * dtype.itemsize
+    # file offsets (Fortran order on disk) of the mask's voxels, listed in the C order that
+    # ``array[mask]`` uses everywhere else
+    positions = np.ravel_multi_index(np.nonzero(mask), shape[:3], order="F")
+    out = np.empty((shape[3], positions.size), dtype=np.float32)
     try:
-        for start in range(0, n_volumes, chunk):
-            stop = min(start + chunk, n_volumes)
-            block = np.asarray(proxy[..., start:stop], dtype=np.float32)
-            out[start:stop] = block[mask].T
-    except Exception as exc:  # truncated gzip, short file...
+        with _open_sequential(path) as handle:
+            handle.read(int(proxy.offset))
+            for volume in range(shape[3]):
+                raw = handle.read(volume_bytes)
+                if len(raw) != volume_bytes:
+                    raise EOFError(f"volume {volume + 1} of {shape[3]} is incomplete")
+                out[volume] = np.frombuffer(raw, dtype=dtype)[positions]
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise file_error(
             path,
             f"the {role} image's data cannot be read ({type(exc).__name__}: {exc})",
             fix="the file is probably truncated or corrupt; re-create it",
         ) from None
+    if slope is not None and slope not in (0, 1):
+        out *= np.float32(slope)
+    if intercept is not None and intercept != 0:
+        out += np.float32(intercept)
     return out
 
 

@@ -228,6 +228,7 @@ def benchmark(
     source: str,
     jobs: int = 1,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> BenchmarkResult:
     """Run the three (or five) models on shared outer folds and compare them."""
     check_model(settings.model)
@@ -278,6 +279,7 @@ def benchmark(
             probabilities=True,
             n_confounds=n_confounds,
             label=name,
+            scheduler=scheduler,
         )
         frames.append(result.predictions.assign(model=name))
     predictions = pd.concat(frames, ignore_index=True)
@@ -348,6 +350,7 @@ def run_benchmark(
     *,
     jobs: int = 1,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> BenchmarkResult:
     """Benchmark imaging against a clinical-only model; write every table to ``out_dir``.
 
@@ -359,7 +362,9 @@ def run_benchmark(
     data = load_classification_data(
         features_path, manifest_path, positive=settings.positive, negative=settings.negative
     )
-    result = benchmark(data, settings, source=str(manifest_path), jobs=jobs, progress=progress)
+    result = benchmark(
+        data, settings, source=str(manifest_path), jobs=jobs, progress=progress, scheduler=scheduler
+    )
     write_tsv(result.predictions, out_dir / "predictions.tsv")
     write_tsv(result.summary, out_dir / "benchmark.tsv")
     write_tsv(result.comparisons, out_dir / "comparisons.tsv")

@@ -151,6 +151,7 @@ def nested_cv(
     probabilities: bool = False,
     n_confounds: int = 0,
     label: str | None = None,
+    scheduler: str | None = None,
 ) -> NestedResult:
     """Run the nested procedure on fixed outer splits (so several models share folds).
 
@@ -176,6 +177,7 @@ def nested_cv(
             jobs=jobs,
             progress=progress,
             description=f"{label or model}: outer folds",
+            scheduler=scheduler,
         )
     )
     folds.sort(key=lambda f: (f.repeat, f.fold))
@@ -235,6 +237,7 @@ def permutation_aucs(
     seed: int = 0,
     jobs: int = 1,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> np.ndarray:
     """Out-of-fold AUCs of the whole nested procedure on label-permuted data.
 
@@ -251,6 +254,7 @@ def permutation_aucs(
                 jobs=jobs,
                 progress=progress,
                 description=f"{model}: permutations",
+                scheduler=scheduler,
             )
         )
     )

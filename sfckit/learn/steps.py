@@ -115,6 +115,7 @@ def run_classification(
     *,
     jobs: int = 1,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Nested CV of ``settings.model`` for positive vs negative; writes the outputs.
 
@@ -143,6 +144,7 @@ def run_classification(
         jobs=jobs,
         progress=progress,
         participant_ids=data.participant_ids,
+        scheduler=scheduler,
     )
     metrics = summarise(result, data.feature_names, seed=settings.seed)
     null = permutation_aucs(
@@ -156,6 +158,7 @@ def run_classification(
         seed=settings.seed,
         jobs=jobs,
         progress=progress,
+        scheduler=scheduler,
     )
     metrics["perm_p"] = (
         float((1 + np.sum(null >= metrics["auc"])) / (1 + null.size)) if null.size else None

@@ -30,6 +30,16 @@ def test_voxel_correlation_is_fisher_z_pearson(voxels):
     assert values[0] < 0 < values[1]
 
 
+def test_voxel_spearman_is_fisher_z_spearman(voxels):
+    gmv, alff, labels = voxels
+    alff = np.round(alff, 1)  # ties
+    values, _ = coupling(gmv=gmv, alff=alff, labels=labels, regions=[3, 7], method="voxel-spearman")
+    for position, region in enumerate([3, 7]):
+        inside = labels == region
+        expected = np.arctanh(stats.spearmanr(gmv[inside], alff[inside]).statistic)
+        assert values[position] == pytest.approx(expected, rel=1e-10)
+
+
 def test_non_finite_voxels_are_ignored(voxels):
     gmv, alff, labels = voxels
     alff = alff.copy()

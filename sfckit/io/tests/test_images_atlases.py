@@ -147,3 +147,34 @@ def test_dataset_description_records_command_parameters_and_checksums(tmp_path):
     assert generated["ParametersHash"] == parameters_hash({"a": [1, 2], "b": 2})
     assert generated["Command"]
     assert description["InputChecksums"] == {"/x.nii": "abc"}
+
+
+@pytest.mark.parametrize(
+    ("suffix", "dtype"), [(".nii.gz", np.int16), (".nii", np.float32), (".nii.gz", np.float64)]
+)
+def test_stream_voxels_equals_nibabel(tmp_path, suffix, dtype):
+    from sfckit.io.images import stream_voxels
+
+    rng = np.random.default_rng(3)
+    data = (rng.normal(size=(5, 6, 7, 9)) * 100).astype(np.float32)
+    image = nib.Nifti1Image(data, np.diag([2.0, 3.0, 4.0, 1.0]))
+    image.header.set_data_dtype(dtype)  # int16 is stored with a scale factor
+    path = tmp_path / f"run{suffix}"
+    nib.save(image, path)
+    loaded = nib.load(path)
+    mask = rng.uniform(size=(5, 6, 7)) > 0.4
+    expected = loaded.get_fdata()[mask].T
+    np.testing.assert_allclose(
+        stream_voxels(loaded, path, mask, role="bold"), expected, rtol=1e-6, atol=1e-4
+    )
+
+
+def test_stream_voxels_reports_truncated_runs(tmp_path):
+    from sfckit.io.images import stream_voxels
+
+    path = tmp_path / "run.nii"
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4, 10), np.float32), np.eye(4)), path)
+    loaded = nib.load(path)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(UserError, match=r"run.nii.*cannot be read.*volume 10 of 10"):
+        stream_voxels(loaded, path, np.ones((4, 4, 4), bool), role="bold")

@@ -1,0 +1,217 @@
+"""Performance benchmarks of sfckit (speed ratios against baselines measured in the same run,
+and peak memory). Results are summarised in benchmarks/RESULTS.md.
+
+    python benchmarks/run.py            # all targets (about 10 minutes on 2 cores)
+    python benchmarks/run.py --quick    # smaller sizes, for a smoke run
+
+Targets (issue "Speed, memory and scale"):
+1. one participant's extraction (2 mm BOLD, 240 volumes, gzipped float32, + GMV) vs merely
+   reading and decompressing the BOLD with nibabel;
+2. peak memory of that extraction vs the uncompressed BOLD array;
+3. the ALFF kernel in voxels/second vs a plain per-voxel scipy periodogram loop;
+4. cohort extraction time for several cohort sizes with 1 and 2 workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+RSS_SNIPPET = """
+import json, resource, sys, time, tracemalloc, warnings
+warnings.simplefilter("ignore")
+import numpy as np, nibabel as nib
+from sfckit.features.extract import extract_participant, ExtractionParameters
+from sfckit.io.atlases import harvard_oxford
+from sfckit.io.images import Grid
+mode, bold, gmv = sys.argv[1], sys.argv[2], sys.argv[3]
+atlas = harvard_oxford()
+grid = Grid.of(nib.load(gmv))
+labels = atlas.labels_on(grid)
+start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+start = time.perf_counter()
+if mode == "read":
+    data = np.asarray(nib.load(bold).dataobj)
+else:
+    row = {"participant_id": "p", "gmv": gmv, "functional": "bold", "bold": bold, "tr": 2.0}
+    extract_participant(row, labels=labels, regions=atlas.labels["index"].to_numpy(),
+                        region_names=atlas.region_names, grid=grid,
+                        parameters=ExtractionParameters())
+elapsed = time.perf_counter() - start
+traced_peak = tracemalloc.get_traced_memory()[1]
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": elapsed, "peak_mb": peak / 1024, "start_mb": start_rss / 1024,
+                  "allocated_peak_mb": traced_peak / 2**20}))
+"""
+
+
+def make_realistic_participant(folder: Path, n_volumes: int) -> tuple[Path, Path]:
+    """A 2 mm MNI participant: GMV map and a gzipped float32 BOLD run."""
+    from sfckit.io.atlases import harvard_oxford
+    from sfckit.simulate.cohort import (
+        SimulationSettings,
+        _anatomy,
+        _bold_from_alff,
+        mni_grid,
+    )
+
+    settings = SimulationSettings(resolution=2.0, n_volumes=n_volumes)
+    grid = mni_grid(2.0)
+    labels = harvard_oxford().labels_on(grid)
+    template, brain = _anatomy(labels, settings)
+    rng = np.random.default_rng(0)
+    gmv = np.where(brain, np.clip(template + rng.normal(0, 0.04, template.shape), 0.01, 1), 0)
+    nib.save(nib.Nifti1Image(gmv.astype(np.float32), grid.affine), folder / "gmv.nii.gz")
+    voxels = np.flatnonzero(brain)
+    alff = 10 * (1 + 0.25 * rng.normal(size=voxels.size)).clip(0.2)
+    series = np.zeros((*grid.shape, n_volumes), dtype=np.float32)
+    flat = series.reshape(-1, n_volumes)
+    for start in range(0, voxels.size, 50000):
+        chunk = voxels[start : start + 50000]
+        flat[chunk] = _bold_from_alff(alff[start : start + 50000], rng, settings).T
+    image = nib.Nifti1Image(series, grid.affine)
+    image.header.set_data_dtype(np.float32)
+    nib.save(image, folder / "bold.nii.gz")
+    return folder / "bold.nii.gz", folder / "gmv.nii.gz"
+
+
+def measure(mode: str, bold: Path, gmv: Path) -> dict:
+    output = subprocess.run(
+        [sys.executable, "-c", RSS_SNIPPET, mode, str(bold), str(gmv)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def target_extraction(folder: Path, n_volumes: int) -> dict:
+    bold, gmv = make_realistic_participant(folder, n_volumes)
+    read = min((measure("read", bold, gmv) for _ in range(2)), key=lambda r: r["seconds"])
+    extract = min((measure("extract", bold, gmv) for _ in range(2)), key=lambda r: r["seconds"])
+    shape = nib.load(bold).shape
+    uncompressed_mb = np.prod(shape) * 4 / 2**20
+    return {
+        "bold_shape": list(shape),
+        "uncompressed_mb": round(float(uncompressed_mb), 1),
+        "read_seconds": round(read["seconds"], 2),
+        "extract_seconds": round(extract["seconds"], 2),
+        "time_ratio_extract_over_read": round(extract["seconds"] / read["seconds"], 2),
+        "extract_peak_allocated_mb": round(extract["allocated_peak_mb"], 1),
+        "read_peak_allocated_mb": round(read["allocated_peak_mb"], 1),
+        "extract_process_peak_rss_mb": round(extract["peak_mb"], 1),
+        "read_process_peak_rss_mb": round(read["peak_mb"], 1),
+        "memory_ratio_extract_over_uncompressed": round(
+            extract["allocated_peak_mb"] / uncompressed_mb, 2
+        ),
+    }
+
+
+def target_kernel(n_voxels: int, n_volumes: int = 240) -> dict:
+    from scipy import signal
+
+    from sfckit.features.alff import alff
+
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(n_volumes, n_voxels)).astype(np.float32)
+    start = time.perf_counter()
+    alff(data, tr=2.0)
+    ours = time.perf_counter() - start
+    subset = min(n_voxels, 2000)
+    start = time.perf_counter()
+    for column in range(subset):
+        freqs, power = signal.periodogram(
+            signal.detrend(data[:, column]), fs=0.5, scaling="spectrum"
+        )
+        band = (freqs >= 0.01) & (freqs <= 0.08)
+        2 * np.sqrt(power[band]).mean()
+    loop = (time.perf_counter() - start) * n_voxels / subset
+    return {
+        "voxels": n_voxels,
+        "kernel_voxels_per_second": round(n_voxels / ours),
+        "scipy_loop_voxels_per_second": round(n_voxels / loop),
+        "speedup": round(loop / ours, 1),
+    }
+
+
+def target_scaling(folder: Path, sizes: list[int]) -> list[dict]:
+    from sfckit.features.extract import extract_cohort
+    from sfckit.io.manifest import read_manifest
+    from sfckit.simulate.atlas import block_atlas
+    from sfckit.simulate.cohort import SimulationSettings, mni_grid, simulate_cohort
+
+    atlas = block_atlas(mni_grid(6.0))
+    rows = []
+    for size in sizes:
+        settings = SimulationSettings(
+            n_trd=size // 3,
+            n_ntrd=size - 2 * (size // 3),
+            n_hc=size // 3,
+            resolution=6.0,
+            kind="bold",
+            n_volumes=120,
+        )
+        manifest = simulate_cohort(
+            folder / f"cohort{size}", settings, atlas=atlas, jobs=2, progress=False
+        )
+        cohort = read_manifest(manifest)
+        row = {"participants": size}
+        for jobs in (1, 2):
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                extract_cohort(
+                    cohort, folder / f"out{size}-{jobs}", atlas=atlas, jobs=jobs, progress=False
+                )
+            row[f"seconds_{jobs}_worker"] = round(time.perf_counter() - start, 2)
+        row["speedup_2_workers"] = round(row["seconds_1_worker"] / row["seconds_2_worker"], 2)
+        row["seconds_per_participant_1_worker"] = round(row["seconds_1_worker"] / size, 4)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--only",
+        choices=("extraction", "kernel", "scaling"),
+        action="append",
+        help="run only these targets (repeatable)",
+    )
+    args = parser.parse_args()
+    chosen = set(args.only or ("extraction", "kernel", "scaling"))
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if "extraction" in chosen:
+            results["extraction"] = target_extraction(folder, 60 if args.quick else 240)
+            print("1-2. extraction:", json.dumps(results["extraction"]), flush=True)
+        if "kernel" in chosen:
+            results["kernel"] = target_kernel(20000 if args.quick else 200000)
+            print("3. ALFF kernel:", json.dumps(results["kernel"]), flush=True)
+        if "scaling" in chosen:
+            sizes = [30, 60] if args.quick else [50, 200, 1000]
+            results["scaling"] = target_scaling(folder, sizes)
+            print("4. cohort scaling:", json.dumps(results["scaling"]), flush=True)
+    results["peak_rss_of_this_script_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
