@@ -43,6 +43,8 @@ def _extract(args: argparse.Namespace) -> None:
         gm_threshold=args.gm_threshold,
         band=tuple(args.band),
         gm_mask=args.gm_mask,
+        denoise=args.denoise,
+        fd_threshold=args.fd_threshold,
     ).validate()
     cohort = read_manifest(args.manifest)
     atlas = load_atlas(args.atlas, args.atlas_labels)
@@ -57,13 +59,54 @@ def _extract(args: argparse.Namespace) -> None:
         keep_going=args.keep_going,
         scheduler=args.scheduler,
         log=log,
+        exclude_qc=args.exclude_qc,
     )
+    if len(tables["excluded"]):
+        print(
+            f"{len(tables['excluded'])} participant(s) excluded by --exclude-qc: see "
+            f"{Path(args.out) / 'excluded.tsv'}"
+        )
     if len(tables["failures"]):
         print(
             f"{len(tables['failures'])} participant(s) failed: see "
             f"{Path(args.out) / 'failures.tsv'}"
         )
     print(f"features: {Path(args.out) / 'sfc.tsv'} (and gmv.tsv, alff.tsv, regions.tsv)")
+
+
+def _manifest(args: argparse.Namespace) -> None:
+    from sfckit.io.discover import DiscoveryOptions, discover
+    from sfckit.io.outputs import write_tsv
+
+    options = DiscoveryOptions(
+        task=args.task,
+        space=args.space,
+        resolution=args.res,
+        run=args.run,
+        gm=args.gm,
+        alff_kind=args.alff_kind,
+        fd_threshold=args.fd_threshold,
+        drop_incomplete=args.drop_incomplete,
+    )
+    report = discover(
+        args.participants,
+        func_dir=args.func_derivatives,
+        anat_dir=args.anat_derivatives,
+        alff_dir=args.alff_derivatives,
+        options=options,
+    )
+    write_tsv(report.manifest, args.out)
+    for pid in report.dropped:
+        why = (
+            f"missing {', '.join(report.missing[pid])}"
+            if pid in report.missing
+            else f"{len(report.ambiguous[pid])} matching files"
+        )
+        print(f"left out {pid}: {why}", file=sys.stderr)
+    print(
+        f"manifest: {args.out} ({len(report.manifest)} participants); check it, then run "
+        "sfckit extract"
+    )
 
 
 def _names(text: str | None) -> list[str]:
@@ -264,6 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--gm-threshold", type=float, default=DEFAULT_GM_THRESHOLD)
     ext.add_argument("--gm-mask", help="optional gray-matter mask image")
     ext.add_argument(
+        "--denoise",
+        default="none",
+        choices=("none", "6P", "24P", "24P+2P"),
+        help="nuisance regression with the fMRIPrep confounds (default: none)",
+    )
+    ext.add_argument(
+        "--fd-threshold",
+        type=float,
+        help="censor volumes with framewise displacement above this (mm)",
+    )
+    ext.add_argument("--exclude-qc", help="e.g. 'mean_fd>0.5,n_nan_regions>=5,outlier'")
+    ext.add_argument(
         "--keep-going",
         action="store_true",
         help="record participants with bad files in failures.tsv and go on",
@@ -279,6 +334,31 @@ def build_parser() -> argparse.ArgumentParser:
     common(ext)
     scheduler(ext)
     ext.set_defaults(handler=_extract)
+
+    man = verbs.add_parser("manifest", help="build a manifest from fMRIPrep/CAT12/SPM/DPABI")
+    man.add_argument("--participants", required=True, type=Path, help="participants.tsv")
+    man.add_argument("--anat-derivatives", required=True, type=Path, help="CAT12 or SPM folder")
+    man.add_argument("--func-derivatives", type=Path, help="fMRIPrep folder")
+    man.add_argument("--alff-derivatives", type=Path, help="DPABI/DPARSF results folder")
+    man.add_argument("--out", required=True, type=Path)
+    man.add_argument("--task", default="rest")
+    man.add_argument("--space", default="MNI152NLin2009cAsym")
+    man.add_argument("--res", help="fMRIPrep res- entity, when several resolutions exist")
+    man.add_argument("--run", help="run number, when several runs exist")
+    man.add_argument("--gm", default="auto", choices=("auto", "cat12", "spm", "spm-smoothed"))
+    man.add_argument("--alff-kind", default="raw", choices=("raw", "m", "z"))
+    man.add_argument(
+        "--fd-threshold",
+        type=float,
+        default=0.5,
+        help="FD (mm) above which a volume counts as censored in n_censored",
+    )
+    man.add_argument(
+        "--drop-incomplete",
+        action="store_true",
+        help="leave out participants with a missing or ambiguous file",
+    )
+    man.set_defaults(handler=_manifest)
 
     sta = verbs.add_parser("stats", help="group ANCOVA per region, post-hoc, specificity")
     sta.add_argument("--features", required=True, type=Path, help="e.g. DIR/sfc.tsv")

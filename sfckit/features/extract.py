@@ -25,6 +25,14 @@ from sfckit.errors import SparseRegionWarning, UserError, file_error
 from sfckit.features.alff import DEFAULT_BAND, band_problem
 from sfckit.features.alff import alff as alff_kernel
 from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS, coupling
+from sfckit.features.denoise import (
+    STRATEGIES,
+    censoring_mask,
+    clean_timeseries,
+    nuisance_matrix,
+    read_confounds,
+)
+from sfckit.features.qc import apply_rules, outlier_counts, parse_rules
 from sfckit.features.regional import regional_mean
 from sfckit.io.atlases import Atlas
 from sfckit.io.images import (
@@ -59,6 +67,8 @@ class ExtractionParameters:
     gm_threshold: float = DEFAULT_GM_THRESHOLD
     band: tuple[float, float] = DEFAULT_BAND
     gm_mask: str | None = None
+    denoise: str = "none"
+    fd_threshold: float | None = None
 
     def validate(self) -> ExtractionParameters:
         """Raise a UserError for an invalid value."""
@@ -87,7 +97,24 @@ class ExtractionParameters:
                 expected="0 <= low < high (Hz)",
                 fix="use e.g. --band 0.01 0.08",
             )
+        if self.denoise not in STRATEGIES:
+            raise UserError(
+                f"invalid --denoise '{self.denoise}'",
+                expected=f"one of {', '.join(STRATEGIES)}",
+                fix="use --denoise none for already denoised runs",
+            )
+        if self.fd_threshold is not None and self.fd_threshold <= 0:
+            raise UserError(
+                f"invalid --fd-threshold {self.fd_threshold}",
+                expected="a positive displacement in mm",
+                fix="use e.g. --fd-threshold 0.5",
+            )
         return self
+
+    @property
+    def needs_confounds(self) -> bool:
+        """Whether BOLD runs need their confounds file."""
+        return self.denoise != "none" or self.fd_threshold is not None
 
 
 @dataclass
@@ -100,6 +127,9 @@ class ParticipantFeatures:
     alff: np.ndarray
     n_valid: np.ndarray
     checksums: dict[str, str] = field(default_factory=dict)
+    n_gm_voxels: int = 0
+    atlas_overlap: float = float("nan")
+    n_volumes_kept: int = -1
 
 
 def extract_participant(
@@ -145,8 +175,9 @@ def extract_participant(
             fix="check the image, or lower --gm-threshold",
         )
     functional_path = row[row["functional"]]
+    n_volumes_kept = -1
     if row["functional"] == "bold":
-        alff_values = _alff_from_bold(functional_path, mask, row.get("tr"), grid, parameters.band)
+        alff_values, n_volumes_kept = _alff_from_bold(row, mask, grid, parameters)
     else:
         alff_image = load_image(functional_path, ndim=3, role="alff")
         check_same_grid(grid, gmv_path, Grid.of(alff_image), functional_path)
@@ -177,7 +208,11 @@ def extract_participant(
             method=parameters.method,
             min_voxels=parameters.min_voxels,
         )
-    checksums = {str(p): file_sha256(p) for p in (gmv_path, functional_path)}
+    inputs = [gmv_path, functional_path]
+    if row["functional"] == "bold" and parameters.needs_confounds:
+        inputs.append(row["confounds"])
+    checksums = {str(p): file_sha256(p) for p in inputs}
+    atlas_voxels = np.isin(labels, regions)
     return ParticipantFeatures(
         participant_id=row["participant_id"],
         sfc=sfc,
@@ -185,6 +220,9 @@ def extract_participant(
         alff=regional_mean(values=malff, labels=voxel_labels, regions=regions),
         n_valid=n_valid,
         checksums=checksums,
+        n_gm_voxels=int(usable.sum()),
+        atlas_overlap=float(np.isin(voxel_labels, regions).sum() / max(atlas_voxels.sum(), 1)),
+        n_volumes_kept=n_volumes_kept,
     )
 
 
@@ -203,23 +241,52 @@ def _check_informative(data: np.ndarray, path: str, role: str) -> None:
 
 
 def _alff_from_bold(
-    path: str, mask: np.ndarray, tr: float | None, grid: Grid, band: tuple[float, float]
-) -> np.ndarray:
+    row: dict[str, Any], mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
+) -> tuple[np.ndarray, int]:
+    """ALFF of the gray-matter voxels of a BOLD run (denoised/censored on request)."""
+    path = row["bold"]
     image = load_image(path, ndim=4, role="bold")
     check_same_grid(grid, "the participant's GMV map", Grid.of(image), path)
-    tr = _resolve_tr(path, image, tr)
-    problem = band_problem(image.shape[3], tr=tr, band=band)
+    tr = _resolve_tr(path, image, row.get("tr"))
+    problem = band_problem(image.shape[3], tr=tr, band=parameters.band)
     if problem:
         raise file_error(path, problem, fix="use a longer run or adjust --band")
     timeseries = stream_voxels(image, path, mask, role="bold")  # (time, gray-matter voxels)
-    values, _ = alff_kernel(timeseries, tr=tr, band=band)
+    keep = np.ones(image.shape[3], dtype=bool)
+    if parameters.needs_confounds:
+        confounds_path = row.get("confounds")
+        if not confounds_path:
+            raise file_error(
+                path,
+                "--denoise/--fd-threshold need the run's confounds file",
+                fix="add a 'confounds' column to the manifest (sfckit manifest "
+                "fills it from fMRIPrep)",
+            )
+        table = read_confounds(confounds_path, image.shape[3])
+        keep = censoring_mask(table, parameters.fd_threshold, confounds_path)
+        problem = band_problem(int(keep.sum()), tr=tr, band=parameters.band)
+        if problem:
+            raise file_error(
+                path,
+                f"after censoring at FD > {parameters.fd_threshold} mm: {problem}",
+                fix="raise --fd-threshold or exclude the participant",
+            )
+        timeseries = clean_timeseries(
+            timeseries,
+            confounds=nuisance_matrix(table, parameters.denoise, confounds_path),
+            keep=keep,
+            tr=tr,
+        )
+    values, _ = alff_kernel(
+        timeseries, tr=tr, band=parameters.band, sample_mask=None if keep.all() else keep
+    )
     if not np.any(np.isfinite(values) & (values != 0)):
         raise file_error(
             path,
             "the bold image has no signal (all zeros, constant or NaN) in the gray-matter voxels",
             fix="re-create the image; it holds no data",
         )
-    return values
+    return values, int(keep.sum())
 
 
 def _resolve_tr(path: str, image: Any, tr: float | None) -> float:
@@ -243,7 +310,10 @@ def _safe_name(participant_id: str) -> str:
 
 def _participant_key(row: dict[str, Any], run_hash: str) -> str:
     parts = [run_hash, row["participant_id"], str(row.get("tr"))]
-    for column in ("gmv", row["functional"]):
+    columns = ["gmv", row["functional"]]
+    if row["functional"] == "bold" and row.get("confounds") and Path(row["confounds"]).exists():
+        columns.append("confounds")
+    for column in columns:
         path = Path(row[column])
         stat = path.stat()
         parts += [column, str(path), str(stat.st_size), str(stat.st_mtime_ns)]
@@ -266,6 +336,9 @@ def _cached_task(
             n_valid=result.n_valid,
             checksum_paths=np.array(list(result.checksums), dtype=str),
             checksum_values=np.array(list(result.checksums.values()), dtype=str),
+            n_gm_voxels=result.n_gm_voxels,
+            atlas_overlap=result.atlas_overlap,
+            n_volumes_kept=result.n_volumes_kept,
         )
     return result
 
@@ -290,6 +363,9 @@ def _load_cached(cache_file: Path, key: str) -> ParticipantFeatures | None:
                         strict=True,
                     )
                 ),
+                n_gm_voxels=int(stored["n_gm_voxels"]),
+                atlas_overlap=float(stored["atlas_overlap"]),
+                n_volumes_kept=int(stored["n_volumes_kept"]),
             )
     except (OSError, ValueError, KeyError):
         return None  # unreadable cache entry: recompute
@@ -343,6 +419,7 @@ def extract_cohort(
     keep_going: bool = False,
     scheduler: str | None = None,
     log: Callable[[str], None] | None = None,
+    exclude_qc: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Extract regional features for every participant and write the feature tables.
 
@@ -371,14 +448,18 @@ def extract_cohort(
         ``"local-cluster"`` or a Dask scheduler address (``tcp://host:port``).
     log : callable, optional
         Receives progress lines (how many participants were reused).
+    exclude_qc : str, optional
+        Exclusion rules on ``qc.tsv`` columns (see :mod:`sfckit.features.qc`); excluded
+        participants get empty rows and are listed in ``excluded.tsv``.
 
     Returns
     -------
     dict of DataFrame
         ``sfc``, ``gmv``, ``alff`` (participants x regions, with ``participant_id``),
-        ``regions`` and ``failures``.
+        ``regions``, ``failures``, ``qc`` and ``excluded``.
     """
     parameters = (parameters or ExtractionParameters()).validate()
+    rules = parse_rules(exclude_qc)
     out_dir = Path(out_dir)
     failures: dict[str, str] = {}
     grid = None
@@ -460,6 +541,24 @@ def extract_cohort(
         for pid in cohort.participant_ids
     ]
     tables = {name: _feature_frame(ordered, name, names) for name in FEATURE_TABLES}
+    qc = _qc_table(cohort, tables, results, failures, names)
+    broken = apply_rules(qc.set_index("participant_id"), rules)
+    excluded = broken[broken != ""]
+    for pid in excluded.index:
+        del results[pid]
+        for name in FEATURE_TABLES:
+            tables[name].loc[tables[name]["participant_id"] == pid, names] = np.nan
+    qc.loc[qc["participant_id"].isin(excluded.index), "status"] = "excluded"
+    tables["qc"] = qc
+    tables["excluded"] = pd.DataFrame(
+        {"participant_id": list(excluded.index), "rule": list(excluded.values)},
+        columns=["participant_id", "rule"],
+    )
+    if not results:
+        raise UserError(
+            f"{cohort.path}: every participant failed or was excluded",
+            fix="correct the inputs listed in failures.tsv or relax --exclude-qc",
+        )
     succeeded = np.array([pid in results for pid in cohort.participant_ids])
     n_valid = np.vstack([r.n_valid for r, ok in zip(ordered, succeeded, strict=True) if ok])
     valid = ~np.isnan(tables["sfc"][names].to_numpy()[succeeded])
@@ -491,6 +590,8 @@ def extract_cohort(
         write_tsv(tables[name], out_dir / file_name)
     write_tsv(region_table, out_dir / "regions.tsv")
     write_tsv(tables["failures"], out_dir / "failures.tsv")
+    write_tsv(tables["qc"], out_dir / "qc.tsv")
+    write_tsv(tables["excluded"], out_dir / "excluded.tsv")
     save_nifti(nib.Nifti1Image(labels.astype(np.int16), grid.affine), out_dir / "atlas.nii.gz")
     checksums = {str(cohort.path): file_sha256(cohort.path)}
     for result in results.values():
@@ -511,9 +612,40 @@ def extract_cohort(
             "SFC": METHODS[parameters.method].description,
             "Manifest": str(cohort.path),
             "Failures": len(failures),
+            "Denoising": parameters.denoise,
+            "Censoring": (
+                f"volumes with framewise displacement > {parameters.fd_threshold} mm"
+                if parameters.fd_threshold is not None
+                else "none"
+            ),
+            "QualityExclusion": exclude_qc or "none",
         },
     )
     return tables
+
+
+def _qc_table(
+    cohort: Cohort,
+    tables: dict[str, pd.DataFrame],
+    results: dict[str, ParticipantFeatures],
+    failures: dict[str, str],
+    names: list[str],
+) -> pd.DataFrame:
+    ids = cohort.participant_ids
+    manifest = cohort.table.set_index("participant_id")
+    qc = pd.DataFrame({"participant_id": ids})
+    qc["status"] = ["failed" if pid in failures else "ok" for pid in ids]
+    qc["n_gm_voxels"] = [results[p].n_gm_voxels if p in results else np.nan for p in ids]
+    qc["atlas_overlap"] = [results[p].atlas_overlap if p in results else np.nan for p in ids]
+    qc["n_nan_regions"] = tables["sfc"][names].isna().sum(axis=1).to_numpy()
+    kept = [results[p].n_volumes_kept if p in results else -1 for p in ids]
+    qc["n_volumes_kept"] = [k if k >= 0 else np.nan for k in kept]
+    for column in ("mean_fd", "n_censored"):
+        qc[column] = manifest[column].reindex(ids).to_numpy() if column in manifest else np.nan
+    qc["sfc_outlier_regions"] = outlier_counts(tables["sfc"][names])
+    qc["gmv_outlier_regions"] = outlier_counts(tables["gmv"][names])
+    qc["outlier"] = (qc["sfc_outlier_regions"] + qc["gmv_outlier_regions"]) > 0
+    return qc
 
 
 def _feature_frame(

@@ -8,6 +8,8 @@ A manifest is a tab-separated file with a header row and one row per participant
 - ``bold`` or ``alff`` (one of them per row): a preprocessed 4-D BOLD run in the same
   template space, or a precomputed ALFF map (3-D).
 - ``tr`` (optional): repetition time in seconds; otherwise read from the BOLD header.
+- ``confounds`` (optional): the run's fMRIPrep confounds TSV, used by ``extract
+  --denoise/--fd-threshold``.
 - every other column (age, sex, site, clinical scores) is carried through unchanged.
 
 Paths are absolute or relative to the manifest's folder.
@@ -25,7 +27,7 @@ from sfckit.errors import file_error
 
 REQUIRED_COLUMNS = ("participant_id", "group", "gmv")
 IMAGE_COLUMNS = ("gmv", "bold", "alff")
-RESERVED_COLUMNS = (*REQUIRED_COLUMNS, "bold", "alff", "tr")
+RESERVED_COLUMNS = (*REQUIRED_COLUMNS, "bold", "alff", "tr", "confounds")
 FIRST_DATA_LINE = 2  # line 1 is the header
 
 
@@ -99,7 +101,7 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
             fix="add a 'bold' column (4-D runs) or an 'alff' column (ALFF maps)",
         )
     table.insert(0, "line", np.arange(FIRST_DATA_LINE, FIRST_DATA_LINE + len(table)))
-    for column in ("bold", "alff", "tr"):
+    for column in ("bold", "alff", "tr", "confounds"):
         if column not in table.columns:
             table[column] = pd.NA
     _check_ids(path, table)
@@ -107,7 +109,7 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
     table["functional"] = _functional_kind(path, table)
     table["tr"] = _parse_tr(path, table)
     base = path.parent
-    for column in IMAGE_COLUMNS:
+    for column in (*IMAGE_COLUMNS, "confounds"):
         table[column] = [
             None if _is_blank(value) else str(_resolve(base, str(value).strip()))
             for value in table[column]

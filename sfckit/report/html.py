@@ -186,8 +186,16 @@ class ReportBuilder:
         self.add("groups", "Group differences in SFC", blocks)
 
     def _quality(self, sfc: pd.DataFrame, regions: list[str]) -> None:
-        regions_table = self.results / "features" / self.primary / "regions.tsv"
+        features = self.results / "features" / self.primary
+        regions_table = features / "regions.tsv"
         blocks = []
+        for name, label in (("failures.tsv", "reason"), ("excluded.tsv", "rule")):
+            if (features / name).is_file():
+                table = read_tsv(features / name)
+                what = "failed extraction" if name == "failures.tsv" else "were excluded by QC"
+                blocks.append(_text(f"{len(table)} participant(s) {what}."))
+                if len(table):
+                    blocks.append(_table(display_table(table, ["participant_id", label])))
         if regions_table.is_file():
             coverage = read_tsv(regions_table)
             low = coverage[coverage["coverage"] < 1]

@@ -1,0 +1,145 @@
+"""Nuisance regression, censoring, QC and exclusion in the extraction step."""
+
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from sfckit.cli import main
+from sfckit.features.denoise import clean_timeseries, confound_columns
+from sfckit.io.outputs import read_tsv
+from sfckit.simulate.atlas import block_atlas
+from sfckit.simulate.cohort import SimulationSettings, mni_grid, simulate_cohort
+
+
+def test_clean_timeseries_equals_least_squares_residuals():
+    rng = np.random.default_rng(0)
+    n, voxels = 80, 12
+    confounds = rng.normal(size=(n, 3))
+    series = rng.normal(size=(n, voxels)) + confounds @ rng.normal(size=(3, voxels)) + 50
+    keep = np.ones(n, bool)
+    keep[[3, 4, 40]] = False
+    cleaned = clean_timeseries(series.astype(np.float32), confounds=confounds, keep=keep, tr=2.0)
+    design = np.column_stack([np.ones(keep.sum()), confounds[keep]])
+    beta = np.linalg.lstsq(design, series[keep], rcond=None)[0]
+    expected = series[keep] - design @ beta + series[keep].mean(axis=0)
+    np.testing.assert_allclose(cleaned[keep], expected, rtol=1e-4, atol=1e-3)
+    assert (cleaned[~keep] == 0).all()
+
+
+def test_strategies_name_fmriprep_columns():
+    assert len(confound_columns("6P")) == 6
+    assert len(confound_columns("24P")) == 24
+    assert confound_columns("24P+2P")[-2:] == ["white_matter", "csf"]
+    with pytest.raises(ValueError):
+        confound_columns("36P")
+
+
+@pytest.fixture(scope="module")
+def noisy_cohort(tmp_path_factory):
+    """A BOLD cohort whose first participant carries a motion-locked in-band artefact."""
+    folder = tmp_path_factory.mktemp("noisy")
+    atlas = block_atlas(mni_grid(8.0))
+    settings = SimulationSettings(
+        seed=21, n_trd=2, n_ntrd=2, n_hc=2, resolution=8.0, kind="bold", n_volumes=120
+    )
+    manifest = simulate_cohort(folder / "clean", settings, atlas=atlas, progress=False)
+    shutil.copytree(folder / "clean", folder / "noisy")
+    table = read_tsv(folder / "noisy" / "manifest.tsv")
+    rng = np.random.default_rng(5)
+    t = np.arange(120) * 2.0
+    motion = np.sin(2 * np.pi * 0.03 * t) + 0.5 * np.sin(2 * np.pi * 0.055 * t + 1)
+    confound_paths, fds = [], []
+    for index, pid in enumerate(table["participant_id"]):
+        regressors = rng.normal(0, 0.01, (120, 6))
+        fd = np.full(120, 0.1)
+        fd[[10, 11, 50, 90, 91]] = 0.9
+        if index == 0:
+            regressors[:, 0] = motion
+            bold_path = folder / "noisy" / table.loc[index, "bold"]
+            image = nib.load(bold_path)
+            data = image.get_fdata(dtype=np.float32)
+            brain = data.std(axis=3) > 0
+            data[brain] += 150.0 * motion.astype(np.float32)
+            nib.save(nib.Nifti1Image(data, image.affine, image.header), bold_path)
+        frame = pd.DataFrame(
+            regressors, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+        )
+        frame["framewise_displacement"] = fd
+        path = folder / "noisy" / f"{pid}_confounds.tsv"
+        frame.to_csv(path, sep="\t", index=False)
+        confound_paths.append(path.name)
+        fds.append(fd.mean() + (0.5 if index == 1 else 0.0))
+    table["confounds"] = confound_paths
+    table["mean_fd"] = fds
+    table.to_csv(folder / "noisy" / "manifest.tsv", sep="\t", index=False)
+    nib.save(atlas.image, folder / "atlas.nii.gz")
+    atlas.labels.to_csv(folder / "atlas.tsv", sep="\t", index=False)
+    return folder, manifest, atlas
+
+
+def run_extract(folder, manifest, out, *extra):
+    args = [
+        "extract",
+        "--manifest",
+        str(manifest),
+        "--out",
+        str(out),
+        "--atlas",
+        str(folder / "atlas.nii.gz"),
+        "--atlas-labels",
+        str(folder / "atlas.tsv"),
+        "--quiet",
+        *extra,
+    ]
+    return main(args)
+
+
+def test_nuisance_regression_removes_a_motion_locked_artefact(noisy_cohort):
+    folder, clean_manifest, atlas = noisy_cohort
+    names = atlas.region_names
+    assert run_extract(folder, clean_manifest, folder / "out-clean") == 0
+    noisy_manifest = folder / "noisy" / "manifest.tsv"
+    assert run_extract(folder, noisy_manifest, folder / "out-raw") == 0
+    assert run_extract(folder, noisy_manifest, folder / "out-6p", "--denoise", "6P") == 0
+    clean = read_tsv(folder / "out-clean" / "sfc.tsv")[names].to_numpy()
+    raw = read_tsv(folder / "out-raw" / "sfc.tsv")[names].to_numpy()
+    denoised = read_tsv(folder / "out-6p" / "sfc.tsv")[names].to_numpy()
+    assert np.abs(raw[0] - clean[0]).mean() > 0.1  # the artefact changes coupling
+    np.testing.assert_allclose(denoised[0], clean[0], atol=0.06)
+    np.testing.assert_allclose(denoised[1:], clean[1:], atol=0.06)
+
+
+def test_censoring_qc_and_exclusion(noisy_cohort, capsys):
+    folder, _, atlas = noisy_cohort
+    noisy_manifest = folder / "noisy" / "manifest.tsv"
+    out = folder / "out-censored"
+    status = run_extract(
+        folder, noisy_manifest, out, "--fd-threshold", "0.5", "--exclude-qc", "mean_fd>0.5"
+    )
+    assert status == 0
+    assert "1 participant(s) excluded" in capsys.readouterr().out
+    qc = read_tsv(out / "qc.tsv").set_index("participant_id")
+    assert (qc["n_volumes_kept"] == 115).all()
+    for column in ("n_gm_voxels", "atlas_overlap", "n_nan_regions", "mean_fd", "outlier"):
+        assert column in qc.columns
+    excluded = read_tsv(out / "excluded.tsv")
+    pid = read_tsv(noisy_manifest).loc[1, "participant_id"]
+    assert excluded["participant_id"].tolist() == [pid]
+    assert excluded["rule"].tolist() == ["mean_fd>0.5"]
+    assert qc.loc[pid, "status"] == "excluded"
+    assert read_tsv(out / "sfc.tsv").set_index("participant_id").loc[pid].isna().all()
+
+
+def test_denoising_without_confounds_is_a_clear_error(noisy_cohort, capsys):
+    folder, clean_manifest, _ = noisy_cohort
+    assert run_extract(folder, clean_manifest, folder / "out-bad", "--denoise", "24P") == 2
+    err = capsys.readouterr().err
+    assert "need the run's confounds file" in err and "'confounds' column" in err
+    noisy_manifest = folder / "noisy" / "manifest.tsv"
+    assert run_extract(folder, noisy_manifest, folder / "out-bad2", "--denoise", "24P") == 2
+    assert "missing confound column(s) trans_x_derivative1" in capsys.readouterr().err
+    assert run_extract(folder, noisy_manifest, folder / "out-bad3", "--exclude-qc", "fd>>1") == 2
+    assert "invalid --exclude-qc rule" in capsys.readouterr().err

@@ -1,0 +1,249 @@
+"""Building a manifest from the outputs of the pipelines users already run.
+
+- fMRIPrep (BIDS derivatives): ``sub-*/[ses-*/]func/*_task-<task>[_run-<run>]_space-<space>
+  [_res-<res>]_desc-preproc_bold.nii[.gz]`` with its ``_desc-confounds_timeseries.tsv`` and
+  JSON sidecar (``RepetitionTime``).
+- CAT12 (``mri/mwp1*.nii``) and SPM VBM (``mwc1*.nii``, smoothed ``smwc1*.nii``) modulated
+  gray-matter maps.
+- DPABI/DPARSF ALFF maps (``ALFFMap_*.nii``; ``mALFFMap_*`` and ``zALFFMap_*`` on request).
+
+Files are matched to participants by the BIDS label in their name (``sub-01`` or ``01``).
+Ambiguous matches and missing files are listed; participants with a missing file are left
+out only when asked (``drop_incomplete``). Mean framewise displacement and the number of
+volumes above an FD threshold are added from the fMRIPrep confounds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sfckit.errors import UserError, file_error
+
+GM_PATTERNS = {"cat12": ("mwp1",), "spm": ("mwc1",), "spm-smoothed": ("smwc1",)}
+ALFF_PREFIXES = {"raw": "ALFFMap_", "m": "mALFFMap_", "z": "zALFFMap_"}
+
+
+@dataclass
+class DiscoveryOptions:
+    """Which files to pick when several match."""
+
+    task: str = "rest"
+    space: str = "MNI152NLin2009cAsym"
+    resolution: str | None = None
+    run: str | None = None
+    gm: str = "auto"
+    alff_kind: str = "raw"
+    fd_threshold: float = 0.5
+    drop_incomplete: bool = False
+
+
+@dataclass
+class DiscoveryReport:
+    """What was found and what was not."""
+
+    manifest: pd.DataFrame
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+
+
+def _label(participant_id: str) -> str:
+    return participant_id.removeprefix("sub-")
+
+
+def _belongs(path: Path, label: str) -> bool:
+    """Is ``path`` a file of participant ``label`` (BIDS entity or bare label in the name)?"""
+    pattern = rf"(^|[^A-Za-z0-9])(sub-)?{re.escape(label)}([^A-Za-z0-9]|$)"
+    return any(re.search(pattern, part) for part in (path.name, *path.parent.parts[-3:]))
+
+
+def _entity(name: str, key: str) -> str | None:
+    match = re.search(rf"_{key}-([A-Za-z0-9]+)", name)
+    return match.group(1) if match else None
+
+
+def find_bold(func_dir: Path, label: str, options: DiscoveryOptions) -> list[Path]:
+    """fMRIPrep preprocessed BOLD runs of one participant matching the options."""
+    candidates = sorted(func_dir.glob(f"sub-{label}/**/func/sub-{label}_*desc-preproc_bold.nii*"))
+    chosen = []
+    for path in candidates:
+        name = path.name
+        if _entity(name, "task") != options.task or _entity(name, "space") != options.space:
+            continue
+        if options.resolution and _entity(name, "res") != options.resolution:
+            continue
+        run = _entity(name, "run")
+        if options.run and run is not None and run.lstrip("0") != options.run.lstrip("0"):
+            continue
+        chosen.append(path)
+    return chosen
+
+
+def confounds_of(bold: Path) -> Path:
+    """The fMRIPrep confounds file of a preprocessed run."""
+    stem = re.sub(r"_space-[^_]+", "", bold.name)
+    stem = re.sub(r"_res-[^_]+", "", stem)
+    stem = stem.split("_desc-preproc_bold")[0]
+    return bold.with_name(f"{stem}_desc-confounds_timeseries.tsv")
+
+
+def repetition_time_of(bold: Path) -> float | None:
+    """``RepetitionTime`` from the run's JSON sidecar, if any."""
+    sidecar = bold.with_name(bold.name.split(".nii")[0] + ".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        value = json.loads(sidecar.read_text()).get("RepetitionTime")
+    except json.JSONDecodeError:
+        raise file_error(
+            sidecar, "the JSON sidecar cannot be parsed", fix="repair or remove the sidecar"
+        ) from None
+    return float(value) if value else None
+
+
+def motion_summary(confounds: Path, fd_threshold: float) -> dict[str, float]:
+    """Mean framewise displacement and the number of volumes above ``fd_threshold``."""
+    table = pd.read_csv(confounds, sep="\t", na_values=["n/a"])
+    if "framewise_displacement" not in table.columns:
+        raise file_error(
+            confounds,
+            "no 'framewise_displacement' column",
+            expected="an fMRIPrep confounds file",
+            fix="rerun fMRIPrep or remove the file",
+        )
+    fd = table["framewise_displacement"].to_numpy(dtype=float)
+    return {
+        "mean_fd": float(np.nanmean(fd)),
+        "n_censored": int(np.sum(np.nan_to_num(fd) > fd_threshold)),
+        "n_volumes": int(len(fd)),
+    }
+
+
+def find_gm(anat_dir: Path, label: str, kind: str) -> list[Path]:
+    """Modulated gray-matter maps of one participant (CAT12 / SPM), by ``kind``."""
+    kinds = list(GM_PATTERNS) if kind == "auto" else [kind]
+    if kind not in ("auto", *GM_PATTERNS):
+        raise UserError(
+            f"invalid --gm '{kind}'",
+            expected=f"auto or one of {', '.join(GM_PATTERNS)}",
+            fix="correct --gm",
+        )
+    found = []
+    for name in kinds:
+        for prefix in GM_PATTERNS[name]:
+            found += [
+                p
+                for p in sorted(anat_dir.rglob(f"{prefix}*.nii*"))
+                if _belongs(p, label) and p.name.startswith(prefix)
+            ]
+        if found and kind == "auto":
+            break  # CAT12 before SPM before smoothed SPM
+    return found
+
+
+def find_alff(alff_dir: Path, label: str, kind: str) -> list[Path]:
+    """DPABI/DPARSF ALFF maps of one participant."""
+    prefix = ALFF_PREFIXES[kind]
+    return [p for p in sorted(alff_dir.rglob(f"{prefix}*.nii*")) if _belongs(p, label)]
+
+
+def discover(
+    participants: Path,
+    *,
+    func_dir: Path | None = None,
+    anat_dir: Path,
+    alff_dir: Path | None = None,
+    options: DiscoveryOptions | None = None,
+) -> DiscoveryReport:
+    """Build a manifest table from derivative folders and a participants table.
+
+    Raises
+    ------
+    UserError
+        No participants table or no ``participant_id``/``group`` column, neither a
+        functional nor an ALFF folder, or (unless ``drop_incomplete``) any participant with
+        a missing or ambiguous file.
+    """
+    options = options or DiscoveryOptions()
+    if options.alff_kind not in ALFF_PREFIXES:
+        raise UserError(
+            f"invalid --alff-kind '{options.alff_kind}'",
+            expected="raw, m or z",
+            fix="correct --alff-kind",
+        )
+    if func_dir is None and alff_dir is None:
+        raise UserError(
+            "no functional inputs given",
+            fix="pass --func-derivatives (fMRIPrep) or --alff-derivatives (DPABI)",
+        )
+    for folder in (func_dir, anat_dir, alff_dir):
+        if folder is not None and not folder.is_dir():
+            raise file_error(folder, "the derivatives folder does not exist", fix="check the path")
+    if not participants.is_file():
+        raise file_error(
+            participants,
+            "the participants table does not exist",
+            fix="pass the BIDS participants.tsv",
+        )
+    table = pd.read_csv(
+        participants, sep="\t", dtype={"participant_id": str}, na_values=["n/a", ""]
+    )
+    for column in ("participant_id", "group"):
+        if column not in table.columns:
+            raise file_error(
+                participants,
+                f"missing column '{column}'",
+                expected="participant_id and group columns",
+                fix="add the column (group: e.g. TRD, nTRD, HC)",
+            )
+    rows, missing, ambiguous = [], {}, {}
+    for record in table.to_dict("records"):
+        pid = str(record["participant_id"])
+        label = _label(pid)
+        row = {"participant_id": pid, "group": record["group"]}
+        found = {"gmv": find_gm(anat_dir, label, options.gm)}
+        if alff_dir is not None:
+            found["alff"] = find_alff(alff_dir, label, options.alff_kind)
+        else:
+            found["bold"] = find_bold(func_dir, label, options)
+        for column, paths in found.items():
+            if not paths:
+                missing.setdefault(pid, []).append(column)
+            elif len(paths) > 1:
+                ambiguous.setdefault(pid, []).extend(str(p) for p in paths)
+            else:
+                row[column] = str(paths[0].resolve())
+        if "bold" in row:
+            bold = Path(row["bold"])
+            row["tr"] = repetition_time_of(bold)
+            confounds = confounds_of(bold)
+            if confounds.is_file():
+                row["confounds"] = str(confounds.resolve())
+                row.update(motion_summary(confounds, options.fd_threshold))
+        row.update({k: v for k, v in record.items() if k not in row})
+        rows.append(row)
+    problems = sorted(set(missing) | set(ambiguous))
+    if problems and not options.drop_incomplete:
+        first = problems[0]
+        detail = (
+            f"missing {', '.join(missing[first])}"
+            if first in missing
+            else f"{len(ambiguous[first])} candidate files: {', '.join(ambiguous[first][:3])}"
+        )
+        raise UserError(
+            f"{participants}: {len(problems)} participant(s) without exactly one file per input "
+            f"(first: {first}, {detail})",
+            expected="one GM map and one BOLD run (or ALFF map) per participant",
+            fix="choose with --task/--space/--res/--run/--gm, or pass --drop-incomplete to "
+            "leave them out",
+        )
+    manifest = pd.DataFrame([r for r in rows if r["participant_id"] not in problems])
+    return DiscoveryReport(
+        manifest=manifest, missing=missing, ambiguous=ambiguous, dropped=problems
+    )

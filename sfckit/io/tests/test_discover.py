@@ -1,0 +1,139 @@
+"""Manifest discovery on small generated fMRIPrep / CAT12 / SPM / DPABI folder trees."""
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from sfckit.cli import main
+from sfckit.errors import UserError
+from sfckit.io.discover import DiscoveryOptions, discover
+from sfckit.io.manifest import read_manifest
+
+
+def touch_nifti(path: Path, shape=(4, 5, 6)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.ones(shape, np.float32), np.eye(4)), path)
+
+
+def make_tree(root: Path, runs_for_sub02: int = 1) -> dict[str, Path]:
+    fmriprep, cat12, spm, dpabi = (root / n for n in ("fmriprep", "cat12", "spm", "dpabi"))
+    for label in ("01", "02"):
+        runs = range(1, runs_for_sub02 + 1) if label == "02" else [None]
+        for run in runs:
+            run_part = f"_run-{run}" if run else ""
+            func = fmriprep / f"sub-{label}" / "ses-1" / "func"
+            stem = f"sub-{label}_ses-1_task-rest{run_part}"
+            touch_nifti(
+                func / f"{stem}_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.nii.gz",
+                (4, 5, 6, 8),
+            )
+            (func / f"{stem}_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.json").write_text(
+                json.dumps({"RepetitionTime": 0.8})
+            )
+            touch_nifti(
+                func / f"{stem}_space-MNI152NLin6Asym_desc-preproc_bold.nii.gz", (4, 5, 6, 8)
+            )
+            fd = ["n/a", 0.1, 0.7, 0.2, 0.9, 0.1, 0.05, 0.3]
+            pd.DataFrame({"framewise_displacement": fd, "trans_x": np.zeros(8)}).to_csv(
+                func / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False
+            )
+        touch_nifti(dpabi / "ALFF_FunImgARCW" / f"ALFFMap_sub-{label}.nii")
+        touch_nifti(dpabi / "ALFF_FunImgARCW" / f"zALFFMap_sub-{label}.nii")
+    touch_nifti(cat12 / "sub-01" / "mri" / "mwp1sub-01_T1w.nii")
+    touch_nifti(cat12 / "sub-02" / "mri" / "mwp1sub-02_T1w.nii")
+    touch_nifti(spm / "mwc1sub-01_T1w.nii")
+    touch_nifti(spm / "smwc1sub-01_T1w.nii")
+    participants = root / "participants.tsv"
+    participants.write_text("participant_id\tgroup\tage\nsub-01\tTRD\t30\nsub-02\tHC\t41\n")
+    return {
+        "fmriprep": fmriprep,
+        "cat12": cat12,
+        "spm": spm,
+        "dpabi": dpabi,
+        "participants": participants,
+    }
+
+
+def test_fmriprep_and_cat12(tmp_path):
+    tree = make_tree(tmp_path)
+    report = discover(tree["participants"], func_dir=tree["fmriprep"], anat_dir=tree["cat12"])
+    table = report.manifest.set_index("participant_id")
+    assert "space-MNI152NLin2009cAsym" in table.loc["sub-01", "bold"]
+    assert table.loc["sub-01", "gmv"].endswith("mwp1sub-01_T1w.nii")
+    assert table.loc["sub-02", "tr"] == 0.8
+    assert table.loc["sub-01", "confounds"].endswith("task-rest_desc-confounds_timeseries.tsv")
+    assert table.loc["sub-01", "mean_fd"] == pytest.approx(
+        np.mean([0.1, 0.7, 0.2, 0.9, 0.1, 0.05, 0.3])
+    )
+    assert table.loc["sub-01", "n_censored"] == 2
+    assert table.loc["sub-02", "age"] == 41
+
+
+def test_ambiguity_and_choice_and_missing(tmp_path):
+    tree = make_tree(tmp_path, runs_for_sub02=2)
+    with pytest.raises(UserError, match=r"sub-02, 2 candidate files.*--run"):
+        discover(tree["participants"], func_dir=tree["fmriprep"], anat_dir=tree["cat12"])
+    options = DiscoveryOptions(run="2")
+    report = discover(
+        tree["participants"], func_dir=tree["fmriprep"], anat_dir=tree["cat12"], options=options
+    )
+    assert "_run-2_" in report.manifest.set_index("participant_id").loc["sub-02", "bold"]
+    # SPM folder: sub-02 has no map; unsmoothed mwc1 is preferred over smwc1 for sub-01
+    with pytest.raises(UserError, match="first: sub-02, missing gmv"):
+        discover(
+            tree["participants"], func_dir=tree["fmriprep"], anat_dir=tree["spm"], options=options
+        )
+    report = discover(
+        tree["participants"],
+        func_dir=tree["fmriprep"],
+        anat_dir=tree["spm"],
+        options=DiscoveryOptions(run="2", drop_incomplete=True),
+    )
+    assert report.dropped == ["sub-02"] and report.missing["sub-02"] == ["gmv"]
+    assert report.manifest["gmv"].iloc[0].endswith("/mwc1sub-01_T1w.nii")
+
+
+def test_dpabi_alff_maps_and_cli_manifest_is_readable(tmp_path, capsys):
+    tree = make_tree(tmp_path)
+    out = tmp_path / "manifest.tsv"
+    status = main(
+        [
+            "manifest",
+            "--participants",
+            str(tree["participants"]),
+            "--anat-derivatives",
+            str(tree["cat12"]),
+            "--alff-derivatives",
+            str(tree["dpabi"]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    cohort = read_manifest(out)
+    assert cohort.table["functional"].tolist() == ["alff", "alff"]
+    assert all(Path(p).name.startswith("ALFFMap_") for p in cohort.table["alff"])
+    assert cohort.covariate_columns == ["age"]
+
+
+def test_participants_without_group_is_an_error(tmp_path, capsys):
+    tree = make_tree(tmp_path)
+    tree["participants"].write_text("participant_id\tage\nsub-01\t30\n")
+    status = main(
+        [
+            "manifest",
+            "--participants",
+            str(tree["participants"]),
+            "--anat-derivatives",
+            str(tree["cat12"]),
+            "--func-derivatives",
+            str(tree["fmriprep"]),
+            "--out",
+            str(tmp_path / "m.tsv"),
+        ]
+    )
+    assert status == 2 and "missing column 'group'" in capsys.readouterr().err
