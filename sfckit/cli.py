@@ -236,6 +236,65 @@ def _benchmark(args: argparse.Namespace) -> None:
     print(f"benchmark: {Path(args.out) / 'benchmark.tsv'} (research use only)")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from sfckit.learn.export import train_model
+
+    metadata = train_model(
+        args.features,
+        args.manifest,
+        args.save,
+        positive=args.positive,
+        negative=args.negative,
+        model=args.model,
+        inner=args.inner,
+        seed=args.seed,
+        select_k=args.select_k,
+        performance_path=args.performance,
+    )
+    print(
+        f"model: {args.save} ({metadata['model']}, inner-CV AUC "
+        f"{metadata['inner_cv_auc']:.3f}; research use only)"
+    )
+
+
+def _score(args: argparse.Namespace) -> None:
+    from sfckit.learn.export import score_participants
+
+    scores = score_participants(args.model, args.features, args.out)
+    flagged = int(scores["outside_training_range"].sum())
+    print(
+        f"scores: {args.out} ({len(scores)} participants, {flagged} outside the training "
+        "range; research use only, not for clinical decisions)"
+    )
+
+
+def _predict_outcome(args: argparse.Namespace) -> None:
+    from sfckit.learn.outcome import OutcomeSettings, run_outcome_prediction
+
+    settings = OutcomeSettings(
+        target=args.target,
+        baseline=args.baseline,
+        post=args.post,
+        response_fraction=args.response_fraction,
+        remission_cutoff=args.remission_cutoff,
+        groups=tuple(_names(args.groups)),
+        model=args.model,
+        outer=args.outer,
+        repeats=args.repeats,
+        inner=args.inner,
+        seed=args.seed,
+        select_k=args.select_k,
+    )
+    metrics = run_outcome_prediction(
+        args.features, args.manifest, args.out, settings, jobs=args.jobs, progress=not args.quiet
+    )
+    print(
+        f"{args.target}: AUC {metrics['auc']:.3f} [{metrics['auc_ci_low']:.3f}, "
+        f"{metrics['auc_ci_high']:.3f}], calibration slope {metrics['calibration_slope']:.2f}"
+    )
+    print(f"outcome prediction: {Path(args.out) / 'metrics.json'} (research use only)")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from sfckit.demo import run_demo
     from sfckit.simulate.cohort import SimulationSettings
@@ -434,6 +493,46 @@ def build_parser() -> argparse.ArgumentParser:
     common(ben)
     scheduler(ben)
     ben.set_defaults(handler=_benchmark)
+
+    out = verbs.add_parser("predict-outcome", help="predict treatment response or remission")
+    out.add_argument("--features", required=True, type=Path)
+    out.add_argument("--manifest", required=True, type=Path)
+    out.add_argument("--target", required=True, choices=("response", "remission"))
+    out.add_argument("--baseline", default="hamd", help="baseline HAMD column")
+    out.add_argument("--post", default="hamd_post", help="post-treatment HAMD column")
+    out.add_argument("--response-fraction", type=float, default=0.5)
+    out.add_argument("--remission-cutoff", type=float, default=7.0)
+    out.add_argument("--groups", help="comma-separated groups to include (default: all)")
+    out.add_argument("--model", default="logistic")
+    out.add_argument("--out", required=True, type=Path)
+    out.add_argument("--outer", type=int, default=5)
+    out.add_argument("--repeats", type=int, default=10)
+    out.add_argument("--inner", type=int, default=5)
+    out.add_argument("--seed", type=int, default=0)
+    out.add_argument("--select-k", type=_select_k, default="tune")
+    common(out)
+    out.set_defaults(handler=_predict_outcome)
+
+    tra = verbs.add_parser("train", help="fit and save the final model (skops)")
+    tra.add_argument("--features", required=True, type=Path)
+    tra.add_argument("--manifest", required=True, type=Path)
+    tra.add_argument("--positive", required=True)
+    tra.add_argument("--negative", required=True)
+    tra.add_argument("--model", default="svm")
+    tra.add_argument("--save", required=True, type=Path, help="e.g. model.skops")
+    tra.add_argument("--inner", type=int, default=5)
+    tra.add_argument("--seed", type=int, default=0)
+    tra.add_argument("--select-k", type=_select_k, default="tune")
+    tra.add_argument(
+        "--performance", type=Path, help="metrics.json or benchmark.json to store with the model"
+    )
+    tra.set_defaults(handler=_train)
+
+    sco = verbs.add_parser("score", help="score new participants with a saved model")
+    sco.add_argument("--model", required=True, type=Path)
+    sco.add_argument("--features", required=True, type=Path)
+    sco.add_argument("--out", required=True, type=Path)
+    sco.set_defaults(handler=_score)
 
     run = verbs.add_parser("run", help="run a whole study from a study file (YAML)")
     run.add_argument("study", type=Path)
