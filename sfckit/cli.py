@@ -295,6 +295,39 @@ def _predict_outcome(args: argparse.Namespace) -> None:
     print(f"outcome prediction: {Path(args.out) / 'metrics.json'} (research use only)")
 
 
+def _across_subject(args: argparse.Namespace) -> None:
+    from sfckit.stats.steps import run_across_subject
+
+    tables = run_across_subject(
+        args.features_dir,
+        args.manifest,
+        args.out,
+        groups=_names(args.groups) or None,
+        n_permutations=args.permutations,
+        seed=args.seed,
+    )
+    significant = int((tables["across_subject_differences"]["p_fdr"] < 0.05).sum())
+    print(f"{significant} region x group-pair difference(s) at FDR < 0.05")
+    print(f"across-subject coupling: {Path(args.out) / 'across_subject.tsv'}")
+
+
+def _sensitivity(args: argparse.Namespace) -> None:
+    from sfckit.stats.steps import run_sensitivity
+
+    analyses = {}
+    for item in args.stats:
+        label, _, folder = item.partition("=")
+        if not folder:
+            raise UserError(
+                f"invalid --stats '{item}'",
+                expected="LABEL=FOLDER",
+                fix="e.g. --stats correlation=out/stats-corr",
+            )
+        analyses[label] = folder
+    run_sensitivity(analyses, args.out, regions=_names(args.regions) or None, alpha=args.alpha)
+    print(f"sensitivity: {Path(args.out) / 'agreement.tsv'} and survival.tsv")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from sfckit.demo import run_demo
     from sfckit.simulate.cohort import SimulationSettings
@@ -444,6 +477,22 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, type=Path)
     rep.add_argument("--alpha", type=float, default=0.05)
     rep.set_defaults(handler=_replicate)
+
+    acr = verbs.add_parser("across-subject", help="group-level GMV-ALFF coupling per region")
+    acr.add_argument("--features-dir", required=True, type=Path, help="folder with gmv/alff.tsv")
+    acr.add_argument("--manifest", required=True, type=Path)
+    acr.add_argument("--groups", help="comma-separated groups (default: all)")
+    acr.add_argument("--permutations", type=int, default=1000)
+    acr.add_argument("--seed", type=int, default=0)
+    acr.add_argument("--out", required=True, type=Path)
+    acr.set_defaults(handler=_across_subject)
+
+    sen = verbs.add_parser("sensitivity", help="agreement of stats across methods/atlases")
+    sen.add_argument("--stats", required=True, nargs="+", help="LABEL=STATS_FOLDER, 2 or more")
+    sen.add_argument("--regions", help="regions to tabulate (default: the reference study's)")
+    sen.add_argument("--alpha", type=float, default=0.05)
+    sen.add_argument("--out", required=True, type=Path)
+    sen.set_defaults(handler=_sensitivity)
 
     cls = verbs.add_parser("classify", help="nested cross-validated classification")
     cls.add_argument("--features", required=True, type=Path)

@@ -285,3 +285,103 @@ def run_replication(
         },
     )
     return table
+
+
+def run_across_subject(
+    features_dir: str | Path,
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    *,
+    groups: Sequence[str] | None = None,
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """Across-participant GMV–ALFF coupling per group (from ``gmv.tsv`` and ``alff.tsv``).
+
+    Returns
+    -------
+    dict of DataFrame
+        ``across_subject`` and ``across_subject_differences`` (also written to ``out_dir``).
+    """
+    from sfckit.stats.across_subject import across_subject_coupling
+
+    features_dir, manifest_path, out_dir = Path(features_dir), Path(manifest_path), Path(out_dir)
+    if n_permutations < 1:
+        raise UserError(
+            f"invalid --permutations {n_permutations}",
+            expected="at least 1",
+            fix="use e.g. --permutations 1000",
+        )
+    gmv, clinical = _load(features_dir / "gmv.tsv", manifest_path)
+    alff, _ = _load(features_dir / "alff.tsv", manifest_path)
+    per_group, differences = across_subject_coupling(
+        gmv, alff, clinical["group"], order=groups, n_permutations=n_permutations, seed=seed
+    )
+    write_tsv(per_group, out_dir / "across_subject.tsv")
+    write_tsv(differences, out_dir / "across_subject_differences.tsv")
+    write_dataset_description(
+        out_dir,
+        step="across-subject",
+        parameters={"groups": list(groups or []), "permutations": n_permutations, "seed": seed},
+        input_checksums={
+            str(p): file_sha256(p)
+            for p in (features_dir / "gmv.tsv", features_dir / "alff.tsv", manifest_path)
+        },
+    )
+    return {"across_subject": per_group, "across_subject_differences": differences}
+
+
+def run_sensitivity(
+    analyses: dict[str, str | Path],
+    out_dir: str | Path,
+    *,
+    regions: Sequence[str] | None = None,
+    alpha: float = 0.05,
+) -> dict[str, pd.DataFrame]:
+    """Agreement between ``stats`` folders of different SFC methods or atlases.
+
+    Parameters
+    ----------
+    analyses : dict
+        Label -> stats folder (with ``group_stats.tsv``).
+    out_dir : str or Path
+        Output folder (``agreement.tsv``, ``survival.tsv``).
+    regions : sequence of str, optional
+        Regions whose survival to tabulate (default: the reference study's regions).
+    alpha : float
+        FDR threshold.
+    """
+    from sfckit.stats.sensitivity import STUDY_REGIONS, agreement, survival
+
+    if len(analyses) < 2:
+        raise UserError(
+            "sensitivity needs at least two analyses", fix="pass --stats LABEL=DIR at least twice"
+        )
+    results = {
+        label: read_table(
+            Path(folder) / "group_stats.tsv",
+            required=["region", "p_fdr", "partial_eta2"],
+            what="group statistics",
+        )
+        for label, folder in analyses.items()
+    }
+    tables = {
+        "agreement": agreement(results, alpha=alpha),
+        "survival": survival(results, regions or STUDY_REGIONS, alpha=alpha),
+    }
+    for name, table in tables.items():
+        write_tsv(table, Path(out_dir) / f"{name}.tsv")
+    write_dataset_description(
+        out_dir,
+        step="sensitivity",
+        parameters={
+            "analyses": {k: str(v) for k, v in analyses.items()},
+            "alpha": alpha,
+            "regions": list(regions or STUDY_REGIONS),
+        },
+        input_checksums={
+            str(Path(f) / "group_stats.tsv"): file_sha256(Path(f) / "group_stats.tsv")
+            for f in analyses.values()
+        },
+    )
+    return tables

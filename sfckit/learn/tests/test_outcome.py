@@ -24,9 +24,22 @@ def test_response_and_remission_definitions():
 
 def test_remission_is_predicted_from_baseline_sfc(reference_study, tmp_path, capsys):
     manifest, features = reference_study
-    status = main(["predict-outcome", "--features", str(features / "sfc.tsv"), "--manifest",
-                   str(manifest), "--target", "remission", "--out", str(tmp_path), "--repeats",
-                   "1", "--quiet"])
+    status = main(
+        [
+            "predict-outcome",
+            "--features",
+            str(features / "sfc.tsv"),
+            "--manifest",
+            str(manifest),
+            "--target",
+            "remission",
+            "--out",
+            str(tmp_path),
+            "--repeats",
+            "1",
+            "--quiet",
+        ]
+    )
     assert status == 0
     predictions = read_tsv(tmp_path / "predictions.tsv")
     # healthy controls have no post-treatment score and are left out
