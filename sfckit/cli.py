@@ -6,6 +6,7 @@ User errors print one line (``sfckit: error: ...``) and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from collections.abc import Sequence
@@ -109,6 +110,16 @@ def _manifest(args: argparse.Namespace) -> None:
     )
 
 
+def _from_args(settings_class, args: argparse.Namespace, **overrides):
+    """A settings dataclass filled from the same-named command-line options."""
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(settings_class)
+        if hasattr(args, f.name)
+    }
+    return settings_class(**{**values, **overrides})
+
+
 def _names(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -172,17 +183,7 @@ def _select_k(text: str) -> int | str:
 def _classify(args: argparse.Namespace) -> None:
     from sfckit.learn.steps import ClassificationSettings, run_classification
 
-    settings = ClassificationSettings(
-        positive=args.positive,
-        negative=args.negative,
-        model=args.model,
-        outer=args.outer,
-        repeats=args.repeats,
-        inner=args.inner,
-        seed=args.seed,
-        permutations=args.permutations,
-        select_k=args.select_k,
-    )
+    settings = _from_args(ClassificationSettings, args)
     metrics = run_classification(
         args.features,
         args.manifest,
@@ -204,19 +205,11 @@ def _classify(args: argparse.Namespace) -> None:
 def _benchmark(args: argparse.Namespace) -> None:
     from sfckit.learn.benchmark import BenchmarkSettings, run_benchmark
 
-    settings = BenchmarkSettings(
-        positive=args.positive,
-        negative=args.negative,
+    settings = _from_args(
+        BenchmarkSettings,
+        args,
         clinical=tuple(_names(args.clinical)),
-        model=args.model,
-        outer=args.outer,
-        repeats=args.repeats,
-        inner=args.inner,
-        seed=args.seed,
-        select_k=args.select_k,
         deconfound=tuple(_names(args.deconfound)),
-        site_column=args.site_column,
-        validation=args.validation,
         train_on=tuple(_names(args.train_on)),
         test_on=tuple(_names(args.test_on)),
     )
@@ -271,20 +264,7 @@ def _score(args: argparse.Namespace) -> None:
 def _predict_outcome(args: argparse.Namespace) -> None:
     from sfckit.learn.outcome import OutcomeSettings, run_outcome_prediction
 
-    settings = OutcomeSettings(
-        target=args.target,
-        baseline=args.baseline,
-        post=args.post,
-        response_fraction=args.response_fraction,
-        remission_cutoff=args.remission_cutoff,
-        groups=tuple(_names(args.groups)),
-        model=args.model,
-        outer=args.outer,
-        repeats=args.repeats,
-        inner=args.inner,
-        seed=args.seed,
-        select_k=args.select_k,
-    )
+    settings = _from_args(OutcomeSettings, args, groups=tuple(_names(args.groups)))
     metrics = run_outcome_prediction(
         args.features, args.manifest, args.out, settings, jobs=args.jobs, progress=not args.quiet
     )

@@ -36,14 +36,25 @@ def test_per_group_correlations_match_scipy_and_difference_is_found():
 
 
 def test_agreement_and_survival():
-    a = pd.DataFrame({"region": ["x", "y", "z", "w"], "p_fdr": [0.01, 0.2, 0.03, 0.5],
-                      "partial_eta2": [0.3, 0.05, 0.2, 0.01]})
-    b = pd.DataFrame({"region": ["x", "y", "z", "w"], "p_fdr": [0.02, 0.04, 0.3, 0.6],
-                      "partial_eta2": [0.25, 0.1, 0.08, 0.02]})
+    a = pd.DataFrame(
+        {
+            "region": ["x", "y", "z", "w"],
+            "p_fdr": [0.01, 0.2, 0.03, 0.5],
+            "partial_eta2": [0.3, 0.05, 0.2, 0.01],
+        }
+    )
+    b = pd.DataFrame(
+        {
+            "region": ["x", "y", "z", "w"],
+            "p_fdr": [0.02, 0.04, 0.3, 0.6],
+            "partial_eta2": [0.25, 0.1, 0.08, 0.02],
+        }
+    )
     table = agreement({"m1": a, "m2": b}).iloc[0]
     assert table["significant_both"] == 1 and table["jaccard"] == pytest.approx(1 / 3)
     assert table["spearman_effect"] == pytest.approx(
-        stats.spearmanr(a["partial_eta2"], b["partial_eta2"]).statistic)
+        stats.spearmanr(a["partial_eta2"], b["partial_eta2"]).statistic
+    )
     surviving = survival({"m1": a, "m2": b}, regions=["x", "z", "q"]).set_index("region")
     assert surviving.loc["x", "significant_m1"] and surviving.loc["x", "significant_m2"]
     assert surviving.loc["z", "significant_m1"] and not surviving.loc["z", "significant_m2"]
@@ -52,9 +63,21 @@ def test_agreement_and_survival():
 
 def test_across_subject_cli_on_the_simulated_study(reference_study, tmp_path, capsys):
     manifest, features = reference_study
-    status = main(["across-subject", "--features-dir", str(features), "--manifest",
-                   str(manifest), "--groups", "TRD,nTRD", "--permutations", "20", "--out",
-                   str(tmp_path)])
+    status = main(
+        [
+            "across-subject",
+            "--features-dir",
+            str(features),
+            "--manifest",
+            str(manifest),
+            "--groups",
+            "TRD,nTRD",
+            "--permutations",
+            "20",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert status == 0
     table = read_tsv(tmp_path / "across_subject.tsv")
     assert set(table["group"]) == {"TRD", "nTRD"} and len(table) == 2 * 111
