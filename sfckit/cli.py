@@ -46,6 +46,7 @@ def _extract(args: argparse.Namespace) -> None:
         gm_mask=args.gm_mask,
         denoise=args.denoise,
         fd_threshold=args.fd_threshold,
+        resample_to=args.resample_to,
     ).validate()
     cohort = read_manifest(args.manifest)
     atlas = load_atlas(args.atlas, args.atlas_labels)
@@ -388,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fd-threshold",
         type=float,
         help="censor volumes with framewise displacement above this (mm)",
+    )
+    ext.add_argument(
+        "--resample-to",
+        default="none",
+        choices=("none", "functional"),
+        help="resample GMV maps onto the functional grid (linear)",
     )
     ext.add_argument("--exclude-qc", help="e.g. 'mean_fd>0.5,n_nan_regions>=5,outlier'")
     ext.add_argument(

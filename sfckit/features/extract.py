@@ -69,6 +69,7 @@ class ExtractionParameters:
     gm_mask: str | None = None
     denoise: str = "none"
     fd_threshold: float | None = None
+    resample_to: str = "none"
 
     def validate(self) -> ExtractionParameters:
         """Raise a UserError for an invalid value."""
@@ -102,6 +103,12 @@ class ExtractionParameters:
                 f"invalid --denoise '{self.denoise}'",
                 expected=f"one of {', '.join(STRATEGIES)}",
                 fix="use --denoise none for already denoised runs",
+            )
+        if self.resample_to not in ("none", "functional"):
+            raise UserError(
+                f"invalid --resample-to '{self.resample_to}'",
+                expected="none or functional",
+                fix="use --resample-to functional to bring GMV maps onto the functional grid",
             )
         if self.fd_threshold is not None and self.fd_threshold <= 0:
             raise UserError(
@@ -161,7 +168,18 @@ def extract_participant(
     """
     gmv_path = row["gmv"]
     gmv_image = load_image(gmv_path, ndim=3, role="gmv")
-    check_same_grid(grid, "the cohort's first GMV map", Grid.of(gmv_image), gmv_path)
+    if parameters.resample_to == "functional" and not Grid.of(gmv_image).matches(grid):
+        from nilearn.image import resample_img
+
+        gmv_image = resample_img(
+            gmv_image,
+            target_affine=grid.affine,
+            target_shape=grid.shape,
+            interpolation="continuous",
+            force_resample=True,
+            copy_header=True,
+        )
+    check_same_grid(grid, "the cohort's first image", Grid.of(gmv_image), gmv_path)
     gmv = load_data(gmv_image, gmv_path, role="gmv")
     _check_informative(gmv, gmv_path, "gmv")
     mask = np.isfinite(gmv) & (gmv > parameters.gm_threshold)
@@ -372,17 +390,26 @@ def _load_cached(cache_file: Path, key: str) -> ParticipantFeatures | None:
 
 
 def check_participant_images(
-    row: dict[str, Any], grid: Grid | None, reference: str, band: tuple[float, float]
+    row: dict[str, Any],
+    grid: Grid | None,
+    reference: str,
+    band: tuple[float, float],
+    resample_to: str = "none",
 ) -> Grid:
     """Read one participant's image headers: dimensionality, shared grid, TR, run length.
 
-    Returns the participant's grid (its GMV map's).
+    Returns the participant's analysis grid: its GMV map's, or with
+    ``resample_to="functional"`` its functional image's (the GMV map is then resampled).
     """
-    own = None
-    for column in ("gmv", row["functional"]):
+    own, own_path = None, ""
+    columns = ("gmv", row["functional"]) if resample_to == "none" else (row["functional"], "gmv")
+    for column in columns:
         image = load_image(row[column], ndim=4 if column == "bold" else 3, role=column)
-        own = own or Grid.of(image)
-        check_same_grid(grid or own, reference if grid else row["gmv"], Grid.of(image), row[column])
+        if column == "gmv" and resample_to == "functional":
+            continue  # resampled onto the functional grid at extraction
+        if own is None:
+            own, own_path = Grid.of(image), row[column]
+        check_same_grid(grid or own, reference if grid else own_path, Grid.of(image), row[column])
         if column == "bold":
             tr = _resolve_tr(row[column], image, row.get("tr"))
             problem = band_problem(image.shape[3], tr=tr, band=band)
@@ -467,14 +494,17 @@ def extract_cohort(
     rows = cohort.table.to_dict("records")
     for row in rows:
         try:
-            own = check_participant_images(row, grid, reference, parameters.band)
+            own = check_participant_images(
+                row, grid, reference, parameters.band, parameters.resample_to
+            )
         except UserError as error:
             if not keep_going:
                 raise
             failures[row["participant_id"]] = str(error)
             continue
         if grid is None:
-            grid, reference = own, row["gmv"]
+            grid = own
+            reference = row["gmv"] if parameters.resample_to == "none" else row[row["functional"]]
     if grid is None:
         raise UserError(
             f"{cohort.path}: no participant's images could be read",
@@ -619,6 +649,11 @@ def extract_cohort(
                 else "none"
             ),
             "QualityExclusion": exclude_qc or "none",
+            "Resampling": (
+                "GMV maps resampled (linear) onto each participant's functional grid"
+                if parameters.resample_to == "functional"
+                else "none"
+            ),
         },
     )
     return tables

@@ -200,5 +200,6 @@ def check_same_grid(
             f"{path}: image is on a different grid ({grid.describe()}) than {reference_path} "
             f"({reference.describe()})",
             expected="all GMV, BOLD and ALFF images in the same template space and resolution",
-            fix="resample the images to one template grid before running sfckit",
+            fix="resample the images to one template grid, or pass --resample-to functional "
+            "to bring GMV maps onto the functional grid",
         )

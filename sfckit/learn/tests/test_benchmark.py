@@ -169,13 +169,35 @@ def test_benchmark_cli_leave_site_out(reference_study, tmp_path, capsys):
     from sfckit.cli import main
 
     manifest, features = reference_study
-    status = main(["benchmark", "--features", str(features / "sfc.tsv"), "--manifest",
-                   str(manifest), "--positive", "TRD", "--negative", "nTRD", "--clinical",
-                   "age,hama", "--model", "logistic", "--site-column", "site", "--validation",
-                   "leave-site-out", "--out", str(tmp_path), "--quiet"])
+    status = main(
+        [
+            "benchmark",
+            "--features",
+            str(features / "sfc.tsv"),
+            "--manifest",
+            str(manifest),
+            "--positive",
+            "TRD",
+            "--negative",
+            "nTRD",
+            "--clinical",
+            "age,hama",
+            "--model",
+            "logistic",
+            "--site-column",
+            "site",
+            "--validation",
+            "leave-site-out",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert status == 0
     assert "imaging+clinical vs clinical: DeLong p" in capsys.readouterr().out
     sites = read_tsv(tmp_path / "per_site.tsv")
     assert set(sites["site"]) == {"siteA", "siteB"}
-    assert json.loads((tmp_path / "benchmark.json").read_text())["settings"]["validation"] \
+    assert (
+        json.loads((tmp_path / "benchmark.json").read_text())["settings"]["validation"]
         == "leave-site-out"
+    )
