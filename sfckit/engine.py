@@ -61,7 +61,7 @@ def run_tasks(
     if scheduler is not None and arguments:
         results: Iterable[T] = _dask_results(function, arguments, jobs=jobs, scheduler=scheduler)
     elif jobs == 1 or len(arguments) <= 1:
-        results: Iterable[T] = (function(*args) for args in arguments)
+        results = _one_core(function, arguments)
     else:
         from joblib import Parallel, delayed
 
@@ -124,3 +124,13 @@ def _dask_results(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _one_core(function: Callable[..., T], arguments: Sequence[tuple[Any, ...]]) -> Iterator[T]:
+    """Run tasks here with BLAS/OpenMP pools limited to one thread, so that ``--jobs 1``
+    uses one core, like each joblib or Dask worker does."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        for args in arguments:
+            yield function(*args)

@@ -435,6 +435,38 @@ def _task(row, cache_file, key, context, keep_going):
         return Failure(row["participant_id"], str(error))
 
 
+def _header_task(
+    row: dict[str, Any], band: tuple[float, float], resample_to: str
+) -> tuple[str, Grid | None, UserError | None]:
+    try:
+        return (
+            row["participant_id"],
+            check_participant_images(row, None, "", band, resample_to),
+            None,
+        )
+    except UserError as error:
+        return row["participant_id"], None, error
+
+
+BATCHES_PER_WORKER = 16
+
+
+def _batches(
+    pending: list[tuple], context: dict[str, Any], keep_going: bool, jobs: int
+) -> list[tuple]:
+    """Group participants so the shared context (atlas labels, mask) is sent once per batch,
+    not once per participant; each participant is still cached as soon as it is done."""
+    if not pending:
+        return []
+    workers = 2 if jobs == -1 else max(jobs, 1)
+    size = 1 if workers == 1 else max(1, -(-len(pending) // (workers * BATCHES_PER_WORKER)))
+    return [(pending[i : i + size], context, keep_going) for i in range(0, len(pending), size)]
+
+
+def _batch_task(items: list[tuple], context: dict[str, Any], keep_going: bool) -> list:
+    return [_task(row, cache_file, key, context, keep_going) for row, cache_file, key in items]
+
+
 def extract_cohort(
     cohort: Cohort,
     out_dir: str | Path,
@@ -492,19 +524,32 @@ def extract_cohort(
     grid = None
     reference = ""
     rows = cohort.table.to_dict("records")
-    for row in rows:
-        try:
-            own = check_participant_images(
-                row, grid, reference, parameters.band, parameters.resample_to
-            )
-        except UserError as error:
+    checked = {
+        pid: (own, error)
+        for pid, own, error in run_tasks(
+            _header_task,
+            [(row, parameters.band, parameters.resample_to) for row in rows],
+            jobs=jobs,
+            progress=progress,
+            scheduler=scheduler,
+            description="checking image headers",
+        )
+    }
+    for row in rows:  # in manifest order, so the first problem reported is the first row's
+        own, error = checked[row["participant_id"]]
+        path = row["gmv"] if parameters.resample_to == "none" else row[row["functional"]]
+        if error is None and grid is not None:
+            try:
+                check_same_grid(grid, reference, own, path)
+            except UserError as mismatch:
+                error = mismatch
+        if error is not None:
             if not keep_going:
-                raise
+                raise error
             failures[row["participant_id"]] = str(error)
             continue
         if grid is None:
-            grid = own
-            reference = row["gmv"] if parameters.resample_to == "none" else row[row["functional"]]
+            grid, reference = own, path
     if grid is None:
         raise UserError(
             f"{cohort.path}: no participant's images could be read",
@@ -540,24 +585,25 @@ def extract_cohort(
         if cached is not None:
             results[row["participant_id"]] = cached
         else:
-            pending.append((row, str(cache_file), key, context, keep_going))
+            pending.append((row, str(cache_file), key))
     if log:
         log(
             f"extract: {len(results)} participant(s) reused from the cache, "
             f"{len(pending)} to compute"
         )
-    for outcome in run_tasks(
-        _task,
-        pending,
+    for batch in run_tasks(
+        _batch_task,
+        _batches(pending, context, keep_going, jobs),
         jobs=jobs,
         progress=progress,
         scheduler=scheduler,
         description=f"extracting {len(pending)} participant(s)",
     ):
-        if isinstance(outcome, Failure):
-            failures[outcome.participant_id] = outcome.reason
-        else:
-            results[outcome.participant_id] = outcome
+        for outcome in batch:
+            if isinstance(outcome, Failure):
+                failures[outcome.participant_id] = outcome.reason
+            else:
+                results[outcome.participant_id] = outcome
     if not results:
         raise UserError(
             f"{cohort.path}: every participant failed (see failures.tsv)",
