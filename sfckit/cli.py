@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--atlas", default="harvard-oxford", help="'harvard-oxford', 'aal' or a label image path"
     )
     ext.add_argument("--atlas-labels", type=Path, help="TSV with columns index, name")
-    ext.add_argument("--method", default=DEFAULT_METHOD, choices=sorted(METHODS))
+    ext.add_argument("--method", default=DEFAULT_METHOD, choices=[*sorted(METHODS), "profile"])
     ext.add_argument("--min-voxels", type=int, default=DEFAULT_MIN_VOXELS)
     ext.add_argument("--gm-threshold", type=float, default=DEFAULT_GM_THRESHOLD)
     ext.add_argument("--gm-mask", help="optional gray-matter mask image")

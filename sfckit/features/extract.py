@@ -32,8 +32,14 @@ from sfckit.features.denoise import (
     nuisance_matrix,
     read_confounds,
 )
+from sfckit.features.profile import (
+    functional_network,
+    morphometric_similarity,
+    profile_coupling,
+    region_densities,
+)
 from sfckit.features.qc import apply_rules, outlier_counts, parse_rules
-from sfckit.features.regional import regional_mean
+from sfckit.features.regional import region_positions, regional_mean
 from sfckit.io.atlases import Atlas
 from sfckit.io.images import (
     Grid,
@@ -73,10 +79,10 @@ class ExtractionParameters:
 
     def validate(self) -> ExtractionParameters:
         """Raise a UserError for an invalid value."""
-        if self.method not in METHODS:
+        if self.method not in (*METHODS, PROFILE):
             raise UserError(
                 f"unknown SFC method '{self.method}'",
-                expected=f"one of {', '.join(METHODS)}",
+                expected=f"one of {', '.join((*METHODS, PROFILE))}",
                 fix="choose a --method from the list",
             )
         if not isinstance(self.min_voxels, int) or self.min_voxels < 3:
@@ -194,8 +200,15 @@ def extract_participant(
         )
     functional_path = row[row["functional"]]
     n_volumes_kept = -1
+    timeseries = None
     if row["functional"] == "bold":
-        alff_values, n_volumes_kept = _alff_from_bold(row, mask, grid, parameters)
+        alff_values, n_volumes_kept, timeseries = _alff_from_bold(row, mask, grid, parameters)
+    elif parameters.method == PROFILE:
+        raise file_error(
+            functional_path,
+            "the profile method needs BOLD runs, not ALFF maps",
+            fix="give a 'bold' column in the manifest or choose another --method",
+        )
     else:
         alff_image = load_image(functional_path, ndim=3, role="alff")
         check_same_grid(grid, gmv_path, Grid.of(alff_image), functional_path)
@@ -214,18 +227,15 @@ def extract_participant(
     voxel_labels = labels[mask][usable]
     gmv_values, alff_values = gmv_values[usable], alff_values[usable]
     malff = alff_values / alff_values.mean()
-    with warnings.catch_warnings():
-        # Sparse regions are reported once for the whole cohort, not per participant.
-        warnings.simplefilter("ignore", SparseRegionWarning)
-        sfc, n_valid = coupling(
-            gmv=gmv_values,
-            alff=alff_values,
-            labels=voxel_labels,
-            regions=regions,
-            region_names=region_names,
-            method=parameters.method,
-            min_voxels=parameters.min_voxels,
+    if parameters.method == PROFILE:
+        sfc, n_valid = _profile(
+            gmv_values, timeseries[:, usable], voxel_labels, regions, parameters.min_voxels
         )
+    else:
+        sfc, n_valid = _voxel_coupling(
+            gmv_values, alff_values, voxel_labels, regions, region_names, parameters
+        )
+    del timeseries
     inputs = [gmv_path, functional_path]
     if row["functional"] == "bold" and parameters.needs_confounds:
         inputs.append(row["confounds"])
@@ -244,6 +254,51 @@ def extract_participant(
     )
 
 
+PROFILE = "profile"
+
+
+def _voxel_coupling(gmv_values, alff_values, voxel_labels, regions, region_names, parameters):
+    with warnings.catch_warnings():
+        # Sparse regions are reported once for the whole cohort, not per participant.
+        warnings.simplefilter("ignore", SparseRegionWarning)
+        return coupling(
+            gmv=gmv_values,
+            alff=alff_values,
+            labels=voxel_labels,
+            regions=regions,
+            region_names=region_names,
+            method=parameters.method,
+            min_voxels=parameters.min_voxels,
+        )
+
+
+def _profile(
+    gmv_values: np.ndarray,
+    timeseries: np.ndarray,
+    voxel_labels: np.ndarray,
+    regions: np.ndarray,
+    min_voxels: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Connectivity-profile coupling of one participant (see :mod:`sfckit.features.profile`)."""
+    positions = region_positions(voxel_labels, regions)
+    n_valid = np.bincount(positions[positions >= 0], minlength=len(regions))
+    enough = n_valid >= min_voxels
+    inside = (positions >= 0) & enough[np.maximum(positions, 0)]
+    z_gmv = (gmv_values - gmv_values.mean()) / gmv_values.std()
+    densities = region_densities(z_gmv[inside], positions[inside], len(regions))
+    structural = morphometric_similarity(densities)
+    indicator = np.zeros((len(regions), timeseries.shape[1]))
+    indicator[positions[inside], np.flatnonzero(inside)] = 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        regional = (timeseries @ indicator.T) / indicator.sum(axis=1)
+    functional = functional_network(regional)
+    structural[~enough] = np.nan
+    structural[:, ~enough] = np.nan
+    functional[~enough] = np.nan
+    functional[:, ~enough] = np.nan
+    return profile_coupling(structural, functional), n_valid
+
+
 def _check_informative(data: np.ndarray, path: str, role: str) -> None:
     finite = np.isfinite(data)
     if not finite.any():
@@ -260,8 +315,9 @@ def _check_informative(data: np.ndarray, path: str, role: str) -> None:
 
 def _alff_from_bold(
     row: dict[str, Any], mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
-) -> tuple[np.ndarray, int]:
-    """ALFF of the gray-matter voxels of a BOLD run (denoised/censored on request)."""
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """ALFF of the gray-matter voxels of a BOLD run (denoised/censored on request), the
+    number of volumes kept, and the kept (time x voxels) series."""
     path = row["bold"]
     image = load_image(path, ndim=4, role="bold")
     check_same_grid(grid, "the participant's GMV map", Grid.of(image), path)
@@ -298,13 +354,14 @@ def _alff_from_bold(
     values, _ = alff_kernel(
         timeseries, tr=tr, band=parameters.band, sample_mask=None if keep.all() else keep
     )
+
     if not np.any(np.isfinite(values) & (values != 0)):
         raise file_error(
             path,
             "the bold image has no signal (all zeros, constant or NaN) in the gray-matter voxels",
             fix="re-create the image; it holds no data",
         )
-    return values, int(keep.sum())
+    return values, int(keep.sum()), (timeseries if keep.all() else timeseries[keep])
 
 
 def _resolve_tr(path: str, image: Any, tr: float | None) -> float:
@@ -685,7 +742,12 @@ def extract_cohort(
             "ALFF": "XCP-D scale: 2 x mean sqrt(one-sided power spectrum) over "
             f"{parameters.band[0]}-{parameters.band[1]} Hz after linear detrending; regional "
             "ALFF is mALFF (divided by the participant's mean gray-matter ALFF)",
-            "SFC": METHODS[parameters.method].description,
+            "SFC": (
+                METHODS[parameters.method].description
+                if parameters.method in METHODS
+                else "connectivity-profile coupling: Spearman correlation of a region's "
+                "morphometric-similarity and functional-connectivity rows"
+            ),
             "Manifest": str(cohort.path),
             "Failures": len(failures),
             "Denoising": parameters.denoise,
