@@ -32,14 +32,9 @@ from sfckit.features.denoise import (
     nuisance_matrix,
     read_confounds,
 )
-from sfckit.features.profile import (
-    functional_network,
-    morphometric_similarity,
-    profile_coupling,
-    region_densities,
-)
-from sfckit.features.qc import apply_rules, outlier_counts, parse_rules
-from sfckit.features.regional import region_positions, regional_mean
+from sfckit.features.profile import participant_profile_coupling
+from sfckit.features.qc import apply_rules, parse_rules, qc_table
+from sfckit.features.regional import regional_mean
 from sfckit.io.atlases import Atlas
 from sfckit.io.images import (
     Grid,
@@ -228,7 +223,7 @@ def extract_participant(
     gmv_values, alff_values = gmv_values[usable], alff_values[usable]
     malff = alff_values / alff_values.mean()
     if parameters.method == PROFILE:
-        sfc, n_valid = _profile(
+        sfc, n_valid = participant_profile_coupling(
             gmv_values, timeseries[:, usable], voxel_labels, regions, parameters.min_voxels
         )
     else:
@@ -270,33 +265,6 @@ def _voxel_coupling(gmv_values, alff_values, voxel_labels, regions, region_names
             method=parameters.method,
             min_voxels=parameters.min_voxels,
         )
-
-
-def _profile(
-    gmv_values: np.ndarray,
-    timeseries: np.ndarray,
-    voxel_labels: np.ndarray,
-    regions: np.ndarray,
-    min_voxels: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Connectivity-profile coupling of one participant (see :mod:`sfckit.features.profile`)."""
-    positions = region_positions(voxel_labels, regions)
-    n_valid = np.bincount(positions[positions >= 0], minlength=len(regions))
-    enough = n_valid >= min_voxels
-    inside = (positions >= 0) & enough[np.maximum(positions, 0)]
-    z_gmv = (gmv_values - gmv_values.mean()) / gmv_values.std()
-    densities = region_densities(z_gmv[inside], positions[inside], len(regions))
-    structural = morphometric_similarity(densities)
-    indicator = np.zeros((len(regions), timeseries.shape[1]))
-    indicator[positions[inside], np.flatnonzero(inside)] = 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        regional = (timeseries @ indicator.T) / indicator.sum(axis=1)
-    functional = functional_network(regional)
-    structural[~enough] = np.nan
-    structural[:, ~enough] = np.nan
-    functional[~enough] = np.nan
-    functional[:, ~enough] = np.nan
-    return profile_coupling(structural, functional), n_valid
 
 
 def _check_informative(data: np.ndarray, path: str, role: str) -> None:
@@ -674,7 +642,7 @@ def extract_cohort(
         for pid in cohort.participant_ids
     ]
     tables = {name: _feature_frame(ordered, name, names) for name in FEATURE_TABLES}
-    qc = _qc_table(cohort, tables, results, failures, names)
+    qc = qc_table(cohort, tables, results, failures, names)
     broken = apply_rules(qc.set_index("participant_id"), rules)
     excluded = broken[broken != ""]
     for pid in excluded.index:
@@ -765,30 +733,6 @@ def extract_cohort(
         },
     )
     return tables
-
-
-def _qc_table(
-    cohort: Cohort,
-    tables: dict[str, pd.DataFrame],
-    results: dict[str, ParticipantFeatures],
-    failures: dict[str, str],
-    names: list[str],
-) -> pd.DataFrame:
-    ids = cohort.participant_ids
-    manifest = cohort.table.set_index("participant_id")
-    qc = pd.DataFrame({"participant_id": ids})
-    qc["status"] = ["failed" if pid in failures else "ok" for pid in ids]
-    qc["n_gm_voxels"] = [results[p].n_gm_voxels if p in results else np.nan for p in ids]
-    qc["atlas_overlap"] = [results[p].atlas_overlap if p in results else np.nan for p in ids]
-    qc["n_nan_regions"] = tables["sfc"][names].isna().sum(axis=1).to_numpy()
-    kept = [results[p].n_volumes_kept if p in results else -1 for p in ids]
-    qc["n_volumes_kept"] = [k if k >= 0 else np.nan for k in kept]
-    for column in ("mean_fd", "n_censored"):
-        qc[column] = manifest[column].reindex(ids).to_numpy() if column in manifest else np.nan
-    qc["sfc_outlier_regions"] = outlier_counts(tables["sfc"][names])
-    qc["gmv_outlier_regions"] = outlier_counts(tables["gmv"][names])
-    qc["outlier"] = (qc["sfc_outlier_regions"] + qc["gmv_outlier_regions"]) > 0
-    return qc
 
 
 def _feature_frame(

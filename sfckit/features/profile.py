@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from sfckit.features.regional import region_positions
+
 GRID_POINTS = 256
 
 
@@ -78,3 +80,49 @@ def profile_coupling(structural: np.ndarray, functional: np.ndarray) -> np.ndarr
         if valid.sum() >= 3 and np.ptp(a[valid]) > 0 and np.ptp(b[valid]) > 0:
             coupling[region] = stats.spearmanr(a[valid], b[valid]).statistic
     return coupling
+
+
+def participant_profile_coupling(
+    gmv_values: np.ndarray,
+    timeseries: np.ndarray,
+    voxel_labels: np.ndarray,
+    regions: np.ndarray,
+    min_voxels: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Connectivity-profile coupling of one participant's gray-matter voxels.
+
+    Parameters
+    ----------
+    gmv_values : ndarray of shape (n_voxels,)
+        GMV of the gray-matter voxels.
+    timeseries : ndarray of shape (n_volumes, n_voxels)
+        Their BOLD time series (kept volumes).
+    voxel_labels : ndarray of int, shape (n_voxels,)
+        Atlas label of each voxel.
+    regions : ndarray of int
+        Label values to report, in output order.
+    min_voxels : int
+        Regions with fewer voxels are left out of both networks (NaN coupling).
+
+    Returns
+    -------
+    coupling, n_valid : ndarray
+        Per region.
+    """
+    positions = region_positions(voxel_labels, regions)
+    n_valid = np.bincount(positions[positions >= 0], minlength=len(regions))
+    enough = n_valid >= min_voxels
+    inside = (positions >= 0) & enough[np.maximum(positions, 0)]
+    z_gmv = (gmv_values - gmv_values.mean()) / gmv_values.std()
+    densities = region_densities(z_gmv[inside], positions[inside], len(regions))
+    structural = morphometric_similarity(densities)
+    indicator = np.zeros((len(regions), timeseries.shape[1]))
+    indicator[positions[inside], np.flatnonzero(inside)] = 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        regional = (timeseries @ indicator.T) / indicator.sum(axis=1)
+    functional = functional_network(regional)
+    structural[~enough] = np.nan
+    structural[:, ~enough] = np.nan
+    functional[~enough] = np.nan
+    functional[:, ~enough] = np.nan
+    return profile_coupling(structural, functional), n_valid

@@ -15,11 +15,16 @@ from __future__ import annotations
 import operator
 import re
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from sfckit.errors import UserError
+
+if TYPE_CHECKING:  # only for annotations; extract imports this module
+    from sfckit.features.extract import ParticipantFeatures
+    from sfckit.io.manifest import Cohort
 
 OUTLIER_MADS = 4.0
 _OPERATORS = {
@@ -89,3 +94,28 @@ def apply_rules(qc: pd.DataFrame, rules: list[tuple[str, str | None, str | None]
         text = column if op is None else f"{column}{op}{value}"
         broken = broken.where((broken != "") | ~hit, text)
     return broken
+
+
+def qc_table(
+    cohort: Cohort,
+    tables: dict[str, pd.DataFrame],
+    results: dict[str, ParticipantFeatures],
+    failures: dict[str, str],
+    names: list[str],
+) -> pd.DataFrame:
+    """The ``qc.tsv`` table (see the module docs) from an extraction's results."""
+    ids = cohort.participant_ids
+    manifest = cohort.table.set_index("participant_id")
+    qc = pd.DataFrame({"participant_id": ids})
+    qc["status"] = ["failed" if pid in failures else "ok" for pid in ids]
+    qc["n_gm_voxels"] = [results[p].n_gm_voxels if p in results else np.nan for p in ids]
+    qc["atlas_overlap"] = [results[p].atlas_overlap if p in results else np.nan for p in ids]
+    qc["n_nan_regions"] = tables["sfc"][names].isna().sum(axis=1).to_numpy()
+    kept = [results[p].n_volumes_kept if p in results else -1 for p in ids]
+    qc["n_volumes_kept"] = [k if k >= 0 else np.nan for k in kept]
+    for column in ("mean_fd", "n_censored"):
+        qc[column] = manifest[column].reindex(ids).to_numpy() if column in manifest else np.nan
+    qc["sfc_outlier_regions"] = outlier_counts(tables["sfc"][names])
+    qc["gmv_outlier_regions"] = outlier_counts(tables["gmv"][names])
+    qc["outlier"] = (qc["sfc_outlier_regions"] + qc["gmv_outlier_regions"]) > 0
+    return qc

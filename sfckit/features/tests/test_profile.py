@@ -35,14 +35,14 @@ def test_coupling_is_row_spearman_without_diagonal():
     got = profile_coupling(s, f)
     for region in range(6):
         keep = (np.arange(6) != region) & np.isfinite(f[region])
-        assert got[region] == pytest.approx(stats.spearmanr(s[region, keep],
-                                                            f[region, keep]).statistic)
+        assert got[region] == pytest.approx(
+            stats.spearmanr(s[region, keep], f[region, keep]).statistic
+        )
 
 
 def test_morphometric_similarity_properties():
     rng = np.random.default_rng(2)
-    values = np.concatenate([rng.normal(0, 1, 300), rng.normal(0, 1, 300),
-                             rng.normal(3, 0.5, 300)])
+    values = np.concatenate([rng.normal(0, 1, 300), rng.normal(0, 1, 300), rng.normal(3, 0.5, 300)])
     positions = np.repeat([0, 1, 2], 300)
     similarity = morphometric_similarity(region_densities(values, positions, 3))
     np.testing.assert_allclose(similarity, similarity.T)
@@ -59,17 +59,36 @@ def test_functional_network_is_fisher_z_pearson():
 def test_profile_extraction_needs_bold_and_runs_on_it(tmp_path):
     atlas = block_atlas(mni_grid(8.0))
     parameters = ExtractionParameters(method="profile", min_voxels=5)
-    bold = simulate_cohort(tmp_path / "bold", SimulationSettings(
-        seed=4, n_trd=2, n_ntrd=1, n_hc=1, resolution=8.0, kind="bold", n_volumes=100),
-        atlas=atlas, progress=False)
+    bold = simulate_cohort(
+        tmp_path / "bold",
+        SimulationSettings(
+            seed=4, n_trd=2, n_ntrd=1, n_hc=1, resolution=8.0, kind="bold", n_volumes=100
+        ),
+        atlas=atlas,
+        progress=False,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SparseRegionWarning)
-        tables = extract_cohort(read_manifest(bold), tmp_path / "out", atlas=atlas,
-                                parameters=parameters, progress=False)
+        tables = extract_cohort(
+            read_manifest(bold),
+            tmp_path / "out",
+            atlas=atlas,
+            parameters=parameters,
+            progress=False,
+        )
     values = tables["sfc"][atlas.region_names].to_numpy()
     assert np.isfinite(values).all() and (np.abs(values) <= 1).all()
-    maps = simulate_cohort(tmp_path / "alff", SimulationSettings(
-        seed=4, n_trd=1, n_ntrd=1, n_hc=1, resolution=8.0), atlas=atlas, progress=False)
+    maps = simulate_cohort(
+        tmp_path / "alff",
+        SimulationSettings(seed=4, n_trd=1, n_ntrd=1, n_hc=1, resolution=8.0),
+        atlas=atlas,
+        progress=False,
+    )
     with pytest.raises(UserError, match="profile method needs BOLD runs"):
-        extract_cohort(read_manifest(maps), tmp_path / "out2", atlas=atlas,
-                       parameters=parameters, progress=False)
+        extract_cohort(
+            read_manifest(maps),
+            tmp_path / "out2",
+            atlas=atlas,
+            parameters=parameters,
+            progress=False,
+        )
