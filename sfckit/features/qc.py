@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # only for annotations; extract imports this module
     from sfckit.features.extract import ParticipantFeatures
     from sfckit.io.manifest import Cohort
 
-OUTLIER_MADS = 4.0
+OUTLIER_MADS = 4
 _OPERATORS = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -40,8 +40,9 @@ _RULE = re.compile(
 )
 
 
-def outlier_counts(table: pd.DataFrame, threshold: float = OUTLIER_MADS) -> np.ndarray:
-    """Per row, how many columns lie beyond ``threshold`` scaled MADs from the column median."""
+def outlier_mask(table: pd.DataFrame, threshold: float = OUTLIER_MADS) -> pd.DataFrame:
+    """Which values lie beyond ``threshold`` scaled MADs (1.4826 x MAD) from their column's
+    median; columns without spread flag nothing."""
     values = table.to_numpy(dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # regions empty in every participant
@@ -49,7 +50,12 @@ def outlier_counts(table: pd.DataFrame, threshold: float = OUTLIER_MADS) -> np.n
         spread = 1.4826 * np.nanmedian(np.abs(values - median), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         beyond = np.abs(values - median) > threshold * np.where(spread > 0, spread, np.inf)
-    return beyond.sum(axis=1)
+    return pd.DataFrame(beyond, index=table.index, columns=table.columns)
+
+
+def outlier_counts(table: pd.DataFrame, threshold: float = OUTLIER_MADS) -> np.ndarray:
+    """Per row, how many columns are outliers (see :func:`outlier_mask`)."""
+    return outlier_mask(table, threshold).to_numpy().sum(axis=1)
 
 
 def parse_rules(text: str | None) -> list[tuple[str, str | None, str | None]]:

@@ -19,13 +19,13 @@ import pandas as pd
 
 from sfckit import __version__
 from sfckit.errors import file_error
+from sfckit.features.qc import OUTLIER_MADS, outlier_mask
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import atomic_write, read_tsv
 from sfckit.report import figures
 from sfckit.report.tables import display_table, format_value, table_one
 
 MAX_REGION_FIGURES = 8
-OUTLIER_MADS = 4
 RESERVED = {"participant_id", "group"}
 
 
@@ -222,10 +222,7 @@ class ReportBuilder:
                     + "."
                 )
             )
-            values = sfc[regions]
-            median = values.median()
-            spread = (values - median).abs().median() * 1.4826
-            outlying = ((values - median).abs() > OUTLIER_MADS * spread).stack()
+            outlying = outlier_mask(sfc[regions]).stack()
             flagged = [f"{pid} ({region})" for (pid, region), hit in outlying.items() if hit]
             blocks.append(
                 _text(
