@@ -28,7 +28,7 @@ from sfckit.learn.data import ClassificationData, check_fold_counts, load_classi
 from sfckit.learn.decision_curve import DEFAULT_THRESHOLDS, net_benefit, treat_all
 from sfckit.learn.metrics import auc_with_ci, rank_auc, threshold_metrics
 from sfckit.learn.models import check_model
-from sfckit.learn.nested import OuterSplit, nested_cv, outer_splits
+from sfckit.learn.nested import CrossValidationSettings, OuterSplit, nested_cv, outer_splits
 from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json
 
 CLINICAL, IMAGING, COMBINED = "clinical", "imaging", "imaging+clinical"
@@ -38,18 +38,13 @@ VALIDATIONS = ("cv", "leave-site-out")
 
 
 @dataclass(frozen=True)
-class BenchmarkSettings:
+class BenchmarkSettings(CrossValidationSettings):
     """Everything that defines a benchmark run."""
 
     positive: str = "TRD"
     negative: str = "nTRD"
     clinical: tuple[str, ...] = ()
     model: str = "svm"
-    outer: int = 5
-    repeats: int = 10
-    inner: int = 5
-    seed: int = 0
-    select_k: int | str = "tune"
     deconfound: tuple[str, ...] = ()
     site_column: str | None = None
     validation: str = "cv"

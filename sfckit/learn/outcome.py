@@ -23,7 +23,7 @@ from sfckit.learn.benchmark import pooled
 from sfckit.learn.calibration import calibration_metrics, reliability_curve
 from sfckit.learn.data import ClassificationData, check_fold_counts
 from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
-from sfckit.learn.nested import nested_cv, outer_splits
+from sfckit.learn.nested import CrossValidationSettings, nested_cv, outer_splits
 from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json
 from sfckit.stats.design import align_features
 
@@ -31,7 +31,7 @@ TARGETS = ("response", "remission")
 
 
 @dataclass(frozen=True)
-class OutcomeSettings:
+class OutcomeSettings(CrossValidationSettings):
     """Outcome definition and validation scheme."""
 
     target: str = "remission"
@@ -41,11 +41,6 @@ class OutcomeSettings:
     remission_cutoff: float = 7.0
     groups: tuple[str, ...] = ()
     model: str = "logistic"
-    outer: int = 5
-    repeats: int = 10
-    inner: int = 5
-    seed: int = 0
-    select_k: int | str = "tune"
 
 
 def outcome_labels(clinical: pd.DataFrame, settings: OutcomeSettings, *, source: str) -> pd.Series:

@@ -18,24 +18,25 @@ from sfckit.io.outputs import file_sha256, write_dataset_description, write_json
 from sfckit.learn.data import check_fold_counts, load_classification_data
 from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
 from sfckit.learn.models import check_model
-from sfckit.learn.nested import NestedResult, nested_cv, outer_splits, permutation_aucs
+from sfckit.learn.nested import (
+    CrossValidationSettings,
+    NestedResult,
+    nested_cv,
+    outer_splits,
+    permutation_aucs,
+)
 
 RESEARCH_NOTICE = "Research use only: not for clinical decisions."
 
 
 @dataclass(frozen=True)
-class ClassificationSettings:
+class ClassificationSettings(CrossValidationSettings):
     """Everything that defines a classification run."""
 
     positive: str = "TRD"
     negative: str = "nTRD"
     model: str = "svm"
-    outer: int = 5
-    repeats: int = 10
-    inner: int = 5
-    seed: int = 0
     permutations: int = 1000
-    select_k: int | str = "tune"
 
     def validate(self, n_features: int) -> ClassificationSettings:
         """Raise a UserError for an invalid value."""
