@@ -213,6 +213,7 @@ def _benchmark(args: argparse.Namespace) -> None:
         deconfound=tuple(_names(args.deconfound)),
         train_on=tuple(_names(args.train_on)),
         test_on=tuple(_names(args.test_on)),
+        harmonize_covariates=tuple(_names(args.harmonize_covariates)),
     )
     result = run_benchmark(
         args.features,
@@ -526,6 +527,18 @@ def build_parser() -> argparse.ArgumentParser:
     ben.add_argument("--validation", choices=("cv", "leave-site-out"), default="cv")
     ben.add_argument("--train-on", help="comma-separated sites to train on (external test)")
     ben.add_argument("--test-on", help="comma-separated sites to test on (external test)")
+    ben.add_argument(
+        "--harmonize", choices=("combat",), help="ComBat inside the training folds (needs a site)"
+    )
+    ben.add_argument(
+        "--harmonize-covariates", help="comma-separated columns ComBat preserves (e.g. age,sex)"
+    )
+    ben.add_argument(
+        "--unseen-site",
+        choices=("error", "reference"),
+        default="error",
+        help="a test site absent from training: stop, or map it onto the training sites",
+    )
     common(ben)
     scheduler(ben)
     ben.set_defaults(handler=_benchmark)

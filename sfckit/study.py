@@ -84,6 +84,9 @@ class BenchmarkSpec(_Strict):
     validation: Literal["cv", "leave-site-out"] = "cv"
     train_on: list[str] = Field(default_factory=list)
     test_on: list[str] = Field(default_factory=list)
+    harmonize: Literal["combat"] | None = None
+    harmonize_covariates: list[str] = Field(default_factory=list)
+    unseen_site: Literal["error", "reference"] = "error"
 
 
 class Study(_Strict):
@@ -355,6 +358,9 @@ def run_study(
             validation=spec.validation,
             train_on=tuple(spec.train_on),
             test_on=tuple(spec.test_on),
+            harmonize=spec.harmonize,
+            harmonize_covariates=tuple(spec.harmonize_covariates),
+            unseen_site=spec.unseen_site,
         )
         _run_step(
             out,

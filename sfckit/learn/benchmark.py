@@ -7,13 +7,15 @@ folds). Per participant the out-of-fold probabilities are averaged over repeats 
 predictions"); DeLong tests, NRI/IDI, calibration and decision curves use those.
 
 Optional: ``deconfound`` (confound regression inside the folds, plus a confounds-only
-model), ``validation="leave-site-out"`` (each site held out once), and ``train_on`` /
-``test_on`` (one external test).
+model), ``validation="leave-site-out"`` (each site held out once), ``train_on`` /
+``test_on`` (one external test), and ``harmonize="combat"`` (ComBat fitted inside every
+training fold on the imaging features, preserving ``harmonize_covariates``; the imaging
+model is then also run unharmonised so the per-site table shows what ComBat changed).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +28,22 @@ from sfckit.learn.calibration import calibration_metrics, reliability_curve
 from sfckit.learn.comparison import delong_test, reclassification, stratified_bootstrap
 from sfckit.learn.data import ClassificationData, check_fold_counts, load_classification_data
 from sfckit.learn.decision_curve import DEFAULT_THRESHOLDS, net_benefit, treat_all
+from sfckit.learn.harmonize import UNSEEN_SITE_POLICIES, Harmonization
 from sfckit.learn.metrics import auc_with_ci, rank_auc, threshold_metrics
 from sfckit.learn.models import check_model
-from sfckit.learn.nested import CrossValidationSettings, OuterSplit, nested_cv, outer_splits
+from sfckit.learn.nested import (
+    CrossValidationSettings,
+    OuterSplit,
+    nested_cv,
+    outer_splits,
+    site_strata,
+)
 from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json
 
 CLINICAL, IMAGING, COMBINED = "clinical", "imaging", "imaging+clinical"
 DECONFOUNDED, CONFOUNDS = "imaging_deconfounded", "confounds"
+UNHARMONIZED = "imaging_unharmonized"
+HARMONIZERS = ("combat",)
 COMPARISONS = ((COMBINED, CLINICAL), (IMAGING, CLINICAL), (COMBINED, IMAGING))
 VALIDATIONS = ("cv", "leave-site-out")
 
@@ -50,6 +61,9 @@ class BenchmarkSettings(CrossValidationSettings):
     validation: str = "cv"
     train_on: tuple[str, ...] = ()
     test_on: tuple[str, ...] = ()
+    harmonize: str | None = None
+    harmonize_covariates: tuple[str, ...] = ()
+    unseen_site: str = "error"
     n_bootstrap: int = 1000
 
 
@@ -154,6 +168,81 @@ def _site_splits(
     return splits, sites
 
 
+def _harmonization_inputs(
+    data: ClassificationData, settings: BenchmarkSettings, source: str
+) -> tuple[np.ndarray, Harmonization]:
+    """The site-code and covariate columns ComBat needs, after checking every input."""
+    if settings.harmonize not in HARMONIZERS:
+        raise UserError(
+            f"invalid --harmonize '{settings.harmonize}'",
+            expected=" or ".join(HARMONIZERS),
+            fix="use --harmonize combat",
+        )
+    if settings.unseen_site not in UNSEEN_SITE_POLICIES:
+        raise UserError(
+            f"invalid --unseen-site '{settings.unseen_site}'",
+            expected=" or ".join(UNSEEN_SITE_POLICIES),
+            fix="use --unseen-site error or --unseen-site reference",
+        )
+    column = settings.site_column
+    if column is None or column not in data.clinical.columns:
+        raise UserError(
+            f"{source}: --harmonize combat needs a site column, and '{column}' does not exist",
+            fix="name the site column with --site-column",
+        )
+    sites = data.clinical[column].astype("string").fillna("n/a").to_numpy(dtype=str)
+    names, codes, counts = np.unique(sites, return_inverse=True, return_counts=True)
+    if len(names) < 2:
+        raise UserError(
+            f"{source}: only one site ('{names[0]}') in '{column}'; there is nothing to harmonise",
+            expected="at least two sites",
+            fix="drop --harmonize",
+        )
+    if (counts < 2).any():
+        lonely = ", ".join(names[counts < 2])
+        raise UserError(
+            f"{source}: site(s) {lonely} in '{column}' have fewer than 2 participants",
+            expected="at least 2 participants per site for ComBat's site variance",
+            fix="merge those sites with a similar scanner or leave their participants out",
+        )
+    outside = settings.validation == "leave-site-out" or settings.train_on or settings.test_on
+    if outside and settings.unseen_site == "error":
+        raise UserError(
+            "the held-out site is never in ComBat's training data with "
+            f"--validation {settings.validation} / --train-on/--test-on, and --unseen-site is "
+            "'error'",
+            expected="a policy for sites unseen in training",
+            fix="add --unseen-site reference (the new site is mapped onto the training sites "
+            "from its own images and covariates, never its labels)",
+        )
+    forbidden = {"group", settings.positive, settings.negative}
+    leaking = [c for c in settings.harmonize_covariates if c in forbidden]
+    if leaking:
+        raise UserError(
+            f"--harmonize-covariates names '{leaking[0]}', the diagnosis being predicted",
+            expected="covariates other than the label (e.g. age,sex)",
+            fix="remove it: ComBat must never see the label",
+        )
+    covariates = (
+        numeric_columns(
+            data.clinical,
+            settings.harmonize_covariates,
+            source=source,
+            option="--harmonize-covariates",
+            complete=True,
+        )
+        if settings.harmonize_covariates
+        else np.empty((len(sites), 0))
+    )
+    side = np.column_stack([codes.astype(float), covariates])
+    harmonization = Harmonization(
+        n_covariates=covariates.shape[1],
+        unseen_site=settings.unseen_site,
+        site_names=tuple(str(n) for n in names),
+    )
+    return side, harmonization
+
+
 def pooled(predictions: pd.DataFrame) -> pd.DataFrame:
     """One row per participant and model: out-of-fold probability averaged over repeats."""
     return (
@@ -234,6 +323,9 @@ def benchmark(
             fix="use --validation cv",
         )
     clinical = numeric_columns(data.clinical, settings.clinical, source=source, option="--clinical")
+    side, harmonization = (
+        _harmonization_inputs(data, settings, source) if settings.harmonize else (None, None)
+    )
     sites = None
     if settings.validation == "leave-site-out" or settings.train_on or settings.test_on:
         splits, site_labels = _site_splits(data, settings, source)
@@ -241,7 +333,13 @@ def benchmark(
     else:
         check_fold_counts(data.y, outer=settings.outer, inner=settings.inner, source=source)
         splits = outer_splits(
-            data.y, n_splits=settings.outer, n_repeats=settings.repeats, seed=settings.seed
+            data.y,
+            n_splits=settings.outer,
+            n_repeats=settings.repeats,
+            seed=settings.seed,
+            strata=None
+            if side is None
+            else site_strata(data.y, side[:, 0], n_splits=settings.outer),
         )
         if settings.site_column:
             sites = data.clinical[settings.site_column].astype(str)
@@ -257,6 +355,15 @@ def benchmark(
         )
         runs[DECONFOUNDED] = (np.hstack([data.X, confounds]), settings.model, confounds.shape[1])
         runs[CONFOUNDS] = (confounds, "logistic", 0)
+    harmonized_runs: dict[str, Harmonization] = {}
+    if harmonization is not None:
+        for name in (IMAGING, COMBINED, DECONFOUNDED):
+            if name in runs:
+                X, model, n_confounds = runs[name]
+                passthrough = X.shape[1] - data.X.shape[1]
+                runs[name] = (np.hstack([X, side]), model, n_confounds)
+                harmonized_runs[name] = replace(harmonization, n_passthrough=passthrough)
+        runs[UNHARMONIZED] = (data.X, settings.model, 0)
     frames = []
     for name, (X, model, n_confounds) in runs.items():
         result = nested_cv(
@@ -273,6 +380,7 @@ def benchmark(
             participant_ids=data.participant_ids,
             probabilities=True,
             n_confounds=n_confounds,
+            harmonization=harmonized_runs.get(name),
             label=name,
             scheduler=scheduler,
         )
@@ -288,7 +396,8 @@ def benchmark(
         .loc[wide.index]
         .to_numpy()
     )
-    for model_a, model_b in COMPARISONS:
+    pairs = [*COMPARISONS, *([(IMAGING, UNHARMONIZED)] if harmonization else [])]
+    for model_a, model_b in pairs:
         test = delong_test(labels, wide[model_a], wide[model_b])
         row = {
             "model_a": model_a,
@@ -326,6 +435,15 @@ def benchmark(
     )
     if sites is not None:
         result.per_site = _per_site(pooled_predictions, sites)
+    if harmonization is not None:
+        by_model = summary.set_index("model")["auc"]
+        result.extra["harmonization"] = {
+            "method": "ComBat (parametric empirical Bayes), fitted in training folds only",
+            "covariates_preserved": list(settings.harmonize_covariates),
+            "unseen_site": settings.unseen_site,
+            "imaging_auc": by_model[IMAGING],
+            "imaging_unharmonized_auc": by_model[UNHARMONIZED],
+        }
     if settings.deconfound:
         by_model = summary.set_index("model")["auc"]
         result.extra["deconfounding"] = {

@@ -23,6 +23,7 @@ from sklearn.svm import SVC
 
 from sfckit.errors import UserError
 from sfckit.learn.deconfound import ConfoundRegressor
+from sfckit.learn.harmonize import Harmonization
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,17 @@ TUNED_K = (10, 25)
 
 
 def build_pipeline(
-    name: str, *, seed: int = 0, probabilities: bool = False, n_confounds: int = 0
+    name: str,
+    *,
+    seed: int = 0,
+    probabilities: bool = False,
+    n_confounds: int = 0,
+    harmonization: Harmonization | None = None,
 ) -> Pipeline:
     """The full preprocessing + model pipeline for ``name``.
 
-    Steps: [``deconfound``] (confound regression, when ``n_confounds``), ``impute``
+    Steps: [``harmonize``] (ComBat, when ``harmonization``), [``deconfound``] (confound
+    regression, when ``n_confounds``), ``impute``
     (median), ``scale`` (z-score), ``select`` (top-k ANOVA F, ``k="all"`` until set by the
     grid), ``model``.
 
@@ -121,13 +128,19 @@ def build_pipeline(
         Models without probabilities (SVM) are wrapped in a sigmoid (Platt)
         ``CalibratedClassifierCV`` with 3 internal folds, fitted on the training data only.
     n_confounds : int
-        The last ``n_confounds`` input columns are confounds to regress out.
+        The last ``n_confounds`` input columns (after harmonisation) are confounds to
+        regress out.
+    harmonization : Harmonization, optional
+        The input ends with a site code and covariates for ComBat (see
+        :mod:`sfckit.learn.harmonize`).
     """
     spec = check_model(name)
     model = spec.build(seed)
     if probabilities and not spec.has_probabilities:
         model = CalibratedClassifierCV(model, method="sigmoid", cv=3, ensemble=False)
     steps: list[tuple[str, Any]] = []
+    if harmonization is not None:
+        steps.append(("harmonize", harmonization.step()))
     if n_confounds:
         steps.append(("deconfound", ConfoundRegressor(n_confounds=n_confounds)))
     steps += [

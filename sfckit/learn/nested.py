@@ -19,6 +19,7 @@ from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, Strat
 from sklearn.utils.class_weight import compute_sample_weight
 
 from sfckit.engine import run_tasks
+from sfckit.learn.harmonize import Harmonization
 from sfckit.learn.models import build_pipeline, parameter_grid
 
 
@@ -70,13 +71,41 @@ class NestedResult:
     folds: list[FoldResult] = field(default_factory=list)
 
 
-def outer_splits(y: np.ndarray, *, n_splits: int, n_repeats: int, seed: int) -> list[OuterSplit]:
-    """Repeated stratified k-fold splits (deterministic under ``seed``)."""
+def outer_splits(
+    y: np.ndarray,
+    *,
+    n_splits: int,
+    n_repeats: int,
+    seed: int,
+    strata: np.ndarray | None = None,
+) -> list[OuterSplit]:
+    """Repeated stratified k-fold splits (deterministic under ``seed``).
+
+    Stratified by ``y``, or by ``strata`` when given (e.g. class x site, see
+    :func:`site_strata`).
+    """
     splitter = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
     splits = []
-    for index, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
+    for index, (train, test) in enumerate(
+        splitter.split(np.zeros(len(y)), y if strata is None else strata)
+    ):
         splits.append(OuterSplit(index // n_splits, index % n_splits, train, test))
     return splits
+
+
+def site_strata(y: np.ndarray, sites: np.ndarray, *, n_splits: int) -> np.ndarray:
+    """One stratum per (class, site) cell; cells too small for the folds join their class.
+
+    Stratifying by both keeps every site in every training set, which ComBat needs.
+    A cell smaller than the number of folds would make scikit-learn warn and cannot be
+    spread anyway, so its members are stratified by class alone.
+    """
+    labels = np.array([f"{int(c)}|{s}" for c, s in zip(y, sites, strict=True)])
+    cells, counts = np.unique(labels, return_counts=True)
+    small = set(cells[counts < n_splits])
+    return np.array(
+        [f"{int(c)}|small" if label in small else label for c, label in zip(y, labels, strict=True)]
+    )
 
 
 def positive_score(estimator: Any, X: np.ndarray) -> np.ndarray:
@@ -98,22 +127,38 @@ def fit_outer_fold(
     importance: bool,
     probabilities: bool = False,
     n_confounds: int = 0,
+    harmonization: Harmonization | None = None,
 ) -> FoldResult:
     """Tune on the outer training rows (inner CV), refit there, score the outer test rows.
 
     With ``n_confounds`` the last columns of ``X`` are confounds regressed out of the other
-    columns inside every fit (see :class:`~sfckit.learn.deconfound.ConfoundRegressor`).
+    columns inside every fit (see :class:`~sfckit.learn.deconfound.ConfoundRegressor`);
+    with ``harmonization`` the site code and covariates follow them and ComBat is fitted
+    inside every fit (see :mod:`sfckit.learn.harmonize`).
     """
     train, test = split.train, split.test
     pipeline = build_pipeline(
-        model, seed=seed, probabilities=probabilities, n_confounds=n_confounds
+        model,
+        seed=seed,
+        probabilities=probabilities,
+        n_confounds=n_confounds,
+        harmonization=harmonization,
     )
+    n_side = harmonization.n_side_columns if harmonization else 0
     grid = parameter_grid(
-        model, n_features=X.shape[1] - n_confounds, select_k=select_k, probabilities=probabilities
+        model,
+        n_features=X.shape[1] - n_confounds - n_side,
+        select_k=select_k,
+        probabilities=probabilities,
     )
-    inner_cv = StratifiedKFold(
+    inner_cv: Any = StratifiedKFold(
         n_splits=inner, shuffle=True, random_state=seed + 1000 * split.repeat + split.fold
     )
+    if harmonization is not None:
+        # Inner folds stratified by site and class so that every inner training set
+        # contains each site the harmoniser will be asked to transform.
+        site_codes = X[train, X.shape[1] - harmonization.n_side_columns]
+        inner_cv = list(inner_cv.split(X[train], site_strata(y[train], site_codes, n_splits=inner)))
     search = GridSearchCV(
         pipeline,
         grid,
@@ -165,6 +210,7 @@ def nested_cv(
     participant_ids: list[str] | None = None,
     probabilities: bool = False,
     n_confounds: int = 0,
+    harmonization: Harmonization | None = None,
     label: str | None = None,
     scheduler: str | None = None,
 ) -> NestedResult:
@@ -184,6 +230,7 @@ def nested_cv(
         "importance": importance,
         "probabilities": probabilities,
         "n_confounds": n_confounds,
+        "harmonization": harmonization,
     }
     folds = list(
         run_tasks(

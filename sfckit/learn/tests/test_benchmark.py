@@ -188,6 +188,12 @@ def test_benchmark_cli_leave_site_out(reference_study, tmp_path, capsys):
             "site",
             "--validation",
             "leave-site-out",
+            "--harmonize",
+            "combat",
+            "--harmonize-covariates",
+            "age",
+            "--unseen-site",
+            "reference",
             "--out",
             str(tmp_path),
             "--quiet",
@@ -197,7 +203,7 @@ def test_benchmark_cli_leave_site_out(reference_study, tmp_path, capsys):
     assert "imaging+clinical vs clinical: DeLong p" in capsys.readouterr().out
     sites = read_tsv(tmp_path / "per_site.tsv")
     assert set(sites["site"]) == {"siteA", "siteB"}
-    assert (
-        json.loads((tmp_path / "benchmark.json").read_text())["settings"]["validation"]
-        == "leave-site-out"
-    )
+    assert {"imaging", "imaging_unharmonized"} <= set(sites["model"])
+    summary = json.loads((tmp_path / "benchmark.json").read_text())
+    assert summary["settings"]["validation"] == "leave-site-out"
+    assert summary["harmonization"]["unseen_site"] == "reference"
