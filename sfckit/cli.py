@@ -266,14 +266,26 @@ def _score(args: argparse.Namespace) -> None:
 def _predict_outcome(args: argparse.Namespace) -> None:
     from sfckit.learn.outcome import OutcomeSettings, run_outcome_prediction
 
-    settings = _from_args(OutcomeSettings, args, groups=tuple(_names(args.groups)))
+    settings = _from_args(
+        OutcomeSettings,
+        args,
+        groups=tuple(_names(args.groups)),
+        neuromodulation=tuple(_names(args.neuromodulation)),
+    )
     metrics = run_outcome_prediction(
         args.features, args.manifest, args.out, settings, jobs=args.jobs, progress=not args.quiet
     )
-    print(
-        f"{args.target}: AUC {metrics['auc']:.3f} [{metrics['auc_ci_low']:.3f}, "
-        f"{metrics['auc_ci_high']:.3f}], calibration slope {metrics['calibration_slope']:.2f}"
-    )
+    if args.target == "time-to-relapse":
+        print(
+            f"{args.target}: C-index {metrics['c_index']:.3f} [{metrics['c_index_ci_low']:.3f}, "
+            f"{metrics['c_index_ci_high']:.3f}] ({metrics['n_relapses']} relapses among "
+            f"{metrics['n_followed']})"
+        )
+    else:
+        print(
+            f"{args.target}: AUC {metrics['auc']:.3f} [{metrics['auc_ci_low']:.3f}, "
+            f"{metrics['auc_ci_high']:.3f}], calibration slope {metrics['calibration_slope']:.2f}"
+        )
     print(f"outcome prediction: {Path(args.out) / 'metrics.json'} (research use only)")
 
 
@@ -546,11 +558,26 @@ def build_parser() -> argparse.ArgumentParser:
     out = verbs.add_parser("predict-outcome", help="predict treatment response or remission")
     out.add_argument("--features", required=True, type=Path)
     out.add_argument("--manifest", required=True, type=Path)
-    out.add_argument("--target", required=True, choices=("response", "remission"))
+    out.add_argument(
+        "--target",
+        required=True,
+        choices=("response", "remission", "neuromodulation", "relapse", "time-to-relapse"),
+    )
     out.add_argument("--baseline", default="hamd", help="baseline HAMD column")
     out.add_argument("--post", default="hamd_post", help="post-treatment HAMD column")
     out.add_argument("--response-fraction", type=float, default=0.5)
     out.add_argument("--remission-cutoff", type=float, default=7.0)
+    out.add_argument("--time-column", default="relapse_months", help="follow-up months")
+    out.add_argument("--event-column", default="relapsed", help="1 = relapse, 0 = censored")
+    out.add_argument(
+        "--horizon", type=float, default=12.0, help="months for --target relapse (binary)"
+    )
+    out.add_argument("--treatment-column", default="treatment")
+    out.add_argument(
+        "--neuromodulation",
+        default="rTMS,iTBS,tDCS,ECT",
+        help="treatment names counted as neuromodulation",
+    )
     out.add_argument("--groups", help="comma-separated groups to include (default: all)")
     out.add_argument("--model", default="logistic")
     out.add_argument("--out", required=True, type=Path)

@@ -1,10 +1,16 @@
 """Treatment-outcome prediction from baseline features (``sfckit predict-outcome``).
 
-Binary outcomes derived from HAMD scores: ``response`` = reduction of at least
-``response_fraction`` (50 %) from baseline; ``remission`` = post-treatment score at most
-``remission_cutoff`` (7 on the HAMD-24 here; configurable). Participants without a
-post-treatment score (e.g. healthy controls) are left out. The model is the same
-leakage-safe nested CV as ``classify`` with out-of-fold probabilities and calibration.
+Binary outcomes: ``response`` = HAMD reduction of at least ``response_fraction`` (50 %)
+from baseline; ``remission`` = post-treatment HAMD at most ``remission_cutoff`` (7 on the
+HAMD-24 here); ``neuromodulation`` = response among participants whose ``treatment_column``
+names a neuromodulation treatment (rTMS, ECT, ...); ``relapse`` = relapse observed within
+``horizon`` months of follow-up (participants censored before the horizon are left out,
+since their status at the horizon is unknown). Participants without the needed scores
+(e.g. healthy controls) are left out. Binary outcomes use the same leakage-safe nested CV
+as ``classify`` with out-of-fold probabilities and calibration.
+
+``time-to-relapse`` keeps the censored follow-up and fits a penalised Cox model
+(:mod:`sfckit.learn.survival`), scored by the concordance index.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from sfckit.learn.data import ClassificationData, check_fold_counts
 from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
 from sfckit.learn.nested import CrossValidationSettings, nested_cv, outer_splits
 from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json
+from sfckit.learn.survival import SurvivalData, nested_survival, survival_outcome
 from sfckit.stats.design import align_features
 
-TARGETS = ("response", "remission")
+BINARY_TARGETS = ("response", "remission", "neuromodulation", "relapse")
+TARGETS = (*BINARY_TARGETS, "time-to-relapse")
 
 
 @dataclass(frozen=True)
@@ -41,16 +49,32 @@ class OutcomeSettings(CrossValidationSettings):
     remission_cutoff: float = 7.0
     groups: tuple[str, ...] = ()
     model: str = "logistic"
+    time_column: str = "relapse_months"
+    event_column: str = "relapsed"
+    horizon: float = 12.0
+    treatment_column: str = "treatment"
+    neuromodulation: tuple[str, ...] = ("rTMS", "iTBS", "tDCS", "ECT")
+    n_bootstrap: int = 1000
 
 
 def outcome_labels(clinical: pd.DataFrame, settings: OutcomeSettings, *, source: str) -> pd.Series:
-    """1 / 0 per participant (NaN where the post-treatment score is missing)."""
-    if settings.target not in TARGETS:
+    """1 / 0 per participant of a binary target (NaN where it cannot be determined)."""
+    if settings.target not in BINARY_TARGETS:
         raise UserError(
             f"unsupported --target '{settings.target}'",
             expected=f"one of {', '.join(TARGETS)}",
-            fix="relapse and time-to-event outcomes are not implemented yet",
+            fix="choose one of the listed targets",
         )
+    if settings.target == "relapse":
+        time, event = survival_outcome(
+            clinical,
+            time_column=settings.time_column,
+            event_column=settings.event_column,
+            source=source,
+        )
+        relapsed = (event == 1) & (time <= settings.horizon)
+        known = relapsed | (time >= settings.horizon)
+        return relapsed.astype(float).where(known & time.notna())
     for column in (settings.baseline, settings.post):
         if column not in clinical.columns:
             raise UserError(
@@ -59,11 +83,47 @@ def outcome_labels(clinical: pd.DataFrame, settings: OutcomeSettings, *, source:
             )
     baseline = pd.to_numeric(clinical[settings.baseline], errors="coerce")
     post = pd.to_numeric(clinical[settings.post], errors="coerce")
-    if settings.target == "response":
-        label = (baseline - post) / baseline >= settings.response_fraction
-    else:
+    if settings.target == "remission":
         label = post <= settings.remission_cutoff
-    return label.astype(float).where(post.notna() & baseline.notna())
+    else:
+        label = (baseline - post) / baseline >= settings.response_fraction
+    known = post.notna() & baseline.notna()
+    if settings.target == "neuromodulation":
+        column = settings.treatment_column
+        if column not in clinical.columns:
+            raise UserError(
+                f"{source}: treatment column '{column}' does not exist",
+                expected="the treatment each patient received (e.g. rTMS, ECT, medication)",
+                fix="name it with --treatment-column",
+            )
+        treated = clinical[column].astype("string").isin(settings.neuromodulation).fillna(False)
+        if not treated.any():
+            raise UserError(
+                f"{source}: no participant's '{column}' is one of "
+                f"{', '.join(settings.neuromodulation)}",
+                expected="some participants treated with neuromodulation",
+                fix="list the treatment names used in the manifest with --neuromodulation",
+            )
+        known &= treated
+    return label.astype(float).where(known)
+
+
+def outcome_definition(settings: OutcomeSettings) -> str:
+    """The target's definition in words, for metrics.json and the report."""
+    response = (
+        f"({settings.baseline} - {settings.post}) / {settings.baseline} >= "
+        f"{settings.response_fraction}"
+    )
+    return {
+        "remission": f"{settings.post} <= {settings.remission_cutoff}",
+        "response": response,
+        "neuromodulation": f"{response} among {settings.treatment_column} in "
+        f"{{{', '.join(settings.neuromodulation)}}}",
+        "relapse": f"{settings.event_column} = 1 with {settings.time_column} <= "
+        f"{settings.horizon} (censored before {settings.horizon} left out)",
+        "time-to-relapse": f"time {settings.time_column}, event {settings.event_column} "
+        "(Cox model, concordance index)",
+    }[settings.target]
 
 
 def run_outcome_prediction(
@@ -90,6 +150,16 @@ def run_outcome_prediction(
         features_source=str(features_path),
         clinical_source=str(manifest_path),
     )
+    if settings.target == "time-to-relapse":
+        return _run_survival(
+            features,
+            clinical,
+            out_dir,
+            settings,
+            jobs=jobs,
+            progress=progress,
+            inputs=(features_path, manifest_path),
+        )
     labels = outcome_labels(clinical, settings, source=str(manifest_path))
     keep = labels.notna().to_numpy()
     if settings.groups:
@@ -136,12 +206,7 @@ def run_outcome_prediction(
             "n_positive": int(y.sum()),
             "n_negative": int((1 - y).sum()),
             "settings": asdict(settings),
-            "definition": (
-                f"{settings.post} <= {settings.remission_cutoff}"
-                if settings.target == "remission"
-                else f"({settings.baseline} - {settings.post}) / "
-                f"{settings.baseline} >= {settings.response_fraction}"
-            ),
+            "definition": outcome_definition(settings),
             "note": RESEARCH_NOTICE,
         }
     )
@@ -158,5 +223,60 @@ def run_outcome_prediction(
         step="predict-outcome",
         parameters=clean_for_json(asdict(settings)),
         input_checksums={str(p): file_sha256(p) for p in (features_path, manifest_path)},
+    )
+    return metrics
+
+
+def _run_survival(
+    features: pd.DataFrame,
+    clinical: pd.DataFrame,
+    out_dir: Path,
+    settings: OutcomeSettings,
+    *,
+    jobs: int,
+    progress: bool,
+    inputs: tuple[Path, Path],
+) -> dict[str, Any]:
+    time, event = survival_outcome(
+        clinical,
+        time_column=settings.time_column,
+        event_column=settings.event_column,
+        source=str(inputs[1]),
+    )
+    keep = time.notna().to_numpy()
+    if settings.groups:
+        keep &= clinical["group"].isin(settings.groups).to_numpy()
+    data = SurvivalData(
+        X=features.loc[keep].to_numpy(float),
+        time=time[keep].to_numpy(float),
+        event=event[keep].to_numpy(int),
+        participant_ids=list(features.index[keep]),
+    )
+    predictions, metrics = nested_survival(
+        data,
+        outer=settings.outer,
+        repeats=settings.repeats,
+        inner=settings.inner,
+        seed=settings.seed,
+        n_bootstrap=settings.n_bootstrap,
+        jobs=jobs,
+        progress=progress,
+    )
+    metrics.update(
+        {
+            "target": settings.target,
+            "definition": outcome_definition(settings),
+            "settings": asdict(settings),
+            "note": RESEARCH_NOTICE,
+        }
+    )
+    write_tsv(predictions, out_dir / "predictions.tsv")
+    metrics = clean_for_json(metrics)
+    write_json(metrics, out_dir / "metrics.json")
+    write_dataset_description(
+        out_dir,
+        step="predict-outcome",
+        parameters=clean_for_json(asdict(settings)),
+        input_checksums={str(p): file_sha256(p) for p in inputs},
     )
     return metrics

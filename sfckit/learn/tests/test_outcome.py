@@ -18,8 +18,34 @@ def test_response_and_remission_definitions():
     assert remission.tolist()[:3] == [0.0, 0.0, 1.0]
     with pytest.raises(UserError, match="outcome column 'hamd_post' does not exist"):
         outcome_labels(clinical.drop(columns="hamd_post"), OutcomeSettings(), source="m")
-    with pytest.raises(UserError, match="unsupported --target 'relapse'"):
-        outcome_labels(clinical, OutcomeSettings(target="relapse"), source="m")
+    with pytest.raises(UserError, match="unsupported --target 'relapsing'"):
+        outcome_labels(clinical, OutcomeSettings(target="relapsing"), source="m")
+
+
+def test_relapse_within_horizon_and_neuromodulation_response():
+    clinical = pd.DataFrame(
+        {
+            "relapse_months": [3.0, 14.0, 5.0, 12.0, 20.0, np.nan],
+            "relapsed": [1, 1, 0, 0, 0, np.nan],
+            "hamd": [30, 30, 20, 25, 30, 30],
+            "hamd_post": [14, 16, 7, 20, 10, 10],
+            "treatment": ["rTMS", "ECT", "medication", "rTMS", "medication", "rTMS"],
+        }
+    )
+    relapse = outcome_labels(clinical, OutcomeSettings(target="relapse", horizon=12), source="m")
+    # relapse at 3 months: 1; relapse after the horizon: 0; censored at 5 months: unknown;
+    # followed exactly to the horizon without relapse: 0; no follow-up: unknown
+    assert relapse.tolist()[:2] == [1.0, 0.0] and np.isnan(relapse[2])
+    assert relapse.tolist()[3:5] == [0.0, 0.0] and np.isnan(relapse[5])
+    neuro = outcome_labels(clinical, OutcomeSettings(target="neuromodulation"), source="m")
+    assert neuro.tolist()[:2] == [1.0, 0.0] and np.isnan(neuro[2])
+    assert neuro.tolist()[3] == 0.0 and np.isnan(neuro[4]) and neuro.tolist()[5] == 1.0
+    with pytest.raises(UserError, match="no participant's 'treatment' is one of TMS"):
+        outcome_labels(
+            clinical,
+            OutcomeSettings(target="neuromodulation", neuromodulation=("TMS",)),
+            source="m",
+        )
 
 
 def test_remission_is_predicted_from_baseline_sfc(reference_study, tmp_path, capsys):
@@ -55,3 +81,56 @@ def test_remission_is_predicted_from_baseline_sfc(reference_study, tmp_path, cap
     for key in ("brier", "calibration_slope", "calibration_intercept", "ece"):
         assert metrics[key] is not None
     assert (tmp_path / "calibration.tsv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"relapsed": ["yes", 0, 1, 0]}, "column 'relapsed' is not numeric (value 'yes'"),
+        ({"relapsed": [2, 0, 1, 0]}, "column 'relapsed' is 2"),
+        ({"relapse_months": [0, 3, 4, 5]}, "column 'relapse_months' is 0"),
+        ({"relapse_months": None}, "outcome column 'relapse_months' does not exist"),
+    ],
+)
+def test_bad_follow_up_columns(change, fragment):
+    clinical = pd.DataFrame({"relapse_months": [2.0, 3, 4, 5], "relapsed": [1, 0, 1, 0]})
+    for column, values in change.items():
+        if values is None:
+            clinical = clinical.drop(columns=column)
+        else:
+            clinical[column] = values
+    with pytest.raises(UserError, match=fragment.replace("(", r"\(")):
+        outcome_labels(clinical, OutcomeSettings(target="relapse"), source="m")
+
+
+def test_time_to_relapse_cli_on_the_simulated_cohort(reference_study, tmp_path, capsys):
+    manifest, features = reference_study
+    status = main(
+        [
+            "predict-outcome",
+            "--features",
+            str(features / "sfc.tsv"),
+            "--manifest",
+            str(manifest),
+            "--target",
+            "time-to-relapse",
+            "--out",
+            str(tmp_path),
+            "--repeats",
+            "1",
+            "--inner",
+            "3",
+            "--quiet",
+        ]
+    )
+    assert status == 0
+    assert "time-to-relapse: C-index" in capsys.readouterr().out
+    import json
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    # TRD patients relapse 2.5 times faster and SFC identifies TRD, so risk is ranked above
+    # chance; follow-up exists for the 226 patients only
+    assert metrics["n_followed"] == 226
+    assert 0.55 < metrics["c_index"] < 0.85
+    assert metrics["c_index_ci_low"] < metrics["c_index"] < metrics["c_index_ci_high"]
+    assert len(read_tsv(tmp_path / "predictions.tsv")) == 226

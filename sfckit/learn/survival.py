@@ -1,0 +1,214 @@
+"""Time-to-relapse from baseline features: a penalised Cox model in nested cross-validation.
+
+The pipeline (median imputation -> z-scoring -> ridge-penalised Cox proportional hazards,
+scikit-survival) is tuned in an inner stratified k-fold by Harrell's concordance and scored
+on outer folds it never saw, exactly like the classifiers. Folds are stratified by the
+event indicator so every training set has relapses.
+
+Reported: Harrell's C of the pooled out-of-fold risk (risk averaged over repeats per
+participant) with a participant-bootstrap 95 % CI, and the mean and SD of the per-fold C.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sfckit.engine import run_tasks
+from sfckit.errors import UserError
+from sfckit.learn.nested import OuterSplit, outer_splits
+
+RIDGE_PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
+
+
+@dataclass
+class SurvivalData:
+    """Features with follow-up time and event indicator (1 = relapse observed)."""
+
+    X: np.ndarray
+    time: np.ndarray
+    event: np.ndarray
+    participant_ids: list[str]
+
+
+def survival_outcome(
+    clinical: pd.DataFrame, *, time_column: str, event_column: str, source: str
+) -> tuple[pd.Series, pd.Series]:
+    """Follow-up time and event indicator per participant (NaN where not followed up)."""
+    for column, option in ((time_column, "--time-column"), (event_column, "--event-column")):
+        if column not in clinical.columns:
+            raise UserError(
+                f"{source}: outcome column '{column}' does not exist",
+                expected="follow-up months and a 0/1 relapse indicator",
+                fix=f"name the column with {option}",
+            )
+    time = pd.to_numeric(clinical[time_column], errors="coerce")
+    event = pd.to_numeric(clinical[event_column], errors="coerce")
+    for name, raw, values in (
+        (time_column, clinical[time_column], time),
+        (event_column, clinical[event_column], event),
+    ):
+        bad = raw.notna() & values.isna()
+        if bad.any():
+            raise UserError(
+                f"{source}: column '{name}' is not numeric (value '{raw[bad].iloc[0]}' for "
+                f"participant {bad[bad].index[0]})",
+                expected="numbers",
+                fix="recode the column numerically",
+            )
+    followed = time.notna() & event.notna()
+    if (time[followed] <= 0).any():
+        who = time[followed & (time <= 0)].index[0]
+        raise UserError(
+            f"{source}: column '{time_column}' is {time[who]} for participant {who}",
+            expected="a follow-up time > 0",
+            fix="correct the follow-up time",
+        )
+    if not event[followed].isin([0, 1]).all():
+        who = event[followed & ~event.isin([0, 1])].index[0]
+        raise UserError(
+            f"{source}: column '{event_column}' is {event[who]} for participant {who}",
+            expected="1 (relapse observed) or 0 (censored)",
+            fix="code the event indicator as 0/1",
+        )
+    return time.where(followed), event.where(followed)
+
+
+def survival_pipeline() -> Pipeline:
+    """Impute, scale, ridge Cox (its ``alpha`` tuned by the inner loop)."""
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            ("model", CoxPHSurvivalAnalysis(alpha=1.0, ties="efron", n_iter=200)),
+        ]
+    )
+
+
+def _structured(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    from sksurv.util import Surv
+
+    return Surv.from_arrays(event=event.astype(bool), time=time)
+
+
+def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
+    """Harrell's concordance index (higher risk should mean earlier relapse)."""
+    from sksurv.metrics import concordance_index_censored
+
+    return float(concordance_index_censored(event.astype(bool), time, risk)[0])
+
+
+def _fit_fold(data: SurvivalData, split: OuterSplit, inner: int, seed: int) -> dict[str, Any]:
+    train, test = split.train, split.test
+    inner_cv = StratifiedKFold(
+        n_splits=inner, shuffle=True, random_state=seed + 1000 * split.repeat + split.fold
+    )
+    search = GridSearchCV(
+        survival_pipeline(),
+        {"model__alpha": list(RIDGE_PENALTIES)},
+        cv=list(inner_cv.split(data.X[train], data.event[train])),
+        n_jobs=1,
+        error_score="raise",
+    )
+    search.fit(data.X[train], _structured(data.time[train], data.event[train]))
+    risk = search.best_estimator_.predict(data.X[test])
+    return {
+        "repeat": split.repeat,
+        "fold": split.fold,
+        "test": test,
+        "risk": risk,
+        "alpha": search.best_params_["model__alpha"],
+        "c_index": harrell_c(data.time[test], data.event[test], risk),
+    }
+
+
+def _fold_task(data: SurvivalData, split: OuterSplit, inner: int, seed: int) -> dict[str, Any]:
+    return _fit_fold(data, split, inner, seed)
+
+
+def nested_survival(
+    data: SurvivalData,
+    *,
+    outer: int = 5,
+    repeats: int = 10,
+    inner: int = 5,
+    seed: int = 0,
+    n_bootstrap: int = 1000,
+    jobs: int = 1,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Out-of-fold risk scores and concordance of a nested-CV ridge Cox model.
+
+    Returns
+    -------
+    predictions : DataFrame
+        ``participant_id, repeat, fold, time, event, risk``.
+    metrics : dict
+        ``c_index`` (pooled, with ``c_index_ci_low/high``), ``c_index_fold_mean/sd``,
+        chosen penalties, event counts.
+    """
+    n_events = int(data.event.sum())
+    if n_events < outer or len(data.event) - n_events < outer:
+        raise UserError(
+            f"{n_events} relapse(s) among {len(data.event)} followed-up participants are too few "
+            f"for {outer} outer folds",
+            expected=f"at least {outer} relapses and {outer} censored participants",
+            fix="lower --outer or add participants",
+        )
+    splits = outer_splits(data.event, n_splits=outer, n_repeats=repeats, seed=seed)
+    folds = list(
+        run_tasks(
+            _fold_task,
+            [(data, split, inner, seed) for split in splits],
+            jobs=jobs,
+            progress=progress,
+            description="time-to-relapse: outer folds",
+        )
+    )
+    ids = np.asarray(data.participant_ids)
+    predictions = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "participant_id": ids[f["test"]],
+                    "repeat": f["repeat"],
+                    "fold": f["fold"],
+                    "time": data.time[f["test"]],
+                    "event": data.event[f["test"]].astype(int),
+                    "risk": f["risk"],
+                }
+            )
+            for f in folds
+        ],
+        ignore_index=True,
+    )
+    mean_risk = predictions.groupby("participant_id", sort=False)["risk"].mean()
+    order = pd.Index(mean_risk.index).get_indexer(ids)
+    risk = mean_risk.to_numpy()[order]
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(risk), len(risk)) for _ in range(n_bootstrap)]
+    boot = [harrell_c(data.time[d], data.event[d], risk[d]) for d in draws if data.event[d].any()]
+    fold_c = np.array([f["c_index"] for f in folds])
+    metrics = {
+        "c_index": harrell_c(data.time, data.event, risk),
+        "c_index_ci_low": float(np.quantile(boot, 0.025)),
+        "c_index_ci_high": float(np.quantile(boot, 0.975)),
+        "c_index_fold_mean": float(np.nanmean(fold_c)),
+        "c_index_fold_sd": float(np.nanstd(fold_c, ddof=1)) if len(fold_c) > 1 else None,
+        "n_followed": int(len(data.event)),
+        "n_relapses": n_events,
+        "penalties_chosen": {
+            str(a): int(n) for a, n in pd.Series([f["alpha"] for f in folds]).value_counts().items()
+        },
+        "model": "ridge-penalised Cox proportional hazards (scikit-survival), alpha tuned",
+    }
+    return predictions, metrics
