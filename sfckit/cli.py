@@ -35,6 +35,7 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _extract(args: argparse.Namespace) -> None:
     from sfckit.features.extract import ExtractionParameters, extract_cohort
+    from sfckit.features.searchlight import DEFAULT_RADIUS_MM
     from sfckit.io.atlases import load_atlas
     from sfckit.io.manifest import read_manifest
 
@@ -47,6 +48,11 @@ def _extract(args: argparse.Namespace) -> None:
         denoise=args.denoise,
         fd_threshold=args.fd_threshold,
         resample_to=args.resample_to,
+        radius=(
+            args.radius
+            if args.radius is not None or args.method != "searchlight"
+            else DEFAULT_RADIUS_MM
+        ),
     ).validate()
     cohort = read_manifest(args.manifest)
     atlas = load_atlas(args.atlas, args.atlas_labels)
@@ -354,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``sfckit`` argument parser."""
     from sfckit.features.alff import DEFAULT_BAND
     from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS
-    from sfckit.features.extract import DEFAULT_GM_THRESHOLD
+    from sfckit.features.parameters import DEFAULT_GM_THRESHOLD
 
     parser = argparse.ArgumentParser(
         prog="sfckit", description="Regional structure-function coupling (GMV-ALFF) studies."
@@ -388,7 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--atlas", default="harvard-oxford", help="'harvard-oxford', 'aal' or a label image path"
     )
     ext.add_argument("--atlas-labels", type=Path, help="TSV with columns index, name")
-    ext.add_argument("--method", default=DEFAULT_METHOD, choices=[*sorted(METHODS), "profile"])
+    ext.add_argument(
+        "--method", default=DEFAULT_METHOD, choices=[*sorted(METHODS), "profile", "searchlight"]
+    )
+    ext.add_argument(
+        "--radius",
+        type=float,
+        help="searchlight sphere radius in mm (--method searchlight; default 6)",
+    )
     ext.add_argument("--min-voxels", type=int, default=DEFAULT_MIN_VOXELS)
     ext.add_argument("--gm-threshold", type=float, default=DEFAULT_GM_THRESHOLD)
     ext.add_argument("--gm-mask", help="optional gray-matter mask image")

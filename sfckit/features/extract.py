@@ -22,19 +22,24 @@ import pandas as pd
 
 from sfckit.engine import run_tasks
 from sfckit.errors import SparseRegionWarning, UserError, file_error
-from sfckit.features.alff import DEFAULT_BAND, band_problem
 from sfckit.features.alff import alff as alff_kernel
-from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS, coupling
+from sfckit.features.alff import band_problem
+from sfckit.features.coupling import METHODS, coupling
 from sfckit.features.denoise import (
-    STRATEGIES,
     censoring_mask,
     clean_timeseries,
     nuisance_matrix,
     read_confounds,
 )
+from sfckit.features.parameters import (
+    PROFILE,
+    SEARCHLIGHT,
+    ExtractionParameters,
+)
 from sfckit.features.profile import participant_profile_coupling
 from sfckit.features.qc import apply_rules, parse_rules, qc_table
-from sfckit.features.regional import regional_mean
+from sfckit.features.regional import region_positions, regional_mean
+from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
 from sfckit.io.atlases import Atlas
 from sfckit.io.images import (
     Grid,
@@ -56,73 +61,6 @@ from sfckit.io.outputs import (
 
 FEATURE_TABLES = {"sfc": "sfc.tsv", "gmv": "gmv.tsv", "alff": "alff.tsv"}
 CACHE_FOLDER = ".sfckit-cache"
-DEFAULT_GM_THRESHOLD = 0.2
-
-
-@dataclass(frozen=True)
-class ExtractionParameters:
-    """Everything that changes the extracted numbers (hashed for caching/provenance)."""
-
-    method: str = DEFAULT_METHOD
-    min_voxels: int = DEFAULT_MIN_VOXELS
-    gm_threshold: float = DEFAULT_GM_THRESHOLD
-    band: tuple[float, float] = DEFAULT_BAND
-    gm_mask: str | None = None
-    denoise: str = "none"
-    fd_threshold: float | None = None
-    resample_to: str = "none"
-
-    def validate(self) -> ExtractionParameters:
-        """Raise a UserError for an invalid value."""
-        if self.method not in (*METHODS, PROFILE):
-            raise UserError(
-                f"unknown SFC method '{self.method}'",
-                expected=f"one of {', '.join((*METHODS, PROFILE))}",
-                fix="choose a --method from the list",
-            )
-        if not isinstance(self.min_voxels, int) or self.min_voxels < 3:
-            raise UserError(
-                f"invalid --min-voxels {self.min_voxels!r}",
-                expected="an integer >= 3",
-                fix="use e.g. --min-voxels 10",
-            )
-        if not (0 <= self.gm_threshold < 1):
-            raise UserError(
-                f"invalid --gm-threshold {self.gm_threshold!r}",
-                expected="a number in [0, 1)",
-                fix="use e.g. --gm-threshold 0.2",
-            )
-        low, high = self.band
-        if not (0 <= low < high):
-            raise UserError(
-                f"invalid frequency band {self.band}",
-                expected="0 <= low < high (Hz)",
-                fix="use e.g. --band 0.01 0.08",
-            )
-        if self.denoise not in STRATEGIES:
-            raise UserError(
-                f"invalid --denoise '{self.denoise}'",
-                expected=f"one of {', '.join(STRATEGIES)}",
-                fix="use --denoise none for already denoised runs",
-            )
-        if self.resample_to not in ("none", "functional"):
-            raise UserError(
-                f"invalid --resample-to '{self.resample_to}'",
-                expected="none or functional",
-                fix="use --resample-to functional to bring GMV maps onto the functional grid",
-            )
-        if self.fd_threshold is not None and self.fd_threshold <= 0:
-            raise UserError(
-                f"invalid --fd-threshold {self.fd_threshold}",
-                expected="a positive displacement in mm",
-                fix="use e.g. --fd-threshold 0.5",
-            )
-        return self
-
-    @property
-    def needs_confounds(self) -> bool:
-        """Whether BOLD runs need their confounds file."""
-        return self.denoise != "none" or self.fd_threshold is not None
 
 
 @dataclass
@@ -140,32 +78,17 @@ class ParticipantFeatures:
     n_volumes_kept: int = -1
 
 
-def extract_participant(
+def load_gray_matter(
     row: dict[str, Any],
     *,
-    labels: np.ndarray,
-    regions: np.ndarray,
-    region_names: list[str],
     grid: Grid,
     parameters: ExtractionParameters,
     user_mask: np.ndarray | None = None,
-) -> ParticipantFeatures:
-    """Load one participant's images and compute regional SFC, GMV and mALFF.
+) -> tuple[np.ndarray, np.ndarray]:
+    """A participant's GMV volume on the cohort grid and its gray-matter mask.
 
-    Parameters
-    ----------
-    row : dict
-        A manifest row (``participant_id``, ``gmv``, ``functional``, ``bold``/``alff``, ``tr``).
-    labels : ndarray of int, 3-D
-        Atlas labels on the image grid.
-    regions, region_names
-        Label values and names to report, in output order.
-    grid : Grid
-        The cohort's voxel grid.
-    parameters : ExtractionParameters
-        Method, thresholds and band.
-    user_mask : ndarray of bool, optional
-        Restricts the gray-matter mask.
+    The mask is ``GMV > gm_threshold`` (and ``user_mask``); with ``resample_to="functional"``
+    the map is first resampled (linear) onto the functional grid.
     """
     gmv_path = row["gmv"]
     gmv_image = load_image(gmv_path, ndim=3, role="gmv")
@@ -193,23 +116,76 @@ def extract_participant(
             expected="a modulated gray-matter map with values around 0-1",
             fix="check the image, or lower --gm-threshold",
         )
+    return gmv, mask
+
+
+def load_functional(
+    row: dict[str, Any], *, mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
+) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """ALFF in the mask voxels: computed from the BOLD run, or read from an ALFF map.
+
+    Returns
+    -------
+    alff : ndarray
+        One value per mask voxel.
+    n_volumes_kept : int
+        Volumes left after censoring (-1 for ALFF maps).
+    timeseries : ndarray or None
+        The mask voxels' BOLD time series (volumes x voxels) when computed from BOLD.
+    """
     functional_path = row[row["functional"]]
-    n_volumes_kept = -1
-    timeseries = None
     if row["functional"] == "bold":
-        alff_values, n_volumes_kept, timeseries = _alff_from_bold(row, mask, grid, parameters)
-    elif parameters.method == PROFILE:
+        return _alff_from_bold(row, mask, grid, parameters)
+    if parameters.method == PROFILE:
         raise file_error(
             functional_path,
             "the profile method needs BOLD runs, not ALFF maps",
             fix="give a 'bold' column in the manifest or choose another --method",
         )
-    else:
-        alff_image = load_image(functional_path, ndim=3, role="alff")
-        check_same_grid(grid, gmv_path, Grid.of(alff_image), functional_path)
-        alff_map = load_data(alff_image, functional_path, role="alff")
-        _check_informative(alff_map, functional_path, "alff")
-        alff_values = alff_map[mask]
+    alff_image = load_image(functional_path, ndim=3, role="alff")
+    check_same_grid(grid, row["gmv"], Grid.of(alff_image), functional_path)
+    alff_map = load_data(alff_image, functional_path, role="alff")
+    _check_informative(alff_map, functional_path, "alff")
+    return alff_map[mask], -1, None
+
+
+def extract_participant(
+    row: dict[str, Any],
+    *,
+    labels: np.ndarray,
+    regions: np.ndarray,
+    region_names: list[str],
+    grid: Grid,
+    parameters: ExtractionParameters,
+    user_mask: np.ndarray | None = None,
+    map_dir: str | None = None,
+) -> ParticipantFeatures:
+    """Load one participant's images and compute regional SFC, GMV and mALFF.
+
+    Parameters
+    ----------
+    row : dict
+        A manifest row (``participant_id``, ``gmv``, ``functional``, ``bold``/``alff``, ``tr``).
+    labels : ndarray of int, 3-D
+        Atlas labels on the image grid.
+    regions, region_names
+        Label values and names to report, in output order.
+    grid : Grid
+        The cohort's voxel grid.
+    parameters : ExtractionParameters
+        Method, thresholds and band.
+    user_mask : ndarray of bool, optional
+        Restricts the gray-matter mask.
+    map_dir : str, optional
+        Where the searchlight method writes the participant's voxel map (its regional SFC
+        is then the mean of the map over each region).
+    """
+    gmv_path = row["gmv"]
+    gmv, mask = load_gray_matter(row, grid=grid, parameters=parameters, user_mask=user_mask)
+    functional_path = row[row["functional"]]
+    alff_values, n_volumes_kept, timeseries = load_functional(
+        row, mask=mask, grid=grid, parameters=parameters
+    )
     gmv_values = gmv[mask].astype(np.float64)
     alff_values = alff_values.astype(np.float64)
     usable = np.isfinite(alff_values) & (alff_values != 0)
@@ -226,6 +202,26 @@ def extract_participant(
         sfc, n_valid = participant_profile_coupling(
             gmv_values, timeseries[:, usable], voxel_labels, regions, parameters.min_voxels
         )
+    elif parameters.method == SEARCHLIGHT:
+        usable_mask = np.zeros_like(mask)
+        usable_mask[mask] = usable
+        alff_volume = np.zeros(mask.shape)
+        alff_volume[usable_mask] = alff_values
+        z, _ = searchlight_coupling(
+            gmv=gmv,
+            alff=alff_volume,
+            mask=usable_mask,
+            footprint=sphere_footprint(grid.affine, parameters.radius),
+            min_voxels=parameters.min_voxels,
+        )
+        save_nifti(
+            nib.Nifti1Image(z, grid.affine),
+            Path(map_dir or ".") / searchlight_map_name(row["participant_id"]),
+        )
+        sfc = regional_mean(values=z[usable_mask], labels=voxel_labels, regions=regions)
+        positions = region_positions(voxel_labels, regions)
+        finite = np.isfinite(z[usable_mask]) & (positions >= 0)
+        n_valid = np.bincount(positions[finite], minlength=len(regions))
     else:
         sfc, n_valid = _voxel_coupling(
             gmv_values, alff_values, voxel_labels, regions, region_names, parameters
@@ -247,9 +243,6 @@ def extract_participant(
         atlas_overlap=float(np.isin(voxel_labels, regions).sum() / max(atlas_voxels.sum(), 1)),
         n_volumes_kept=n_volumes_kept,
     )
-
-
-PROFILE = "profile"
 
 
 def _voxel_coupling(gmv_values, alff_values, voxel_labels, regions, region_names, parameters):
@@ -344,6 +337,13 @@ def _resolve_tr(path: str, image: Any, tr: float | None) -> float:
             fix="add a 'tr' column (seconds) to the manifest",
         )
     return header_tr
+
+
+def searchlight_map_name(participant_id: str) -> str:
+    """File name of a participant's searchlight map (BIDS-like, made file-system safe)."""
+    if re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", participant_id):
+        return f"{participant_id}_desc-searchlight_sfc.nii.gz"
+    return _safe_name(participant_id).removesuffix(".npz") + "_desc-searchlight_sfc.nii.gz"
 
 
 def _safe_name(participant_id: str) -> str:
@@ -597,6 +597,7 @@ def extract_cohort(
         "grid": grid,
         "parameters": parameters,
         "user_mask": user_mask,
+        "map_dir": str(out_dir / "searchlight") if parameters.method == SEARCHLIGHT else None,
     }
 
     results: dict[str, ParticipantFeatures] = {}
@@ -607,6 +608,9 @@ def extract_cohort(
         cache_file = cache / _safe_name(row["participant_id"])
         key = _participant_key(row, run_hash)
         cached = _load_cached(cache_file, key)
+        if cached is not None and context["map_dir"] is not None:
+            map_path = Path(context["map_dir"]) / searchlight_map_name(row["participant_id"])
+            cached = cached if map_path.is_file() else None
         if cached is not None:
             results[row["participant_id"]] = cached
         else:
@@ -693,6 +697,13 @@ def extract_cohort(
     write_tsv(tables["failures"], out_dir / "failures.tsv")
     write_tsv(tables["qc"], out_dir / "qc.tsv")
     write_tsv(tables["excluded"], out_dir / "excluded.tsv")
+    if parameters.method == SEARCHLIGHT:
+        maps = [
+            (pid, f"searchlight/{searchlight_map_name(pid)}")
+            for pid in cohort.participant_ids
+            if pid in results
+        ]
+        write_tsv(pd.DataFrame(maps, columns=["participant_id", "map"]), out_dir / "maps.tsv")
     save_nifti(nib.Nifti1Image(labels.astype(np.int16), grid.affine), out_dir / "atlas.nii.gz")
     checksums = {str(cohort.path): file_sha256(cohort.path)}
     for result in results.values():
@@ -710,12 +721,7 @@ def extract_cohort(
             "ALFF": "XCP-D scale: 2 x mean sqrt(one-sided power spectrum) over "
             f"{parameters.band[0]}-{parameters.band[1]} Hz after linear detrending; regional "
             "ALFF is mALFF (divided by the participant's mean gray-matter ALFF)",
-            "SFC": (
-                METHODS[parameters.method].description
-                if parameters.method in METHODS
-                else "connectivity-profile coupling: Spearman correlation of a region's "
-                "morphometric-similarity and functional-connectivity rows"
-            ),
+            "SFC": _method_description(parameters),
             "Manifest": str(cohort.path),
             "Failures": len(failures),
             "Denoising": parameters.denoise,
@@ -733,6 +739,21 @@ def extract_cohort(
         },
     )
     return tables
+
+
+def _method_description(parameters: ExtractionParameters) -> str:
+    if parameters.method in METHODS:
+        return METHODS[parameters.method].description
+    if parameters.method == SEARCHLIGHT:
+        return (
+            f"searchlight: Fisher-z Pearson correlation of GMV and ALFF across the gray-matter "
+            f"voxels within {parameters.radius:g} mm of each voxel (maps in searchlight/, "
+            "listed in maps.tsv); regional SFC is the map's mean over the region"
+        )
+    return (
+        "connectivity-profile coupling: Spearman correlation of a region's "
+        "morphometric-similarity and functional-connectivity rows"
+    )
 
 
 def _feature_frame(

@@ -1,0 +1,81 @@
+"""Searchlight coupling: sphere geometry, a brute-force reference, and the extraction path."""
+
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import stats
+
+from sfckit.errors import SparseRegionWarning, UserError
+from sfckit.features.extract import ExtractionParameters, extract_cohort
+from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
+from sfckit.io.manifest import read_manifest
+from sfckit.io.outputs import read_tsv
+
+
+def test_sphere_footprint_counts_lattice_points():
+    # integer points with i^2 + j^2 + k^2 <= 4: 1 + 6 + 12 + 8 + 6
+    assert sphere_footprint(np.diag([3.0, 3.0, 3.0, 1.0]), 6.0).sum() == 33
+    anisotropic = sphere_footprint(np.diag([2.0, 2.0, 4.0, 1.0]), 4.0)
+    assert anisotropic.shape == (5, 5, 3)
+    assert anisotropic[2, 2, :].tolist() == [True, True, True]
+    assert anisotropic[0, 2, 1] and not anisotropic[0, 2, 0]
+
+
+def test_kernel_equals_a_per_sphere_pearson_loop():
+    rng = np.random.default_rng(0)
+    shape, affine = (9, 8, 7), np.diag([2.0, 2.5, 3.0, 1.0])
+    gmv = rng.uniform(0.3, 0.9, shape)
+    alff = 0.5 * gmv + rng.normal(0, 0.1, shape)
+    mask = rng.random(shape) < 0.7
+    footprint = sphere_footprint(affine, 5.0)
+    z, n = searchlight_coupling(gmv=gmv, alff=alff, mask=mask, footprint=footprint, min_voxels=6)
+    coords = np.argwhere(np.ones(shape, bool))
+    millimetres = coords * np.array([2.0, 2.5, 3.0])
+    checked = 0
+    for centre in np.argwhere(mask)[::7]:
+        distance = np.linalg.norm(millimetres - centre * np.array([2.0, 2.5, 3.0]), axis=1)
+        inside = coords[(distance <= 5.0) & mask[tuple(coords.T)]]
+        assert n[tuple(centre)] == len(inside)
+        if len(inside) < 6:
+            assert np.isnan(z[tuple(centre)])
+            continue
+        expected = np.arctanh(stats.pearsonr(gmv[tuple(inside.T)], alff[tuple(inside.T)])[0])
+        assert z[tuple(centre)] == pytest.approx(expected, abs=1e-5)
+        checked += 1
+    assert checked > 20
+    assert np.isnan(z[~mask]).all()
+
+
+def test_searchlight_extraction_writes_maps_and_regional_means(tiny_cohort, tmp_path):
+    manifest, atlas = tiny_cohort
+    parameters = ExtractionParameters(method="searchlight", radius=16.0, min_voxels=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SparseRegionWarning)
+        tables = extract_cohort(
+            read_manifest(manifest), tmp_path, atlas=atlas, parameters=parameters, progress=False
+        )
+    maps = read_tsv(tmp_path / "maps.tsv")
+    assert len(maps) == 24
+    first = maps.iloc[0]
+    z = np.asarray(nib.load(tmp_path / first["map"]).dataobj)
+    labels = np.asarray(nib.load(tmp_path / "atlas.nii.gz").dataobj)
+    row = tables["sfc"].set_index("participant_id").loc[first["participant_id"]]
+    for index, name in zip(atlas.labels["index"], atlas.region_names, strict=True):
+        values = z[(labels == index) & np.isfinite(z)]
+        if len(values):
+            assert row[name] == pytest.approx(values.mean(), abs=1e-5)
+    stamp = (tmp_path / first["map"]).stat().st_mtime_ns
+    again = extract_cohort(
+        read_manifest(manifest), tmp_path, atlas=atlas, parameters=parameters, progress=False
+    )
+    assert (tmp_path / first["map"]).stat().st_mtime_ns == stamp
+    assert again["sfc"].equals(tables["sfc"])
+
+
+def test_radius_is_checked():
+    with pytest.raises(UserError, match="invalid --radius 0"):
+        ExtractionParameters(method="searchlight", radius=0).validate()
+    with pytest.raises(UserError, match="--radius only with --method searchlight"):
+        ExtractionParameters(radius=6.0).validate()
