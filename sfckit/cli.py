@@ -134,6 +134,14 @@ def _names(text: str | None) -> list[str]:
 def _stats(args: argparse.Namespace) -> None:
     from sfckit.stats.steps import run_group_stats
 
+    if (args.features is None) == (args.maps is None):
+        raise UserError(
+            "stats needs exactly one of --features (regional table) and --maps (maps.tsv)",
+            fix="give --features DIR/sfc.tsv, or --maps DIR/maps.tsv from a searchlight extract",
+        )
+    if args.maps is not None:
+        _map_stats(args)
+        return
     results = run_group_stats(
         args.features,
         args.manifest,
@@ -148,6 +156,30 @@ def _stats(args: argparse.Namespace) -> None:
         f"statistics: {Path(args.out) / 'group_stats.tsv'} (and posthoc.tsv"
         + (", specificity.tsv)" if "specificity" in results else ")")
     )
+
+
+def _map_stats(args: argparse.Namespace) -> None:
+    from sfckit.io.atlases import load_atlas
+    from sfckit.stats.maps import run_map_stats
+
+    summary = run_map_stats(
+        args.maps,
+        args.manifest,
+        args.out,
+        atlas=load_atlas(args.atlas, args.atlas_labels),
+        groups=_names(args.groups),
+        covariates=_names(args.covariates),
+        n_permutations=args.permutations,
+        alpha=args.alpha,
+        seed=args.seed,
+        jobs=args.jobs,
+    )
+    print(
+        f"{summary['n_significant_voxels_fwe']} voxel(s) in {summary['n_clusters']} cluster(s) "
+        f"differ between groups (permutation FWE < {args.alpha}, F > "
+        f"{summary['f_critical_fwe']:.2f})"
+    )
+    print(f"voxel-wise statistics: {Path(args.out) / 'clusters.tsv'} and maps/")
 
 
 def _correlate(args: argparse.Namespace) -> None:
@@ -466,12 +498,22 @@ def build_parser() -> argparse.ArgumentParser:
     man.set_defaults(handler=_manifest)
 
     sta = verbs.add_parser("stats", help="group ANCOVA per region, post-hoc, specificity")
-    sta.add_argument("--features", required=True, type=Path, help="e.g. DIR/sfc.tsv")
+    sta.add_argument("--features", type=Path, help="regional table, e.g. DIR/sfc.tsv")
+    sta.add_argument(
+        "--maps", type=Path, help="voxel-wise instead: DIR/maps.tsv of a searchlight extract"
+    )
     sta.add_argument("--manifest", required=True, type=Path)
     sta.add_argument("--out", required=True, type=Path)
     sta.add_argument("--groups", help="comma-separated, in contrast order (default: all)")
     sta.add_argument("--covariates", help="comma-separated manifest columns, e.g. age,sex")
     sta.add_argument("--alpha", type=float, default=0.05)
+    sta.add_argument("--permutations", type=int, default=1000, help="--maps: permutations for FWE")
+    sta.add_argument(
+        "--atlas", default="harvard-oxford", help="--maps: atlas that labels the clusters"
+    )
+    sta.add_argument("--atlas-labels", type=Path, help="--maps: labels TSV of a custom atlas")
+    sta.add_argument("--seed", type=int, default=0)
+    common(sta)
     sta.set_defaults(handler=_stats)
 
     cor = verbs.add_parser("correlate", help="within-group partial correlations with scores")

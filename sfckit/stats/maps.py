@@ -1,0 +1,403 @@
+"""Voxel-wise group statistics on coupling maps with permutation family-wise error control.
+
+``sfckit stats --maps DIR/maps.tsv`` (maps from ``extract --method searchlight``):
+
+- Omnibus group F per voxel (OLS ``map ~ group + covariates``), family-wise error by
+  Freedman-Lane permutation of the reduced-model residuals with the maximum F over voxels
+  (Winkler et al. 2014). Written by hand: nilearn's ``permuted_ols`` tests each regressor
+  separately (t statistics) and has no joint F over several group columns.
+- Pairwise group contrasts per voxel with nilearn's ``permuted_ols`` (covariates as
+  confounds, two-sided max-t FWE).
+- Clusters of FWE-significant voxels (26-connectivity) with peak, size and the atlas
+  regions they cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+from scipy import stats as scipy_stats
+
+from sfckit.engine import run_tasks
+from sfckit.errors import UserError
+from sfckit.io.atlases import Atlas
+from sfckit.io.images import Grid, check_same_grid, load_data, load_image
+from sfckit.io.manifest import read_manifest
+from sfckit.io.outputs import (
+    file_sha256,
+    read_tsv,
+    save_nifti,
+    write_dataset_description,
+    write_json,
+    write_tsv,
+)
+from sfckit.stats.design import check_groups, covariate_design
+
+
+@dataclass
+class MapStack:
+    """Participants' maps restricted to the voxels every map covers."""
+
+    values: np.ndarray  # participants x voxels
+    mask: np.ndarray  # 3-D bool
+    grid: Grid
+    participant_ids: list[str]
+    paths: list[Path]
+
+
+def load_maps(maps_path: str | Path, participant_ids: Sequence[str] | None = None) -> MapStack:
+    """Read the maps listed in ``maps.tsv`` (``participant_id``, ``map``; paths relative to it).
+
+    Voxels that are not finite in every map are dropped.
+    """
+    maps_path = Path(maps_path)
+    table = read_tsv(maps_path, dtype=str)
+    for column in ("participant_id", "map"):
+        if column not in table.columns:
+            raise UserError(
+                f"{maps_path}: column '{column}' is missing",
+                expected="columns participant_id and map (as written by extract --method "
+                "searchlight)",
+                fix="point --maps at the maps.tsv of a searchlight extraction",
+            )
+    table = table.set_index("participant_id")
+    wanted = list(participant_ids) if participant_ids is not None else list(table.index)
+    missing = [pid for pid in wanted if pid not in table.index]
+    if missing:
+        raise UserError(
+            f"{maps_path}: no map for {len(missing)} participant(s): {', '.join(missing[:5])}",
+            expected="a map for every analysed participant",
+            fix="re-run extract --method searchlight on the same manifest, or restrict --groups",
+        )
+    paths = [(maps_path.parent / table.loc[pid, "map"]).resolve() for pid in wanted]
+    grid, reference, volumes = None, "", []
+    for path in paths:
+        image = load_image(path, ndim=3, role="coupling map")
+        if grid is None:
+            grid, reference = Grid.of(image), str(path)
+        check_same_grid(grid, reference, Grid.of(image), path)
+        volumes.append(load_data(image, path, role="coupling map"))
+    stacked = np.stack(volumes)
+    mask = np.isfinite(stacked).all(axis=0)
+    if not mask.any():
+        raise UserError(
+            f"{maps_path}: no voxel has a value in every participant's map",
+            fix="check the maps (e.g. a participant with an empty map) and re-run extract",
+        )
+    return MapStack(stacked[:, mask].astype(np.float64), mask, grid, wanted, paths)
+
+
+def _orthonormal(matrix: np.ndarray) -> np.ndarray:
+    q, r = np.linalg.qr(matrix)
+    rank = int((np.abs(np.diag(r)) > 1e-10 * np.abs(r).max()).sum())
+    if rank < matrix.shape[1]:
+        raise UserError(
+            "the voxel-wise design is rank deficient (a covariate is constant or collinear "
+            "with group)",
+            fix="drop the redundant covariate from --covariates",
+        )
+    return q
+
+
+def _f_from_projections(q_full_e, q_reduced_e, total, df_effect, df_error):
+    explained = (q_full_e**2).sum(axis=0) - (q_reduced_e**2).sum(axis=0)
+    residual = total - (q_full_e**2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (explained / df_effect) / (residual / df_error)
+
+
+def _max_f_chunk(q_full, q_reduced, residuals, total, seeds, df_effect, df_error) -> np.ndarray:
+    maxima = np.empty(len(seeds))
+    for index, seed in enumerate(seeds):
+        order = np.random.default_rng(seed).permutation(len(residuals))
+        # Q' (P e) == Q[P^-1]' e, which permutes the few design columns, not the data.
+        inverse = np.argsort(order)
+        f = _f_from_projections(
+            q_full[inverse].T @ residuals,
+            q_reduced[inverse].T @ residuals,
+            total,
+            df_effect,
+            df_error,
+        )
+        maxima[index] = np.nanmax(f)
+    return maxima
+
+
+def group_f_test(
+    values: np.ndarray,
+    groups: np.ndarray,
+    covariates: np.ndarray,
+    *,
+    levels: Sequence[str] | None = None,
+    n_permutations: int = 1000,
+    seed: int = 0,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Voxel-wise omnibus group F with Freedman-Lane max-F family-wise error.
+
+    Parameters
+    ----------
+    values : ndarray
+        Participants x voxels.
+    groups : ndarray of str
+        One group label per participant.
+    covariates : ndarray
+        Participants x covariates (no intercept column).
+    levels : sequence of str, optional
+        Group order (default: order of appearance); the F does not depend on it.
+    n_permutations : int
+        Label permutations for the max-F null distribution.
+    seed : int
+        Seeds the permutations.
+    jobs : int
+        Worker processes for the permutations.
+
+    Returns
+    -------
+    dict
+        ``f``, ``p_uncorrected`` (F distribution), ``p_fwe`` (permutation, the identity
+        counted), ``f_critical`` (95th percentile of the max-F null), ``null_max_f``,
+        ``df_effect``, ``df_error``.
+    """
+    levels = list(levels or dict.fromkeys(groups))
+    dummies = np.column_stack([(groups == level).astype(float) for level in levels[1:]])
+    reduced = np.column_stack([np.ones(len(groups)), covariates])
+    full = np.column_stack([reduced, dummies])
+    q_reduced, q_full = _orthonormal(reduced), _orthonormal(full)
+    df_effect, df_error = len(levels) - 1, len(groups) - full.shape[1]
+    residuals = values - q_reduced @ (q_reduced.T @ values)
+    total = (residuals**2).sum(axis=0)
+    f = _f_from_projections(
+        q_full.T @ residuals, q_reduced.T @ residuals, total, df_effect, df_error
+    )
+    seeds = np.random.SeedSequence(seed).generate_state(n_permutations)
+    chunks = np.array_split(seeds, max(1, min(len(seeds), 4 * max(jobs, 1))))
+    maxima = np.concatenate(
+        list(
+            run_tasks(
+                _max_f_chunk,
+                [
+                    (q_full, q_reduced, residuals, total, chunk, df_effect, df_error)
+                    for chunk in chunks
+                    if len(chunk)
+                ],
+                jobs=jobs,
+                progress=False,
+                description="voxel-wise permutations",
+            )
+        )
+    )
+    exceed = (maxima[None, :] >= f[:, None]).sum(axis=1)
+    return {
+        "f": f,
+        "p_uncorrected": scipy_stats.f.sf(f, df_effect, df_error),
+        "p_fwe": (1 + exceed) / (1 + n_permutations),
+        "f_critical": float(np.quantile(maxima, 0.95)),
+        "null_max_f": maxima,
+        "df_effect": df_effect,
+        "df_error": df_error,
+    }
+
+
+def pairwise_contrasts(
+    values: np.ndarray,
+    groups: np.ndarray,
+    covariates: np.ndarray,
+    *,
+    levels: Sequence[str] | None = None,
+    n_permutations: int,
+    seed: int,
+    jobs: int = 1,
+) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Two-sided t (first minus second group) and max-t FWE per voxel for each group pair.
+
+    Returns
+    -------
+    dict
+        ``(first, second) -> {"t": ..., "logp_fwe": ...}`` (``-log10`` FWE p).
+    """
+    from nilearn.mass_univariate import permuted_ols
+
+    results = {}
+    for first, second in combinations(list(levels or dict.fromkeys(groups)), 2):
+        rows = np.isin(groups, [first, second])
+        output = permuted_ols(
+            (groups[rows] == first).astype(float)[:, None],
+            values[rows],
+            confounding_vars=covariates[rows] if covariates.shape[1] else None,
+            model_intercept=True,
+            n_perm=n_permutations,
+            two_sided_test=True,
+            random_state=seed,
+            n_jobs=jobs,
+            verbose=0,
+        )
+        results[(first, second)] = {"t": output["t"][0], "logp_fwe": output["logp_max_t"][0]}
+    return results
+
+
+def cluster_table(
+    significant: np.ndarray,
+    statistic: np.ndarray,
+    grid: Grid,
+    atlas_labels: np.ndarray,
+    region_names: dict[int, str],
+) -> pd.DataFrame:
+    """Connected clusters (26-neighbourhood) of significant voxels with atlas labels."""
+    labelled, n_clusters = ndimage.label(significant, structure=np.ones((3, 3, 3)))
+    voxel_volume = float(abs(np.linalg.det(grid.affine[:3, :3])))
+    rows = []
+    for cluster in range(1, n_clusters + 1):
+        inside = labelled == cluster
+        values = np.where(inside, statistic, -np.inf)
+        peak = np.unravel_index(int(np.argmax(values)), values.shape)
+        x, y, z = (grid.affine @ np.array([*peak, 1.0]))[:3]
+        covered = pd.Series(atlas_labels[inside]).value_counts()
+        regions = [
+            f"{region_names.get(int(label), 'outside atlas')} ({count})"
+            for label, count in covered.items()
+        ]
+        rows.append(
+            {
+                "cluster": cluster,
+                "n_voxels": int(inside.sum()),
+                "volume_mm3": int(inside.sum()) * voxel_volume,
+                "peak_stat": float(statistic[peak]),
+                "peak_x": round(float(x), 1),
+                "peak_y": round(float(y), 1),
+                "peak_z": round(float(z), 1),
+                "peak_region": region_names.get(int(atlas_labels[peak]), "outside atlas"),
+                "regions": "; ".join(regions),
+            }
+        )
+    columns = [
+        "cluster",
+        "n_voxels",
+        "volume_mm3",
+        "peak_stat",
+        "peak_x",
+        "peak_y",
+        "peak_z",
+        "peak_region",
+        "regions",
+    ]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("n_voxels", ascending=False, ignore_index=True)
+
+
+def run_map_stats(
+    maps_path: str | Path,
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    *,
+    atlas: Atlas,
+    groups: Sequence[str] | None = None,
+    covariates: Sequence[str] = (),
+    n_permutations: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Voxel-wise group F-map, pairwise contrast maps, FWE clusters; written to ``out_dir``.
+
+    Returns
+    -------
+    dict
+        The content of ``map_stats.json`` plus ``clusters`` (DataFrame).
+    """
+    maps_path, manifest_path, out_dir = Path(maps_path), Path(manifest_path), Path(out_dir)
+    if n_permutations < 1 / alpha - 1:
+        raise UserError(
+            f"--permutations {n_permutations} cannot reach p < {alpha}",
+            expected=f"at least {int(np.ceil(1 / alpha))} permutations",
+            fix="use e.g. --permutations 1000",
+        )
+    clinical = read_manifest(manifest_path, check_files=False).clinical()
+    source = str(manifest_path)
+    chosen = check_groups(clinical["group"], groups, source=source)
+    clinical = clinical[clinical["group"].astype(str).isin(chosen)]
+    design = covariate_design(clinical, covariates, source=source)
+    clinical = clinical[design.complete]
+    covariate_matrix = design.matrix[design.complete]
+    stack = load_maps(maps_path, list(clinical["participant_id"].astype(str)))
+    group_labels = clinical["group"].astype(str).to_numpy()
+    test = group_f_test(
+        stack.values,
+        group_labels,
+        covariate_matrix,
+        levels=chosen,
+        n_permutations=n_permutations,
+        seed=seed,
+        jobs=jobs,
+    )
+
+    def volume(values: np.ndarray) -> nib.Nifti1Image:
+        data = np.zeros(stack.mask.shape, dtype=np.float32)
+        data[stack.mask] = values
+        return nib.Nifti1Image(data, stack.grid.affine)
+
+    maps_dir = out_dir / "maps"
+    save_nifti(volume(test["f"]), maps_dir / "group_F.nii.gz")
+    save_nifti(volume(-np.log10(test["p_fwe"])), maps_dir / "group_logp_fwe.nii.gz")
+    contrasts = pairwise_contrasts(
+        stack.values,
+        group_labels,
+        covariate_matrix,
+        levels=chosen,
+        n_permutations=n_permutations,
+        seed=seed,
+        jobs=jobs,
+    )
+    contrast_counts = {}
+    for (first, second), result in contrasts.items():
+        stem = f"{first}_vs_{second}"
+        save_nifti(volume(result["t"]), maps_dir / f"{stem}_t.nii.gz")
+        save_nifti(volume(result["logp_fwe"]), maps_dir / f"{stem}_logp_fwe.nii.gz")
+        contrast_counts[stem] = int((result["logp_fwe"] > -np.log10(alpha)).sum())
+    significant = np.zeros(stack.mask.shape, dtype=bool)
+    significant[stack.mask] = test["p_fwe"] < alpha
+    f_volume = np.zeros(stack.mask.shape)
+    f_volume[stack.mask] = test["f"]
+    labels = atlas.labels_on(stack.grid)
+    names = dict(zip(atlas.labels["index"].astype(int), atlas.region_names, strict=True))
+    clusters = cluster_table(significant, f_volume, stack.grid, labels, names)
+    write_tsv(clusters, out_dir / "clusters.tsv")
+    summary = {
+        "groups": chosen,
+        "covariates": design.names,
+        "n_participants": len(group_labels),
+        "n_voxels": int(stack.mask.sum()),
+        "n_permutations": n_permutations,
+        "alpha": alpha,
+        "f_critical_fwe": test["f_critical"],
+        "df": [test["df_effect"], test["df_error"]],
+        "n_significant_voxels_fwe": int(significant.sum()),
+        "n_clusters": len(clusters),
+        "significant_voxels_per_contrast": contrast_counts,
+        "model": "OLS map ~ group + covariates per voxel; omnibus F with Freedman-Lane "
+        "max-F permutation FWE; pairwise contrasts with nilearn permuted_ols (max-t FWE)",
+        "atlas": atlas.name,
+    }
+    write_json(summary, out_dir / "map_stats.json")
+    write_dataset_description(
+        out_dir,
+        step="stats --maps",
+        parameters={
+            "groups": chosen,
+            "covariates": list(covariates),
+            "n_permutations": n_permutations,
+            "alpha": alpha,
+            "seed": seed,
+            "atlas": atlas.name,
+        },
+        input_checksums={str(p): file_sha256(p) for p in (maps_path, manifest_path, *stack.paths)},
+    )
+    return {**summary, "clusters": clusters}

@@ -1,0 +1,118 @@
+"""Voxel-wise maps: F equals statsmodels, a planted effect is found only where planted."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from statsmodels.stats.anova import anova_lm
+
+from sfckit.cli import main
+from sfckit.io.outputs import read_tsv
+from sfckit.stats.maps import group_f_test
+
+SHAPE = (10, 10, 10)
+AFFINE = np.diag([3.0, 3.0, 3.0, 1.0])
+CUBE = (slice(2, 5), slice(2, 5), slice(2, 5))
+
+
+def planted_maps(seed=0, per_group=15, effect=3.0):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(["TRD", "nTRD", "HC"], per_group)
+    age = rng.normal(30, 6, len(groups))
+    maps = rng.normal(size=(len(groups), *SHAPE)) + 0.03 * age[:, None, None, None]
+    maps[np.ix_(groups == "TRD", *(np.arange(s.start, s.stop) for s in CUBE))] -= effect
+    return maps, groups, age
+
+
+def test_f_equals_statsmodels_with_covariates():
+    maps, groups, age = planted_maps(seed=1, per_group=8)
+    values = maps.reshape(len(groups), -1)[:, :40]
+    result = group_f_test(values, groups, age[:, None], n_permutations=19, seed=0)
+    for voxel in (0, 13, 39):
+        frame = pd.DataFrame({"y": values[:, voxel], "group": groups, "age": age})
+        table = anova_lm(smf.ols("y ~ C(group) + age", data=frame).fit(), typ=2)
+        assert result["f"][voxel] == pytest.approx(table.loc["C(group)", "F"], rel=1e-10)
+        assert result["p_uncorrected"][voxel] == pytest.approx(
+            table.loc["C(group)", "PR(>F)"], rel=1e-8
+        )
+    assert result["df_effect"] == 2 and result["df_error"] == len(groups) - 4
+
+
+def test_planted_effect_is_found_where_planted_and_nowhere_else():
+    maps, groups, age = planted_maps()
+    values = maps.reshape(len(groups), -1)
+    result = group_f_test(values, groups, age[:, None], n_permutations=200, seed=0, jobs=2)
+    significant = (result["p_fwe"] < 0.05).reshape(SHAPE)
+    planted = np.zeros(SHAPE, bool)
+    planted[CUBE] = True
+    assert significant[planted].mean() > 0.9
+    assert not significant[~planted].any()
+    # null data: the max-F threshold holds the family-wise error
+    null = group_f_test(
+        np.random.default_rng(5).normal(size=values.shape),
+        groups,
+        age[:, None],
+        n_permutations=200,
+        seed=1,
+    )
+    assert (null["p_fwe"] >= 0.05).all()
+    assert null["f_critical"] > np.quantile(null["f"], 0.99)
+
+
+def test_stats_maps_cli_reports_labelled_clusters(tmp_path, capsys):
+    maps, groups, age = planted_maps(seed=2)
+    labels = np.zeros(SHAPE, np.int16)
+    labels[:5, :5, :5] = 1
+    labels[5:, 5:, 5:] = 2
+    atlas_image = tmp_path / "atlas.nii.gz"
+    nib.save(nib.Nifti1Image(labels, AFFINE), atlas_image)
+    pd.DataFrame({"index": [1, 2], "name": ["Left_Block", "Right_Block"]}).to_csv(
+        tmp_path / "atlas.tsv", sep="\t", index=False
+    )
+    (tmp_path / "maps").mkdir()
+    rows, map_rows = [], []
+    for i, (group, years) in enumerate(zip(groups, age, strict=True)):
+        pid = f"sub-{i:02d}"
+        nib.save(
+            nib.Nifti1Image(maps[i].astype(np.float32), AFFINE), tmp_path / f"maps/{pid}.nii.gz"
+        )
+        rows.append({"participant_id": pid, "group": group, "age": years, "gmv": "x", "alff": "y"})
+        map_rows.append({"participant_id": pid, "map": f"maps/{pid}.nii.gz"})
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.tsv", sep="\t", index=False)
+    pd.DataFrame(map_rows).to_csv(tmp_path / "maps.tsv", sep="\t", index=False)
+    status = main(
+        [
+            "stats",
+            "--maps",
+            str(tmp_path / "maps.tsv"),
+            "--manifest",
+            str(tmp_path / "manifest.tsv"),
+            "--covariates",
+            "age",
+            "--atlas",
+            str(atlas_image),
+            "--atlas-labels",
+            str(tmp_path / "atlas.tsv"),
+            "--permutations",
+            "100",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert status == 0
+    clusters = read_tsv(tmp_path / "out" / "clusters.tsv")
+    assert len(clusters) == 1
+    assert clusters.loc[0, "peak_region"] == "Left_Block"
+    assert clusters.loc[0, "regions"] == "Left_Block (27)"
+    summary = json.loads((tmp_path / "out" / "map_stats.json").read_text())
+    assert summary["n_significant_voxels_fwe"] == 27
+    counts = summary["significant_voxels_per_contrast"]
+    assert counts["TRD_vs_nTRD"] > 20 and counts["TRD_vs_HC"] > 20
+    # no planted nTRD-HC difference: FWE control allows a stray voxel in 5 % of datasets
+    assert counts["nTRD_vs_HC"] <= 2
+    t_map = np.asarray(nib.load(tmp_path / "out" / "maps" / "TRD_vs_nTRD_t.nii.gz").dataobj)
+    assert (t_map[CUBE] < 0).all()
+    assert "1 cluster" in capsys.readouterr().out
