@@ -102,3 +102,23 @@ def test_net_benefit_closed_form():
     # at t = 0.3: treated = {0.9, 0.4, 0.6}: TP 2, FP 1 -> 2/5 - 1/5 * 3/7
     np.testing.assert_allclose(net_benefit(y, p, [0.5, 0.3]), [0.0, 0.4 - 0.2 * 3 / 7])
     np.testing.assert_allclose(treat_all(y, [0.5]), [0.4 - 0.6])
+
+
+def test_delong_agrees_with_r_proc():
+    # Reference values from R 4.2.2 / pROC 1.18.0 roc.test(method="delong", paired=TRUE),
+    # produced by data/delong_proc.R from data/delong_cases.tsv (continuous scores, heavy
+    # ties, ordinal scores, the hand example, and two models of opposite direction).
+    from pathlib import Path
+
+    import pandas as pd
+
+    data = Path(__file__).parent / "data"
+    cases = pd.read_csv(data / "delong_cases.tsv", sep="\t")
+    reference = pd.read_csv(data / "delong_proc_reference.tsv", sep="\t").set_index("case")
+    assert len(reference) == 5
+    for name, case in cases.groupby("case"):
+        result = delong_test(case["y"], case["a"], case["b"])
+        expected = reference.loc[name]
+        for key in ("auc_a", "auc_b", "z"):
+            assert result[key] == pytest.approx(expected[key], abs=1e-6), (name, key)
+        assert result["p"] == pytest.approx(expected["p"], abs=1e-6, rel=1e-6), name

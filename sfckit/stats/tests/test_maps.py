@@ -116,3 +116,93 @@ def test_stats_maps_cli_reports_labelled_clusters(tmp_path, capsys):
     t_map = np.asarray(nib.load(tmp_path / "out" / "maps" / "TRD_vs_nTRD_t.nii.gz").dataobj)
     assert (t_map[CUBE] < 0).all()
     assert "1 cluster" in capsys.readouterr().out
+
+
+def test_planted_searchlight_decoupling_is_found_end_to_end(tmp_path, capsys):
+    """GMV-ALFF coupling removed in a cube for one group: extract + stats find only it."""
+    rng = np.random.default_rng(7)
+    shape, affine = (14, 14, 14), np.diag([4.0, 4.0, 4.0, 1.0])
+    cube = (slice(4, 10), slice(4, 10), slice(4, 10))
+    labels = np.ones(shape, np.int16)
+    labels[7:] = 2
+    nib.save(nib.Nifti1Image(labels, affine), tmp_path / "atlas.nii.gz")
+    pd.DataFrame({"index": [1, 2], "name": ["Front", "Back"]}).to_csv(
+        tmp_path / "atlas.tsv", sep="\t", index=False
+    )
+    rows = []
+    for i, group in enumerate(np.repeat(["TRD", "nTRD", "HC"], 12)):
+        gmv = rng.uniform(0.3, 0.9, shape)
+        slope = np.ones(shape)
+        if group == "TRD":
+            slope[cube] = 0.0
+        alff = 1.0 + slope * (gmv - 0.6) + rng.normal(0, 0.08, shape)
+        pid = f"sub-{i:02d}"
+        nib.save(nib.Nifti1Image(gmv.astype(np.float32), affine), tmp_path / f"{pid}_gmv.nii.gz")
+        nib.save(nib.Nifti1Image(alff.astype(np.float32), affine), tmp_path / f"{pid}_alff.nii.gz")
+        rows.append(
+            {
+                "participant_id": pid,
+                "group": group,
+                "gmv": f"{pid}_gmv.nii.gz",
+                "alff": f"{pid}_alff.nii.gz",
+            }
+        )
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.tsv", sep="\t", index=False)
+    atlas = [
+        "--atlas",
+        str(tmp_path / "atlas.nii.gz"),
+        "--atlas-labels",
+        str(tmp_path / "atlas.tsv"),
+    ]
+    manifest = ["--manifest", str(tmp_path / "manifest.tsv")]
+    assert (
+        main(
+            [
+                "extract",
+                *manifest,
+                *atlas,
+                "--method",
+                "searchlight",
+                "--radius",
+                "4",
+                "--min-voxels",
+                "5",
+                "--out",
+                str(tmp_path / "features"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "stats",
+                "--maps",
+                str(tmp_path / "features" / "maps.tsv"),
+                *manifest,
+                *atlas,
+                "--permutations",
+                "100",
+                "--out",
+                str(tmp_path / "stats"),
+            ]
+        )
+        == 0
+    )
+    logp = np.asarray(nib.load(tmp_path / "stats" / "maps" / "group_logp_fwe.nii.gz").dataobj)
+    significant = logp > -np.log10(0.05)
+    core = np.zeros(shape, bool)
+    core[5:9, 5:9, 5:9] = True  # spheres entirely inside the cube
+    reach = np.zeros(shape, bool)
+    reach[3:11, 3:11, 3:11] = True  # spheres that touch the cube
+    assert significant[core].all()
+    assert not significant[~reach].any()
+    clusters = read_tsv(tmp_path / "stats" / "clusters.tsv")
+    assert len(clusters) == 1 and set(clusters.loc[0, "regions"].split("; ")) == {
+        f"{name} ({count})"
+        for name, count in pd.Series(labels[significant])
+        .map({1: "Front", 2: "Back"})
+        .value_counts()
+        .items()
+    }
