@@ -82,6 +82,15 @@ classification:
 benchmark:
   clinical: [age, hama]
   model: logistic
+  site_column: site
+  harmonize: combat
+  harmonize_covariates: [age]
+searchlight:
+  radius: 16
+  permutations: 19
+outcomes:
+  - {{target: remission, outer: 3, repeats: 1, inner: 3}}
+  - {{target: time-to-relapse, outer: 3, repeats: 1, inner: 3}}
 """
 
 

@@ -2,11 +2,11 @@
 
 A study file (YAML) names the inputs and every analysis choice; it is validated against a
 schema (pydantic), so an unknown key or a wrong type is an error naming the key and its line.
-Steps run in order — extract → stats → replicate → correlate → classify → benchmark →
-report — into one output folder. Each step is skipped when its outputs exist and were made
-from the same inputs and parameters (a key stored in ``.sfckit-steps/``); extraction also
-resumes per participant. The resolved study is written to ``study.json`` and every step
-folder has its own ``dataset_description.json``.
+Steps run in order — extract → stats → searchlight → replicate → correlate → classify →
+benchmark → outcomes → report — into one output folder. Each step is skipped when its
+outputs exist and were made from the same inputs and parameters (a key stored in
+``.sfckit-steps/``); extraction also resumes per participant. The resolved study is
+written to ``study.json`` and every step folder has its own ``dataset_description.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sfckit.errors import SparseRegionWarning, file_error
 from sfckit.io.outputs import file_sha256, write_json
 
-STEPS = ("extract", "stats", "replicate", "correlate", "classify", "benchmark", "report")
+STEPS = (
+    "extract",
+    "stats",
+    "searchlight",
+    "replicate",
+    "correlate",
+    "classify",
+    "benchmark",
+    "outcomes",
+    "report",
+)
 STEP_KEYS = ".sfckit-steps"
 
 
@@ -89,6 +99,35 @@ class BenchmarkSpec(_Strict):
     unseen_site: Literal["error", "reference"] = "error"
 
 
+class SearchlightSpec(_Strict):
+    """Searchlight maps and their voxel-wise group statistics (``stats --maps``)."""
+
+    radius: float = 6.0
+    permutations: int = 1000
+    seed: int = 0
+
+
+class OutcomeSpec(_Strict):
+    """One treatment outcome to predict (see ``sfckit predict-outcome``)."""
+
+    target: Literal["response", "remission", "neuromodulation", "relapse", "time-to-relapse"]
+    model: str = "logistic"
+    groups: list[str] = Field(default_factory=list)
+    baseline: str = "hamd"
+    post: str = "hamd_post"
+    response_fraction: float = 0.5
+    remission_cutoff: float = 7.0
+    time_column: str = "relapse_months"
+    event_column: str = "relapsed"
+    horizon: float = 12.0
+    treatment_column: str = "treatment"
+    neuromodulation: list[str] = Field(default_factory=lambda: ["rTMS", "iTBS", "tDCS", "ECT"])
+    outer: int = 5
+    repeats: int = 10
+    inner: int = 5
+    seed: int = 0
+
+
 class Study(_Strict):
     """The study file's schema."""
 
@@ -103,6 +142,8 @@ class Study(_Strict):
     correlations: CorrelationSpec | None = None
     classification: ClassificationSpec | None = None
     benchmark: BenchmarkSpec | None = None
+    searchlight: SearchlightSpec | None = None
+    outcomes: list[OutcomeSpec] = Field(default_factory=list)
     steps: list[Literal[STEPS]] = Field(default_factory=lambda: list(STEPS))  # type: ignore[valid-type]
     jobs: int = 1
 
@@ -284,6 +325,18 @@ def run_study(
                 log,
             )
     primary = out / "features" / atlas_names[0][0] / "sfc.tsv"
+    if "searchlight" in steps and study.searchlight:
+        _run_searchlight(
+            out,
+            study,
+            cohort,
+            parameters,
+            atlas_names[0][1],
+            resolve,
+            jobs=jobs,
+            progress=progress,
+            log=log,
+        )
     if "replicate" in steps and len(atlas_names) > 1:
         a, b = (out / "stats" / n for n, _ in atlas_names[:2])
         _run_step(
@@ -372,6 +425,9 @@ def run_study(
             ),
             log,
         )
+    if "outcomes" in steps:
+        for spec in study.outcomes:
+            _run_outcome(out, spec, manifest, primary, jobs=jobs, progress=progress, log=log)
     if "report" in steps:
         from sfckit.report.html import build_report
 
@@ -379,3 +435,95 @@ def run_study(
         build_report(out, out / "report.html")
         log(f"report: {out / 'report.html'} (built in {time.perf_counter() - start:.1f} s)")
     return out
+
+
+def _run_searchlight(
+    out: Path,
+    study: Study,
+    cohort: Any,
+    parameters: Any,
+    atlas_spec: AtlasSpec,
+    resolve: Callable[[str | None], Path | None],
+    *,
+    jobs: int,
+    progress: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Searchlight maps (resumable per participant) and their voxel-wise statistics."""
+    from dataclasses import replace
+
+    from sfckit.features.extract import extract_cohort
+    from sfckit.io.atlases import load_atlas
+    from sfckit.stats.maps import run_map_stats
+
+    spec = study.searchlight
+    atlas = load_atlas(
+        str(resolve(atlas_spec.image)) if atlas_spec.image else atlas_spec.name,
+        resolve(atlas_spec.labels),
+    )
+    features = out / "features" / "searchlight"
+    log("searchlight maps: running (finished participants are reused)")
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SparseRegionWarning)
+        extract_cohort(
+            cohort,
+            features,
+            atlas=atlas,
+            parameters=replace(parameters, method="searchlight", radius=spec.radius).validate(),
+            jobs=jobs,
+            progress=progress,
+        )
+    log(f"searchlight maps: done in {time.perf_counter() - start:.1f} s")
+    _run_step(
+        out,
+        "searchlight-stats",
+        _key(
+            {**spec.model_dump(), "groups": study.groups, "covariates": study.covariates},
+            [features / "maps.tsv", features / "sfc.tsv"],
+        ),
+        [out / "stats" / "searchlight" / "clusters.tsv"],
+        lambda: run_map_stats(
+            features / "maps.tsv",
+            cohort.path,
+            out / "stats" / "searchlight",
+            atlas=atlas,
+            groups=study.groups,
+            covariates=study.covariates,
+            n_permutations=spec.permutations,
+            alpha=study.alpha,
+            seed=spec.seed,
+            jobs=jobs,
+        ),
+        log,
+    )
+
+
+def _run_outcome(
+    out: Path,
+    spec: OutcomeSpec,
+    manifest: Path,
+    features: Path,
+    *,
+    jobs: int,
+    progress: bool,
+    log: Callable[[str], None],
+) -> None:
+    """One treatment-outcome prediction into ``outcomes/<target>``."""
+    from sfckit.learn.outcome import OutcomeSettings, run_outcome_prediction
+
+    values = spec.model_dump()
+    values["groups"] = tuple(values["groups"])
+    values["neuromodulation"] = tuple(values["neuromodulation"])
+    settings = OutcomeSettings(**values)
+    folder = out / "outcomes" / spec.target
+    _run_step(
+        out,
+        f"outcome-{spec.target}",
+        _key(values, [manifest, features]),
+        [folder / "metrics.json"],
+        lambda: run_outcome_prediction(
+            features, manifest, folder, settings, jobs=jobs, progress=progress
+        ),
+        log,
+    )

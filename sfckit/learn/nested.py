@@ -97,15 +97,25 @@ def site_strata(y: np.ndarray, sites: np.ndarray, *, n_splits: int) -> np.ndarra
     """One stratum per (class, site) cell; cells too small for the folds join their class.
 
     Stratifying by both keeps every site in every training set, which ComBat needs.
-    A cell smaller than the number of folds would make scikit-learn warn and cannot be
-    spread anyway, so its members are stratified by class alone.
+    A cell smaller than the number of folds cannot be spread over them (scikit-learn would
+    warn), so its members join the other small cells of their class, or, if those are
+    still too few, the class's largest cell.
     """
-    labels = np.array([f"{int(c)}|{s}" for c, s in zip(y, sites, strict=True)])
-    cells, counts = np.unique(labels, return_counts=True)
-    small = set(cells[counts < n_splits])
-    return np.array(
-        [f"{int(c)}|small" if label in small else label for c, label in zip(y, labels, strict=True)]
-    )
+    cells = np.array([f"{int(c)}|{s}" for c, s in zip(y, sites, strict=True)], dtype=object)
+    names, counts = np.unique(cells, return_counts=True)
+    small = np.isin(cells, names[counts < n_splits])
+    for label in np.unique(y):
+        members = small & (y == label)
+        if not members.any():
+            continue
+        merged = f"{int(label)}|small"
+        if members.sum() < n_splits:
+            large = cells[(y == label) & ~small]
+            if large.size:
+                values, sizes = np.unique(large, return_counts=True)
+                merged = values[np.argmax(sizes)]
+        cells[members] = merged
+    return cells
 
 
 def positive_score(estimator: Any, X: np.ndarray) -> np.ndarray:

@@ -89,6 +89,29 @@ def _plot_maps(plotting, effect_image, significant_image, template, axes, alpha,
         axes[1].text(0.5, 0.5, "no region reaches FDR significance", ha="center")
 
 
+def statistic_map(image: nib.Nifti1Image, threshold: float, title: str) -> str:
+    """A voxel-wise statistic map on the MNI template, voxels below ``threshold`` hidden."""
+    from nilearn import plotting
+    from nilearn.datasets import load_mni152_template
+
+    figure, axis = plt.subplots(1, 1, figsize=(10, 2.8))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*converting a masked element.*")
+        plotting.plot_stat_map(
+            image,
+            bg_img=load_mni152_template(resolution=2),
+            display_mode="z",
+            cut_coords=[-20, 0, 15, 30, 45, 60],
+            axes=axis,
+            cmap="inferno",
+            colorbar=True,
+            threshold=threshold,
+            vmin=0,
+            title=title,
+        )
+    return to_data_uri(figure)
+
+
 def group_distribution(
     values: pd.Series, groups: pd.Series, order: Sequence[str], title: str, annotation: str
 ) -> str:

@@ -1,10 +1,10 @@
 """Build the single, self-contained HTML report from the files a run wrote.
 
 The report reads only files (``study.json``, ``features/``, ``stats/``, ``replication/``,
-``correlations/``, ``classify/``, ``benchmark/``); every section whose files are absent is
-listed as missing instead. All text from input files is escaped by Jinja2's autoescaping
-and the page loads nothing from outside (images are data URIs; a Content-Security-Policy
-forbids any other source).
+``correlations/``, ``classify/``, ``benchmark/``, ``stats/searchlight/``, ``outcomes/``);
+every section whose files are absent is listed as missing instead. All text from input
+files is escaped by Jinja2's autoescaping and the page loads nothing from outside (images
+are data URIs; a Content-Security-Policy forbids any other source).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 import nibabel as nib
+import numpy as np
 import pandas as pd
 
 from sfckit import __version__
@@ -22,6 +23,7 @@ from sfckit.errors import file_error
 from sfckit.features.qc import OUTLIER_MADS, outlier_mask
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import atomic_write, read_tsv
+from sfckit.learn.steps import RESEARCH_NOTICE
 from sfckit.report import figures
 from sfckit.report.tables import display_table, format_value, table_one
 
@@ -61,7 +63,11 @@ class ReportBuilder:
         atlases = [
             str(a if isinstance(a, str) else a.get("name")) for a in self.study.get("atlases", [])
         ]
-        found = sorted(p.name for p in stats_root.iterdir()) if stats_root.is_dir() else []
+        found = (
+            sorted(p.name for p in stats_root.iterdir() if p.name != "searchlight")
+            if stats_root.is_dir()
+            else []
+        )
         self.atlases = [a for a in atlases if a in found] or found
         self.primary = self.atlases[0] if self.atlases else None
         self.clinical = self._clinical()
@@ -469,7 +475,104 @@ class ReportBuilder:
                     f"reach AUC {format_value(d['confounds_only_auc'])}."
                 )
             )
+        if "harmonization" in extra:
+            h = extra["harmonization"]
+            covariates = ", ".join(h["covariates_preserved"]) or "none"
+            blocks.append(
+                _text(
+                    "ComBat harmonisation fitted inside the training folds (covariates kept: "
+                    f"{covariates}; unseen sites: {h['unseen_site']}): imaging AUC "
+                    f"{format_value(h['imaging_auc'])} with, "
+                    f"{format_value(h['imaging_unharmonized_auc'])} without it; the per-site "
+                    "table lists both."
+                )
+            )
         self.add("benchmark", "Does imaging add to the clinical model?", blocks)
+
+    def searchlight(self) -> None:
+        folder = self.results / "stats" / "searchlight"
+        summary = _json(folder / "map_stats.json")
+        if summary is None:
+            self.missing.append("Searchlight maps (stats/searchlight/map_stats.json)")
+            return
+        self.facts["searchlight"] = summary
+        significant = summary["n_significant_voxels_fwe"]
+        blocks = [
+            _text(
+                f"Voxel-wise omnibus group F over {summary['n_voxels']} voxels covered by "
+                f"every participant's map ({summary['n_permutations']} Freedman-Lane "
+                f"permutations, max-F family-wise error): {significant} voxel(s) in "
+                f"{summary['n_clusters']} cluster(s) exceed F = "
+                f"{format_value(summary['f_critical_fwe'])} (FWE < {summary['alpha']})."
+            )
+        ]
+        f_map = folder / "maps" / "group_F.nii.gz"
+        if f_map.is_file():
+            threshold = summary["f_critical_fwe"]
+            caption = f"Group F, voxels with FWE p < {summary['alpha']}"
+            if not significant:
+                threshold = float(np.nanpercentile(np.asarray(nib.load(f_map).dataobj), 99))
+                caption = "Group F above its 99th percentile (no voxel survives FWE)"
+            blocks.append(
+                _figures([(figures.statistic_map(nib.load(f_map), threshold, "group F"), caption)])
+            )
+        if (folder / "clusters.tsv").is_file() and significant:
+            blocks.append(
+                _table(
+                    display_table(read_tsv(folder / "clusters.tsv")),
+                    "FWE-significant clusters (peak in MNI mm; regions with voxel counts)",
+                )
+            )
+        counts = summary.get("significant_voxels_per_contrast", {})
+        if counts:
+            blocks.append(
+                _text(
+                    "Pairwise contrasts (nilearn permuted_ols, max-t FWE): "
+                    + "; ".join(f"{k.replace('_', ' ')}: {v} voxel(s)" for k, v in counts.items())
+                    + "."
+                )
+            )
+        self.add("searchlight", "Where does coupling differ? Searchlight maps", blocks)
+
+    def outcomes(self) -> None:
+        root = self.results / "outcomes"
+        folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        rows = []
+        for folder in folders:
+            metrics = _json(folder / "metrics.json")
+            if metrics is None:
+                continue
+            survival = "c_index" in metrics
+            rows.append(
+                {
+                    "target": metrics["target"],
+                    "definition": metrics["definition"],
+                    "n": metrics.get("n_followed")
+                    or metrics.get("n_positive", 0) + metrics.get("n_negative", 0),
+                    "events": metrics.get("n_relapses", metrics.get("n_positive")),
+                    "metric": "C-index" if survival else "AUC",
+                    "value": metrics["c_index" if survival else "auc"],
+                    "ci_low": metrics["c_index_ci_low" if survival else "auc_ci_low"],
+                    "ci_high": metrics["c_index_ci_high" if survival else "auc_ci_high"],
+                    "calibration_slope": metrics.get("calibration_slope"),
+                }
+            )
+        if not rows:
+            self.missing.append("Treatment outcomes (outcomes/*/metrics.json)")
+            return
+        self.facts["outcomes"] = rows
+        self.add(
+            "outcomes",
+            "Treatment outcomes from baseline coupling",
+            [
+                _table(
+                    display_table(pd.DataFrame(rows)),
+                    "Nested cross-validation; binary outcomes: AUC, time to relapse: Harrell's "
+                    "C of a ridge Cox model (95% CI: participant bootstrap)",
+                ),
+                _text(RESEARCH_NOTICE),
+            ],
+        )
 
     def methods(self) -> None:
         parts = []
@@ -515,6 +618,21 @@ class ReportBuilder:
                 f"In the benchmark the {row['model']} model reached AUC "
                 f"{format_value(row.get('auc'))} with calibration slope "
                 f"{format_value(row.get('calibration_slope'))}."
+            )
+        searchlight = self.facts.get("searchlight")
+        if searchlight:
+            parts.append(
+                "Searchlight coupling maps (GMV-ALFF correlation within a sphere around each "
+                "gray-matter voxel) were compared voxel-wise with an omnibus F "
+                f"({searchlight['n_permutations']} Freedman-Lane permutations, max-F FWE "
+                f"< {searchlight['alpha']}); {searchlight['n_significant_voxels_fwe']} voxel(s) "
+                f"in {searchlight['n_clusters']} cluster(s) were significant."
+            )
+        for row in self.facts.get("outcomes", []):
+            parts.append(
+                f"Baseline coupling predicted {row['target']} ({row['definition']}) with "
+                f"{row['metric']} {format_value(row['value'])} (95% CI "
+                f"{format_value(row['ci_low'])}-{format_value(row['ci_high'])})."
             )
         if parts:
             self.add("methods", "Methods (generated from the parameters)", [_text(" ".join(parts))])
@@ -608,6 +726,8 @@ def build_report(results_dir: str | Path, out_path: str | Path | None = None) ->
     builder.correlations()
     builder.classification()
     builder.benchmark()
+    builder.searchlight()
+    builder.outcomes()
     builder.methods()
     builder.tripod()
     return builder.render(Path(out_path) if out_path else results / "report.html")

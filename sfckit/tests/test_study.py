@@ -56,6 +56,12 @@ def test_study_runs_every_step_and_records_it(tiny_study):
         "correlations/correlations.tsv",
         "classify/logistic/metrics.json",
         "benchmark/benchmark.tsv",
+        "benchmark/per_site.tsv",
+        "features/searchlight/maps.tsv",
+        "stats/searchlight/clusters.tsv",
+        "stats/searchlight/maps/group_F.nii.gz",
+        "outcomes/remission/metrics.json",
+        "outcomes/time-to-relapse/metrics.json",
         "report.html",
         "study.json",
     ):
@@ -72,4 +78,6 @@ def test_rerun_skips_finished_steps(tiny_study):
     run_study(study, results, progress=False, log=lines.append)
     assert "classify-logistic: up to date, skipped" in lines
     assert "benchmark: up to date, skipped" in lines
+    assert "searchlight-stats: up to date, skipped" in lines
+    assert "outcome-time-to-relapse: up to date, skipped" in lines
     assert (results / "classify" / "logistic" / "metrics.json").stat().st_mtime_ns == before

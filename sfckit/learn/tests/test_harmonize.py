@@ -181,3 +181,15 @@ def test_bad_harmonization_input(change, fragment):
     )
     with pytest.raises(UserError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         benchmark(data, settings, source="m.tsv", progress=False)
+
+
+def test_site_strata_never_leave_a_cell_smaller_than_the_folds():
+    from sfckit.learn.nested import site_strata
+
+    y = np.array([0] * 13 + [1] * 7)
+    sites = np.array(["A"] * 10 + ["B"] * 2 + ["C"] + ["A"] * 6 + ["B"])
+    strata = site_strata(y, sites, n_splits=3)
+    assert strata[:10].tolist() == ["0|A"] * 10
+    assert set(strata[10:13]) == {"0|small"}
+    assert set(strata[13:]) == {"1|A"}  # a lone small cell joins its class's largest cell
+    assert pd.Series(strata).value_counts().min() >= 3

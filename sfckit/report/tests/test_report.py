@@ -21,12 +21,17 @@ def test_report_has_every_section_and_the_key_numbers(tiny_study):
         "correlations",
         "classification",
         "benchmark",
+        "searchlight",
+        "outcomes",
         "methods",
         "tripod",
         "research-notice",
     ):
         assert f'id="{anchor}"' in html
     assert f"{metrics['auc']:.3g}" in html
+    relapse = json.loads((results / "outcomes" / "time-to-relapse" / "metrics.json").read_text())
+    assert "C-index" in html and f"{relapse['c_index']:.3g}" in html
+    assert "ComBat harmonisation fitted inside the training folds" in html
     assert "Research use only" in html
     assert "http://" not in html and "https://" not in html  # nothing loaded from outside
     assert html.count("data:image/png;base64,") >= 4
