@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import gaussian_kde, rankdata
 
 from sfckit.errors import SparseRegionWarning
 from sfckit.features.regional import grouped_mean, region_positions
@@ -146,6 +145,8 @@ def voxel_spearman(
     alff_ranks = np.full(alff.shape, np.nan)
     for region in np.unique(position[position >= 0]):
         inside = position == region
+        from scipy.stats import rankdata  # imported here: scipy.stats is slow to import
+
         gmv_ranks[inside] = rankdata(gmv[inside])
         alff_ranks[inside] = rankdata(alff[inside])
     return voxel_correlation(gmv_ranks, alff_ranks, position, n_regions)
@@ -185,6 +186,8 @@ def kl_similarity_of_samples(first: np.ndarray, second: np.ndarray) -> float:
     """exp(-symmetric KL) between KDEs of two 1-D samples (NaN for degenerate samples)."""
     if np.ptp(first) == 0 or np.ptp(second) == 0:
         return float("nan")
+    from scipy.stats import gaussian_kde
+
     kde_first, kde_second = gaussian_kde(first), gaussian_kde(second)
     pad = 3.0 * max(kde_first.factor * first.std(ddof=1), kde_second.factor * second.std(ddof=1))
     grid = np.linspace(

@@ -9,11 +9,14 @@ the threshold. The regression itself is nilearn's ``signal.clean`` on the kept v
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sfckit.errors import file_error
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MOTION = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 STRATEGIES = ("none", "6P", "24P", "24P+2P")
@@ -45,6 +48,8 @@ def read_confounds(path: str | Path, n_volumes: int) -> pd.DataFrame:
             fix="fix the 'confounds' column of the manifest (sfckit manifest fills "
             "it from fMRIPrep)",
         )
+    import pandas as pd  # imported here so that worker processes start quickly
+
     table = pd.read_csv(path, sep="\t", na_values=["n/a"])
     if len(table) != n_volumes:
         raise file_error(

@@ -8,13 +8,10 @@ Regional ALFF is mALFF: ALFF divided by the participant's mean ALFF over that ma
 
 from __future__ import annotations
 
-import hashlib
-import re
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -22,36 +19,32 @@ import pandas as pd
 
 from sfckit.engine import run_tasks
 from sfckit.errors import SparseRegionWarning, UserError, file_error
-from sfckit.features.alff import alff as alff_kernel
-from sfckit.features.alff import band_problem
-from sfckit.features.coupling import METHODS, coupling
-from sfckit.features.denoise import (
-    censoring_mask,
-    clean_timeseries,
-    nuisance_matrix,
-    read_confounds,
-)
+from sfckit.features.coupling import METHODS
 from sfckit.features.parameters import (
-    PROFILE,
     SEARCHLIGHT,
     ExtractionParameters,
 )
-from sfckit.features.profile import participant_profile_coupling
+from sfckit.features.participant import (
+    Failure,
+    ParticipantFeatures,
+    batch_task,
+    cache_name,
+    header_task,
+    load_cached,
+    make_batches,
+    participant_key,
+    searchlight_map_name,
+)
 from sfckit.features.qc import apply_rules, parse_rules, qc_table
-from sfckit.features.regional import region_positions, regional_mean
-from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
 from sfckit.io.atlases import Atlas
 from sfckit.io.images import (
     Grid,
     check_same_grid,
     load_data,
     load_image,
-    repetition_time,
-    stream_voxels,
 )
 from sfckit.io.manifest import Cohort
 from sfckit.io.outputs import (
-    atomic_write,
     file_sha256,
     parameters_hash,
     save_nifti,
@@ -61,435 +54,6 @@ from sfckit.io.outputs import (
 
 FEATURE_TABLES = {"sfc": "sfc.tsv", "gmv": "gmv.tsv", "alff": "alff.tsv"}
 CACHE_FOLDER = ".sfckit-cache"
-
-
-@dataclass
-class ParticipantFeatures:
-    """One participant's regional features."""
-
-    participant_id: str
-    sfc: np.ndarray
-    gmv: np.ndarray
-    alff: np.ndarray
-    n_valid: np.ndarray
-    checksums: dict[str, str] = field(default_factory=dict)
-    n_gm_voxels: int = 0
-    atlas_overlap: float = float("nan")
-    n_volumes_kept: int = -1
-
-
-def load_gray_matter(
-    row: dict[str, Any],
-    *,
-    grid: Grid,
-    parameters: ExtractionParameters,
-    user_mask: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A participant's GMV volume on the cohort grid and its gray-matter mask.
-
-    The mask is ``GMV > gm_threshold`` (and ``user_mask``); with ``resample_to="functional"``
-    the map is first resampled (linear) onto the functional grid.
-    """
-    gmv_path = row["gmv"]
-    gmv_image = load_image(gmv_path, ndim=3, role="gmv")
-    if parameters.resample_to == "functional" and not Grid.of(gmv_image).matches(grid):
-        from nilearn.image import resample_img
-
-        gmv_image = resample_img(
-            gmv_image,
-            target_affine=grid.affine,
-            target_shape=grid.shape,
-            interpolation="continuous",
-            force_resample=True,
-            copy_header=True,
-        )
-    check_same_grid(grid, "the cohort's first image", Grid.of(gmv_image), gmv_path)
-    gmv = load_data(gmv_image, gmv_path, role="gmv")
-    _check_informative(gmv, gmv_path, "gmv")
-    mask = np.isfinite(gmv) & (gmv > parameters.gm_threshold)
-    if user_mask is not None:
-        mask &= user_mask
-    if not mask.any():
-        raise file_error(
-            gmv_path,
-            f"no voxel exceeds the gray-matter threshold {parameters.gm_threshold}",
-            expected="a modulated gray-matter map with values around 0-1",
-            fix="check the image, or lower --gm-threshold",
-        )
-    return gmv, mask
-
-
-def load_functional(
-    row: dict[str, Any], *, mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
-) -> tuple[np.ndarray, int, np.ndarray | None]:
-    """ALFF in the mask voxels: computed from the BOLD run, or read from an ALFF map.
-
-    Returns
-    -------
-    alff : ndarray
-        One value per mask voxel.
-    n_volumes_kept : int
-        Volumes left after censoring (-1 for ALFF maps).
-    timeseries : ndarray or None
-        The mask voxels' BOLD time series (volumes x voxels) when computed from BOLD.
-    """
-    functional_path = row[row["functional"]]
-    if row["functional"] == "bold":
-        return _alff_from_bold(row, mask, grid, parameters)
-    if parameters.method == PROFILE:
-        raise file_error(
-            functional_path,
-            "the profile method needs BOLD runs, not ALFF maps",
-            fix="give a 'bold' column in the manifest or choose another --method",
-        )
-    alff_image = load_image(functional_path, ndim=3, role="alff")
-    check_same_grid(grid, row["gmv"], Grid.of(alff_image), functional_path)
-    alff_map = load_data(alff_image, functional_path, role="alff")
-    _check_informative(alff_map, functional_path, "alff")
-    return alff_map[mask], -1, None
-
-
-def extract_participant(
-    row: dict[str, Any],
-    *,
-    labels: np.ndarray,
-    regions: np.ndarray,
-    region_names: list[str],
-    grid: Grid,
-    parameters: ExtractionParameters,
-    user_mask: np.ndarray | None = None,
-    map_dir: str | None = None,
-) -> ParticipantFeatures:
-    """Load one participant's images and compute regional SFC, GMV and mALFF.
-
-    Parameters
-    ----------
-    row : dict
-        A manifest row (``participant_id``, ``gmv``, ``functional``, ``bold``/``alff``, ``tr``).
-    labels : ndarray of int, 3-D
-        Atlas labels on the image grid.
-    regions, region_names
-        Label values and names to report, in output order.
-    grid : Grid
-        The cohort's voxel grid.
-    parameters : ExtractionParameters
-        Method, thresholds and band.
-    user_mask : ndarray of bool, optional
-        Restricts the gray-matter mask.
-    map_dir : str, optional
-        Where the searchlight method writes the participant's voxel map (its regional SFC
-        is then the mean of the map over each region).
-    """
-    gmv_path = row["gmv"]
-    gmv, mask = load_gray_matter(row, grid=grid, parameters=parameters, user_mask=user_mask)
-    functional_path = row[row["functional"]]
-    alff_values, n_volumes_kept, timeseries = load_functional(
-        row, mask=mask, grid=grid, parameters=parameters
-    )
-    gmv_values = gmv[mask].astype(np.float64)
-    alff_values = alff_values.astype(np.float64)
-    usable = np.isfinite(alff_values) & (alff_values != 0)
-    if not usable.any():
-        raise file_error(
-            functional_path,
-            "ALFF is zero or not finite in every gray-matter voxel",
-            fix="check that the functional image covers the brain and is in the GMV's space",
-        )
-    voxel_labels = labels[mask][usable]
-    gmv_values, alff_values = gmv_values[usable], alff_values[usable]
-    malff = alff_values / alff_values.mean()
-    if parameters.method == PROFILE:
-        sfc, n_valid = participant_profile_coupling(
-            gmv_values, timeseries[:, usable], voxel_labels, regions, parameters.min_voxels
-        )
-    elif parameters.method == SEARCHLIGHT:
-        usable_mask = np.zeros_like(mask)
-        usable_mask[mask] = usable
-        alff_volume = np.zeros(mask.shape)
-        alff_volume[usable_mask] = alff_values
-        z, _ = searchlight_coupling(
-            gmv=gmv,
-            alff=alff_volume,
-            mask=usable_mask,
-            footprint=sphere_footprint(grid.affine, parameters.radius),
-            min_voxels=parameters.min_voxels,
-        )
-        save_nifti(
-            nib.Nifti1Image(z, grid.affine),
-            Path(map_dir or ".") / searchlight_map_name(row["participant_id"]),
-        )
-        sfc = regional_mean(values=z[usable_mask], labels=voxel_labels, regions=regions)
-        positions = region_positions(voxel_labels, regions)
-        finite = np.isfinite(z[usable_mask]) & (positions >= 0)
-        n_valid = np.bincount(positions[finite], minlength=len(regions))
-    else:
-        sfc, n_valid = _voxel_coupling(
-            gmv_values, alff_values, voxel_labels, regions, region_names, parameters
-        )
-    del timeseries
-    inputs = [gmv_path, functional_path]
-    if row["functional"] == "bold" and parameters.needs_confounds:
-        inputs.append(row["confounds"])
-    checksums = {str(p): file_sha256(p) for p in inputs}
-    atlas_voxels = np.isin(labels, regions)
-    return ParticipantFeatures(
-        participant_id=row["participant_id"],
-        sfc=sfc,
-        gmv=regional_mean(values=gmv_values, labels=voxel_labels, regions=regions),
-        alff=regional_mean(values=malff, labels=voxel_labels, regions=regions),
-        n_valid=n_valid,
-        checksums=checksums,
-        n_gm_voxels=int(usable.sum()),
-        atlas_overlap=float(np.isin(voxel_labels, regions).sum() / max(atlas_voxels.sum(), 1)),
-        n_volumes_kept=n_volumes_kept,
-    )
-
-
-def _voxel_coupling(gmv_values, alff_values, voxel_labels, regions, region_names, parameters):
-    with warnings.catch_warnings():
-        # Sparse regions are reported once for the whole cohort, not per participant.
-        warnings.simplefilter("ignore", SparseRegionWarning)
-        return coupling(
-            gmv=gmv_values,
-            alff=alff_values,
-            labels=voxel_labels,
-            regions=regions,
-            region_names=region_names,
-            method=parameters.method,
-            min_voxels=parameters.min_voxels,
-        )
-
-
-def _check_informative(data: np.ndarray, path: str, role: str) -> None:
-    finite = np.isfinite(data)
-    if not finite.any():
-        raise file_error(
-            path,
-            f"the {role} image contains only NaN/inf values",
-            fix="re-create the image; it holds no data",
-        )
-    if not np.any(data[finite] != 0):
-        raise file_error(
-            path, f"the {role} image is all zeros", fix="re-create the image; it holds no data"
-        )
-
-
-def _alff_from_bold(
-    row: dict[str, Any], mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
-) -> tuple[np.ndarray, int, np.ndarray]:
-    """ALFF of the gray-matter voxels of a BOLD run (denoised/censored on request), the
-    number of volumes kept, and the kept (time x voxels) series."""
-    path = row["bold"]
-    image = load_image(path, ndim=4, role="bold")
-    check_same_grid(grid, "the participant's GMV map", Grid.of(image), path)
-    tr = _resolve_tr(path, image, row.get("tr"))
-    problem = band_problem(image.shape[3], tr=tr, band=parameters.band)
-    if problem:
-        raise file_error(path, problem, fix="use a longer run or adjust --band")
-    timeseries = stream_voxels(image, path, mask, role="bold")  # (time, gray-matter voxels)
-    keep = np.ones(image.shape[3], dtype=bool)
-    if parameters.needs_confounds:
-        confounds_path = row.get("confounds")
-        if not confounds_path:
-            raise file_error(
-                path,
-                "--denoise/--fd-threshold need the run's confounds file",
-                fix="add a 'confounds' column to the manifest (sfckit manifest "
-                "fills it from fMRIPrep)",
-            )
-        table = read_confounds(confounds_path, image.shape[3])
-        keep = censoring_mask(table, parameters.fd_threshold, confounds_path)
-        problem = band_problem(int(keep.sum()), tr=tr, band=parameters.band)
-        if problem:
-            raise file_error(
-                path,
-                f"after censoring at FD > {parameters.fd_threshold} mm: {problem}",
-                fix="raise --fd-threshold or exclude the participant",
-            )
-        timeseries = clean_timeseries(
-            timeseries,
-            confounds=nuisance_matrix(table, parameters.denoise, confounds_path),
-            keep=keep,
-            tr=tr,
-        )
-    values, _ = alff_kernel(
-        timeseries, tr=tr, band=parameters.band, sample_mask=None if keep.all() else keep
-    )
-
-    if not np.any(np.isfinite(values) & (values != 0)):
-        raise file_error(
-            path,
-            "the bold image has no signal (all zeros, constant or NaN) in the gray-matter voxels",
-            fix="re-create the image; it holds no data",
-        )
-    return values, int(keep.sum()), (timeseries if keep.all() else timeseries[keep])
-
-
-def _resolve_tr(path: str, image: Any, tr: float | None) -> float:
-    if tr is not None and np.isfinite(tr):
-        return float(tr)
-    header_tr = repetition_time(image)
-    if header_tr is None:
-        raise file_error(
-            path,
-            "the BOLD header has no repetition time",
-            expected="a TR in the NIfTI header or a 'tr' column in the manifest",
-            fix="add a 'tr' column (seconds) to the manifest",
-        )
-    return header_tr
-
-
-def searchlight_map_name(participant_id: str) -> str:
-    """File name of a participant's searchlight map (BIDS-like, made file-system safe)."""
-    if re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", participant_id):
-        return f"{participant_id}_desc-searchlight_sfc.nii.gz"
-    return _safe_name(participant_id).removesuffix(".npz") + "_desc-searchlight_sfc.nii.gz"
-
-
-def _safe_name(participant_id: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", participant_id)[:60]
-    return f"{stem}-{hashlib.sha1(participant_id.encode()).hexdigest()[:10]}.npz"
-
-
-def _participant_key(row: dict[str, Any], run_hash: str) -> str:
-    parts = [run_hash, row["participant_id"], str(row.get("tr"))]
-    columns = ["gmv", row["functional"]]
-    if row["functional"] == "bold" and row.get("confounds") and Path(row["confounds"]).exists():
-        columns.append("confounds")
-    for column in columns:
-        path = Path(row[column])
-        stat = path.stat()
-        parts += [column, str(path), str(stat.st_size), str(stat.st_mtime_ns)]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def _cached_task(
-    row: dict[str, Any], cache_file: str, key: str, context: dict[str, Any]
-) -> ParticipantFeatures:
-    """Compute one participant and store the result atomically in ``cache_file``."""
-    result = extract_participant(row, **context)
-    with atomic_write(cache_file, "wb") as handle:
-        np.savez(
-            handle,
-            key=key,
-            participant_id=result.participant_id,
-            sfc=result.sfc,
-            gmv=result.gmv,
-            alff=result.alff,
-            n_valid=result.n_valid,
-            checksum_paths=np.array(list(result.checksums), dtype=str),
-            checksum_values=np.array(list(result.checksums.values()), dtype=str),
-            n_gm_voxels=result.n_gm_voxels,
-            atlas_overlap=result.atlas_overlap,
-            n_volumes_kept=result.n_volumes_kept,
-        )
-    return result
-
-
-def _load_cached(cache_file: Path, key: str) -> ParticipantFeatures | None:
-    if not cache_file.is_file():
-        return None
-    try:
-        with np.load(cache_file) as stored:
-            if str(stored["key"]) != key:
-                return None
-            return ParticipantFeatures(
-                participant_id=str(stored["participant_id"]),
-                sfc=stored["sfc"],
-                gmv=stored["gmv"],
-                alff=stored["alff"],
-                n_valid=stored["n_valid"],
-                checksums=dict(
-                    zip(
-                        stored["checksum_paths"].tolist(),
-                        stored["checksum_values"].tolist(),
-                        strict=True,
-                    )
-                ),
-                n_gm_voxels=int(stored["n_gm_voxels"]),
-                atlas_overlap=float(stored["atlas_overlap"]),
-                n_volumes_kept=int(stored["n_volumes_kept"]),
-            )
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable cache entry: recompute
-
-
-def check_participant_images(
-    row: dict[str, Any],
-    grid: Grid | None,
-    reference: str,
-    band: tuple[float, float],
-    resample_to: str = "none",
-) -> Grid:
-    """Read one participant's image headers: dimensionality, shared grid, TR, run length.
-
-    Returns the participant's analysis grid: its GMV map's, or with
-    ``resample_to="functional"`` its functional image's (the GMV map is then resampled).
-    """
-    own, own_path = None, ""
-    columns = ("gmv", row["functional"]) if resample_to == "none" else (row["functional"], "gmv")
-    for column in columns:
-        image = load_image(row[column], ndim=4 if column == "bold" else 3, role=column)
-        if column == "gmv" and resample_to == "functional":
-            continue  # resampled onto the functional grid at extraction
-        if own is None:
-            own, own_path = Grid.of(image), row[column]
-        check_same_grid(grid or own, reference if grid else own_path, Grid.of(image), row[column])
-        if column == "bold":
-            tr = _resolve_tr(row[column], image, row.get("tr"))
-            problem = band_problem(image.shape[3], tr=tr, band=band)
-            if problem:
-                raise file_error(row[column], problem, fix="use a longer run or adjust --band")
-    return own
-
-
-@dataclass
-class Failure:
-    """A participant that could not be extracted, and why."""
-
-    participant_id: str
-    reason: str
-
-
-def _task(row, cache_file, key, context, keep_going):
-    try:
-        return _cached_task(row, cache_file, key, context)
-    except UserError as error:
-        if not keep_going:
-            raise
-        return Failure(row["participant_id"], str(error))
-
-
-def _header_task(
-    row: dict[str, Any], band: tuple[float, float], resample_to: str
-) -> tuple[str, Grid | None, UserError | None]:
-    try:
-        return (
-            row["participant_id"],
-            check_participant_images(row, None, "", band, resample_to),
-            None,
-        )
-    except UserError as error:
-        return row["participant_id"], None, error
-
-
-BATCHES_PER_WORKER = 16
-
-
-def _batches(
-    pending: list[tuple], context: dict[str, Any], keep_going: bool, jobs: int
-) -> list[tuple]:
-    """Group participants so the shared context (atlas labels, mask) is sent once per batch,
-    not once per participant; each participant is still cached as soon as it is done."""
-    if not pending:
-        return []
-    workers = 2 if jobs == -1 else max(jobs, 1)
-    size = 1 if workers == 1 else max(1, -(-len(pending) // (workers * BATCHES_PER_WORKER)))
-    return [(pending[i : i + size], context, keep_going) for i in range(0, len(pending), size)]
-
-
-def _batch_task(items: list[tuple], context: dict[str, Any], keep_going: bool) -> list:
-    return [_task(row, cache_file, key, context, keep_going) for row, cache_file, key in items]
 
 
 def extract_cohort(
@@ -552,7 +116,7 @@ def extract_cohort(
     checked = {
         pid: (own, error)
         for pid, own, error in run_tasks(
-            _header_task,
+            header_task,
             [(row, parameters.band, parameters.resample_to) for row in rows],
             jobs=jobs,
             progress=progress,
@@ -605,9 +169,9 @@ def extract_cohort(
     for row in rows:
         if row["participant_id"] in failures:
             continue
-        cache_file = cache / _safe_name(row["participant_id"])
-        key = _participant_key(row, run_hash)
-        cached = _load_cached(cache_file, key)
+        cache_file = cache / cache_name(row["participant_id"])
+        key = participant_key(row, run_hash)
+        cached = load_cached(cache_file, key)
         if cached is not None and context["map_dir"] is not None:
             map_path = Path(context["map_dir"]) / searchlight_map_name(row["participant_id"])
             cached = cached if map_path.is_file() else None
@@ -621,8 +185,8 @@ def extract_cohort(
             f"{len(pending)} to compute"
         )
     for batch in run_tasks(
-        _batch_task,
-        _batches(pending, context, keep_going, jobs),
+        batch_task,
+        make_batches(pending, context, keep_going, jobs),
         jobs=jobs,
         progress=progress,
         scheduler=scheduler,

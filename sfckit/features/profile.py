@@ -14,7 +14,6 @@ A region's coupling is the Spearman correlation of its two rows, diagonal exclud
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from sfckit.features.regional import region_positions
 
@@ -28,13 +27,15 @@ def region_densities(
 
     Regions with fewer than 3 distinct values give a row of NaN.
     """
+    from scipy.stats import gaussian_kde  # imported here: scipy.stats is slow to import
+
     grid = np.linspace(values.min() - 1.0, values.max() + 1.0, grid_points)
     densities = np.full((n_regions, grid_points), np.nan)
     for region in range(n_regions):
         sample = values[positions == region]
         if sample.size < 3 or np.ptp(sample) == 0:
             continue
-        density = np.maximum(stats.gaussian_kde(sample)(grid), 1e-12)
+        density = np.maximum(gaussian_kde(sample)(grid), 1e-12)
         densities[region] = density / density.sum()
     return densities
 
@@ -69,6 +70,8 @@ def profile_coupling(structural: np.ndarray, functional: np.ndarray) -> np.ndarr
     ndarray of shape (n_regions,)
         NaN for regions with fewer than 3 valid partners.
     """
+    from scipy.stats import spearmanr
+
     n = structural.shape[0]
     if structural.shape != (n, n) or functional.shape != (n, n):
         raise ValueError("both networks must be square and of the same size")
@@ -78,7 +81,7 @@ def profile_coupling(structural: np.ndarray, functional: np.ndarray) -> np.ndarr
         a, b = structural[region, partners], functional[region, partners]
         valid = np.isfinite(a) & np.isfinite(b)
         if valid.sum() >= 3 and np.ptp(a[valid]) > 0 and np.ptp(b[valid]) > 0:
-            coupling[region] = stats.spearmanr(a[valid], b[valid]).statistic
+            coupling[region] = spearmanr(a[valid], b[valid]).statistic
     return coupling
 
 

@@ -22,8 +22,8 @@ import pandas as pd
 
 from sfckit.errors import UserError
 
-if TYPE_CHECKING:  # only for annotations; extract imports this module
-    from sfckit.features.extract import ParticipantFeatures
+if TYPE_CHECKING:  # only for annotations
+    from sfckit.features.participant import ParticipantFeatures
     from sfckit.io.manifest import Cohort
 
 OUTLIER_MADS = 4

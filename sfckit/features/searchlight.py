@@ -11,7 +11,6 @@ the voxels *within one participant's* sphere, which it does not offer.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 DEFAULT_RADIUS_MM = 6.0
 DEFAULT_MIN_SPHERE_VOXELS = 10
@@ -66,6 +65,8 @@ def searchlight_coupling(
     # Centre on the masked means first so the sums of squares do not cancel.
     x[mask] -= x[mask].mean()
     y[mask] -= y[mask].mean()
+    from scipy import ndimage
+
     kernel = footprint.astype(np.float64)
 
     def sphere_sum(volume: np.ndarray) -> np.ndarray:

@@ -1,7 +1,24 @@
-"""Input/output: the manifest, the one image loader, atlases, atomic outputs and provenance."""
+"""Input/output: the manifest, the one image loader, atlases, atomic outputs and provenance.
 
-from sfckit.io.atlases import Atlas, load_atlas
-from sfckit.io.images import load_image
-from sfckit.io.manifest import Cohort, read_manifest
+The re-exports below are resolved on first use, so importing one submodule (as worker
+processes do) does not import pandas and the atlas machinery.
+"""
 
-__all__ = ["Atlas", "Cohort", "load_atlas", "load_image", "read_manifest"]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Atlas": "sfckit.io.atlases",
+    "load_atlas": "sfckit.io.atlases",
+    "load_image": "sfckit.io.images",
+    "Cohort": "sfckit.io.manifest",
+    "read_manifest": "sfckit.io.manifest",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sfckit.io' has no attribute {name!r}")

@@ -18,11 +18,12 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sfckit import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BIDS_VERSION = "1.9.0"
 
@@ -80,6 +81,8 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> 
 
 def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     """Read a TSV written by :func:`write_tsv` (``n/a`` and empty cells are missing)."""
+    import pandas as pd  # imported here so that worker processes start quickly
+
     return pd.read_csv(path, sep="\t", na_values=["n/a", ""], keep_default_na=True, **kwargs)
 
 

@@ -11,6 +11,7 @@ from scipy import stats
 
 from sfckit.errors import SparseRegionWarning
 from sfckit.features import extract as extract_module
+from sfckit.features import participant as participant_module
 from sfckit.features.extract import ExtractionParameters, extract_cohort
 from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
@@ -90,13 +91,13 @@ def test_rerun_uses_cache_and_recomputes_only_missing(tiny_cohort, tmp_path, mon
     assert len(cache_files) == 24
     cache_files[0].unlink()
     calls = []
-    original = extract_module.extract_participant
+    original = participant_module.extract_participant
 
     def counting(row, **kwargs):
         calls.append(row["participant_id"])
         return original(row, **kwargs)
 
-    monkeypatch.setattr(extract_module, "extract_participant", counting)
+    monkeypatch.setattr(participant_module, "extract_participant", counting)
     second = run(manifest, atlas, out)
     assert len(calls) == 1
     pd.testing.assert_frame_equal(first["sfc"], second["sfc"])
