@@ -115,14 +115,18 @@ def extract_cohort(
     rows = cohort.table.to_dict("records")
     checked = {
         pid: (own, error)
-        for pid, own, error in run_tasks(
+        for batch in run_tasks(
             header_task,
-            [(row, parameters.band, parameters.resample_to) for row in rows],
+            [
+                (batch, parameters.band, parameters.resample_to)
+                for batch in make_batches(rows, jobs)
+            ],
             jobs=jobs,
             progress=progress,
             scheduler=scheduler,
             description="checking image headers",
         )
+        for pid, own, error in batch
     }
     for row in rows:  # in manifest order, so the first problem reported is the first row's
         own, error = checked[row["participant_id"]]
@@ -186,7 +190,7 @@ def extract_cohort(
         )
     for batch in run_tasks(
         batch_task,
-        make_batches(pending, context, keep_going, jobs),
+        [(batch, context, keep_going) for batch in make_batches(pending, jobs)],
         jobs=jobs,
         progress=progress,
         scheduler=scheduler,

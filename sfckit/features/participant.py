@@ -449,31 +449,32 @@ def _task(row, cache_file, key, context, keep_going):
 
 
 def header_task(
-    row: dict[str, Any], band: tuple[float, float], resample_to: str
-) -> tuple[str, Grid | None, UserError | None]:
-    try:
-        return (
-            row["participant_id"],
-            check_participant_images(row, None, "", band, resample_to),
-            None,
-        )
-    except UserError as error:
-        return row["participant_id"], None, error
+    rows: list[dict[str, Any]], band: tuple[float, float], resample_to: str
+) -> list[tuple[str, Grid | None, UserError | None]]:
+    """Check a batch of participants' headers (a header read takes about a millisecond, less
+    than sending one task to a worker, hence batches)."""
+    checked = []
+    for row in rows:
+        try:
+            grid = check_participant_images(row, None, "", band, resample_to)
+            checked.append((row["participant_id"], grid, None))
+        except UserError as error:
+            checked.append((row["participant_id"], None, error))
+    return checked
 
 
 BATCHES_PER_WORKER = 16
 
 
-def make_batches(
-    pending: list[tuple], context: dict[str, Any], keep_going: bool, jobs: int
-) -> list[tuple]:
-    """Group participants so the shared context (atlas labels, mask) is sent once per batch,
-    not once per participant; each participant is still cached as soon as it is done."""
-    if not pending:
+def make_batches(items: list[Any], jobs: int) -> list[list[Any]]:
+    """Split work into about :data:`BATCHES_PER_WORKER` batches per worker, so shared data
+    (atlas labels, mask) and the cost of a task round trip are paid once per batch, not once
+    per participant; each participant is still cached as soon as it is done."""
+    if not items:
         return []
     workers = 2 if jobs == -1 else max(jobs, 1)
-    size = 1 if workers == 1 else max(1, -(-len(pending) // (workers * BATCHES_PER_WORKER)))
-    return [(pending[i : i + size], context, keep_going) for i in range(0, len(pending), size)]
+    size = 1 if workers == 1 else max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def batch_task(items: list[tuple], context: dict[str, Any], keep_going: bool) -> list:

@@ -38,7 +38,7 @@ from sfckit.learn.nested import (
     outer_splits,
     site_strata,
 )
-from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json
+from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json, write_predictions
 
 CLINICAL, IMAGING, COMBINED = "clinical", "imaging", "imaging+clinical"
 DECONFOUNDED, CONFOUNDS = "imaging_deconfounded", "confounds"
@@ -478,7 +478,7 @@ def run_benchmark(
     result = benchmark(
         data, settings, source=str(manifest_path), jobs=jobs, progress=progress, scheduler=scheduler
     )
-    write_tsv(result.predictions, out_dir / "predictions.tsv")
+    write_predictions(result.predictions, out_dir / "predictions.tsv")
     write_tsv(result.summary, out_dir / "benchmark.tsv")
     write_tsv(result.comparisons, out_dir / "comparisons.tsv")
     write_tsv(result.decision_curve, out_dir / "decision_curve.tsv")

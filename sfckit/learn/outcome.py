@@ -30,7 +30,7 @@ from sfckit.learn.calibration import calibration_metrics, reliability_curve
 from sfckit.learn.data import ClassificationData, check_fold_counts
 from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
 from sfckit.learn.nested import CrossValidationSettings, nested_cv, outer_splits
-from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json
+from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json, write_predictions
 from sfckit.learn.survival import SurvivalData, nested_survival, survival_outcome
 from sfckit.stats.design import align_features
 
@@ -210,7 +210,7 @@ def run_outcome_prediction(
             "note": RESEARCH_NOTICE,
         }
     )
-    write_tsv(result.predictions, out_dir / "predictions.tsv")
+    write_predictions(result.predictions, out_dir / "predictions.tsv")
     write_tsv(roc_table(result.predictions), out_dir / "roc.tsv")
     write_tsv(
         reliability_curve(pooled_predictions["y_true"], pooled_predictions["y_score"]),
@@ -270,7 +270,7 @@ def _run_survival(
             "note": RESEARCH_NOTICE,
         }
     )
-    write_tsv(predictions, out_dir / "predictions.tsv")
+    write_predictions(predictions, out_dir / "predictions.tsv")
     metrics = clean_for_json(metrics)
     write_json(metrics, out_dir / "metrics.json")
     write_dataset_description(

@@ -29,6 +29,11 @@ from sfckit.learn.nested import (
 RESEARCH_NOTICE = "Research use only: not for clinical decisions."
 
 
+def write_predictions(predictions: pd.DataFrame, path: Path) -> Path:
+    """Write per-participant out-of-fold predictions, each row carrying the research notice."""
+    return write_tsv(predictions.assign(note=RESEARCH_NOTICE), path)
+
+
 @dataclass(frozen=True)
 class ClassificationSettings(CrossValidationSettings):
     """Everything that defines a classification run."""
@@ -183,7 +188,7 @@ def run_classification(
         }
     )
     metrics = clean_for_json(metrics)
-    write_tsv(result.predictions, out_dir / "predictions.tsv")
+    write_predictions(result.predictions, out_dir / "predictions.tsv")
     write_tsv(importance_table(result, data.feature_names), out_dir / "feature_importance.tsv")
     write_tsv(roc_table(result.predictions), out_dir / "roc.tsv")
     write_json(metrics, out_dir / "metrics.json")

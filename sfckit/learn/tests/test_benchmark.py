@@ -34,6 +34,7 @@ def test_three_models_share_folds_and_are_compared(benchmarked):
         index=["participant_id", "repeat"], columns="model", values="fold"
     )
     assert (folds.nunique(axis=1) == 1).all()  # same outer folds for every model
+    assert predictions["note"].str.startswith("Research use only").all()
     summary = read_tsv(out / "benchmark.tsv").set_index("model")
     assert set(summary.index) == {"clinical", "imaging", "imaging+clinical"}
     # hama, bsi and age barely separate TRD from nTRD here; SFC does

@@ -139,6 +139,7 @@ def test_outputs_have_the_documented_columns(classified):
         "y_true",
         "y_score",
         "y_pred",
+        "note",
     ]
     assert len(predictions) == 2 * 226
     assert predictions.groupby("repeat")["participant_id"].nunique().eq(226).all()

@@ -133,4 +133,6 @@ def test_time_to_relapse_cli_on_the_simulated_cohort(reference_study, tmp_path, 
     assert metrics["n_followed"] == 226
     assert 0.55 < metrics["c_index"] < 0.85
     assert metrics["c_index_ci_low"] < metrics["c_index"] < metrics["c_index_ci_high"]
-    assert len(read_tsv(tmp_path / "predictions.tsv")) == 226
+    risks = read_tsv(tmp_path / "predictions.tsv")
+    assert len(risks) == 226
+    assert risks["note"].str.startswith("Research use only").all()
