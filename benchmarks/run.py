@@ -10,6 +10,8 @@ Targets (issue "Speed, memory and scale"):
 2. peak memory of that extraction vs the uncompressed BOLD array;
 3. the ALFF kernel in voxels/second vs a plain per-voxel scipy periodogram loop;
 4. cohort extraction time for several cohort sizes with 1 and 2 workers.
+Also (issue "More ways to define coupling"): the searchlight kernel vs one scipy Pearson per
+sphere, and the voxel-wise permutation F-test's time and memory for a realistic map size.
 """
 
 from __future__ import annotations
@@ -146,6 +148,63 @@ def target_kernel(n_voxels: int, n_volumes: int = 240) -> dict:
     }
 
 
+def target_searchlight(resolution: float = 3.0, radius: float = 6.0) -> dict:
+    """Searchlight on a whole-brain grid vs a per-sphere scipy Pearson loop (sampled)."""
+    from scipy import stats
+
+    from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
+    from sfckit.simulate.cohort import mni_grid
+
+    grid = mni_grid(resolution)
+    rng = np.random.default_rng(2)
+    mask = np.zeros(grid.shape, dtype=bool)
+    centre = [s // 2 for s in grid.shape]
+    mask[tuple(slice(c - s // 3, c + s // 3) for c, s in zip(centre, grid.shape, strict=True))] = 1
+    gmv = rng.uniform(0.3, 0.9, grid.shape)
+    alff = gmv + rng.normal(0, 0.2, grid.shape)
+    footprint = sphere_footprint(grid.affine, radius)
+    start = time.perf_counter()
+    searchlight_coupling(gmv=gmv, alff=alff, mask=mask, footprint=footprint)
+    ours = time.perf_counter() - start
+    offsets = np.argwhere(footprint) - np.array(footprint.shape) // 2
+    centres = np.argwhere(mask)
+    sample = centres[rng.choice(len(centres), 2000, replace=False)]
+    start = time.perf_counter()
+    for voxel in sample:
+        points = voxel + offsets
+        inside = points[mask[tuple(points.T)]]
+        stats.pearsonr(gmv[tuple(inside.T)], alff[tuple(inside.T)])
+    loop = (time.perf_counter() - start) * len(centres) / len(sample)
+    return {
+        "grid": list(grid.shape),
+        "mask_voxels": int(mask.sum()),
+        "sphere_voxels": int(footprint.sum()),
+        "kernel_seconds": round(ours, 3),
+        "scipy_loop_seconds_estimated": round(loop, 1),
+        "speedup": round(loop / ours, 1),
+    }
+
+
+def target_map_statistics(n_participants: int = 310, n_voxels: int = 40000) -> dict:
+    """The voxel-wise F with max-F permutations (2 workers) on demo-sized maps."""
+    from sfckit.stats.maps import group_f_test
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(n_participants, n_voxels))
+    groups = np.array(["TRD", "nTRD", "HC"])[np.arange(n_participants) % 3]
+    covariates = rng.normal(size=(n_participants, 3))
+    rows = {}
+    for jobs in (1, 2):
+        start = time.perf_counter()
+        group_f_test(values, groups, covariates, n_permutations=200, seed=0, jobs=jobs)
+        rows[f"seconds_200_permutations_{jobs}_worker"] = round(time.perf_counter() - start, 2)
+    rows["speedup_2_workers"] = round(
+        rows["seconds_200_permutations_1_worker"] / rows["seconds_200_permutations_2_worker"], 2
+    )
+    rows["maps_mb"] = round(values.nbytes / 2**20, 1)
+    return {"participants": n_participants, "voxels": n_voxels, **rows}
+
+
 def timed_extraction(cohort, atlas, out: Path, *, jobs: int) -> float:
     """Seconds for one ``extract_cohort`` call (warnings about sparse regions silenced)."""
     from sfckit.features.extract import extract_cohort
@@ -211,12 +270,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--only",
-        choices=("extraction", "kernel", "scaling"),
+        choices=("extraction", "kernel", "scaling", "searchlight"),
         action="append",
         help="run only these targets (repeatable)",
     )
     args = parser.parse_args()
-    chosen = set(args.only or ("extraction", "kernel", "scaling"))
+    chosen = set(args.only or ("extraction", "kernel", "scaling", "searchlight"))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -230,6 +289,11 @@ def main() -> None:
             sizes = [30, 60] if args.quick else [50, 200, 1000]
             results["scaling"] = target_scaling(folder, sizes)
             print("4. cohort scaling:", json.dumps(results["scaling"]), flush=True)
+        if "searchlight" in chosen:
+            results["searchlight"] = target_searchlight()
+            print("searchlight kernel:", json.dumps(results["searchlight"]), flush=True)
+            results["map_statistics"] = target_map_statistics()
+            print("map statistics:", json.dumps(results["map_statistics"]), flush=True)
     results["peak_rss_of_this_script_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )

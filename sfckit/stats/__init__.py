@@ -1,16 +1,16 @@
 """Statistics: group ANCOVA, post-hoc contrasts, FDR, clinical correlations, replication."""
 
-from sfckit.stats.ancova import ancova, group_statistics, posthoc
-from sfckit.stats.correlations import clinical_correlations, partial_corr, partial_correlation
-from sfckit.stats.multiple import fdr_bh, holm
+from sfckit.lazy import lazy_exports
 
-__all__ = [
-    "ancova",
-    "clinical_correlations",
-    "fdr_bh",
-    "group_statistics",
-    "holm",
-    "partial_corr",
-    "partial_correlation",
-    "posthoc",
-]
+_EXPORTS = {
+    "ancova": "sfckit.stats.group_tests",
+    "group_statistics": "sfckit.stats.group_tests",
+    "posthoc": "sfckit.stats.group_tests",
+    "clinical_correlations": "sfckit.stats.correlations",
+    "partial_corr": "sfckit.stats.correlations",
+    "partial_correlation": "sfckit.stats.correlations",
+    "fdr_bh": "sfckit.stats.multiple",
+    "holm": "sfckit.stats.multiple",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -40,6 +40,7 @@ from sfckit.io.outputs import (
     write_tsv,
 )
 from sfckit.stats.design import check_groups, covariate_design
+from sfckit.stats.permutation import f_from_projections, max_f_chunk
 
 
 @dataclass
@@ -107,30 +108,6 @@ def _orthonormal(matrix: np.ndarray) -> np.ndarray:
     return q
 
 
-def _f_from_projections(q_full_e, q_reduced_e, total, df_effect, df_error):
-    explained = (q_full_e**2).sum(axis=0) - (q_reduced_e**2).sum(axis=0)
-    residual = total - (q_full_e**2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (explained / df_effect) / (residual / df_error)
-
-
-def _max_f_chunk(q_full, q_reduced, residuals, total, seeds, df_effect, df_error) -> np.ndarray:
-    maxima = np.empty(len(seeds))
-    for index, seed in enumerate(seeds):
-        order = np.random.default_rng(seed).permutation(len(residuals))
-        # Q' (P e) == Q[P^-1]' e, which permutes the few design columns, not the data.
-        inverse = np.argsort(order)
-        f = _f_from_projections(
-            q_full[inverse].T @ residuals,
-            q_reduced[inverse].T @ residuals,
-            total,
-            df_effect,
-            df_error,
-        )
-        maxima[index] = np.nanmax(f)
-    return maxima
-
-
 def group_f_test(
     values: np.ndarray,
     groups: np.ndarray,
@@ -175,15 +152,17 @@ def group_f_test(
     df_effect, df_error = len(levels) - 1, len(groups) - full.shape[1]
     residuals = values - q_reduced @ (q_reduced.T @ values)
     total = (residuals**2).sum(axis=0)
-    f = _f_from_projections(
+    f = f_from_projections(
         q_full.T @ residuals, q_reduced.T @ residuals, total, df_effect, df_error
     )
     seeds = np.random.SeedSequence(seed).generate_state(n_permutations)
-    chunks = np.array_split(seeds, max(1, min(len(seeds), 4 * max(jobs, 1))))
+    # One chunk per worker: each task carries the residual matrix (participants x voxels),
+    # so more chunks would mean more copies of it, not more parallelism.
+    chunks = np.array_split(seeds, max(1, min(len(seeds), max(jobs, 1))))
     maxima = np.concatenate(
         list(
             run_tasks(
-                _max_f_chunk,
+                max_f_chunk,
                 [
                     (q_full, q_reduced, residuals, total, chunk, df_effect, df_error)
                     for chunk in chunks

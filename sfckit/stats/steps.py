@@ -21,9 +21,9 @@ from sfckit.io.images import Grid, load_image
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import copy_file, file_sha256, write_dataset_description, write_tsv
 from sfckit.io.tables import read_feature_table, read_table
-from sfckit.stats.ancova import GROUP_STATS_COLUMNS, POSTHOC_COLUMNS, group_statistics
 from sfckit.stats.correlations import clinical_correlations
 from sfckit.stats.design import align_features
+from sfckit.stats.group_tests import GROUP_STATS_COLUMNS, POSTHOC_COLUMNS, group_statistics
 from sfckit.stats.replication import replicate_regions
 
 ATLAS_FILES = ("regions.tsv", "atlas.nii.gz")

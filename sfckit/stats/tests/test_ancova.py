@@ -12,7 +12,7 @@ from statsmodels.stats.multitest import multipletests
 
 from sfckit.errors import UserError
 from sfckit.stats import ancova, posthoc
-from sfckit.stats.ancova import ConstantFeatureWarning, group_statistics
+from sfckit.stats.group_tests import ConstantFeatureWarning, group_statistics
 from sfckit.stats.multiple import fdr_bh, holm
 
 

@@ -1,0 +1,31 @@
+"""Lazy re-exports for package ``__init__`` modules.
+
+A worker process imports only the module of the function it runs; if the package's
+``__init__`` imported all its submodules eagerly, every worker would pay for pandas,
+statsmodels and the rest before its first task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``exports[name]`` (a submodule) on first use.
+
+    Parameters
+    ----------
+    package : str
+        The package's name, for the error message.
+    exports : dict
+        Public name -> module that defines it.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in exports:
+            return getattr(import_module(exports[name]), name)
+        raise AttributeError(f"module '{package}' has no attribute {name!r}")
+
+    return __getattr__
