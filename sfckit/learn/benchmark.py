@@ -117,16 +117,23 @@ def numeric_columns(
     return clinical[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
 
 
+def site_labels(
+    data: ClassificationData, column: str | None, *, source: str, purpose: str
+) -> np.ndarray:
+    """The site of every participant as text (missing -> "n/a"), or a UserError."""
+    if column is None or column not in data.clinical.columns:
+        raise UserError(
+            f"{source}: {purpose} needs a site column, and '{column}' does not exist",
+            fix="name the site column with --site-column",
+        )
+    return data.clinical[column].astype("string").fillna("n/a").to_numpy(dtype=str)
+
+
 def _site_splits(
     data: ClassificationData, settings: BenchmarkSettings, source: str
 ) -> tuple[list[OuterSplit], np.ndarray]:
     column = settings.site_column
-    if column is None or column not in data.clinical.columns:
-        raise UserError(
-            f"{source}: site column '{column}' does not exist",
-            fix="name the site column with --site-column",
-        )
-    sites = data.clinical[column].astype("string").fillna("n/a").to_numpy(dtype=str)
+    sites = site_labels(data, column, source=source, purpose="site validation")
     unique = list(dict.fromkeys(sites))
     if settings.train_on or settings.test_on:
         unknown = [s for s in (*settings.train_on, *settings.test_on) if s not in unique]
@@ -185,12 +192,7 @@ def _harmonization_inputs(
             fix="use --unseen-site error or --unseen-site reference",
         )
     column = settings.site_column
-    if column is None or column not in data.clinical.columns:
-        raise UserError(
-            f"{source}: --harmonize combat needs a site column, and '{column}' does not exist",
-            fix="name the site column with --site-column",
-        )
-    sites = data.clinical[column].astype("string").fillna("n/a").to_numpy(dtype=str)
+    sites = site_labels(data, column, source=source, purpose="--harmonize combat")
     names, codes, counts = np.unique(sites, return_inverse=True, return_counts=True)
     if len(names) < 2:
         raise UserError(

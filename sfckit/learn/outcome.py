@@ -216,15 +216,7 @@ def run_outcome_prediction(
         reliability_curve(pooled_predictions["y_true"], pooled_predictions["y_score"]),
         out_dir / "calibration.tsv",
     )
-    metrics = clean_for_json(metrics)
-    write_json(metrics, out_dir / "metrics.json")
-    write_dataset_description(
-        out_dir,
-        step="predict-outcome",
-        parameters=clean_for_json(asdict(settings)),
-        input_checksums={str(p): file_sha256(p) for p in (features_path, manifest_path)},
-    )
-    return metrics
+    return _write_metrics(metrics, out_dir, settings, (features_path, manifest_path))
 
 
 def _run_survival(
@@ -271,6 +263,13 @@ def _run_survival(
         }
     )
     write_predictions(predictions, out_dir / "predictions.tsv")
+    return _write_metrics(metrics, out_dir, settings, inputs)
+
+
+def _write_metrics(
+    metrics: dict[str, Any], out_dir: Path, settings: OutcomeSettings, inputs: tuple[Path, Path]
+) -> dict[str, Any]:
+    """Write ``metrics.json`` and the folder's provenance; return the JSON-clean metrics."""
     metrics = clean_for_json(metrics)
     write_json(metrics, out_dir / "metrics.json")
     write_dataset_description(
