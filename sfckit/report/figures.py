@@ -89,8 +89,14 @@ def _plot_maps(plotting, effect_image, significant_image, template, axes, alpha,
         axes[1].text(0.5, 0.5, "no region reaches FDR significance", ha="center")
 
 
-def statistic_map(image: nib.Nifti1Image, threshold: float, title: str) -> str:
-    """A voxel-wise statistic map on the MNI template, voxels below ``threshold`` hidden."""
+def statistic_map(
+    image: nib.Nifti1Image,
+    threshold: float,
+    title: str,
+    cut_coords: Sequence[float] = (-20, 0, 15, 30, 45, 60),
+) -> str:
+    """A voxel-wise statistic map on the MNI template (axial cuts at ``cut_coords`` mm),
+    voxels below ``threshold`` hidden."""
     from nilearn import plotting
     from nilearn.datasets import load_mni152_template
 
@@ -101,7 +107,7 @@ def statistic_map(image: nib.Nifti1Image, threshold: float, title: str) -> str:
             image,
             bg_img=load_mni152_template(resolution=2),
             display_mode="z",
-            cut_coords=[-20, 0, 15, 30, 45, 60],
+            cut_coords=list(cut_coords),
             axes=axis,
             cmap="inferno",
             colorbar=True,

@@ -1,5 +1,6 @@
 """The command line: verbs, exit codes, one-line errors, no half-written outputs."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -196,3 +197,56 @@ def test_simulate_verb_writes_manifest_and_truth(tmp_path, capsys):
     assert (tmp_path / "sim" / "manifest.tsv").is_file()
     assert (tmp_path / "sim" / "truth.json").is_file()
     assert len(read_tsv(tmp_path / "sim" / "manifest.tsv")) == 5
+
+
+def test_new_verbs_reject_bad_input_without_writing(tiny_study, tmp_path, capsys):
+    """Errors of searchlight, map statistics, ComBat and survival options: one line, exit 2,
+    and nothing written."""
+    study, results, _ = tiny_study
+    manifest = Path(json.loads((results / "study.json").read_text())["manifest"])
+    features = results / "features" / "blocks" / "sfc.tsv"
+    maps = results / "features" / "searchlight" / "maps.tsv"
+    out = tmp_path / "out"
+    stats = ["stats", "--manifest", str(manifest), "--out", str(out)]
+    expect_user_error(
+        capsys, [*stats, "--features", str(features), "--maps", str(maps)], "exactly one of"
+    )
+    expect_user_error(
+        capsys, [*stats, "--maps", str(maps), "--permutations", "5"], "cannot reach p < 0.05"
+    )
+    partial = tmp_path / "maps.tsv"
+    read_tsv(maps).iloc[:3].to_csv(partial, sep="\t", index=False)
+    expect_user_error(capsys, [*stats, "--maps", str(partial)], "no map for 21 participant(s)")
+    expect_user_error(
+        capsys,
+        extract_args(tmp_path, str(manifest), "--method", "searchlight", "--radius", "-1"),
+        "invalid --radius -1.0",
+    )
+    learn = ["--features", str(features), "--manifest", str(manifest), "--out", str(out)]
+    expect_user_error(
+        capsys,
+        [
+            "benchmark",
+            *learn,
+            "--positive",
+            "TRD",
+            "--negative",
+            "nTRD",
+            "--clinical",
+            "age",
+            "--site-column",
+            "site",
+            "--validation",
+            "leave-site-out",
+            "--harmonize",
+            "combat",
+        ],
+        "--unseen-site is 'error'",
+        "--unseen-site reference",
+    )
+    expect_user_error(
+        capsys,
+        ["predict-outcome", *learn, "--target", "time-to-relapse", "--event-column", "relapse"],
+        "outcome column 'relapse' does not exist",
+    )
+    assert not out.exists() or not any(out.iterdir())

@@ -9,7 +9,7 @@ import pytest
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.benchmark import BenchmarkSettings, benchmark, run_benchmark
-from sfckit.learn.data import ClassificationData
+from sfckit.learn.tests.helpers import classification_data
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +92,7 @@ def duration_only_data(seed=0, n=200):
     clinical = pd.DataFrame(
         {"duration": duration, "noise": rng.normal(size=n)}, index=[f"p{i}" for i in range(n)]
     )
-    return ClassificationData(
-        X=X,
-        y=y,
-        participant_ids=list(clinical.index),
-        feature_names=[f"f{i}" for i in range(20)],
-        clinical=clinical,
-        positive="TRD",
-        negative="nTRD",
-    )
+    return classification_data(X, y, clinical)
 
 
 def test_deconfounding_removes_a_duration_only_signal():

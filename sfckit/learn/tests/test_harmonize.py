@@ -9,8 +9,8 @@ import pytest
 
 from sfckit.errors import UserError
 from sfckit.learn.benchmark import BenchmarkSettings, benchmark
-from sfckit.learn.data import ClassificationData
 from sfckit.learn.harmonize import ComBat
+from sfckit.learn.tests.helpers import classification_data
 
 
 def site_data(seed=0, n=90, p=25, shifts=(0.0, 1.0, -0.8), scales=(1.0, 1.6, 0.7)):
@@ -100,15 +100,7 @@ def site_confounded_data(seed=0, n=240):
         {"site": site, "age": rng.normal(40, 10, n), "noise": rng.normal(size=n)},
         index=[f"p{i}" for i in range(n)],
     )
-    return ClassificationData(
-        X=X,
-        y=y,
-        participant_ids=list(clinical.index),
-        feature_names=[f"f{i}" for i in range(15)],
-        clinical=clinical,
-        positive="TRD",
-        negative="nTRD",
-    )
+    return classification_data(X, y, clinical)
 
 
 def test_combat_inside_the_folds_removes_a_site_only_signal():

@@ -206,3 +206,12 @@ def test_planted_searchlight_decoupling_is_found_end_to_end(tmp_path, capsys):
         .value_counts()
         .items()
     }
+    # the report shows the map and the cluster table from these files alone
+    from sfckit.report.html import build_report
+
+    (tmp_path / "results" / "stats").mkdir(parents=True)
+    (tmp_path / "stats").rename(tmp_path / "results" / "stats" / "searchlight")
+    html = build_report(tmp_path / "results").read_text()
+    section = html[html.index('id="searchlight"') :]
+    section = section[: section.index("</section>")]
+    assert "data:image/png;base64," in section and "Front" in section
