@@ -353,6 +353,7 @@ def run_map_stats(
         "groups": chosen,
         "covariates": design.names,
         "n_participants": len(group_labels),
+        "n_dropped_missing_covariates": int((~design.complete).sum()),
         "n_voxels": int(stack.mask.sum()),
         "n_permutations": n_permutations,
         "alpha": alpha,

@@ -81,6 +81,7 @@ def test_stats_maps_cli_reports_labelled_clusters(tmp_path, capsys):
         )
         rows.append({"participant_id": pid, "group": group, "age": years, "gmv": "x", "alff": "y"})
         map_rows.append({"participant_id": pid, "map": f"maps/{pid}.nii.gz"})
+    rows[5]["age"] = None  # a missing covariate leaves this participant out, and says so
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.tsv", sep="\t", index=False)
     pd.DataFrame(map_rows).to_csv(tmp_path / "maps.tsv", sep="\t", index=False)
     status = main(
@@ -109,6 +110,7 @@ def test_stats_maps_cli_reports_labelled_clusters(tmp_path, capsys):
     assert clusters.loc[0, "regions"] == "Left_Block (27)"
     summary = json.loads((tmp_path / "out" / "map_stats.json").read_text())
     assert summary["n_significant_voxels_fwe"] == 27
+    assert summary["n_participants"] == 44 and summary["n_dropped_missing_covariates"] == 1
     counts = summary["significant_voxels_per_contrast"]
     assert counts["TRD_vs_nTRD"] > 20 and counts["TRD_vs_HC"] > 20
     # no planted nTRD-HC difference: FWE control allows a stray voxel in 5 % of datasets
