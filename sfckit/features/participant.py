@@ -34,7 +34,7 @@ from sfckit.features.parameters import (
     ExtractionParameters,
 )
 from sfckit.features.profile import participant_profile_coupling
-from sfckit.features.regional import region_positions, regional_mean
+from sfckit.features.regional import grouped_mean, region_positions, regional_mean
 from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
 from sfckit.io.images import (
     Grid,
@@ -206,8 +206,8 @@ def extract_participant(
             nib.Nifti1Image(z, grid.affine),
             Path(map_dir or ".") / searchlight_map_name(row["participant_id"]),
         )
-        sfc = regional_mean(values=z[usable_mask], labels=voxel_labels, regions=regions)
         positions = region_positions(voxel_labels, regions)
+        sfc = grouped_mean(z[usable_mask], positions, len(regions))
         finite = np.isfinite(z[usable_mask]) & (positions >= 0)
         n_valid = np.bincount(positions[finite], minlength=len(regions))
     else:

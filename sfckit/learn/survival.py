@@ -131,10 +131,6 @@ def _fit_fold(data: SurvivalData, split: OuterSplit, inner: int, seed: int) -> d
     }
 
 
-def _fold_task(data: SurvivalData, split: OuterSplit, inner: int, seed: int) -> dict[str, Any]:
-    return _fit_fold(data, split, inner, seed)
-
-
 def nested_survival(
     data: SurvivalData,
     *,
@@ -167,7 +163,7 @@ def nested_survival(
     splits = outer_splits(data.event, n_splits=outer, n_repeats=repeats, seed=seed)
     folds = list(
         run_tasks(
-            _fold_task,
+            _fit_fold,
             [(data, split, inner, seed) for split in splits],
             jobs=jobs,
             progress=progress,
