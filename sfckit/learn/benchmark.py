@@ -28,7 +28,7 @@ from sfckit.learn.calibration import calibration_metrics, reliability_curve
 from sfckit.learn.comparison import delong_test, reclassification, stratified_bootstrap
 from sfckit.learn.data import ClassificationData, check_fold_counts, load_classification_data
 from sfckit.learn.decision_curve import DEFAULT_THRESHOLDS, net_benefit, treat_all
-from sfckit.learn.harmonize import UNSEEN_SITE_POLICIES, Harmonization
+from sfckit.learn.harmonize import Harmonization, check_unseen_site
 from sfckit.learn.metrics import auc_with_ci, rank_auc, threshold_metrics
 from sfckit.learn.models import check_model
 from sfckit.learn.nested import (
@@ -185,12 +185,7 @@ def _harmonization_inputs(
             expected=" or ".join(HARMONIZERS),
             fix="use --harmonize combat",
         )
-    if settings.unseen_site not in UNSEEN_SITE_POLICIES:
-        raise UserError(
-            f"invalid --unseen-site '{settings.unseen_site}'",
-            expected=" or ".join(UNSEEN_SITE_POLICIES),
-            fix="use --unseen-site error or --unseen-site reference",
-        )
+    check_unseen_site(settings.unseen_site)
     column = settings.site_column
     sites = site_labels(data, column, source=source, purpose="--harmonize combat")
     names, codes, counts = np.unique(sites, return_inverse=True, return_counts=True)
@@ -330,8 +325,8 @@ def benchmark(
     )
     sites = None
     if settings.validation == "leave-site-out" or settings.train_on or settings.test_on:
-        splits, site_labels = _site_splits(data, settings, source)
-        sites = pd.Series(site_labels, index=data.participant_ids)
+        splits, labels_by_row = _site_splits(data, settings, source)
+        sites = pd.Series(labels_by_row, index=data.participant_ids)
     else:
         check_fold_counts(data.y, outer=settings.outer, inner=settings.inner, source=source)
         splits = outer_splits(
@@ -344,8 +339,10 @@ def benchmark(
             else site_strata(data.y, side[:, 0], n_splits=settings.outer),
         )
         if settings.site_column:
-            sites = data.clinical[settings.site_column].astype(str)
-            sites.index = data.participant_ids
+            sites = pd.Series(
+                site_labels(data, settings.site_column, source=source, purpose="--site-column"),
+                index=data.participant_ids,
+            )
     runs: dict[str, tuple[np.ndarray, str, int]] = {
         CLINICAL: (clinical, "logistic", 0),
         IMAGING: (data.X, settings.model, 0),

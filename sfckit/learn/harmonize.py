@@ -28,6 +28,17 @@ UNSEEN_SITE_POLICIES = ("error", "reference")
 CONVERGENCE = 1e-4
 
 
+def check_unseen_site(policy: str) -> str:
+    """The policy for sites absent from training, or a UserError listing the choices."""
+    if policy not in UNSEEN_SITE_POLICIES:
+        raise UserError(
+            f"invalid --unseen-site '{policy}'",
+            expected=" or ".join(UNSEEN_SITE_POLICIES),
+            fix="use --unseen-site error or --unseen-site reference",
+        )
+    return policy
+
+
 @dataclass(frozen=True)
 class Harmonization:
     """How a pipeline harmonises: the ComBat parameters that do not depend on the data.
@@ -107,12 +118,7 @@ class ComBat(TransformerMixin, BaseEstimator):
 
         ``y`` is ignored: the diagnosis is never part of the ComBat model.
         """
-        if self.unseen_site not in UNSEEN_SITE_POLICIES:
-            raise UserError(
-                f"invalid unseen-site policy '{self.unseen_site}'",
-                expected=" or ".join(UNSEEN_SITE_POLICIES),
-                fix="use --unseen-site error or --unseen-site reference",
-            )
+        check_unseen_site(self.unseen_site)
         features, _, sites, covariates = self._split(X)
         self.sites_ = np.unique(sites)
         onehot = (sites[:, None] == self.sites_[None, :]).astype(float)

@@ -153,6 +153,8 @@ def test_leave_site_out_with_a_reference_mapping():
         ({"harmonize_covariates": ("group",)}, "the diagnosis being predicted"),
         ({"harmonize_covariates": ("gap",)}, "is missing for 1 participant"),
         ({"harmonize": "neurocombat"}, "invalid --harmonize"),
+        ({"unseen_site": "ignore"}, "invalid --unseen-site 'ignore'"),
+        ({"harmonize": None, "site_column": "scanner"}, "'scanner' does not exist"),
     ],
 )
 def test_bad_harmonization_input(change, fragment):
