@@ -318,14 +318,17 @@ def run_map_stats(
         jobs=jobs,
     )
 
-    def volume(values: np.ndarray) -> nib.Nifti1Image:
-        data = np.zeros(stack.mask.shape, dtype=np.float32)
+    def volume(values: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+        data = np.zeros(stack.mask.shape, dtype=dtype)
         data[stack.mask] = values
-        return nib.Nifti1Image(data, stack.grid.affine)
+        return data
+
+    def image(values: np.ndarray) -> nib.Nifti1Image:
+        return nib.Nifti1Image(volume(values), stack.grid.affine)
 
     maps_dir = out_dir / "maps"
-    save_nifti(volume(test["f"]), maps_dir / "group_F.nii.gz")
-    save_nifti(volume(-np.log10(test["p_fwe"])), maps_dir / "group_logp_fwe.nii.gz")
+    save_nifti(image(test["f"]), maps_dir / "group_F.nii.gz")
+    save_nifti(image(-np.log10(test["p_fwe"])), maps_dir / "group_logp_fwe.nii.gz")
     contrasts = pairwise_contrasts(
         stack.values,
         group_labels,
@@ -338,13 +341,11 @@ def run_map_stats(
     contrast_counts = {}
     for (first, second), result in contrasts.items():
         stem = f"{first}_vs_{second}"
-        save_nifti(volume(result["t"]), maps_dir / f"{stem}_t.nii.gz")
-        save_nifti(volume(result["logp_fwe"]), maps_dir / f"{stem}_logp_fwe.nii.gz")
+        save_nifti(image(result["t"]), maps_dir / f"{stem}_t.nii.gz")
+        save_nifti(image(result["logp_fwe"]), maps_dir / f"{stem}_logp_fwe.nii.gz")
         contrast_counts[stem] = int((result["logp_fwe"] > -np.log10(alpha)).sum())
-    significant = np.zeros(stack.mask.shape, dtype=bool)
-    significant[stack.mask] = test["p_fwe"] < alpha
-    f_volume = np.zeros(stack.mask.shape)
-    f_volume[stack.mask] = test["f"]
+    significant = volume(test["p_fwe"] < alpha, bool)
+    f_volume = volume(test["f"], np.float64)
     labels = atlas.labels_on(stack.grid)
     names = dict(zip(atlas.labels["index"].astype(int), atlas.region_names, strict=True))
     clusters = cluster_table(significant, f_volume, stack.grid, labels, names)
