@@ -10,7 +10,8 @@ whose workers must see the same file paths.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -39,8 +40,14 @@ def run_tasks(
     description: str = "working",
     progress: bool = True,
     scheduler: str | None = None,
-) -> Iterator[T]:
-    """Yield ``function(*args)`` for every tuple in ``arguments``, in completion order.
+) -> Generator[T, None, None]:
+    """Start ``function(*args)`` for every tuple in ``arguments``; yield results in
+    completion order.
+
+    With worker processes or a Dask cluster the tasks are sent before this returns, so the
+    caller can do other work (e.g. validate the remaining inputs) while they run; closing
+    the returned generator cancels the tasks not yet started. With one job the tasks run
+    here, one at a time, as the results are consumed.
 
     Parameters
     ----------
@@ -59,7 +66,7 @@ def run_tasks(
     """
     check_jobs(jobs)
     if scheduler is not None and arguments:
-        results: Iterable[T] = _dask_results(function, arguments, jobs=jobs, scheduler=scheduler)
+        results: Iterator[T] = _dask_results(function, arguments, jobs=jobs, scheduler=scheduler)
     elif jobs == 1 or len(arguments) <= 1:
         results = _one_core(function, arguments)
     else:
@@ -67,20 +74,38 @@ def run_tasks(
 
         parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
         results = parallel(delayed(function)(*args) for args in arguments)
-    if not progress:
-        yield from results
-        return
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(description, total=len(arguments))
-        for result in results:
-            bar.advance(task)
-            yield result
+    stream = _consume(results, total=len(arguments), description=description, progress=progress)
+    next(stream)  # enter its try block, so that closing it always releases the workers
+    return stream
+
+
+def _consume(
+    results: Iterator[T], *, total: int, description: str, progress: bool
+) -> Generator[T, None, None]:
+    try:
+        yield  # type: ignore[misc]  # the priming step of run_tasks
+        if not progress:
+            for result in results:  # not `yield from`: it would close `results` unfiltered
+                yield result
+            return
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            for result in results:
+                bar.advance(task)
+                yield result
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            with warnings.catch_warnings():
+                # joblib warns that running tasks were cancelled: that is what closing means
+                warnings.simplefilter("ignore", UserWarning)
+                close()
 
 
 def _dask_results(
@@ -118,12 +143,27 @@ def _dask_results(
         ) from None
     try:
         futures = [client.submit(function, *args, pure=False) for args in arguments]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    except BaseException:
+        _close_dask(client, cluster)
+        raise
+
+    def completed() -> Generator[T, None, None]:
+        try:
+            yield  # type: ignore[misc]  # primed below
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            _close_dask(client, cluster)
+
+    stream = completed()
+    next(stream)  # so that closing it before the first result still closes the client
+    return stream
+
+
+def _close_dask(client: Any, cluster: Any) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def _one_core(function: Callable[..., T], arguments: Sequence[tuple[Any, ...]]) -> Iterator[T]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -29,7 +31,7 @@ from sfckit.features.participant import (
     ParticipantFeatures,
     batch_task,
     cache_name,
-    header_task,
+    check_participant_images,
     load_cached,
     make_batches,
     participant_key,
@@ -54,6 +56,7 @@ from sfckit.io.outputs import (
 
 FEATURE_TABLES = {"sfc": "sfc.tsv", "gmv": "gmv.tsv", "alff": "alff.tsv"}
 CACHE_FOLDER = ".sfckit-cache"
+STOP_FILE = ".stop"
 
 
 def extract_cohort(
@@ -110,44 +113,10 @@ def extract_cohort(
     rules = parse_rules(exclude_qc)
     out_dir = Path(out_dir)
     failures: dict[str, str] = {}
-    grid = None
-    reference = ""
     rows = cohort.table.to_dict("records")
-    checked = {
-        pid: (own, error)
-        for batch in run_tasks(
-            header_task,
-            [
-                (batch, parameters.band, parameters.resample_to)
-                for batch in make_batches(rows, jobs)
-            ],
-            jobs=jobs,
-            progress=progress,
-            scheduler=scheduler,
-            description="checking image headers",
-        )
-        for pid, own, error in batch
-    }
-    for row in rows:  # in manifest order, so the first problem reported is the first row's
-        own, error = checked[row["participant_id"]]
-        path = row["gmv"] if parameters.resample_to == "none" else row[row["functional"]]
-        if error is None and grid is not None:
-            try:
-                check_same_grid(grid, reference, own, path)
-            except UserError as mismatch:
-                error = mismatch
-        if error is not None:
-            if not keep_going:
-                raise error
-            failures[row["participant_id"]] = str(error)
-            continue
-        if grid is None:
-            grid, reference = own, path
-    if grid is None:
-        raise UserError(
-            f"{cohort.path}: no participant's images could be read",
-            fix="see failures above; check the image paths and files",
-        )
+    grid, reference, first_valid = _reference_grid(
+        rows, parameters, keep_going=keep_going, failures=failures, cohort=cohort
+    )
     user_mask = _load_user_mask(parameters.gm_mask, grid)
     labels = atlas.labels_on(grid)
     regions = atlas.labels["index"].to_numpy()
@@ -167,40 +136,52 @@ def extract_cohort(
         "user_mask": user_mask,
         "map_dir": str(out_dir / "searchlight") if parameters.method == SEARCHLIGHT else None,
     }
-
-    results: dict[str, ParticipantFeatures] = {}
-    pending = []
-    for row in rows:
-        if row["participant_id"] in failures:
-            continue
-        cache_file = cache / cache_name(row["participant_id"])
-        key = participant_key(row, run_hash)
-        cached = load_cached(cache_file, key)
-        if cached is not None and context["map_dir"] is not None:
-            map_path = Path(context["map_dir"]) / searchlight_map_name(row["participant_id"])
-            cached = cached if map_path.is_file() else None
-        if cached is not None:
-            results[row["participant_id"]] = cached
-        else:
-            pending.append((row, str(cache_file), key))
+    results, pending = _reuse_cached(rows, failures, cache, run_hash, context["map_dir"])
     if log:
         log(
             f"extract: {len(results)} participant(s) reused from the cache, "
             f"{len(pending)} to compute"
         )
-    for batch in run_tasks(
+    stop_file = cache / STOP_FILE
+    stop_file.unlink(missing_ok=True)
+    tasks = run_tasks(
         batch_task,
-        [(batch, context, keep_going) for batch in make_batches(pending, jobs)],
+        [(batch, context, keep_going, str(stop_file)) for batch in make_batches(pending, jobs)],
         jobs=jobs,
         progress=progress,
         scheduler=scheduler,
         description=f"extracting {len(pending)} participant(s)",
-    ):
-        for outcome in batch:
-            if isinstance(outcome, Failure):
-                failures[outcome.participant_id] = outcome.reason
-            else:
-                results[outcome.participant_id] = outcome
+    )
+    try:
+        # While the workers extract, the remaining headers are checked here in manifest
+        # order, so a bad file is reported within seconds, and the first bad row first.
+        for row in rows[first_valid + 1 :]:
+            _, error = _check_headers(row, grid, reference, parameters)
+            if error is not None:
+                if not keep_going:
+                    raise error
+                failures[row["participant_id"]] = str(error)
+        for batch in tasks:
+            for outcome in batch:
+                if outcome.participant_id in failures:
+                    continue  # its header check already said why
+                if isinstance(outcome, Failure):
+                    if not keep_going:
+                        raise outcome.error
+                    failures[outcome.participant_id] = outcome.reason
+                else:
+                    results[outcome.participant_id] = outcome
+    except BaseException:
+        stop_file.touch()  # the workers finish the participant in hand, then stop
+        with suppress(Exception):
+            for _ in tasks:
+                pass
+        raise
+    finally:
+        tasks.close()
+        stop_file.unlink(missing_ok=True)
+    for pid in failures:
+        results.pop(pid, None)
     if not results:
         raise UserError(
             f"{cohort.path}: every participant failed (see failures.tsv)",
@@ -307,6 +288,71 @@ def extract_cohort(
         },
     )
     return tables
+
+
+def _check_headers(
+    row: dict[str, Any], grid: Grid | None, reference: str, parameters: ExtractionParameters
+) -> tuple[Grid | None, UserError | None]:
+    try:
+        own = check_participant_images(
+            row, grid, reference, parameters.band, parameters.resample_to
+        )
+    except UserError as error:
+        return None, error
+    return own, None
+
+
+def _reference_grid(
+    rows: list[dict[str, Any]],
+    parameters: ExtractionParameters,
+    *,
+    keep_going: bool,
+    failures: dict[str, str],
+    cohort: Cohort,
+) -> tuple[Grid, str, int]:
+    """The grid of the first participant (in manifest order) whose headers are valid, that
+    image's path and the row's position; problems of earlier rows are raised or recorded."""
+    for position, row in enumerate(rows):
+        grid, error = _check_headers(row, None, "", parameters)
+        if grid is not None:
+            path = row["gmv"] if parameters.resample_to == "none" else row[row["functional"]]
+            return grid, path, position
+        if not keep_going:
+            raise error
+        failures[row["participant_id"]] = str(error)
+    raise UserError(
+        f"{cohort.path}: no participant's images could be read",
+        fix="see failures above; check the image paths and files",
+    )
+
+
+def _reuse_cached(
+    rows: list[dict[str, Any]],
+    failures: dict[str, str],
+    cache: Path,
+    run_hash: str,
+    map_dir: str | None,
+) -> tuple[dict[str, ParticipantFeatures], list[tuple[dict[str, Any], str, str]]]:
+    """Participants finished by an earlier run with the same inputs and parameters, and
+    the (row, cache file, key) of those still to compute."""
+    results, pending = {}, []
+    for row in rows:
+        if row["participant_id"] in failures:
+            continue
+        cache_file = cache / cache_name(row["participant_id"])
+        try:
+            key = participant_key(row, run_hash)
+        except OSError:
+            continue  # vanished since the manifest was read; its header check reports it
+        cached = load_cached(cache_file, key)
+        if cached is not None and map_dir is not None:
+            map_path = Path(map_dir) / searchlight_map_name(row["participant_id"])
+            cached = cached if map_path.is_file() else None
+        if cached is not None:
+            results[row["participant_id"]] = cached
+        else:
+            pending.append((row, str(cache_file), key))
+    return results, pending
 
 
 def _method_description(parameters: ExtractionParameters) -> str:

@@ -9,6 +9,7 @@ that starting a worker costs as little as possible.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -436,31 +437,11 @@ class Failure:
     """A participant that could not be extracted, and why."""
 
     participant_id: str
-    reason: str
+    error: UserError
 
-
-def _task(row, cache_file, key, context, keep_going):
-    try:
-        return _cached_task(row, cache_file, key, context)
-    except UserError as error:
-        if not keep_going:
-            raise
-        return Failure(row["participant_id"], str(error))
-
-
-def header_task(
-    rows: list[dict[str, Any]], band: tuple[float, float], resample_to: str
-) -> list[tuple[str, Grid | None, UserError | None]]:
-    """Check a batch of participants' headers (a header read takes about a millisecond, less
-    than sending one task to a worker, hence batches)."""
-    checked = []
-    for row in rows:
-        try:
-            grid = check_participant_images(row, None, "", band, resample_to)
-            checked.append((row["participant_id"], grid, None))
-        except UserError as error:
-            checked.append((row["participant_id"], None, error))
-    return checked
+    @property
+    def reason(self) -> str:
+        return str(self.error)
 
 
 BATCHES_PER_WORKER = 16
@@ -477,5 +458,27 @@ def make_batches(items: list[Any], jobs: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def batch_task(items: list[tuple], context: dict[str, Any], keep_going: bool) -> list:
-    return [_task(row, cache_file, key, context, keep_going) for row, cache_file, key in items]
+def batch_task(
+    items: list[tuple[dict[str, Any], str, str]],
+    context: dict[str, Any],
+    keep_going: bool,
+    stop_file: str,
+) -> list[ParticipantFeatures | Failure]:
+    """Extract a batch of participants; a bad participant becomes a :class:`Failure`.
+
+    Stops early when ``stop_file`` exists: the cohort step creates it to cancel the run (a
+    cooperative stop, because cancelling worker processes from outside is not reliable).
+    Without ``keep_going`` a failure creates it, so the other workers stop too.
+    """
+    outcomes: list[ParticipantFeatures | Failure] = []
+    for row, cache_file, key in items:
+        if os.path.exists(stop_file):
+            break
+        try:
+            outcomes.append(_cached_task(row, cache_file, key, context))
+        except UserError as error:
+            outcomes.append(Failure(row["participant_id"], error))
+            if not keep_going:
+                Path(stop_file).touch()
+                break
+    return outcomes

@@ -8,12 +8,17 @@ import sys
 import time
 import warnings
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
 from sfckit.cli import main
+from sfckit.errors import UserError
 from sfckit.features.extract import CACHE_FOLDER, extract_cohort
+from sfckit.features.parameters import ExtractionParameters
+from sfckit.features.participant import batch_task
+from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import read_tsv
 
@@ -121,3 +126,55 @@ def test_dask_local_cluster_gives_the_serial_tables(tiny_cohort, tmp_path):
     for name in ("sfc", "gmv", "alff"):
         pd.testing.assert_frame_equal(serial[name], dask[name])
     assert np.isfinite(dask["sfc"].iloc[:, 1:].to_numpy()).all()
+
+
+def test_parallel_run_reports_the_first_bad_row_and_writes_nothing(damaged):
+    folder, atlas, table = damaged
+    for position, column in ((2, "gmv"), (5, "alff")):  # two unreadable headers
+        (folder / table.loc[position, column]).write_bytes(b"")
+    cohort = read_manifest(folder / "manifest.tsv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UserError, match=str(table.loc[2, "gmv"])):
+            extract_cohort(cohort, folder / "out", atlas=atlas, jobs=2, progress=False)
+        assert not (folder / "out" / "sfc.tsv").exists()
+        kept = extract_cohort(
+            cohort, folder / "out", atlas=atlas, jobs=2, progress=False, keep_going=True
+        )
+    assert list(kept["failures"]["participant_id"]) == list(table.loc[[2, 5], "participant_id"])
+    sfc = kept["sfc"].set_index("participant_id")
+    assert sfc.drop(index=kept["failures"]["participant_id"]).notna().all().all()
+    assert sfc.loc[kept["failures"]["participant_id"]].isna().all().all()
+
+
+def test_a_failure_without_keep_going_stops_every_worker(damaged, tmp_path):
+    folder, atlas, table = damaged
+    rows = read_manifest(folder / "manifest.tsv", check_files=False).table.to_dict("records")
+    parameters = ExtractionParameters().validate()
+    grid = Grid.of(nib.load(rows[0]["gmv"]))
+    context = {
+        "labels": atlas.labels_on(grid),
+        "regions": atlas.labels["index"].to_numpy(),
+        "region_names": atlas.region_names,
+        "grid": grid,
+        "parameters": parameters,
+    }
+    items = [(row, str(tmp_path / f"{i}.npz"), "key") for i, row in enumerate(rows[1:4], 1)]
+    stop = tmp_path / ".stop"
+    # row 2's map is truncated: its failure creates the stop file and ends the batch
+    outcomes = batch_task(items, context, False, str(stop))
+    assert [type(o).__name__ for o in outcomes] == ["ParticipantFeatures", "Failure"]
+    assert str(table.loc[2, "gmv"]) in outcomes[1].reason
+    assert stop.exists()
+    # another worker's batch, started or continued after that, computes nothing more
+    assert batch_task(items[2:], context, False, str(stop)) == []
+    assert not (tmp_path / "3.npz").exists()
+    # with --keep-going the batch goes on past the failure
+    stop.unlink()
+    outcomes = batch_task(items, context, True, str(stop))
+    assert [type(o).__name__ for o in outcomes] == [
+        "ParticipantFeatures",
+        "Failure",
+        "ParticipantFeatures",
+    ]
+    assert not stop.exists()

@@ -1,0 +1,67 @@
+"""The task engine: tasks start before results are asked for, and can be cancelled."""
+
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from sfckit.engine import run_tasks
+from sfckit.errors import UserError
+
+
+def _mark(folder: str, index: int, delay: float = 0.0) -> int:
+    time.sleep(delay)
+    (Path(folder) / f"{index}.done").touch()
+    return index * index
+
+
+def _wait_for(folder: Path, count: int, seconds: float = 60) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done = len(list(folder.glob("*.done")))
+        if done >= count:
+            return done
+        time.sleep(0.05)
+    return len(list(folder.glob("*.done")))
+
+
+def test_workers_start_before_the_first_result_is_asked_for(tmp_path):
+    tasks = run_tasks(_mark, [(str(tmp_path), i) for i in range(4)], jobs=2, progress=False)
+    try:
+        # nothing is consumed yet, yet the tasks run: the caller can work meanwhile
+        assert _wait_for(tmp_path, 4) == 4
+        assert sorted(tasks) == [0, 1, 4, 9]
+    finally:
+        tasks.close()
+
+
+def test_one_job_runs_tasks_as_results_are_consumed(tmp_path):
+    tasks = run_tasks(_mark, [(str(tmp_path), i) for i in range(3)], jobs=1, progress=False)
+    assert not list(tmp_path.glob("*.done"))
+    assert next(tasks) == 0
+    assert len(list(tmp_path.glob("*.done"))) == 1
+    tasks.close()
+    assert len(list(tmp_path.glob("*.done"))) == 1  # closed: the rest never ran
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_results_do_not_depend_on_the_number_of_jobs(tmp_path, jobs):
+    with closing(
+        run_tasks(_mark, [(str(tmp_path), i) for i in range(7)], jobs=jobs, progress=True)
+    ) as tasks:
+        assert sorted(tasks) == [i * i for i in range(7)]
+
+
+def test_closing_early_cancels_quietly(tmp_path, recwarn):
+    arguments = [(str(tmp_path), i, 0.2) for i in range(40)]
+    tasks = run_tasks(_mark, arguments, jobs=2, progress=False)
+    next(tasks)
+    tasks.close()
+    assert not [w for w in recwarn if "cancelled" in str(w.message)]
+    assert len(list(tmp_path.glob("*.done"))) < 40
+
+
+def test_invalid_jobs_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="--jobs"):
+        run_tasks(_mark, [(str(tmp_path), 0)], jobs=0)
