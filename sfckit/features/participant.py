@@ -41,6 +41,7 @@ from sfckit.io.images import (
     Grid,
     check_same_grid,
     load_data,
+    load_header,
     load_image,
     repetition_time,
     stream_voxels,
@@ -418,7 +419,7 @@ def check_participant_images(
     own, own_path = None, ""
     columns = ("gmv", row["functional"]) if resample_to == "none" else (row["functional"], "gmv")
     for column in columns:
-        image = load_image(row[column], ndim=4 if column == "bold" else 3, role=column)
+        image = load_header(row[column], ndim=4 if column == "bold" else 3, role=column)
         if column == "gmv" and resample_to == "functional":
             continue  # resampled onto the functional grid at extraction
         if own is None:

@@ -1,8 +1,9 @@
 """The one image loader of sfckit, and the same-space check.
 
-Every NIfTI that sfckit reads passes through :func:`load_image`, which checks that the file
-exists, is a readable NIfTI and has the expected number of dimensions, and turns any
-failure into a one-line :class:`~sfckit.errors.UserError`.
+Every NIfTI that sfckit reads passes through :func:`load_image` (or, where only its header
+is needed, :func:`load_header`), which checks that the file exists, is a readable NIfTI and
+has the expected number of dimensions, and turns any failure into a one-line
+:class:`~sfckit.errors.UserError`.
 """
 
 from __future__ import annotations
@@ -43,22 +44,11 @@ def load_image(path: str | Path, *, ndim: int, role: str = "image") -> nib.Nifti
         Missing or unreadable file, or wrong dimensionality.
     """
     path = Path(path)
-    if not path.is_file():
-        raise file_error(
-            path,
-            f"the {role} image does not exist",
-            fix="check the path in the manifest (relative paths are resolved from the "
-            "manifest's folder)",
-        )
+    _check_exists(path, role)
     try:
         image = nib.load(path)
     except Exception as exc:  # nibabel raises many types for corrupt files
-        raise file_error(
-            path,
-            f"the {role} image cannot be read ({type(exc).__name__}: {exc})",
-            expected="a NIfTI-1/2 file (.nii or .nii.gz)",
-            fix="re-export the image as NIfTI",
-        ) from None
+        raise _unreadable(path, role, exc) from None
     if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
         raise file_error(
             path,
@@ -66,10 +56,93 @@ def load_image(path: str | Path, *, ndim: int, role: str = "image") -> nib.Nifti
             expected="a NIfTI-1/2 file (.nii or .nii.gz)",
             fix="convert it to NIfTI",
         )
-    shape = image.shape
-    if ndim == 3 and len(shape) == 4 and shape[3] == 1:
+    if ndim == 3 and len(image.shape) == 4 and image.shape[3] == 1:
         image = nib.funcs.squeeze_image(image)
-        shape = image.shape
+    _check_ndim(path, image.shape, ndim, role)
+    return image
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What a NIfTI file's header says about the image: what :class:`Grid`, the TR and
+    run-length checks need, without nibabel's image object."""
+
+    shape: tuple[int, ...]
+    affine: np.ndarray
+    header: nib.Nifti1Header
+
+
+def load_header(path: str | Path, *, ndim: int, role: str = "image") -> ImageHeader:
+    """Read only a NIfTI header and check the dimensionality, like :func:`load_image`.
+
+    About five times faster than loading the image (nibabel builds the image object, its
+    file map and array proxy); used where only headers are checked, once per input file
+    of a cohort.
+
+    Parameters
+    ----------
+    path : str or Path
+        A NIfTI-1 or NIfTI-2 file (.nii or .nii.gz).
+    ndim : {3, 4}
+        Expected number of dimensions. A 4-D image with a single volume counts as 3-D.
+    role : str
+        What the image is, used in error messages.
+
+    Returns
+    -------
+    ImageHeader
+        Shape, affine (nibabel's best affine, as the image would have) and header.
+
+    Raises
+    ------
+    UserError
+        Missing file, not a NIfTI-1/2 file, or wrong dimensionality.
+    """
+    path = Path(path)
+    _check_exists(path, role)
+    try:
+        # stdlib gzip: for the first 540 bytes it is 4x faster than ISA-L, which
+        # decompresses a large block up front
+        with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as handle:
+            block = handle.read(nib.Nifti2Header.sizeof_hdr)
+        header = _parse_header(block)
+    except Exception as exc:  # gzip, nibabel and our own errors alike
+        raise _unreadable(path, role, exc) from None
+    shape = header.get_data_shape()
+    if ndim == 3 and len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    _check_ndim(path, shape, ndim, role)
+    return ImageHeader(tuple(int(n) for n in shape), header.get_best_affine(), header)
+
+
+def _parse_header(block: bytes) -> nib.Nifti1Header:
+    for kind in (nib.Nifti2Header, nib.Nifti1Header):
+        if kind.may_contain_header(block):
+            # check=True: nibabel raises on what it cannot fix (e.g. a bad magic string)
+            return kind(block[: kind.sizeof_hdr], check=True)
+    raise ValueError("no NIfTI-1/2 header at the start of the file")
+
+
+def _check_exists(path: Path, role: str) -> None:
+    if not path.is_file():
+        raise file_error(
+            path,
+            f"the {role} image does not exist",
+            fix="check the path in the manifest (relative paths are resolved from the "
+            "manifest's folder)",
+        )
+
+
+def _unreadable(path: Path, role: str, exc: Exception) -> UserError:
+    return file_error(
+        path,
+        f"the {role} image cannot be read ({type(exc).__name__}: {exc})",
+        expected="a NIfTI-1/2 file (.nii or .nii.gz)",
+        fix="re-export the image as NIfTI",
+    )
+
+
+def _check_ndim(path: Path, shape: tuple[int, ...], ndim: int, role: str) -> None:
     if len(shape) != ndim:
         kind = {3: "3-D map", 4: "4-D time series"}[ndim]
         got = {3: "3-D map", 4: "4-D time series"}.get(len(shape), f"{len(shape)}-D image")
@@ -80,7 +153,6 @@ def load_image(path: str | Path, *, ndim: int, role: str = "image") -> nib.Nifti
             fix="point the manifest column at the right file (GMV and ALFF maps are 3-D, "
             "BOLD runs are 4-D)",
         )
-    return image
 
 
 def load_data(image: nib.Nifti1Image, path: str | Path, *, role: str) -> np.ndarray:
@@ -150,7 +222,7 @@ def stream_voxels(
     return out
 
 
-def repetition_time(image: nib.Nifti1Image) -> float | None:
+def repetition_time(image: nib.Nifti1Image | ImageHeader) -> float | None:
     """The TR in seconds from a 4-D NIfTI header, or ``None`` when not set."""
     zooms = image.header.get_zooms()
     if len(zooms) < 4 or not np.isfinite(zooms[3]) or zooms[3] <= 0:
@@ -172,7 +244,7 @@ class Grid:
     affine: np.ndarray
 
     @classmethod
-    def of(cls, image: nib.Nifti1Image) -> Grid:
+    def of(cls, image: nib.Nifti1Image | ImageHeader) -> Grid:
         """The spatial grid of an image (3-D part of its shape)."""
         return cls(tuple(int(s) for s in image.shape[:3]), np.asarray(image.affine))
 

@@ -10,7 +10,13 @@ import pytest
 
 from sfckit.errors import UserError
 from sfckit.io.atlases import harvard_oxford, load_atlas, read_labels
-from sfckit.io.images import Grid, check_same_grid, load_image, repetition_time
+from sfckit.io.images import (
+    Grid,
+    check_same_grid,
+    load_header,
+    load_image,
+    repetition_time,
+)
 from sfckit.io.outputs import atomic_write, parameters_hash, write_dataset_description
 
 
@@ -38,6 +44,64 @@ def test_missing_and_corrupt_images(tmp_path):
     corrupt.write_bytes(gzip.compress(b"not a nifti at all" * 10))
     with pytest.raises(UserError, match=r"corrupt.nii.gz.*cannot be read"):
         load_image(corrupt, ndim=3)
+
+
+def _header_variants(tmp_path: Path) -> list[tuple[Path, int]]:
+    """Files whose header-only reading must agree with loading the image."""
+    rng = np.random.default_rng(0)
+    oblique = np.array([[2.0, 0.3, 0, -90], [-0.2, 2.0, 0.1, -126], [0, 0, 2.5, -72], [0, 0, 0, 1]])
+    variants = []
+    sform = nib.Nifti1Image(rng.random((5, 6, 7), dtype=np.float32), oblique)
+    variants.append((tmp_path / "sform.nii.gz", sform, 3))
+    qform = nib.Nifti1Image(np.zeros((5, 6, 7, 9), np.int16), None)
+    qform.set_qform(np.diag([3.0, 3.0, 3.0, 1.0]), code=1)
+    qform.set_sform(None, code=0)
+    qform.header.set_zooms((3, 3, 3, 0.8))
+    variants.append((tmp_path / "qform.nii", qform, 4))
+    neither = nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4))
+    neither.set_qform(None, code=0)
+    neither.set_sform(None, code=0)
+    variants.append((tmp_path / "neither.nii.gz", neither, 3))
+    variants.append((tmp_path / "nifti2.nii", nib.Nifti2Image(np.ones((5, 6, 7, 4)), oblique), 4))
+    big_endian = nib.Nifti1Image(np.ones((5, 6, 7), dtype=">f4"), oblique)
+    variants.append((tmp_path / "big_endian.nii.gz", big_endian, 3))
+    single = nib.Nifti1Image(np.ones((5, 6, 7, 1), np.float32), oblique)
+    variants.append((tmp_path / "single_volume.nii.gz", single, 3))
+    for path, image, _ in variants:
+        nib.save(image, path)
+    return [(path, ndim) for path, _, ndim in variants]
+
+
+def test_header_reading_agrees_with_image_loading(tmp_path):
+    for path, ndim in _header_variants(tmp_path):
+        image, header = load_image(path, ndim=ndim), load_header(path, ndim=ndim)
+        assert header.shape == image.shape, path.name
+        np.testing.assert_allclose(header.affine, image.affine, atol=1e-6, err_msg=path.name)
+        assert Grid.of(header).matches(Grid.of(image))
+        if ndim == 4:
+            assert repetition_time(header) == repetition_time(image)
+    assert repetition_time(load_header(tmp_path / "qform.nii", ndim=4)) == pytest.approx(0.8)
+
+
+def test_header_reading_rejects_what_image_loading_rejects(tmp_path):
+    four = save(tmp_path / "four.nii.gz", np.ones((3, 4, 5, 6), np.float32))
+    with pytest.raises(UserError, match=r"four.nii.gz.*4-D time series.*expected a 3-D map"):
+        load_header(four, ndim=3, role="gmv")
+    with pytest.raises(UserError, match="does not exist"):
+        load_header(tmp_path / "none.nii.gz", ndim=3)
+    corrupt = tmp_path / "corrupt.nii.gz"
+    corrupt.write_bytes(gzip.compress(b"not a nifti at all" * 40))
+    empty = tmp_path / "empty.nii.gz"
+    empty.write_bytes(b"")
+    bad_magic = tmp_path / "bad_magic.nii"
+    block = bytearray(save(tmp_path / "ok.nii", np.ones((3, 4, 5), np.float32)).read_bytes())
+    block[344:348] = b"xyz\0"
+    bad_magic.write_bytes(bytes(block))
+    for path in (corrupt, empty, bad_magic):
+        with pytest.raises(UserError, match=rf"{path.name}: the gmv image cannot be read"):
+            load_header(path, ndim=3, role="gmv")
+        with pytest.raises(UserError, match=rf"{path.name}: the gmv image cannot be read"):
+            load_image(path, ndim=3, role="gmv")
 
 
 def test_repetition_time_units(tmp_path):
