@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -400,8 +401,8 @@ def load_cached(cache_file: Path, key: str) -> ParticipantFeatures | None:
                 atlas_overlap=float(stored["atlas_overlap"]),
                 n_volumes_kept=int(stored["n_volumes_kept"]),
             )
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable cache entry: recompute
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None  # unreadable or damaged cache entry: recompute
 
 
 def check_participant_images(

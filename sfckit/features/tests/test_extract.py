@@ -83,13 +83,16 @@ def test_bold_and_alff_inputs_give_the_same_coupling(tmp_path):
     np.testing.assert_allclose(bold_sfc, alff_sfc, atol=0.03)
 
 
-def test_rerun_uses_cache_and_recomputes_only_missing(tiny_cohort, tmp_path, monkeypatch):
+def test_rerun_recomputes_only_missing_or_damaged_participants(tiny_cohort, tmp_path, monkeypatch):
     manifest, atlas = tiny_cohort
     out = tmp_path / "out"
     first = run(manifest, atlas, out)
     cache_files = sorted((out / extract_module.CACHE_FOLDER).rglob("*.npz"))
     assert len(cache_files) == 24
     cache_files[0].unlink()
+    damaged = cache_files[1].read_bytes()  # e.g. a crash on a file system that lost the tail
+    cache_files[1].write_bytes(damaged[: len(damaged) // 2])
+    cache_files[2].write_bytes(damaged[:60] + bytes([damaged[60] ^ 0xFF]) + damaged[61:])
     calls = []
     original = participant_module.extract_participant
 
@@ -99,11 +102,11 @@ def test_rerun_uses_cache_and_recomputes_only_missing(tiny_cohort, tmp_path, mon
 
     monkeypatch.setattr(participant_module, "extract_participant", counting)
     second = run(manifest, atlas, out)
-    assert len(calls) == 1
+    assert len(calls) == 3  # the missing entry and the two damaged ones
     pd.testing.assert_frame_equal(first["sfc"], second["sfc"])
     # different parameters do not reuse the cache
     run(manifest, atlas, tmp_path / "out", parameters=ExtractionParameters(gm_threshold=0.25))
-    assert len(calls) == 25
+    assert len(calls) == 27
 
 
 def test_sparse_region_is_nan_counted_and_warned_once(tiny_cohort, tmp_path):
