@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -65,8 +66,10 @@ def run_tasks(
         ``"local-cluster"`` or the address of a Dask scheduler.
     """
     check_jobs(jobs)
+    release: Callable[[], None] | None = None
     if scheduler is not None and arguments:
-        results: Iterator[T] = _dask_results(function, arguments, jobs=jobs, scheduler=scheduler)
+        results: Iterator[T]
+        results, release = _dask_results(function, arguments, jobs=jobs, scheduler=scheduler)
     elif jobs == 1 or len(arguments) <= 1:
         results = _one_core(function, arguments)
     else:
@@ -74,13 +77,20 @@ def run_tasks(
 
         parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
         results = parallel(delayed(function)(*args) for args in arguments)
-    stream = _consume(results, total=len(arguments), description=description, progress=progress)
+    stream = _consume(
+        results, release, total=len(arguments), description=description, progress=progress
+    )
     next(stream)  # enter its try block, so that closing it always releases the workers
     return stream
 
 
 def _consume(
-    results: Iterator[T], *, total: int, description: str, progress: bool
+    results: Iterator[T],
+    release: Callable[[], None] | None,
+    *,
+    total: int,
+    description: str,
+    progress: bool,
 ) -> Generator[T, None, None]:
     try:
         yield  # type: ignore[misc]  # the priming step of run_tasks
@@ -106,11 +116,15 @@ def _consume(
                 # joblib warns that running tasks were cancelled: that is what closing means
                 warnings.simplefilter("ignore", UserWarning)
                 close()
+        if release is not None:
+            release()
 
 
 def _dask_results(
     function: Callable[..., T], arguments: Sequence[tuple[Any, ...]], *, jobs: int, scheduler: str
-) -> Iterator[T]:
+) -> tuple[Iterator[T], Callable[[], None]]:
+    """Submit every task to the cluster; the results in completion order, and the function
+    that closes the client (and the local cluster)."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:  # pragma: no cover - distributed is a dependency
@@ -146,18 +160,8 @@ def _dask_results(
     except BaseException:
         _close_dask(client, cluster)
         raise
-
-    def completed() -> Generator[T, None, None]:
-        try:
-            yield  # type: ignore[misc]  # primed below
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            _close_dask(client, cluster)
-
-    stream = completed()
-    next(stream)  # so that closing it before the first result still closes the client
-    return stream
+    results = (future.result() for future in as_completed(futures))
+    return results, partial(_close_dask, client, cluster)
 
 
 def _close_dask(client: Any, cluster: Any) -> None:
