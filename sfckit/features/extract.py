@@ -156,11 +156,7 @@ def extract_cohort(
         # While the workers extract, the remaining headers are checked here in manifest
         # order, so a bad file is reported within seconds, and the first bad row first.
         for row in rows[first_valid + 1 :]:
-            _, error = _check_headers(row, grid, reference, parameters)
-            if error is not None:
-                if not keep_going:
-                    raise error
-                failures[row["participant_id"]] = str(error)
+            _check_headers(row, grid, reference, parameters, keep_going, failures)
         for batch in tasks:
             for outcome in batch:
                 if outcome.participant_id in failures:
@@ -291,15 +287,24 @@ def extract_cohort(
 
 
 def _check_headers(
-    row: dict[str, Any], grid: Grid | None, reference: str, parameters: ExtractionParameters
-) -> tuple[Grid | None, UserError | None]:
+    row: dict[str, Any],
+    grid: Grid | None,
+    reference: str,
+    parameters: ExtractionParameters,
+    keep_going: bool,
+    failures: dict[str, str],
+) -> Grid | None:
+    """The participant's grid; a problem is raised, or with ``keep_going`` recorded in
+    ``failures`` (and None returned)."""
     try:
-        own = check_participant_images(
+        return check_participant_images(
             row, grid, reference, parameters.band, parameters.resample_to
         )
     except UserError as error:
-        return None, error
-    return own, None
+        if not keep_going:
+            raise
+        failures[row["participant_id"]] = str(error)
+        return None
 
 
 def _reference_grid(
@@ -313,13 +318,10 @@ def _reference_grid(
     """The grid of the first participant (in manifest order) whose headers are valid, that
     image's path and the row's position; problems of earlier rows are raised or recorded."""
     for position, row in enumerate(rows):
-        grid, error = _check_headers(row, None, "", parameters)
+        grid = _check_headers(row, None, "", parameters, keep_going, failures)
         if grid is not None:
             path = row["gmv"] if parameters.resample_to == "none" else row[row["functional"]]
             return grid, path, position
-        if not keep_going:
-            raise error
-        failures[row["participant_id"]] = str(error)
     raise UserError(
         f"{cohort.path}: no participant's images could be read",
         fix="see failures above; check the image paths and files",
