@@ -33,8 +33,9 @@ def f_from_projections(
     ndarray
         F per voxel.
     """
-    explained = (q_full_e**2).sum(axis=0) - (q_reduced_e**2).sum(axis=0)
-    residual = total - (q_full_e**2).sum(axis=0)
+    full = (q_full_e**2).sum(axis=0)
+    explained = full - (q_reduced_e**2).sum(axis=0)
+    residual = total - full
     with np.errstate(divide="ignore", invalid="ignore"):
         return (explained / df_effect) / (residual / df_error)
 
