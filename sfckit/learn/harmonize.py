@@ -131,7 +131,7 @@ class ComBat(TransformerMixin, BaseEstimator):
         residual = features - design @ coef
         pooled = np.nanmean(residual**2, axis=0)
         self.var_pooled_ = np.where(pooled > 0, pooled, 1.0)
-        standardized = self._standardize(features, covariates)
+        standardized = self._standardize(features, self._expected(covariates))
         self.gamma_star_ = np.zeros((n_sites, features.shape[1]))
         self.delta_star_ = np.ones((n_sites, features.shape[1]))
         for index in range(n_sites):
@@ -140,14 +140,18 @@ class ComBat(TransformerMixin, BaseEstimator):
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
-    def _standardize(self, features: np.ndarray, covariates: np.ndarray) -> np.ndarray:
-        expected = self.grand_mean_ + covariates @ self.covariate_coef_
+    def _expected(self, covariates: np.ndarray) -> np.ndarray:
+        """Site-free expected features: grand mean plus the covariates' effects."""
+        return self.grand_mean_ + covariates @ self.covariate_coef_
+
+    def _standardize(self, features: np.ndarray, expected: np.ndarray) -> np.ndarray:
         return (features - expected) / np.sqrt(self.var_pooled_)
 
     def transform(self, X):
         """Harmonise the features; return them followed by the passthrough columns."""
         features, passthrough, sites, covariates = self._split(X)
-        standardized = self._standardize(features, covariates)
+        expected = self._expected(covariates)
+        standardized = self._standardize(features, expected)
         adjusted = np.empty_like(standardized)
         for code in np.unique(sites):
             rows = sites == code
@@ -164,7 +168,6 @@ class ComBat(TransformerMixin, BaseEstimator):
                     "sites from its own images, or use --validation cv",
                 )
             adjusted[rows] = (standardized[rows] - gamma) / np.sqrt(delta)
-        expected = self.grand_mean_ + covariates @ self.covariate_coef_
         harmonized = adjusted * np.sqrt(self.var_pooled_) + expected
         return np.hstack([harmonized, passthrough])
 
