@@ -39,6 +39,7 @@ from sfckit.learn.nested import (
     site_strata,
 )
 from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json, write_predictions
+from sfckit.stats.design import numeric_column
 
 CLINICAL, IMAGING, COMBINED = "clinical", "imaging", "imaging+clinical"
 DECONFOUNDED, CONFOUNDS = "imaging_deconfounded", "confounds"
@@ -98,15 +99,13 @@ def numeric_columns(
                 expected=f"one of {', '.join(map(str, clinical.columns))}",
                 fix=f"correct {option}",
             )
-        values = pd.to_numeric(clinical[column], errors="coerce")
-        bad = clinical[column].notna() & values.isna()
-        if bad.any():
-            raise UserError(
-                f"{source}: column '{column}' (from {option}) is not numeric (value "
-                f"'{clinical.loc[bad, column].iloc[0]}' for participant {bad[bad].index[0]})",
-                expected="numbers",
-                fix="recode it numerically (e.g. sex as 0/1) or drop it",
-            )
+        values = numeric_column(
+            clinical,
+            column,
+            source=source,
+            label=f"column '{column}' (from {option})",
+            fix="recode it numerically (e.g. sex as 0/1) or drop it",
+        )
         if complete and values.isna().any():
             raise UserError(
                 f"{source}: column '{column}' (from {option}) is missing for "

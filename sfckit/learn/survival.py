@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sfckit.engine import run_tasks
 from sfckit.errors import UserError
 from sfckit.learn.nested import OuterSplit, outer_splits
+from sfckit.stats.design import numeric_column
 
 RIDGE_PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -49,20 +50,16 @@ def survival_outcome(
                 expected="follow-up months and a 0/1 relapse indicator",
                 fix=f"name the column with {option}",
             )
-    time = pd.to_numeric(clinical[time_column], errors="coerce")
-    event = pd.to_numeric(clinical[event_column], errors="coerce")
-    for name, raw, values in (
-        (time_column, clinical[time_column], time),
-        (event_column, clinical[event_column], event),
-    ):
-        bad = raw.notna() & values.isna()
-        if bad.any():
-            raise UserError(
-                f"{source}: column '{name}' is not numeric (value '{raw[bad].iloc[0]}' for "
-                f"participant {bad[bad].index[0]})",
-                expected="numbers",
-                fix="recode the column numerically",
-            )
+    time, event = (
+        numeric_column(
+            clinical,
+            column,
+            source=source,
+            label=f"column '{column}'",
+            fix="recode the column numerically",
+        )
+        for column in (time_column, event_column)
+    )
     followed = time.notna() & event.notna()
     if (time[followed] <= 0).any():
         who = time[followed & (time <= 0)].index[0]

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from sfckit.errors import UserError
-from sfckit.stats.design import check_groups, covariate_design
+from sfckit.stats.design import check_groups, covariate_design, numeric_column
 from sfckit.stats.multiple import fdr_bh
 
 CORRELATION_COLUMNS = ["group", "region", "score", "n", "r", "ci_low", "ci_high", "p", "p_fdr"]
@@ -110,17 +110,14 @@ def check_scores(clinical: pd.DataFrame, scores: Sequence[str], *, source: str) 
                 expected=f"one of {', '.join(map(str, clinical.columns))}",
                 fix="correct --scores",
             )
-        values = clinical[score]
-        numeric = pd.to_numeric(values, errors="coerce")
-        bad = values.notna() & numeric.isna()
-        if bad.any():
-            first = values[bad].iloc[0]
-            raise UserError(
-                f"{source}: score column '{score}' is not numeric (value '{first}' for "
-                f"participant {values[bad].index[0]})",
-                expected="numbers, or n/a for missing",
-                fix="fix the value or drop the score from --scores",
-            )
+        numeric_column(
+            clinical,
+            score,
+            source=source,
+            label=f"score column '{score}'",
+            expected="numbers, or n/a for missing",
+            fix="fix the value or drop the score from --scores",
+        )
 
 
 def clinical_correlations(

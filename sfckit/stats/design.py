@@ -75,6 +75,30 @@ def covariate_design(
     return CovariateDesign(matrix=matrix, names=names)
 
 
+def numeric_column(
+    data: pd.DataFrame, column: str, *, source: str, label: str, fix: str, expected: str = "numbers"
+) -> pd.Series:
+    """A manifest column as numbers (missing values stay NaN).
+
+    Raises
+    ------
+    UserError
+        ``"{source}: {label} is not numeric"``, naming the first value that is not a number
+        and its participant.
+    """
+    values = data[column]
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & numeric.isna()
+    if bad.any():
+        raise UserError(
+            f"{source}: {label} is not numeric (value '{values[bad].iloc[0]}' for "
+            f"participant {bad[bad].index[0]})",
+            expected=expected,
+            fix=fix,
+        )
+    return numeric
+
+
 def _no_variance(source: str, name: str) -> UserError:
     return UserError(
         f"{source}: covariate '{name}' has no variance in the analysed participants",
