@@ -35,6 +35,7 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _extract(args: argparse.Namespace) -> None:
     from sfckit.features.extract import ExtractionParameters, extract_cohort
+    from sfckit.features.parameters import SEARCHLIGHT
     from sfckit.features.searchlight import DEFAULT_RADIUS_MM
     from sfckit.io.atlases import load_atlas
     from sfckit.io.manifest import read_manifest
@@ -50,7 +51,7 @@ def _extract(args: argparse.Namespace) -> None:
         resample_to=args.resample_to,
         radius=(
             args.radius
-            if args.radius is not None or args.method != "searchlight"
+            if args.radius is not None or args.method != SEARCHLIGHT
             else DEFAULT_RADIUS_MM
         ),
     ).validate()
@@ -391,8 +392,9 @@ def _report(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``sfckit`` argument parser."""
     from sfckit.features.alff import DEFAULT_BAND
-    from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS
-    from sfckit.features.parameters import DEFAULT_GM_THRESHOLD
+    from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS
+    from sfckit.features.parameters import DEFAULT_GM_THRESHOLD, EXTRACTION_METHODS
+    from sfckit.features.searchlight import DEFAULT_RADIUS_MM
 
     parser = argparse.ArgumentParser(
         prog="sfckit", description="Regional structure-function coupling (GMV-ALFF) studies."
@@ -426,13 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--atlas", default="harvard-oxford", help="'harvard-oxford', 'aal' or a label image path"
     )
     ext.add_argument("--atlas-labels", type=Path, help="TSV with columns index, name")
-    ext.add_argument(
-        "--method", default=DEFAULT_METHOD, choices=[*sorted(METHODS), "profile", "searchlight"]
-    )
+    ext.add_argument("--method", default=DEFAULT_METHOD, choices=EXTRACTION_METHODS)
     ext.add_argument(
         "--radius",
         type=float,
-        help="searchlight sphere radius in mm (--method searchlight; default 6)",
+        help=f"searchlight sphere radius in mm (--method searchlight; default "
+        f"{DEFAULT_RADIUS_MM:g})",
     )
     ext.add_argument("--min-voxels", type=int, default=DEFAULT_MIN_VOXELS)
     ext.add_argument("--gm-threshold", type=float, default=DEFAULT_GM_THRESHOLD)

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sfckit.errors import SparseRegionWarning, file_error
+from sfckit.features.searchlight import DEFAULT_RADIUS_MM
 from sfckit.io.outputs import file_sha256, write_json
 
 STEPS = (
@@ -102,7 +103,7 @@ class BenchmarkSpec(_Strict):
 class SearchlightSpec(_Strict):
     """Searchlight maps and their voxel-wise group statistics (``stats --maps``)."""
 
-    radius: float = 6.0
+    radius: float = DEFAULT_RADIUS_MM
     permutations: int = 1000
     seed: int = 0
 
