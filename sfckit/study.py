@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sfckit.errors import SparseRegionWarning, file_error
+from sfckit.features.parameters import SEARCHLIGHT
 from sfckit.features.searchlight import DEFAULT_RADIUS_MM
 from sfckit.io.outputs import file_sha256, write_json
 
@@ -471,7 +472,7 @@ def _run_searchlight(
             cohort,
             features,
             atlas=atlas,
-            parameters=replace(parameters, method="searchlight", radius=spec.radius).validate(),
+            parameters=replace(parameters, method=SEARCHLIGHT, radius=spec.radius).validate(),
             jobs=jobs,
             progress=progress,
         )

@@ -255,11 +255,12 @@ def test_new_verbs_reject_bad_input_without_writing(tiny_study, tmp_path, capsys
 def test_command_line_and_study_file_offer_the_choices_the_code_accepts():
     # The parser and the study schema spell these lists out so that building them does not
     # import scikit-learn; this keeps the copies equal to the code's own.
+    from dataclasses import asdict
     from typing import get_args
 
     from sfckit.cli import build_parser
     from sfckit.learn.harmonize import UNSEEN_SITE_POLICIES
-    from sfckit.learn.outcome import TARGETS
+    from sfckit.learn.outcome import TARGETS, OutcomeSettings
     from sfckit.study import BenchmarkSpec, OutcomeSpec
 
     verbs = next(action for action in build_parser()._actions if action.dest == "verb").choices
@@ -272,3 +273,9 @@ def test_command_line_and_study_file_offer_the_choices_the_code_accepts():
     assert choices("benchmark", "--unseen-site") == UNSEEN_SITE_POLICIES
     assert get_args(OutcomeSpec.model_fields["target"].annotation) == TARGETS
     assert get_args(BenchmarkSpec.model_fields["unseen_site"].annotation) == UNSEEN_SITE_POLICIES
+    # the study file's outcome defaults are those of the outcome step
+    spec = OutcomeSpec(target="remission").model_dump()
+    for name, value in asdict(OutcomeSettings(target="remission")).items():
+        if name in spec:
+            expected = list(value) if isinstance(value, tuple) else value
+            assert spec[name] == expected, name
