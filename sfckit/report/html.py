@@ -509,24 +509,23 @@ class ReportBuilder:
         f_map = folder / "maps" / "group_F.nii.gz"
         clusters = read_tsv(folder / "clusters.tsv") if significant else None
         f_image = nib.load(f_map) if f_map.is_file() else None
-        if f_image is not None and f_image.get_fdata().max() <= stats.f.isf(0.001, *summary["df"]):
+        # Display threshold: uncorrected p < 0.001, the usual exploratory view; the
+        # inference is the FWE table.
+        threshold = float(stats.f.isf(0.001, *summary["df"]))
+        if f_image is not None and f_image.get_fdata().max() <= threshold:
             blocks.append(_text("No voxel reaches even uncorrected p < 0.001; no map is shown."))
         elif f_image is not None:
-            # Display threshold: uncorrected p < 0.001, the usual exploratory view; the
-            # inference is the FWE table. Cuts go through the largest clusters' peaks.
-            threshold = float(stats.f.isf(0.001, *summary["df"]))
+            # Cuts go through the largest clusters' peaks.
             cuts = [-20, 0, 15, 30, 45, 60]
             if clusters is not None:
                 peaks = list(dict.fromkeys(clusters["peak_z"].head(6).tolist()))
                 cuts = sorted(peaks + [c for c in cuts if all(abs(c - p) > 8 for p in peaks)])[:6]
             image = figures.statistic_map(f_image, threshold, "group F", cuts)
-            caption = (
-                f"Group F where uncorrected p < 0.001 (F > {format_value(threshold)}); "
+            caption = f"Group F where uncorrected p < 0.001 (F > {format_value(threshold)}); " + (
                 f"FWE-significant voxels (F > {format_value(summary['f_critical_fwe'])}) "
                 "are listed below"
                 if significant
-                else f"Group F where uncorrected p < 0.001 (F > {format_value(threshold)}); "
-                "no voxel survives FWE"
+                else "no voxel survives FWE"
             )
             blocks.append(_figures([(image, caption)]))
         if clusters is not None:
