@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sfckit.errors import UserError
+from sfckit.io import images as images_module
 from sfckit.io.atlases import harvard_oxford, load_atlas, read_labels
 from sfckit.io.images import (
     Grid,
@@ -81,6 +82,20 @@ def test_header_reading_agrees_with_image_loading(tmp_path):
         if ndim == 4:
             assert repetition_time(header) == repetition_time(image)
     assert repetition_time(load_header(tmp_path / "qform.nii", ndim=4)) == pytest.approx(0.8)
+
+
+def test_identical_headers_are_parsed_once_and_shared_read_only(tmp_path):
+    # NIfTI-1 .nii: the first 540 bytes read hold image data after the 348-byte header
+    first = save(tmp_path / "first.nii", np.full((3, 4, 5), 1.0, np.float32))
+    second = save(tmp_path / "second.nii", np.full((3, 4, 5), 2.0, np.float32))
+    assert first.read_bytes()[:540] != second.read_bytes()[:540]
+    images_module._parse_header.cache_clear()
+    headers = [load_header(path, ndim=3) for path in (first, second)]
+    assert images_module._parse_header.cache_info().hits == 1
+    assert headers[0].affine is headers[1].affine
+    with pytest.raises(ValueError, match="read-only"):
+        headers[1].affine[0, 3] = 5.0
+    np.testing.assert_array_equal(headers[1].affine, load_image(second, ndim=3).affine)
 
 
 def test_header_reading_rejects_what_image_loading_rejects(tmp_path):
@@ -187,6 +202,19 @@ def test_builtin_harvard_oxford_is_lateralised_and_offline():
     assert (x < 0).mean() > 0.99
     assert set(np.unique(data)) <= {0, *index.values()}
     assert harvard_oxford().checksum == atlas.checksum  # second call reads the cache
+
+
+def test_atomic_write_flushes_to_disk_unless_told_not_to(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr("sfckit.io.outputs.os.fsync", synced.append)
+    with atomic_write(tmp_path / "table.tsv") as handle:
+        handle.write("kept")
+    with atomic_write(tmp_path / "entry.npz", "wb", durable=False) as handle:
+        handle.write(b"cache")
+    assert len(synced) == 1
+    assert (tmp_path / "table.tsv").read_text() == "kept"
+    assert (tmp_path / "entry.npz").read_bytes() == b"cache"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry.npz", "table.tsv"]
 
 
 def test_atomic_write_leaves_target_untouched_on_failure(tmp_path):
