@@ -39,7 +39,7 @@ FILE_MODE = 0o666 & ~_current_umask()
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w") -> Iterator[Any]:
+def atomic_write(path: str | Path, mode: str = "w", *, durable: bool = True) -> Iterator[Any]:
     """Open a temporary file next to ``path`` and rename it over ``path`` on success.
 
     Parameters
@@ -48,6 +48,11 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[Any]:
         Final destination.
     mode : {"w", "wb"}
         Text or binary mode.
+    durable : bool
+        Flush the content to disk (fsync) before the rename, so that it survives a power
+        cut. Without it a crash of the machine (not of sfckit) can leave an empty or
+        damaged file under the final name: use ``False`` only for files whose damage is
+        detected when they are read, such as the checksummed cache entries.
 
     Yields
     ------
@@ -63,8 +68,9 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[Any]:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding, newline=None if "b" in mode else "") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -93,6 +93,7 @@ def test_rerun_recomputes_only_missing_or_damaged_participants(tiny_cohort, tmp_
     damaged = cache_files[1].read_bytes()  # e.g. a crash on a file system that lost the tail
     cache_files[1].write_bytes(damaged[: len(damaged) // 2])
     cache_files[2].write_bytes(damaged[:60] + bytes([damaged[60] ^ 0xFF]) + damaged[61:])
+    np.savez(cache_files[3], key="an entry in the format of an older sfckit", sfc=np.zeros(3))
     calls = []
     original = participant_module.extract_participant
 
@@ -102,11 +103,12 @@ def test_rerun_recomputes_only_missing_or_damaged_participants(tiny_cohort, tmp_
 
     monkeypatch.setattr(participant_module, "extract_participant", counting)
     second = run(manifest, atlas, out)
-    assert len(calls) == 3  # the missing entry and the two damaged ones
-    pd.testing.assert_frame_equal(first["sfc"], second["sfc"])
+    assert len(calls) == 4  # the missing entry, the two damaged ones and the old one
+    for table in ("sfc", "gmv", "alff", "qc"):  # entries give back exactly what was computed
+        pd.testing.assert_frame_equal(first[table], second[table])
     # different parameters do not reuse the cache
     run(manifest, atlas, tmp_path / "out", parameters=ExtractionParameters(gm_threshold=0.25))
-    assert len(calls) == 27
+    assert len(calls) == 28
 
 
 def test_sparse_region_is_nan_counted_and_warned_once(tiny_cohort, tmp_path):
