@@ -75,7 +75,10 @@ def run_tasks(
     else:
         from joblib import Parallel, delayed
 
-        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+        # batch_size=1: joblib's automatic batching would group short tasks, and a worker
+        # left with a group at the end of the run makes the other one wait; callers with
+        # tiny tasks group them themselves (extraction sends batches of participants)
+        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
         results = parallel(delayed(function)(*args) for args in arguments)
     stream = _consume(
         results, release, total=len(arguments), description=description, progress=progress

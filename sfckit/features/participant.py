@@ -453,17 +453,30 @@ class Failure:
 
 
 BATCHES_PER_WORKER = 16
+TAIL_SHARE = 2
 
 
 def make_batches(items: list[Any], jobs: int) -> list[list[Any]]:
-    """Split work into about :data:`BATCHES_PER_WORKER` batches per worker, so shared data
-    (atlas labels, mask) and the cost of a task round trip are paid once per batch, not once
-    per participant; each participant is still cached as soon as it is done."""
-    if not items:
-        return []
+    """Split work into batches of participants, in order, shrinking towards the end.
+
+    A batch is one task: shared data (atlas labels, mask) and the cost of a task round trip
+    are paid once per batch, not once per participant, and each participant is still cached
+    as soon as it is done. Batches hold at most 1/:data:`BATCHES_PER_WORKER` of a worker's
+    share, and at most 1/:data:`TAIL_SHARE` of what is left per worker (guided
+    self-scheduling), so the last batches hold one participant each and no worker finishes
+    long before the others.
+    """
     workers = 2 if jobs == -1 else max(jobs, 1)
-    size = 1 if workers == 1 else max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    if workers == 1:
+        return [[item] for item in items]
+    largest = max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))
+    batches, start = [], 0
+    while start < len(items):
+        remaining = len(items) - start
+        size = max(1, min(largest, remaining // (workers * TAIL_SHARE)))
+        batches.append(items[start : start + size])
+        start += size
+    return batches
 
 
 def batch_task(

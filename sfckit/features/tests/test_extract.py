@@ -111,6 +111,20 @@ def test_rerun_recomputes_only_missing_or_damaged_participants(tiny_cohort, tmp_
     assert len(calls) == 28
 
 
+@pytest.mark.parametrize("jobs", [2, 3, -1])
+def test_batches_keep_order_and_shrink_to_single_participants_at_the_end(jobs):
+    workers = 2 if jobs == -1 else jobs
+    for n in (1, 7, 50, 200, 1000):
+        batches = participant_module.make_batches(list(range(n)), jobs)
+        assert [item for batch in batches for item in batch] == list(range(n))
+        sizes = [len(batch) for batch in batches]
+        assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+        largest = -(-n // (workers * participant_module.BATCHES_PER_WORKER))
+        assert max(sizes) == largest  # shared data is sent only about 16 times per worker
+        assert set(sizes[-min(n, workers * participant_module.TAIL_SHARE) :]) == {1}
+    assert participant_module.make_batches(list(range(3)), 1) == [[0], [1], [2]]
+
+
 def test_sparse_region_is_nan_counted_and_warned_once(tiny_cohort, tmp_path):
     manifest, atlas = tiny_cohort
     with pytest.warns(SparseRegionWarning, match="Left_Hippocampus") as record:
