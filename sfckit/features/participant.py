@@ -452,7 +452,7 @@ class Failure:
         return str(self.error)
 
 
-BATCHES_PER_WORKER = 16
+BATCHES_PER_WORKER = 8
 TAIL_SHARE = 2
 
 
