@@ -32,7 +32,7 @@ from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
 from sfckit.learn.nested import CrossValidationSettings, nested_cv, outer_splits
 from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json, write_predictions
 from sfckit.learn.survival import SurvivalData, nested_survival, survival_outcome
-from sfckit.stats.design import align_features
+from sfckit.stats.design import align_features, numeric_column
 
 BINARY_TARGETS = ("response", "remission", "neuromodulation", "relapse")
 TARGETS = (*BINARY_TARGETS, "time-to-relapse")
@@ -81,8 +81,17 @@ def outcome_labels(clinical: pd.DataFrame, settings: OutcomeSettings, *, source:
                 f"{source}: outcome column '{column}' does not exist",
                 fix="name the HAMD columns with --baseline/--post",
             )
-    baseline = pd.to_numeric(clinical[settings.baseline], errors="coerce")
-    post = pd.to_numeric(clinical[settings.post], errors="coerce")
+    baseline, post = (
+        numeric_column(
+            clinical,
+            column,
+            source=source,
+            label=f"column '{column}'",
+            expected="HAMD scores (empty or n/a where unknown)",
+            fix="correct the value, or leave it empty where the score is unknown",
+        )
+        for column in (settings.baseline, settings.post)
+    )
     if settings.target == "remission":
         label = post <= settings.remission_cutoff
     else:

@@ -20,6 +20,10 @@ def test_response_and_remission_definitions():
         outcome_labels(clinical.drop(columns="hamd_post"), OutcomeSettings(), source="m")
     with pytest.raises(UserError, match="unsupported --target 'relapsing'"):
         outcome_labels(clinical, OutcomeSettings(target="relapsing"), source="m")
+    # a typo is an error, not a silently unknown outcome; n/a stays unknown
+    typo = clinical.assign(hamd_post=["14", "1O", "7", None])
+    with pytest.raises(UserError, match=r"m: column 'hamd_post' is not numeric \(value '1O'"):
+        outcome_labels(typo, OutcomeSettings(target="remission"), source="m")
 
 
 def test_relapse_within_horizon_and_neuromodulation_response():
