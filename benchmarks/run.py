@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -304,6 +305,8 @@ def target_scaling(folder: Path, sizes: list[int]) -> dict:
             folder / f"cohort{size}", settings, atlas=atlas, jobs=2, progress=False
         )
         cohort = read_manifest(manifest)
+        # the cohort was just written: let the kernel flush it now, not during the timings
+        os.sync()
         row = {"participants": size}
 
         # best of several repeats, the usual way to time on a shared machine; cold: the worker
