@@ -466,7 +466,12 @@ def make_batches(items: list[Any], jobs: int) -> list[list[Any]]:
     self-scheduling), so the last batches hold one participant each and no worker finishes
     long before the others.
     """
-    workers = 2 if jobs == -1 else max(jobs, 1)
+    if jobs == -1:  # all cores, counted as joblib counts them (CPU affinity, cgroup quota)
+        from joblib import cpu_count
+
+        workers = cpu_count()
+    else:
+        workers = max(jobs, 1)
     if workers == 1:
         return [[item] for item in items]
     largest = max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))

@@ -112,8 +112,9 @@ def test_rerun_recomputes_only_missing_or_damaged_participants(tiny_cohort, tmp_
 
 
 @pytest.mark.parametrize("jobs", [2, 3, -1])
-def test_batches_keep_order_and_shrink_to_single_participants_at_the_end(jobs):
-    workers = 2 if jobs == -1 else jobs
+def test_batches_keep_order_and_shrink_to_single_participants_at_the_end(jobs, monkeypatch):
+    monkeypatch.setattr("joblib.cpu_count", lambda: 16)  # --jobs -1 on a 16-core machine
+    workers = 16 if jobs == -1 else jobs
     for n in (1, 7, 50, 200, 1000):
         batches = participant_module.make_batches(list(range(n)), jobs)
         assert [item for batch in batches for item in batch] == list(range(n))
