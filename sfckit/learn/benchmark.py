@@ -92,6 +92,7 @@ def numeric_columns(
     """The named manifest columns as a float matrix, or a UserError naming the problem."""
     if not columns:
         raise UserError(f"no {option} columns given", fix=f"name them, e.g. {option} age,hama")
+    checked = []
     for column in columns:
         if column not in clinical.columns:
             raise UserError(
@@ -113,7 +114,8 @@ def numeric_columns(
                 expected="a value for every participant",
                 fix="fill in or drop those participants",
             )
-    return clinical[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        checked.append(values.to_numpy(float))
+    return np.column_stack(checked)
 
 
 def site_labels(
