@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+AXIAL_CUTS_MM = (-20, 0, 15, 30, 45, 60)  # MNI z of the axial slices shown in brain maps
 
 
 def to_data_uri(figure) -> str:
@@ -66,7 +67,7 @@ def _plot_maps(plotting, effect_image, significant_image, template, axes, alpha,
         effect_image,
         bg_img=template,
         display_mode="z",
-        cut_coords=[-20, 0, 15, 30, 45, 60],
+        cut_coords=list(AXIAL_CUTS_MM),
         axes=axes[0],
         cmap="inferno",
         colorbar=True,
@@ -79,7 +80,7 @@ def _plot_maps(plotting, effect_image, significant_image, template, axes, alpha,
             significant_image,
             bg_img=template,
             display_mode="z",
-            cut_coords=[-20, 0, 15, 30, 45, 60],
+            cut_coords=list(AXIAL_CUTS_MM),
             axes=axes[1],
             cmap="autumn",
             title=f"regions with FDR < {alpha}",
@@ -93,7 +94,7 @@ def statistic_map(
     image: nib.Nifti1Image,
     threshold: float,
     title: str,
-    cut_coords: Sequence[float] = (-20, 0, 15, 30, 45, 60),
+    cut_coords: Sequence[float] = AXIAL_CUTS_MM,
 ) -> str:
     """A voxel-wise statistic map on the MNI template (axial cuts at ``cut_coords`` mm),
     voxels below ``threshold`` hidden."""

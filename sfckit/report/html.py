@@ -516,7 +516,7 @@ class ReportBuilder:
             blocks.append(_text("No voxel reaches even uncorrected p < 0.001; no map is shown."))
         elif f_image is not None:
             # Cuts go through the largest clusters' peaks.
-            cuts = [-20, 0, 15, 30, 45, 60]
+            cuts = list(figures.AXIAL_CUTS_MM)
             if clusters is not None:
                 peaks = list(dict.fromkeys(clusters["peak_z"].head(6).tolist()))
                 cuts = sorted(peaks + [c for c in cuts if all(abs(c - p) > 8 for p in peaks)])[:6]
