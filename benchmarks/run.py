@@ -35,7 +35,7 @@ import json, resource, sys, time, tracemalloc, warnings
 warnings.simplefilter("ignore")
 import numpy as np, nibabel as nib
 from sfckit.features.participant import extract_participant
-from sfckit.features.parameters import ExtractionParameters
+from sfckit.steps.settings import ExtractionParameters
 from sfckit.io.atlases import harvard_oxford
 from sfckit.io.images import Grid
 mode, bold, gmv = sys.argv[1], sys.argv[2], sys.argv[3]

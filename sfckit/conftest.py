@@ -66,31 +66,29 @@ atlases:
   - name: blocks
     image: atlas.nii.gz
     labels: atlas.tsv
-groups: [TRD, nTRD, HC]
-covariates: [age]
-correlations:
+defaults: {{positive: TRD, negative: nTRD, inner: 3}}
+stats:
+  groups: [TRD, nTRD, HC]
+  covariates: [age]
+  permutations: 19
+correlate:
   scores: [bsi]
   within: [TRD, nTRD]
-classification:
-  positive: TRD
-  negative: nTRD
-  models: [logistic]
-  outer: 4
-  repeats: 2
-  inner: 3
-  permutations: 2
+classify:
+  - {{model: logistic, outer: 4, repeats: 2, permutations: 2}}
 benchmark:
   clinical: [age, hama]
   model: logistic
+  outer: 4
+  repeats: 2
   site_column: site
   harmonize: combat
   harmonize_covariates: [age]
 searchlight:
   radius: 16
-  permutations: 19
-outcomes:
-  - {{target: remission, outer: 3, repeats: 1, inner: 3}}
-  - {{target: time-to-relapse, outer: 3, repeats: 1, inner: 3}}
+predict_outcome:
+  - {{target: remission, outer: 3, repeats: 1}}
+  - {{target: time-to-relapse, outer: 3, repeats: 1}}
 """
 
 

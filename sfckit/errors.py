@@ -60,3 +60,7 @@ def file_error(
 
 class SparseRegionWarning(UserWarning):
     """Regions with too few valid voxels were set to NaN."""
+
+
+class CoverageWarning(UserWarning):
+    """Regions with values for too few participants were left out of an analysis."""

@@ -1,12 +1,17 @@
-"""``sfckit run study.yaml``: the whole study in one command, resumable and recorded.
+"""``sfckit run study.yaml``: the whole study in one command, validated first, resumable.
 
-A study file (YAML) names the inputs and every analysis choice; it is validated against a
-schema (pydantic), so an unknown key or a wrong type is an error naming the key and its line.
-Steps run in order — extract → stats → searchlight → replicate → correlate → classify →
-benchmark → outcomes → report — into one output folder. Each step is skipped when its
-outputs exist and were made from the same inputs and parameters (a key stored in
-``.sfckit-steps/``); extraction also resumes per participant. The resolved study is
-written to ``study.json`` and every step folder has its own ``dataset_description.json``.
+A study file names the inputs and, per step, that step's settings under the step's verb
+(underscores for dashes): ``extract``, ``stats``, ``searchlight``, ``replicate``,
+``correlate``, ``across_subject``, ``classify``, ``benchmark``, ``predict_outcome``. The
+keys of a section are the verb's options (``--select-k`` -> ``select_k``); ``classify``
+and ``predict_outcome`` may be lists (one run per model / target). ``defaults`` gives values
+to every section that has an option of that name, unless the section sets it.
+
+The whole file is checked before the first step runs: keys, types and bounds, model and
+method names, manifest columns and groups, atlases. A problem names the key, its line and
+the command-line option. Then ``study.json`` (the resolved study) is written and the steps
+run in order into one folder (:mod:`sfckit.steps.layout`); a step whose settings and inputs
+did not change since it last finished is skipped.
 """
 
 from __future__ import annotations
@@ -16,171 +21,319 @@ import json
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from sfckit.errors import SparseRegionWarning, file_error
-from sfckit.features.parameters import SEARCHLIGHT
-from sfckit.features.searchlight import DEFAULT_RADIUS_MM
 from sfckit.io.outputs import file_sha256, write_json
+from sfckit.steps import layout as layout_names
+from sfckit.steps.base import Execution, Step, StepSettings, describe_error, option_name
+from sfckit.steps.layout import Layout
+from sfckit.steps.registry import get_step
+from sfckit.steps.settings import SearchlightSettings, StatsSettings
 
-STEPS = (
+BUILT_IN_ATLASES = ("harvard-oxford", "aal")
+# section -> (settings model, may be a list, runs without a section)
+SECTIONS: dict[str, tuple[type[StepSettings], bool, bool]] = {}
+STUDY_STEPS = (
     "extract",
     "stats",
     "searchlight",
     "replicate",
     "correlate",
+    "across_subject",
     "classify",
     "benchmark",
-    "outcomes",
+    "predict_outcome",
     "report",
 )
-STEP_KEYS = ".sfckit-steps"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _sections() -> dict[str, tuple[type[StepSettings], bool, bool]]:
+    if not SECTIONS:
+        for name in STUDY_STEPS:
+            if name == "searchlight":
+                SECTIONS[name] = (SearchlightSettings, False, False)
+                continue
+            step = get_step(name)
+            many = name in ("classify", "predict_outcome")
+            always = name in ("extract", "stats", "replicate", "report")
+            SECTIONS[name] = (step.settings, many, always)
+    return SECTIONS
 
 
-class AtlasSpec(_Strict):
+class StudyDeprecationWarning(UserWarning):
+    """A study-file key of an earlier sfckit release, still understood for now."""
+
+
+class AtlasSpec(BaseModel):
     """A built-in atlas name, or a label image with its table."""
 
-    name: str
-    image: str | None = None
-    labels: str | None = None
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., description="name of the atlas (its results folder)")
+    image: str | None = Field(None, description="label image (NIfTI), relative to the study")
+    labels: str | None = Field(None, description="TSV with columns index, name")
 
 
-class ExtractionSpec(_Strict):
-    """Feature-extraction parameters."""
+class StudyHeader(BaseModel):
+    """The study file's keys outside the step sections."""
 
-    method: str = "voxel-correlation"
-    min_voxels: int = 10
-    gm_threshold: float = 0.2
-    band: tuple[float, float] = (0.01, 0.08)
-    gm_mask: str | None = None
-
-
-class CorrelationSpec(_Strict):
-    """Clinical correlations."""
-
-    scores: list[str]
-    within: list[str]
-    covariates: list[str] = Field(default_factory=list)
-    method: Literal["pearson", "spearman"] = "pearson"
-
-
-class ClassificationSpec(_Strict):
-    """Nested cross-validated classification."""
-
-    positive: str
-    negative: str
-    models: list[str] = Field(default_factory=lambda: ["svm"])
-    outer: int = 5
-    repeats: int = 10
-    inner: int = 5
-    permutations: int = 1000
-    seed: int = 0
-    select_k: int | Literal["tune", "all"] = "tune"
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("sfckit study", description="title of the report")
+    manifest: str = Field(..., description="the manifest, relative to the study file")
+    output: str | None = Field(None, description="results folder (or sfckit run --out)")
+    atlases: list[str | AtlasSpec] = Field(
+        ["harvard-oxford"],
+        min_length=1,
+        description="atlases; the first is primary, the first two are compared by replicate",
+    )
+    jobs: int = Field(1, description="worker processes (-1: all cores); --jobs overrides it")
+    steps: list[Literal[STUDY_STEPS]] | None = Field(  # type: ignore[valid-type]
+        None, description="run only these steps (default: every step with a section)"
+    )
+    defaults: dict[str, Any] = Field(
+        {}, description="values for every section that has an option of that name"
+    )
 
 
-class BenchmarkSpec(_Strict):
-    """Clinical benchmark (uses the classification's classes and folds settings)."""
+@dataclass
+class Study:
+    """A validated study: its header and the settings of every step that runs."""
 
-    clinical: list[str]
-    model: str = "svm"
-    deconfound: list[str] = Field(default_factory=list)
-    site_column: str | None = None
-    validation: Literal["cv", "leave-site-out"] = "cv"
-    train_on: list[str] = Field(default_factory=list)
-    test_on: list[str] = Field(default_factory=list)
-    harmonize: Literal["combat"] | None = None
-    harmonize_covariates: list[str] = Field(default_factory=list)
-    unseen_site: Literal["error", "reference"] = "error"
+    header: StudyHeader
+    folder: Path
+    path: Path
+    settings: dict[str, list[StepSettings]] = field(default_factory=dict)
+    reader: Any = None
 
+    @property
+    def manifest(self) -> Path:
+        """The manifest's absolute path."""
+        return (self.folder / self.header.manifest).resolve()
 
-class SearchlightSpec(_Strict):
-    """Searchlight maps and their voxel-wise group statistics (``stats --maps``)."""
+    def atlases(self) -> list[AtlasSpec]:
+        """The atlases as specs with absolute paths."""
+        specs = []
+        for item in self.header.atlases:
+            spec = item if isinstance(item, AtlasSpec) else AtlasSpec(name=item)
+            specs.append(
+                AtlasSpec(
+                    name=spec.name,
+                    image=str((self.folder / spec.image).resolve()) if spec.image else None,
+                    labels=str((self.folder / spec.labels).resolve()) if spec.labels else None,
+                )
+            )
+        return specs
 
-    radius: float = DEFAULT_RADIUS_MM
-    permutations: int = 1000
-    seed: int = 0
+    def one(self, section: str) -> Any:
+        """The single settings of a section (None when the step does not run)."""
+        runs = self.settings.get(section)
+        return runs[0] if runs else None
 
-
-class OutcomeSpec(_Strict):
-    """One treatment outcome to predict (see ``sfckit predict-outcome``)."""
-
-    target: Literal["response", "remission", "neuromodulation", "relapse", "time-to-relapse"]
-    model: str = "logistic"
-    groups: list[str] = Field(default_factory=list)
-    baseline: str = "hamd"
-    post: str = "hamd_post"
-    response_fraction: float = 0.5
-    remission_cutoff: float = 7.0
-    time_column: str = "relapse_months"
-    event_column: str = "relapsed"
-    horizon: float = 12.0
-    treatment_column: str = "treatment"
-    neuromodulation: list[str] = Field(default_factory=lambda: ["rTMS", "iTBS", "tDCS", "ECT"])
-    outer: int = 5
-    repeats: int = 10
-    inner: int = 5
-    seed: int = 0
-
-
-class Study(_Strict):
-    """The study file's schema."""
-
-    name: str = "sfckit study"
-    manifest: str
-    output: str | None = None
-    atlases: list[str | AtlasSpec] = Field(default_factory=lambda: ["harvard-oxford"])
-    extraction: ExtractionSpec = Field(default_factory=ExtractionSpec)
-    groups: list[str] | None = None
-    covariates: list[str] = Field(default_factory=list)
-    alpha: float = 0.05
-    correlations: CorrelationSpec | None = None
-    classification: ClassificationSpec | None = None
-    benchmark: BenchmarkSpec | None = None
-    searchlight: SearchlightSpec | None = None
-    outcomes: list[OutcomeSpec] = Field(default_factory=list)
-    steps: list[Literal[STEPS]] = Field(default_factory=lambda: list(STEPS))  # type: ignore[valid-type]
-    jobs: int = 1
+    def record(self) -> dict[str, Any]:
+        """The resolved study, as written to ``study.json``."""
+        record = self.header.model_dump(mode="json")
+        record["manifest"] = str(self.manifest)
+        record["atlases"] = [spec.model_dump() for spec in self.atlases()]
+        for section, runs in self.settings.items():
+            values = [s.model_dump(mode="json") for s in runs]
+            record[section] = values if _sections()[section][1] else values[0]
+        return record
 
 
+# -- schema ----------------------------------------------------------------------------------
+def study_model() -> type[BaseModel]:
+    """A pydantic model of the whole study file (for its JSON Schema)."""
+    fields: dict[str, Any] = {}
+    for name, (model, many, _) in _sections().items():
+        annotation: Any = model | list[model] if many else model  # type: ignore[valid-type]
+        fields[name] = (annotation | None, Field(None, description=model.__doc__))
+    return create_model(
+        "Study",
+        __base__=StudyHeader,
+        __doc__="An sfckit study file. Required keys of a section may come from 'defaults'.",
+        **fields,
+    )
+
+
+def print_schema() -> None:
+    """Print the study file's JSON Schema."""
+    print(json.dumps(study_model().model_json_schema(), indent=2))
+
+
+# -- reading ---------------------------------------------------------------------------------
 def _line_of(node: Any, location: tuple[Any, ...]) -> int | None:
-    """Line (1-based) of the YAML node at a pydantic error location."""
+    """Line (1-based) of the YAML node at ``location`` (the deepest one that exists)."""
     line = None
     for key in location:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == key), None)
+            match = next(((k, v) for k, v in node.value if k.value == key), None)
             if match is None:
-                match = next((k for k, _ in node.value if k.value == key), None)
-                return (match.start_mark.line + 1) if match is not None else line
-            node = match
+                return line
+            line = match[0].start_mark.line + 1
+            node = match[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
+            line = node.start_mark.line + 1
         else:
             break
-        line = node.start_mark.line + 1
     return line
 
 
-def load_study(path: str | Path) -> tuple[Study, Path]:
-    """Read and validate a study file; relative paths are resolved from its folder.
+class _Reader:
+    """Turns the parsed YAML into a :class:`Study`, with errors naming key, line, option."""
+
+    def __init__(self, path: Path, node: Any):
+        self.path, self.node = path, node
+        self.aliases: dict[str, str] = {}
+
+    def line(self, location: tuple[Any, ...]) -> int | None:
+        line = _line_of(self.node, location)
+        if line is None and location and location[0] in self.aliases:
+            line = _line_of(self.node, (self.aliases[location[0]], *location[1:]))
+        return line
+
+    def error(self, location: tuple[Any, ...], what: str, *, fix: str, expected: str | None = None):
+        line = self.line(location)
+        key = ".".join(str(part) for part in location)
+        where = f"line {line}, " if line else ""
+        option = ""
+        if len(location) >= 2 and isinstance(location[-1], str) and location[0] in _sections():
+            option = f" ({option_name(location[-1])})"
+        return file_error(
+            self.path, f"{where}key '{key}'{option}: {what}", expected=expected, fix=fix
+        )
+
+    def deprecated(self, old: str, new: str) -> None:
+        line = _line_of(self.node, tuple(old.split(".")))
+        warnings.warn(
+            f"{self.path}: line {line}: key '{old}' is deprecated; use '{new}' (see sfckit run "
+            "--print-schema); it will stop working in the next release",
+            StudyDeprecationWarning,
+            stacklevel=4,
+        )
+
+    def translate(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Old (sfckit 0.1) study-file keys rewritten into today's sections."""
+        raw = dict(raw)
+        simple = {
+            "extraction": "extract",
+            "correlations": "correlate",
+            "outcomes": "predict_outcome",
+        }
+        for old, new in simple.items():
+            if old in raw:
+                self.deprecated(old, new)
+                raw[new] = raw.pop(old)
+                self.aliases[new] = old
+        shared = {k: raw.pop(k) for k in ("groups", "covariates", "alpha") if k in raw}
+        for key in shared:
+            self.deprecated(
+                key, f"stats.{key}" + (" and replicate.alpha" if key == "alpha" else "")
+            )
+        if shared:
+            stats = dict(raw.get("stats") or {})
+            raw["stats"] = {**shared, **stats}
+            if "alpha" in shared:
+                raw["replicate"] = {"alpha": shared["alpha"], **(raw.get("replicate") or {})}
+        classification = raw.pop("classification", None)
+        if classification is not None:
+            self.deprecated("classification", "classify (a list with one entry per model)")
+            self.aliases["classify"] = "classification"
+            common = {k: v for k, v in classification.items() if k != "models"}
+            models = classification.get("models", ["svm"])
+            raw["classify"] = [{**common, "model": model} for model in models]
+            benchmark = raw.get("benchmark")
+            if isinstance(benchmark, dict):
+                inherited = {k: v for k, v in common.items() if k != "permutations"}
+                raw["benchmark"] = {**inherited, **benchmark}
+        searchlight = raw.get("searchlight")
+        if isinstance(searchlight, dict) and {"permutations", "seed"} & set(searchlight):
+            moved = {k: searchlight[k] for k in ("permutations", "seed") if k in searchlight}
+            for key in moved:
+                self.deprecated(f"searchlight.{key}", f"stats.{key}")
+            raw["searchlight"] = {k: v for k, v in searchlight.items() if k not in moved}
+            raw["stats"] = {**(raw.get("stats") or {}), **moved}
+        if raw.get("steps"):
+            raw["steps"] = ["predict_outcome" if s == "outcomes" else s for s in raw["steps"]]
+        return raw
+
+    def header(self, raw: dict[str, Any]) -> StudyHeader:
+        values = {k: v for k, v in raw.items() if k not in _sections()}
+        try:
+            return StudyHeader.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            location = tuple(p for p in error["loc"] if p not in ("str", "AtlasSpec"))
+            _, message = describe_error(error)
+            message = "unknown key" if error["type"] == "extra_forbidden" else message
+            fix = (
+                "remove it or correct its spelling (sfckit run --print-schema lists the keys)"
+                if error["type"] == "extra_forbidden"
+                else "correct the value"
+            )
+            raise self.error(location, message, fix=fix) from None
+
+    def section(self, name: str, raw: Any, defaults: dict[str, Any]) -> list[StepSettings]:
+        model, many, _ = _sections()[name]
+        entries = raw if isinstance(raw, list) else [raw or {}]
+        if isinstance(raw, list) and not many:
+            raise self.error((name,), "a list is not allowed here", fix="give one mapping")
+        results = []
+        for index, entry in enumerate(entries):
+            base: tuple[Any, ...] = (name, index) if isinstance(raw, list) else (name,)
+            if not isinstance(entry, dict):
+                raise self.error(
+                    base,
+                    f"expected a mapping of options, got {entry!r}",
+                    fix=("write the section as key: value lines"),
+                )
+            inherited = {k: v for k, v in defaults.items() if k in model.model_fields}
+            try:
+                results.append(model.model_validate({**inherited, **entry}))
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                path, message = describe_error(error)
+                message = "unknown key" if error["type"] == "extra_forbidden" else message
+                key = path.split(".")[0] if path else ""
+                if key and key not in entry and key in inherited:
+                    location: tuple[Any, ...] = ("defaults", key)
+                else:
+                    location = (*base, *([key] if key else []))
+                fix = (
+                    "remove it or correct its spelling (sfckit run --print-schema lists the keys)"
+                    if error["type"] == "extra_forbidden"
+                    else f"set {'.'.join(map(str, location))}"
+                    if error["type"] == "missing"
+                    else "correct the value"
+                )
+                raise self.error(location, message, fix=fix) from None
+        return results
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file (keys, types, bounds, names); not yet the manifest.
 
     Returns
     -------
-    study : Study
-    folder : Path
-        The study file's folder.
+    Study
     """
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "the study file does not exist", fix="check the path")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise file_error(
+            path,
+            f"not UTF-8 text (byte {exc.start})",
+            expected="a YAML study file",
+            fix="save the study file as UTF-8 text",
+        ) from None
     try:
         raw = yaml.safe_load(text)
         node = yaml.compose(text)
@@ -196,57 +349,269 @@ def load_study(path: str | Path) -> tuple[Study, Path]:
         raise file_error(
             path,
             "the study file is not a mapping of keys to values",
-            expected="keys such as manifest, atlases, groups",
+            expected="keys such as manifest, atlases, stats",
             fix="see the README's study file example",
         )
-    try:
-        study = Study.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        location = tuple(
-            part
-            for part in error["loc"]
-            if not isinstance(part, str) or part not in ("str", "AtlasSpec")
+    reader = _Reader(path, node)
+    raw = reader.translate(raw)
+    header = reader.header(raw)
+    sections = _sections()
+    for key in header.defaults:
+        if not any(key in model.model_fields for model, _, _ in sections.values()):
+            raise reader.error(
+                ("defaults", key),
+                "no step has this option",
+                fix="remove it or correct its spelling (sfckit run --print-schema)",
+            )
+    chosen = set(header.steps) if header.steps else None
+    study = Study(header=header, folder=path.parent.resolve(), path=path, reader=reader)
+    for name, (_, _, always) in sections.items():
+        present = name in raw
+        if chosen is not None and name not in chosen:
+            continue
+        if present or always or (chosen is not None and name in chosen):
+            study.settings[name] = reader.section(name, raw.get(name), header.defaults)
+    for name, runs in study.settings.items():
+        study.settings[name] = [_resolve_paths(s, study.folder) for s in runs]
+    return study
+
+
+def _resolve_paths(settings: StepSettings, folder: Path) -> StepSettings:
+    from sfckit.steps.base import field_meta
+
+    changes = {
+        name: str((folder / value).resolve())
+        for name in type(settings).model_fields
+        if field_meta(type(settings), name).get("path") and (value := getattr(settings, name))
+    }
+    return settings.updated(**changes) if changes else settings
+
+
+def check_study(study: Study) -> Any:
+    """Check the study against its manifest and atlases before anything runs.
+
+    Returns
+    -------
+    Cohort
+        The manifest.
+    """
+    from sfckit.io.manifest import read_manifest
+    from sfckit.steps.base import field_meta
+
+    reader: _Reader = study.reader
+    cohort = read_manifest(study.manifest, check_files=False)
+    columns = [str(c) for c in cohort.table.columns]
+    groups = sorted(cohort.table["group"].dropna().astype(str).unique())
+    for name, runs in study.settings.items():
+        for index, settings in enumerate(runs):
+            model = type(settings)
+            base = (name, index) if _sections()[name][1] and len(runs) > 1 else (name,)
+            for key in model.model_fields:
+                kind = field_meta(model, key).get("manifest")
+                value = getattr(settings, key)
+                if kind is None or value is None:
+                    continue
+                values = [value] if isinstance(value, str) else list(value)
+                known = columns if kind.startswith("column") else groups
+                unknown = [v for v in values if v not in known]
+                if unknown:
+                    what = "column" if kind.startswith("column") else "group"
+                    location = base + (key,)
+                    if key not in (reader_raw_keys(reader, location) or ()) and key in (
+                        study.header.defaults
+                    ):
+                        location = ("defaults", key)
+                    raise reader.error(
+                        location,
+                        f"{what} '{unknown[0]}' is not in the manifest {study.manifest}",
+                        expected=f"one of {', '.join(known[:30])}",
+                        fix=f"correct the {what} name",
+                    )
+    for index, spec in enumerate(study.atlases()):
+        if spec.image is None and spec.name not in BUILT_IN_ATLASES:
+            raise reader.error(
+                ("atlases", index),
+                f"'{spec.name}' is not a built-in atlas",
+                expected=f"one of {', '.join(BUILT_IN_ATLASES)}, or name/image/labels",
+                fix="correct the name or give the atlas image and labels",
+            )
+        for role in ("image", "labels"):
+            if getattr(spec, role) and not Path(getattr(spec, role)).is_file():
+                raise reader.error(
+                    ("atlases", index, role),
+                    f"the file {getattr(spec, role)} does not exist",
+                    fix="correct the path (relative to the study file)",
+                )
+    return cohort
+
+
+def reader_raw_keys(reader: _Reader, location: tuple[Any, ...]) -> list[str] | None:
+    """The keys written in the YAML mapping at ``location`` (None when there is none)."""
+    node = reader.node
+    for key in location:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            node = node.value[key] if key < len(node.value) else None
+        if node is None:
+            return None
+    return [k.value for k, _ in node.value] if isinstance(node, yaml.MappingNode) else None
+
+
+# -- running ---------------------------------------------------------------------------------
+@dataclass
+class Job:
+    """One run of one step inside a study."""
+
+    key: str
+    step: Step
+    inputs: dict[str, Any]
+    out: Path
+    settings: StepSettings
+    resumable: bool = False  # extraction: never skipped whole, it resumes per participant
+    outputs: tuple[str, ...] | None = None  # default: the step's
+
+    @property
+    def expected(self) -> tuple[str, ...]:
+        """The files whose presence means the job finished."""
+        return self.step.outputs if self.outputs is None else self.outputs
+
+
+def _plan(study: Study, results: Layout) -> list[Job]:
+    """Every step run of the study, in order."""
+    steps = {name: get_step(name) for name in STUDY_STEPS if name != "searchlight"}
+    atlases = study.atlases()
+    manifest = study.manifest
+    primary = results.features(atlases[0].name) / layout_names.SFC
+    jobs: list[Job] = []
+
+    def atlas_inputs(spec: AtlasSpec) -> dict[str, Any]:
+        return {"atlas": spec.image or spec.name, "atlas_labels": spec.labels}
+
+    def add(key: str, section: str, inputs: dict[str, Any], out: Path, settings: Any) -> None:
+        step = get_step("extract") if section == "searchlight" else steps[section]
+        jobs.append(Job(key, step, inputs, out, settings, resumable=step.name == "extract"))
+
+    extract = study.one("extract")
+    for spec in atlases:
+        if extract is not None:
+            add(
+                f"extract-{spec.name}",
+                "extract",
+                {"manifest": manifest, **atlas_inputs(spec)},
+                results.features(spec.name),
+                extract,
+            )
+        if study.one("stats") is not None:
+            add(
+                f"stats-{spec.name}",
+                "stats",
+                {"features": results.features(spec.name) / layout_names.SFC, "manifest": manifest},
+                results.stats(spec.name),
+                study.one("stats"),
+            )
+    searchlight = study.one("searchlight")
+    if searchlight is not None:
+        from sfckit.features.parameters import SEARCHLIGHT
+
+        maps = results.features(layout_names.SEARCHLIGHT)
+        maps_settings = (extract or get_step("extract").settings()).updated(
+            method=SEARCHLIGHT, radius=searchlight.radius
         )
-        key = ".".join(str(part) for part in location)
-        line = _line_of(node, location)
-        where = f"line {line}, " if line else ""
-        if error["type"] == "extra_forbidden":
-            what = f"{where}unknown key '{key}'"
-            fix = "remove it or correct its spelling (see the README's study file keys)"
-        else:
-            what = f"{where}key '{key}': {error['msg']} (got {error.get('input')!r})"
-            fix = "correct the value"
-        raise file_error(path, what, fix=fix) from None
-    return study, path.parent.resolve()
+        jobs.append(
+            Job(
+                "searchlight-maps",
+                get_step("extract"),
+                {"manifest": manifest, **atlas_inputs(atlases[0])},
+                maps,
+                maps_settings,
+                resumable=True,
+            )
+        )
+        jobs.append(
+            Job(
+                "searchlight-stats",
+                steps["stats"],
+                {
+                    "maps": maps / layout_names.MAPS,
+                    "manifest": manifest,
+                    **atlas_inputs(atlases[0]),
+                },
+                results.stats(layout_names.SEARCHLIGHT),
+                study.one("stats") or StatsSettings(),
+                outputs=layout_names.MAP_STATS_FILES,
+            )
+        )
+    if study.one("replicate") is not None and len(atlases) > 1:
+        a, b = (results.stats(spec.name) for spec in atlases[:2])
+        add("replicate", "replicate", {"a": a, "b": b}, results.replication, study.one("replicate"))
+    features = {"features": primary, "manifest": manifest}
+    if study.one("correlate") is not None:
+        add("correlate", "correlate", features, results.correlations, study.one("correlate"))
+    if study.one("across_subject") is not None:
+        add(
+            "across-subject",
+            "across_subject",
+            {"features_dir": primary.parent, "manifest": manifest},
+            results.across_subject,
+            study.one("across_subject"),
+        )
+    for settings in study.settings.get("classify", []):
+        add(
+            f"classify-{settings.model}",
+            "classify",
+            features,
+            results.classify(settings.model),
+            settings,
+        )
+    if study.one("benchmark") is not None:
+        add("benchmark", "benchmark", features, results.benchmark, study.one("benchmark"))
+    for settings in study.settings.get("predict_outcome", []):
+        add(
+            f"outcome-{settings.target}",
+            "predict_outcome",
+            features,
+            results.outcome(settings.target),
+            settings,
+        )
+    if study.one("report") is not None:
+        add("report", "report", {"results": results.root}, results.report, study.one("report"))
+    return jobs
 
 
-def _key(parameters: dict[str, Any], inputs: list[Path]) -> str:
+def _fingerprint(path: Path) -> dict[str, str]:
+    """Checksums of an input file, or of the result files in an input folder."""
+    if path.is_file():
+        return {str(path): file_sha256(path)}
+    if path.is_dir():
+        return {
+            str(p): file_sha256(p)
+            for p in sorted(path.iterdir())
+            if p.is_file() and p.name != layout_names.DESCRIPTION and not p.name.startswith(".")
+        }
+    return {}
+
+
+def _job_key(job: Job) -> str:
     record = {
-        "parameters": parameters,
-        "inputs": {str(p): file_sha256(p) for p in inputs if p.is_file()},
+        "step": job.step.name,
+        "settings": job.settings.model_dump(mode="json"),
+        "inputs": {
+            name: _fingerprint(Path(value))
+            for name, value in sorted(job.inputs.items())
+            if value is not None and name != "results"
+        },
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _run_step(
-    out: Path,
-    name: str,
-    key: str,
-    outputs: list[Path],
-    action: Callable[[], Any],
-    log: Callable[[str], None],
-) -> None:
-    marker = out / STEP_KEYS / f"{name}.json"
-    if marker.is_file() and all(p.exists() for p in outputs):
-        if json.loads(marker.read_text()).get("key") == key:
-            log(f"{name}: up to date, skipped")
-            return
-    log(f"{name}: running")
-    start = time.perf_counter()
-    action()
-    write_json({"step": name, "key": key}, marker)
-    log(f"{name}: done in {time.perf_counter() - start:.1f} s")
+def _finished(job: Job, results: Layout, key: str) -> bool:
+    marker = results.step_keys / f"{job.key}.json"
+    if job.resumable or job.step.name == "report" or not marker.is_file():
+        return False
+    if not all((job.out / name).exists() for name in job.expected):
+        return False
+    return json.loads(marker.read_text()).get("key") == key
 
 
 def run_study(
@@ -257,275 +622,44 @@ def run_study(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Run every requested step of a study into one folder; returns the folder."""
-    from sfckit.features.extract import ExtractionParameters, extract_cohort
-    from sfckit.io.atlases import load_atlas
-    from sfckit.io.manifest import read_manifest
-    from sfckit.learn.benchmark import BenchmarkSettings, run_benchmark
-    from sfckit.learn.steps import ClassificationSettings, run_classification
-    from sfckit.stats.steps import run_correlations, run_group_stats, run_replication
+    """Validate the study, then run its steps into one folder; returns the folder.
 
-    study, folder = load_study(study_path)
-    resolve = lambda p: (folder / p).resolve() if p else None  # noqa: E731
-    out = Path(out_dir) if out_dir else resolve(study.output or "sfckit-results")
-    jobs = jobs or study.jobs
-    manifest = resolve(study.manifest)
-    cohort = read_manifest(manifest)
-    resolved = study.model_dump()
-    resolved["manifest"] = str(manifest)
-    write_json(resolved, out / "study.json")
-    atlas_names = []
-    for spec in study.atlases:
-        spec = spec if isinstance(spec, AtlasSpec) else AtlasSpec(name=spec)
-        atlas_names.append((spec.name, spec))
-    parameters = ExtractionParameters(
-        method=study.extraction.method,
-        min_voxels=study.extraction.min_voxels,
-        gm_threshold=study.extraction.gm_threshold,
-        band=tuple(study.extraction.band),
-        gm_mask=str(resolve(study.extraction.gm_mask)) if study.extraction.gm_mask else None,
-    ).validate()
-    steps = set(study.steps)
-    for name, spec in atlas_names:
-        features = out / "features" / name
-        if "extract" in steps:
-            # Never skipped as a whole: its per-participant cache already skips finished
-            # participants and notices changed images (size, modification time).
-            log(f"extract-{name}: running (finished participants are reused)")
-            start = time.perf_counter()
-            atlas = load_atlas(
-                str(resolve(spec.image)) if spec.image else spec.name, resolve(spec.labels)
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SparseRegionWarning)  # counted in regions.tsv
-                extract_cohort(
-                    cohort,
-                    features,
-                    atlas=atlas,
-                    parameters=parameters,
-                    jobs=jobs,
-                    progress=progress,
-                )
-            log(f"extract-{name}: done in {time.perf_counter() - start:.1f} s")
-        if "stats" in steps:
-            _run_step(
-                out,
-                f"stats-{name}",
-                _key(
-                    {"groups": study.groups, "covariates": study.covariates, "alpha": study.alpha},
-                    [manifest, features / "sfc.tsv"],
-                ),
-                [out / "stats" / name / "group_stats.tsv"],
-                lambda features=features, name=name: run_group_stats(
-                    features / "sfc.tsv",
-                    manifest,
-                    out / "stats" / name,
-                    groups=study.groups,
-                    covariates=study.covariates,
-                    alpha=study.alpha,
-                ),
-                log,
-            )
-    primary = out / "features" / atlas_names[0][0] / "sfc.tsv"
-    if "searchlight" in steps and study.searchlight:
-        _run_searchlight(
-            out,
-            study,
-            cohort,
-            parameters,
-            atlas_names[0][1],
-            resolve,
-            jobs=jobs,
-            progress=progress,
-            log=log,
+    Parameters
+    ----------
+    study_path : str or Path
+        The study file (YAML).
+    out_dir : str or Path, optional
+        Results folder (default: the study's ``output``, else ``sfckit-results`` beside it).
+    jobs : int, optional
+        Worker processes (default: the study's ``jobs``).
+    progress : bool
+        Show progress bars.
+    log : callable
+        Receives one line per step.
+    """
+    study = load_study(study_path)
+    check_study(study)
+    header = study.header
+    results = Layout(
+        Path(out_dir) if out_dir else study.folder / (header.output or "sfckit-results")
+    )
+    execution = Execution(
+        jobs=jobs if jobs is not None else header.jobs, progress=progress, log=log
+    )
+    write_json(study.record(), results.study)
+    for job in _plan(study, results):
+        key = _job_key(job)
+        if _finished(job, results, key):
+            log(f"{job.key}: up to date, skipped")
+            continue
+        log(
+            f"{job.key}: running" + (" (finished participants are reused)" if job.resumable else "")
         )
-    if "replicate" in steps and len(atlas_names) > 1:
-        a, b = (out / "stats" / n for n, _ in atlas_names[:2])
-        _run_step(
-            out,
-            "replicate",
-            _key({"alpha": study.alpha}, [a / "group_stats.tsv", b / "group_stats.tsv"]),
-            [out / "replication" / "replication.tsv"],
-            lambda: run_replication(a, b, out / "replication", alpha=study.alpha),
-            log,
-        )
-    if "correlate" in steps and study.correlations:
-        spec = study.correlations
-        _run_step(
-            out,
-            "correlate",
-            _key(spec.model_dump(), [manifest, primary]),
-            [out / "correlations" / "correlations.tsv"],
-            lambda: run_correlations(
-                primary,
-                manifest,
-                out / "correlations",
-                scores=spec.scores,
-                within=spec.within,
-                covariates=spec.covariates,
-                method=spec.method,
-            ),
-            log,
-        )
-    if "classify" in steps and study.classification:
-        spec = study.classification
-        for model in spec.models:
-            settings = ClassificationSettings(
-                positive=spec.positive,
-                negative=spec.negative,
-                model=model,
-                outer=spec.outer,
-                repeats=spec.repeats,
-                inner=spec.inner,
-                seed=spec.seed,
-                permutations=spec.permutations,
-                select_k=spec.select_k,
-            )
-            _run_step(
-                out,
-                f"classify-{model}",
-                _key(vars(settings), [manifest, primary]),
-                [out / "classify" / model / "metrics.json"],
-                lambda settings=settings, model=model: run_classification(
-                    primary,
-                    manifest,
-                    out / "classify" / model,
-                    settings,
-                    jobs=jobs,
-                    progress=progress,
-                ),
-                log,
-            )
-    if "benchmark" in steps and study.benchmark and study.classification:
-        spec, cls = study.benchmark, study.classification
-        settings = BenchmarkSettings(
-            positive=cls.positive,
-            negative=cls.negative,
-            clinical=tuple(spec.clinical),
-            model=spec.model,
-            outer=cls.outer,
-            repeats=cls.repeats,
-            inner=cls.inner,
-            seed=cls.seed,
-            select_k=cls.select_k,
-            deconfound=tuple(spec.deconfound),
-            site_column=spec.site_column,
-            validation=spec.validation,
-            train_on=tuple(spec.train_on),
-            test_on=tuple(spec.test_on),
-            harmonize=spec.harmonize,
-            harmonize_covariates=tuple(spec.harmonize_covariates),
-            unseen_site=spec.unseen_site,
-        )
-        _run_step(
-            out,
-            "benchmark",
-            _key(vars(settings), [manifest, primary]),
-            [out / "benchmark" / "benchmark.tsv"],
-            lambda: run_benchmark(
-                primary, manifest, out / "benchmark", settings, jobs=jobs, progress=progress
-            ),
-            log,
-        )
-    if "outcomes" in steps:
-        for spec in study.outcomes:
-            _run_outcome(out, spec, manifest, primary, jobs=jobs, progress=progress, log=log)
-    if "report" in steps:
-        from sfckit.report.html import build_report
-
         start = time.perf_counter()
-        build_report(out, out / "report.html")
-        log(f"report: {out / 'report.html'} (built in {time.perf_counter() - start:.1f} s)")
-    return out
-
-
-def _run_searchlight(
-    out: Path,
-    study: Study,
-    cohort: Any,
-    parameters: Any,
-    atlas_spec: AtlasSpec,
-    resolve: Callable[[str | None], Path | None],
-    *,
-    jobs: int,
-    progress: bool,
-    log: Callable[[str], None],
-) -> None:
-    """Searchlight maps (resumable per participant) and their voxel-wise statistics."""
-    from dataclasses import replace
-
-    from sfckit.features.extract import extract_cohort
-    from sfckit.io.atlases import load_atlas
-    from sfckit.stats.maps import run_map_stats
-
-    spec = study.searchlight
-    atlas = load_atlas(
-        str(resolve(atlas_spec.image)) if atlas_spec.image else atlas_spec.name,
-        resolve(atlas_spec.labels),
-    )
-    features = out / "features" / "searchlight"
-    log("searchlight maps: running (finished participants are reused)")
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SparseRegionWarning)
-        extract_cohort(
-            cohort,
-            features,
-            atlas=atlas,
-            parameters=replace(parameters, method=SEARCHLIGHT, radius=spec.radius).validate(),
-            jobs=jobs,
-            progress=progress,
-        )
-    log(f"searchlight maps: done in {time.perf_counter() - start:.1f} s")
-    _run_step(
-        out,
-        "searchlight-stats",
-        _key(
-            {**spec.model_dump(), "groups": study.groups, "covariates": study.covariates},
-            [features / "maps.tsv", features / "sfc.tsv"],
-        ),
-        [out / "stats" / "searchlight" / "clusters.tsv"],
-        lambda: run_map_stats(
-            features / "maps.tsv",
-            cohort.path,
-            out / "stats" / "searchlight",
-            atlas=atlas,
-            groups=study.groups,
-            covariates=study.covariates,
-            n_permutations=spec.permutations,
-            alpha=study.alpha,
-            seed=spec.seed,
-            jobs=jobs,
-        ),
-        log,
-    )
-
-
-def _run_outcome(
-    out: Path,
-    spec: OutcomeSpec,
-    manifest: Path,
-    features: Path,
-    *,
-    jobs: int,
-    progress: bool,
-    log: Callable[[str], None],
-) -> None:
-    """One treatment-outcome prediction into ``outcomes/<target>``."""
-    from sfckit.learn.outcome import OutcomeSettings, run_outcome_prediction
-
-    values = spec.model_dump()
-    values["groups"] = tuple(values["groups"])
-    values["neuromodulation"] = tuple(values["neuromodulation"])
-    settings = OutcomeSettings(**values)
-    folder = out / "outcomes" / spec.target
-    _run_step(
-        out,
-        f"outcome-{spec.target}",
-        _key(values, [manifest, features]),
-        [folder / "metrics.json"],
-        lambda: run_outcome_prediction(
-            features, manifest, folder, settings, jobs=jobs, progress=progress
-        ),
-        log,
-    )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SparseRegionWarning)  # counted in regions.tsv
+            job.step.run(job.inputs, job.out, job.settings, execution)
+        if not job.resumable:
+            write_json({"step": job.key, "key": key}, results.step_keys / f"{job.key}.json")
+        log(f"{job.key}: done in {time.perf_counter() - start:.1f} s")
+    return results.root

@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,7 @@ import pandas as pd
 from sfckit.engine import run_tasks
 from sfckit.errors import SparseRegionWarning, UserError, file_error
 from sfckit.features.coupling import METHODS
-from sfckit.features.parameters import (
-    SEARCHLIGHT,
-    ExtractionParameters,
-)
+from sfckit.features.parameters import SEARCHLIGHT
 from sfckit.features.participant import (
     Failure,
     ParticipantFeatures,
@@ -53,8 +49,9 @@ from sfckit.io.outputs import (
     write_dataset_description,
     write_tsv,
 )
+from sfckit.steps import layout
+from sfckit.steps.settings import ExtractionParameters
 
-FEATURE_TABLES = {"sfc": "sfc.tsv", "gmv": "gmv.tsv", "alff": "alff.tsv"}
 CACHE_FOLDER = ".sfckit-cache"
 STOP_FILE = ".stop"
 
@@ -109,7 +106,7 @@ def extract_cohort(
         ``sfc``, ``gmv``, ``alff`` (participants x regions, with ``participant_id``),
         ``regions``, ``failures``, ``qc`` and ``excluded``.
     """
-    parameters = (parameters or ExtractionParameters()).validate()
+    parameters = parameters or ExtractionParameters()
     rules = parse_rules(exclude_qc)
     out_dir = Path(out_dir)
     failures: dict[str, str] = {}
@@ -121,7 +118,7 @@ def extract_cohort(
     labels = atlas.labels_on(grid)
     regions = atlas.labels["index"].to_numpy()
     names = atlas.region_names
-    parameter_record = {**asdict(parameters), "atlas": atlas.checksum}
+    parameter_record = {**parameters.numeric(), "atlas": atlas.checksum}
     run_hash = parameters_hash(parameter_record)
     cache = out_dir / CACHE_FOLDER / run_hash[:16]
     cache.mkdir(parents=True, exist_ok=True)
@@ -190,13 +187,13 @@ def extract_cohort(
         or ParticipantFeatures(pid, missing, missing, missing, np.zeros(len(regions), dtype=int))
         for pid in cohort.participant_ids
     ]
-    tables = {name: _feature_frame(ordered, name, names) for name in FEATURE_TABLES}
+    tables = {name: _feature_frame(ordered, name, names) for name in layout.FEATURE_TABLES}
     qc = qc_table(cohort, tables, results, failures, names)
     broken = apply_rules(qc.set_index("participant_id"), rules)
     excluded = broken[broken != ""]
     for pid in excluded.index:
         del results[pid]
-        for name in FEATURE_TABLES:
+        for name in layout.FEATURE_TABLES:
             tables[name].loc[tables[name]["participant_id"] == pid, names] = np.nan
     qc.loc[qc["participant_id"].isin(excluded.index), "status"] = "excluded"
     tables["qc"] = qc
@@ -231,25 +228,25 @@ def extract_cohort(
     if failures:
         warnings.warn(
             f"{len(failures)} participant(s) failed and have empty rows: "
-            f"{', '.join(list(failures)[:10])}; reasons in {out_dir / 'failures.tsv'}",
+            f"{', '.join(list(failures)[:10])}; reasons in {out_dir / layout.FAILURES}",
             UserWarning,
             stacklevel=2,
         )
 
-    for name, file_name in FEATURE_TABLES.items():
+    for name, file_name in layout.FEATURE_TABLES.items():
         write_tsv(tables[name], out_dir / file_name)
-    write_tsv(region_table, out_dir / "regions.tsv")
-    write_tsv(tables["failures"], out_dir / "failures.tsv")
-    write_tsv(tables["qc"], out_dir / "qc.tsv")
-    write_tsv(tables["excluded"], out_dir / "excluded.tsv")
+    write_tsv(region_table, out_dir / layout.REGIONS)
+    write_tsv(tables["failures"], out_dir / layout.FAILURES)
+    write_tsv(tables["qc"], out_dir / layout.QC)
+    write_tsv(tables["excluded"], out_dir / layout.EXCLUDED)
     if parameters.method == SEARCHLIGHT:
         maps = [
             (pid, f"searchlight/{searchlight_map_name(pid)}")
             for pid in cohort.participant_ids
             if pid in results
         ]
-        write_tsv(pd.DataFrame(maps, columns=["participant_id", "map"]), out_dir / "maps.tsv")
-    save_nifti(nib.Nifti1Image(labels.astype(np.int16), grid.affine), out_dir / "atlas.nii.gz")
+        write_tsv(pd.DataFrame(maps, columns=["participant_id", "map"]), out_dir / layout.MAPS)
+    save_nifti(nib.Nifti1Image(labels.astype(np.int16), grid.affine), out_dir / layout.ATLAS_IMAGE)
     checksums = {str(cohort.path): file_sha256(cohort.path)}
     for result in results.values():
         checksums.update(result.checksums)

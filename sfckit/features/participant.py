@@ -17,7 +17,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nibabel as nib
 import numpy as np
@@ -32,11 +32,7 @@ from sfckit.features.denoise import (
     nuisance_matrix,
     read_confounds,
 )
-from sfckit.features.parameters import (
-    PROFILE,
-    SEARCHLIGHT,
-    ExtractionParameters,
-)
+from sfckit.features.parameters import PROFILE, SEARCHLIGHT
 from sfckit.features.profile import participant_profile_coupling
 from sfckit.features.regional import grouped_mean, region_positions, regional_mean
 from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
@@ -54,6 +50,9 @@ from sfckit.io.outputs import (
     file_sha256,
     save_nifti,
 )
+
+if TYPE_CHECKING:
+    from sfckit.steps.settings import ExtractionParameters
 
 
 @dataclass

@@ -24,23 +24,10 @@ import numpy as np
 import pandas as pd
 
 from sfckit.errors import UserError, file_error
+from sfckit.steps.settings import ManifestSettings
 
 GM_PATTERNS = {"cat12": ("mwp1",), "spm": ("mwc1",), "spm-smoothed": ("smwc1",)}
 ALFF_PREFIXES = {"raw": "ALFFMap_", "m": "mALFFMap_", "z": "zALFFMap_"}
-
-
-@dataclass
-class DiscoveryOptions:
-    """Which files to pick when several match."""
-
-    task: str = "rest"
-    space: str = "MNI152NLin2009cAsym"
-    resolution: str | None = None
-    run: str | None = None
-    gm: str = "auto"
-    alff_kind: str = "raw"
-    fd_threshold: float = 0.5
-    drop_incomplete: bool = False
 
 
 @dataclass
@@ -68,7 +55,7 @@ def _entity(name: str, key: str) -> str | None:
     return match.group(1) if match else None
 
 
-def find_bold(func_dir: Path, label: str, options: DiscoveryOptions) -> list[Path]:
+def find_bold(func_dir: Path, label: str, options: ManifestSettings) -> list[Path]:
     """fMRIPrep preprocessed BOLD runs of one participant matching the options."""
     candidates = sorted(func_dir.glob(f"sub-{label}/**/func/sub-{label}_*desc-preproc_bold.nii*"))
     chosen = []
@@ -76,7 +63,7 @@ def find_bold(func_dir: Path, label: str, options: DiscoveryOptions) -> list[Pat
         name = path.name
         if _entity(name, "task") != options.task or _entity(name, "space") != options.space:
             continue
-        if options.resolution and _entity(name, "res") != options.resolution:
+        if options.res and _entity(name, "res") != options.res:
             continue
         run = _entity(name, "run")
         if options.run and run is not None and run.lstrip("0") != options.run.lstrip("0"):
@@ -159,7 +146,7 @@ def discover(
     func_dir: Path | None = None,
     anat_dir: Path,
     alff_dir: Path | None = None,
-    options: DiscoveryOptions | None = None,
+    options: ManifestSettings | None = None,
 ) -> DiscoveryReport:
     """Build a manifest table from derivative folders and a participants table.
 
@@ -170,13 +157,7 @@ def discover(
         functional nor an ALFF folder, or (unless ``drop_incomplete``) any participant with
         a missing or ambiguous file.
     """
-    options = options or DiscoveryOptions()
-    if options.alff_kind not in ALFF_PREFIXES:
-        raise UserError(
-            f"invalid --alff-kind '{options.alff_kind}'",
-            expected="raw, m or z",
-            fix="correct --alff-kind",
-        )
+    options = options or ManifestSettings()
     if func_dir is None and alff_dir is None:
         raise UserError(
             "no functional inputs given",

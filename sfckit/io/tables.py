@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sfckit.errors import file_error
+from sfckit.errors import CoverageWarning, file_error
 from sfckit.io.outputs import read_tsv
 
 
@@ -79,3 +79,45 @@ def read_feature_table(path: str | Path) -> pd.DataFrame:
             )
         table[column] = numeric.astype(float)
     return table
+
+
+def region_coverage(table: pd.DataFrame) -> pd.Series:
+    """Per region column, the fraction of participants with a value.
+
+    Participants without any value (failed or excluded by QC) do not count.
+    """
+    values = table.drop(columns="participant_id")
+    measured = values.notna().any(axis=1)
+    if not measured.any():
+        return pd.Series(0.0, index=values.columns)
+    return values.loc[measured].notna().mean(axis=0)
+
+
+def drop_sparse_regions(
+    table: pd.DataFrame, *, min_coverage: float, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Drop the region columns whose coverage is below ``min_coverage``, with one warning.
+
+    Returns
+    -------
+    table : DataFrame
+        The feature table without the sparse regions.
+    dropped : DataFrame
+        ``region`` and ``coverage`` of every dropped region.
+    """
+    import warnings
+
+    coverage = region_coverage(table)
+    sparse = coverage[(coverage < min_coverage) | (coverage == 0)]
+    dropped = pd.DataFrame({"region": sparse.index.astype(str), "coverage": sparse.to_numpy()})
+    if len(sparse):
+        listed = ", ".join(f"{name} ({value:.0%})" for name, value in sparse.head(8).items())
+        more = f" and {len(sparse) - 8} more" if len(sparse) > 8 else ""
+        warnings.warn(
+            f"{source}: {len(sparse)} region(s) have a value for fewer than "
+            f"{min_coverage:.0%} of participants and are left out: {listed}{more}; lower "
+            "min_coverage (--min-coverage) to keep them",
+            CoverageWarning,
+            stacklevel=3,
+        )
+    return table.drop(columns=list(sparse.index)), dropped

@@ -15,31 +15,28 @@ model is then also run unharmonised so the per-site table shows what ComBat chan
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sfckit.errors import UserError
-from sfckit.io.outputs import file_sha256, write_dataset_description, write_json, write_tsv
 from sfckit.learn.calibration import calibration_metrics, reliability_curve
 from sfckit.learn.comparison import delong_test, reclassification, stratified_bootstrap
-from sfckit.learn.data import ClassificationData, check_fold_counts, load_classification_data
+from sfckit.learn.data import ClassificationData, check_fold_counts
 from sfckit.learn.decision_curve import DEFAULT_THRESHOLDS, net_benefit, treat_all
 from sfckit.learn.harmonize import Harmonization, check_unseen_site
 from sfckit.learn.metrics import auc_with_ci, rank_auc, threshold_metrics
 from sfckit.learn.models import check_model
 from sfckit.learn.nested import (
-    CrossValidationSettings,
     OuterSplit,
     nested_cv,
     outer_splits,
     site_strata,
 )
-from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json, write_predictions
 from sfckit.stats.design import numeric_column
+from sfckit.steps.settings import BenchmarkSettings
 
 CLINICAL, IMAGING, COMBINED = "clinical", "imaging", "imaging+clinical"
 DECONFOUNDED, CONFOUNDS = "imaging_deconfounded", "confounds"
@@ -47,25 +44,6 @@ UNHARMONIZED = "imaging_unharmonized"
 HARMONIZERS = ("combat",)
 COMPARISONS = ((COMBINED, CLINICAL), (IMAGING, CLINICAL), (COMBINED, IMAGING))
 VALIDATIONS = ("cv", "leave-site-out")
-
-
-@dataclass(frozen=True)
-class BenchmarkSettings(CrossValidationSettings):
-    """Everything that defines a benchmark run."""
-
-    positive: str = "TRD"
-    negative: str = "nTRD"
-    clinical: tuple[str, ...] = ()
-    model: str = "svm"
-    deconfound: tuple[str, ...] = ()
-    site_column: str | None = None
-    validation: str = "cv"
-    train_on: tuple[str, ...] = ()
-    test_on: tuple[str, ...] = ()
-    harmonize: str | None = None
-    harmonize_covariates: tuple[str, ...] = ()
-    unseen_site: str = "error"
-    n_bootstrap: int = 1000
 
 
 @dataclass
@@ -452,55 +430,4 @@ def benchmark(
             "imaging_deconfounded_auc": by_model[DECONFOUNDED],
             "confounds_only_auc": by_model[CONFOUNDS],
         }
-    return result
-
-
-def run_benchmark(
-    features_path: str | Path,
-    manifest_path: str | Path,
-    out_dir: str | Path,
-    settings: BenchmarkSettings,
-    *,
-    jobs: int = 1,
-    progress: bool = True,
-    scheduler: str | None = None,
-) -> BenchmarkResult:
-    """Benchmark imaging against a clinical-only model; write every table to ``out_dir``.
-
-    Returns
-    -------
-    BenchmarkResult
-    """
-    features_path, manifest_path, out_dir = Path(features_path), Path(manifest_path), Path(out_dir)
-    data = load_classification_data(
-        features_path, manifest_path, positive=settings.positive, negative=settings.negative
-    )
-    result = benchmark(
-        data, settings, source=str(manifest_path), jobs=jobs, progress=progress, scheduler=scheduler
-    )
-    write_predictions(result.predictions, out_dir / "predictions.tsv")
-    write_tsv(result.summary, out_dir / "benchmark.tsv")
-    write_tsv(result.comparisons, out_dir / "comparisons.tsv")
-    write_tsv(result.decision_curve, out_dir / "decision_curve.tsv")
-    write_tsv(result.calibration, out_dir / "calibration.tsv")
-    if result.per_site is not None:
-        write_tsv(result.per_site, out_dir / "per_site.tsv")
-    summary = {
-        "models": result.summary.to_dict("records"),
-        "comparisons": result.comparisons.to_dict("records"),
-        "pooled_predictions": "out-of-fold probabilities averaged over repeats per participant",
-        "clinical_model": "logistic regression on --clinical columns",
-        "n_positive": int(data.y.sum()),
-        "n_negative": int((1 - data.y).sum()),
-        "settings": asdict(settings),
-        "note": RESEARCH_NOTICE,
-        **result.extra,
-    }
-    write_json(clean_for_json(summary), out_dir / "benchmark.json")
-    write_dataset_description(
-        out_dir,
-        step="benchmark",
-        parameters=clean_for_json(asdict(settings)),
-        input_checksums={str(p): file_sha256(p) for p in (features_path, manifest_path)},
-    )
     return result

@@ -11,7 +11,7 @@ import pandas as pd
 
 from sfckit.errors import UserError
 from sfckit.io.manifest import read_manifest
-from sfckit.io.tables import read_feature_table
+from sfckit.io.tables import drop_sparse_regions, read_feature_table
 from sfckit.stats.design import align_features
 
 
@@ -26,6 +26,7 @@ class ClassificationData:
     clinical: pd.DataFrame
     positive: str
     negative: str
+    dropped_regions: pd.DataFrame | None = None
 
 
 def load_classification_data(
@@ -34,9 +35,13 @@ def load_classification_data(
     *,
     positive: str,
     negative: str,
+    min_coverage: float = 0.0,
     group_column: str = "group",
 ) -> ClassificationData:
     """Read features and manifest and keep the ``positive`` (1) and ``negative`` (0) groups.
+
+    Regions with values for fewer than ``min_coverage`` of the participants (and regions
+    without any value) are left out with a warning, before the classes are selected.
 
     Raises
     ------
@@ -45,8 +50,11 @@ def load_classification_data(
     """
     features_path, manifest_path = Path(features_path), Path(manifest_path)
     cohort = read_manifest(manifest_path, check_files=False)
+    table, dropped = drop_sparse_regions(
+        read_feature_table(features_path), min_coverage=min_coverage, source=str(features_path)
+    )
     features, clinical = align_features(
-        read_feature_table(features_path),
+        table,
         cohort.clinical(),
         features_source=str(features_path),
         clinical_source=str(manifest_path),
@@ -94,6 +102,7 @@ def load_classification_data(
         clinical=clinical,
         positive=positive,
         negative=negative,
+        dropped_regions=dropped,
     )
 
 

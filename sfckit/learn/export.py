@@ -27,7 +27,8 @@ from sfckit.io.tables import read_feature_table
 from sfckit.learn.data import check_fold_counts, load_classification_data
 from sfckit.learn.models import build_pipeline, parameter_grid
 from sfckit.learn.nested import positive_score
-from sfckit.learn.steps import RESEARCH_NOTICE, clean_for_json
+from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json
+from sfckit.steps.settings import TrainSettings
 
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "sfckit.learn.", "builtins.")
 RANGE_MARGIN = 0.1  # fraction of the training range allowed beyond min/max
@@ -55,12 +56,7 @@ def train_model(
     manifest_path: str | Path,
     model_path: str | Path,
     *,
-    positive: str,
-    negative: str,
-    model: str = "svm",
-    inner: int = 5,
-    seed: int = 0,
-    select_k: int | str = "tune",
+    settings: TrainSettings,
     performance_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Tune and fit the final pipeline on the whole cohort and save it with its metadata.
@@ -73,8 +69,14 @@ def train_model(
     import skops.io as sio
 
     features_path, model_path = Path(features_path), Path(model_path)
+    positive, negative, model = settings.positive, settings.negative, settings.model
+    inner, seed, select_k = settings.inner, settings.seed, settings.select_k
     data = load_classification_data(
-        features_path, manifest_path, positive=positive, negative=negative
+        features_path,
+        manifest_path,
+        positive=positive,
+        negative=negative,
+        min_coverage=settings.min_coverage,
     )
     check_fold_counts(data.y, outer=2, inner=inner, source=str(manifest_path))
     grid = parameter_grid(model, n_features=data.X.shape[1], select_k=select_k, probabilities=True)

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_selection import SelectKBest, f_classif
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from typing import TYPE_CHECKING, Any
 
 from sfckit.errors import UserError
-from sfckit.learn.deconfound import ConfoundRegressor
-from sfckit.learn.harmonize import Harmonization
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import SVC
+
+    from sfckit.learn.harmonize import Harmonization
+
+# scikit-learn is imported inside the builders so that the registry's names (used by the
+# settings models and the command line) are available without importing it.
 
 
 @dataclass(frozen=True)
@@ -38,10 +37,14 @@ class ModelSpec:
 
 
 def _svm(seed: int) -> SVC:
+    from sklearn.svm import SVC
+
     return SVC(kernel="rbf", random_state=seed)
 
 
-def _logistic(seed: int) -> LogisticRegression:
+def _logistic(seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(max_iter=5000, random_state=seed)
 
 
@@ -134,6 +137,14 @@ def build_pipeline(
         The input ends with a site code and covariates for ComBat (see
         :mod:`sfckit.learn.harmonize`).
     """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_selection import SelectKBest, f_classif
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sfckit.learn.deconfound import ConfoundRegressor
+
     spec = check_model(name)
     model = spec.build(seed)
     if probabilities and not spec.has_probabilities:

@@ -24,21 +24,6 @@ from sfckit.learn.models import build_pipeline, parameter_grid
 
 
 @dataclass(frozen=True)
-class CrossValidationSettings:
-    """The nested-CV scheme shared by classify, benchmark and predict-outcome.
-
-    ``outer`` folds x ``repeats`` in the outer loop, ``inner`` folds for tuning, feature
-    selection ``select_k`` ("tune", "all" or a number), random ``seed``.
-    """
-
-    outer: int = 5
-    repeats: int = 10
-    inner: int = 5
-    seed: int = 0
-    select_k: int | str = "tune"
-
-
-@dataclass(frozen=True)
 class OuterSplit:
     """One outer fold: which rows train and which test."""
 

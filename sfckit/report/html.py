@@ -23,11 +23,14 @@ from sfckit.errors import file_error
 from sfckit.features.qc import OUTLIER_MADS, outlier_mask
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import atomic_write, read_tsv
-from sfckit.learn.steps import RESEARCH_NOTICE
+from sfckit.learn.results import RESEARCH_NOTICE
 from sfckit.report import figures
 from sfckit.report.tables import display_table, format_value, table_one
+from sfckit.steps import layout
+from sfckit.steps.layout import Layout
 
 MAX_REGION_FIGURES = 8
+DEFAULT_ALPHA = 0.05  # only when the stats folder records none (written by older sfckit)
 RESERVED = {"participant_id", "group"}
 
 
@@ -57,9 +60,9 @@ class ReportBuilder:
         self.results = results
         self.sections: list[dict[str, Any]] = []
         self.missing: list[str] = []
-        self.study = _json(results / "study.json") or {}
-        self.alpha = float(self.study.get("alpha", 0.05))
-        stats_root = results / "stats"
+        self.layout = Layout(results)
+        self.study = _json(self.layout.study) or {}
+        stats_root = self.layout.stats_root
         atlases = [
             str(a if isinstance(a, str) else a.get("name")) for a in self.study.get("atlases", [])
         ]
@@ -70,14 +73,23 @@ class ReportBuilder:
         )
         self.atlases = [a for a in atlases if a in found] or found
         self.primary = self.atlases[0] if self.atlases else None
+        self.stats_parameters = self._parameters(self.layout.stats(self.primary or ""))
+        self.extract_parameters = self._parameters(self.layout.features(self.primary or ""))
+        self.alpha = float(self.stats_parameters.get("alpha", DEFAULT_ALPHA))
         self.clinical = self._clinical()
         self.facts: dict[str, Any] = {}
+
+    @staticmethod
+    def _parameters(folder: Path) -> dict[str, Any]:
+        """The settings a step ran with, from its ``dataset_description.json``."""
+        description = _json(folder / layout.DESCRIPTION) or {}
+        return description.get("GeneratedBy", [{}])[0].get("Parameters", {})
 
     def _clinical(self) -> pd.DataFrame | None:
         manifest = self.study.get("manifest")
         if manifest is None and self.primary:
             description = (
-                _json(self.results / "features" / self.primary / "dataset_description.json") or {}
+                _json(self.layout.features(self.primary) / layout.DESCRIPTION) or {}
             )
             manifest = description.get("GeneratedBy", [{}])[0].get("Manifest")
         if manifest is None or not Path(manifest).is_file():
@@ -88,7 +100,7 @@ class ReportBuilder:
         self.sections.append({"id": key, "title": title, "blocks": blocks})
 
     def group_order(self) -> list[str]:
-        groups = self.study.get("groups")
+        groups = self.stats_parameters.get("groups")
         if groups:
             return list(groups)
         return list(dict.fromkeys(self.clinical["group"])) if self.clinical is not None else []
@@ -121,9 +133,9 @@ class ReportBuilder:
         if self.primary is None:
             self.missing.append("Group differences (no stats/ folder)")
             return
-        folder = self.results / "stats" / self.primary
-        stats_table = read_tsv(folder / "group_stats.tsv")
-        posthoc = read_tsv(folder / "posthoc.tsv")
+        folder = self.layout.stats(self.primary)
+        stats_table = read_tsv(folder / layout.GROUP_STATS)
+        posthoc = read_tsv(folder / layout.POSTHOC)
         significant = stats_table[stats_table["p_fdr"] < self.alpha].sort_values("p")
         self.facts["significant_regions"] = significant["region"].tolist()
         blocks = [
@@ -132,10 +144,10 @@ class ReportBuilder:
                 f"regions differ between groups at FDR < {self.alpha}."
             )
         ]
-        if (folder / "atlas.nii.gz").is_file() and (folder / "regions.tsv").is_file():
+        if (folder / layout.ATLAS_IMAGE).is_file() and (folder / layout.REGIONS).is_file():
             uri = figures.brain_maps(
-                nib.load(folder / "atlas.nii.gz"),
-                read_tsv(folder / "regions.tsv"),
+                nib.load(folder / layout.ATLAS_IMAGE),
+                read_tsv(folder / layout.REGIONS),
                 stats_table,
                 self.alpha,
             )
@@ -168,7 +180,7 @@ class ReportBuilder:
                 "Post-hoc contrasts of adjusted means (Holm within region)",
             )
         )
-        sfc_path = self.results / "features" / self.primary / "sfc.tsv"
+        sfc_path = self.layout.features(self.primary) / layout.SFC
         if self.clinical is not None and sfc_path.is_file():
             sfc = read_tsv(sfc_path).set_index("participant_id")
             groups = self.clinical.set_index("participant_id")["group"].reindex(sfc.index)
@@ -192,13 +204,13 @@ class ReportBuilder:
         self.add("groups", "Group differences in SFC", blocks)
 
     def _quality(self, sfc: pd.DataFrame, regions: list[str]) -> None:
-        features = self.results / "features" / self.primary
-        regions_table = features / "regions.tsv"
+        features = self.layout.features(self.primary)
+        regions_table = features / layout.REGIONS
         blocks = []
-        for name, label in (("failures.tsv", "reason"), ("excluded.tsv", "rule")):
+        for name, label in ((layout.FAILURES, "reason"), (layout.EXCLUDED, "rule")):
             if (features / name).is_file():
                 table = read_tsv(features / name)
-                what = "failed extraction" if name == "failures.tsv" else "were excluded by QC"
+                what = "failed extraction" if name == layout.FAILURES else "were excluded by QC"
                 blocks.append(_text(f"{len(table)} participant(s) {what}."))
                 if len(table):
                     blocks.append(_table(display_table(table, ["participant_id", label])))
@@ -239,9 +251,9 @@ class ReportBuilder:
         self.add("qc", "Coverage and missing values", blocks)
 
     def specificity_and_replication(self) -> None:
-        folder = self.results / "stats" / (self.primary or "")
-        if (folder / "specificity.tsv").is_file():
-            table = read_tsv(folder / "specificity.tsv")
+        folder = self.layout.stats(self.primary or "")
+        if (folder / layout.SPECIFICITY).is_file():
+            table = read_tsv(folder / layout.SPECIFICITY)
             self.add(
                 "specificity",
                 "Specificity: does SFC find what GMV or ALFF alone miss?",
@@ -255,7 +267,7 @@ class ReportBuilder:
             )
         else:
             self.missing.append("Specificity (stats/<atlas>/specificity.tsv)")
-        path = self.results / "replication" / "replication.tsv"
+        path = self.layout.replication / layout.REPLICATION
         if path.is_file():
             table = read_tsv(path)
             replicated = (
@@ -298,7 +310,7 @@ class ReportBuilder:
             self.missing.append("Replication (replication/replication.tsv)")
 
     def correlations(self) -> None:
-        path = self.results / "correlations" / "correlations.tsv"
+        path = self.layout.correlations / layout.CORRELATIONS
         if not path.is_file():
             self.missing.append("Clinical correlations (correlations/correlations.tsv)")
             return
@@ -317,7 +329,7 @@ class ReportBuilder:
                 )
             ),
         ]
-        sfc_path = self.results / "features" / (self.primary or "") / "sfc.tsv"
+        sfc_path = self.layout.features(self.primary or "") / layout.SFC
         if self.clinical is not None and sfc_path.is_file() and len(significant):
             sfc = read_tsv(sfc_path).set_index("participant_id")
             clinical = self.clinical.set_index("participant_id").reindex(sfc.index)
@@ -341,13 +353,13 @@ class ReportBuilder:
         self.add("correlations", "SFC and symptoms", blocks)
 
     def classification(self) -> None:
-        folders = sorted(p.parent for p in (self.results / "classify").glob("**/metrics.json"))
+        folders = sorted(p.parent for p in self.layout.classify_root.glob(f"**/{layout.METRICS}"))
         if not folders:
             self.missing.append("Classification (classify/<model>/metrics.json)")
             return
         rows, curves, blocks = [], {}, []
         for folder in folders:
-            metrics = json.loads((folder / "metrics.json").read_text())
+            metrics = json.loads((folder / layout.METRICS).read_text())
             rows.append(
                 {
                     key: metrics.get(key)
@@ -371,15 +383,15 @@ class ReportBuilder:
                     )
                 }
             )
-            if (folder / "roc.tsv").is_file():
-                curves[metrics["model"]] = read_tsv(folder / "roc.tsv")
-            if (folder / "feature_importance.tsv").is_file():
+            if (folder / layout.ROC).is_file():
+                curves[metrics["model"]] = read_tsv(folder / layout.ROC)
+            if (folder / layout.IMPORTANCE).is_file():
                 blocks.append(
                     _figures(
                         [
                             (
                                 figures.importance_figure(
-                                    read_tsv(folder / "feature_importance.tsv")
+                                    read_tsv(folder / layout.IMPORTANCE)
                                 ),
                                 f"{metrics['model']}: permutation importance on outer test folds",
                             )
@@ -404,12 +416,12 @@ class ReportBuilder:
         self.add("classification", "Classification", blocks)
 
     def benchmark(self) -> None:
-        folder = self.results / "benchmark"
-        if not (folder / "benchmark.tsv").is_file():
+        folder = self.layout.benchmark
+        if not (folder / layout.BENCHMARK).is_file():
             self.missing.append("Clinical benchmark (benchmark/benchmark.tsv)")
             return
-        summary = read_tsv(folder / "benchmark.tsv")
-        comparisons = read_tsv(folder / "comparisons.tsv")
+        summary = read_tsv(folder / layout.BENCHMARK)
+        comparisons = read_tsv(folder / layout.COMPARISONS)
         self.facts["benchmark"] = summary.to_dict("records")
         self.facts["comparisons"] = comparisons.to_dict("records")
         blocks = [
@@ -436,7 +448,7 @@ class ReportBuilder:
             ),
         ]
         images = []
-        predictions = folder / "predictions.tsv"
+        predictions = folder / layout.PREDICTIONS
         if predictions.is_file():
             curves = {}
             for name, part in read_tsv(predictions).groupby("model", sort=False):
@@ -444,26 +456,26 @@ class ReportBuilder:
 
                 curves[name] = roc_table(part)
             images.append((figures.roc_figure(curves), "ROC of each model (band over repeats)"))
-        if (folder / "calibration.tsv").is_file():
+        if (folder / layout.CALIBRATION).is_file():
             images.append(
                 (
-                    figures.calibration_figure(read_tsv(folder / "calibration.tsv")),
+                    figures.calibration_figure(read_tsv(folder / layout.CALIBRATION)),
                     "Calibration of pooled out-of-fold probabilities",
                 )
             )
-        if (folder / "decision_curve.tsv").is_file():
+        if (folder / layout.DECISION_CURVE).is_file():
             images.append(
                 (
-                    figures.decision_curve_figure(read_tsv(folder / "decision_curve.tsv")),
+                    figures.decision_curve_figure(read_tsv(folder / layout.DECISION_CURVE)),
                     "Decision curve: net benefit vs threshold probability",
                 )
             )
         blocks.append(_figures(images))
-        if (folder / "per_site.tsv").is_file():
+        if (folder / layout.PER_SITE).is_file():
             blocks.append(
-                _table(display_table(read_tsv(folder / "per_site.tsv")), "Per-site performance")
+                _table(display_table(read_tsv(folder / layout.PER_SITE)), "Per-site performance")
             )
-        extra = _json(folder / "benchmark.json") or {}
+        extra = _json(folder / layout.BENCHMARK_JSON) or {}
         if "deconfounding" in extra:
             d = extra["deconfounding"]
             blocks.append(
@@ -490,8 +502,8 @@ class ReportBuilder:
         self.add("benchmark", "Does imaging add to the clinical model?", blocks)
 
     def searchlight(self) -> None:
-        folder = self.results / "stats" / "searchlight"
-        summary = _json(folder / "map_stats.json")
+        folder = self.layout.stats(layout.SEARCHLIGHT)
+        summary = _json(folder / layout.MAP_STATS)
         if summary is None:
             self.missing.append("Searchlight maps (stats/searchlight/map_stats.json)")
             return
@@ -506,8 +518,8 @@ class ReportBuilder:
                 f"{format_value(summary['f_critical_fwe'])} (FWE < {summary['alpha']})."
             )
         ]
-        f_map = folder / "maps" / "group_F.nii.gz"
-        clusters = read_tsv(folder / "clusters.tsv") if significant else None
+        f_map = folder / layout.MAP_FOLDER / layout.GROUP_F_MAP
+        clusters = read_tsv(folder / layout.CLUSTERS) if significant else None
         f_image = nib.load(f_map) if f_map.is_file() else None
         # Display threshold: uncorrected p < 0.001, the usual exploratory view; the
         # inference is the FWE table.
@@ -547,11 +559,11 @@ class ReportBuilder:
         self.add("searchlight", "Where does coupling differ? Searchlight maps", blocks)
 
     def outcomes(self) -> None:
-        root = self.results / "outcomes"
+        root = self.layout.outcomes_root
         folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         rows = []
         for folder in folders:
-            metrics = _json(folder / "metrics.json")
+            metrics = _json(folder / layout.METRICS)
             if metrics is None:
                 continue
             survival = "c_index" in metrics
@@ -595,19 +607,19 @@ class ReportBuilder:
                 + ", ".join(f"{n} {g}" for g, n in sizes.items())
                 + " participants."
             )
-        extraction = self.study.get("extraction", {})
-        if self.atlases:
+        extraction = self.extract_parameters
+        if self.atlases and extraction:
             parts.append(
                 f"Regional structure-function coupling was computed with sfckit {__version__} "
-                f"as the {extraction.get('method', 'voxel-correlation')} between gray-matter "
-                f"volume and ALFF ({extraction.get('band', [0.01, 0.08])[0]}-"
-                f"{extraction.get('band', [0.01, 0.08])[1]} Hz) within each region of the "
+                f"as the {extraction['method']} between gray-matter "
+                f"volume and ALFF ({extraction['band'][0]}-"
+                f"{extraction['band'][1]} Hz) within each region of the "
                 f"{' and '.join(self.atlases)} atlas(es), over voxels with GMV > "
-                f"{extraction.get('gm_threshold', 0.2)}; regions with fewer than "
-                f"{extraction.get('min_voxels', 10)} voxels were set to missing."
+                f"{extraction['gm_threshold']}; regions with fewer than "
+                f"{extraction['min_voxels']} voxels were set to missing."
             )
         if "significant_regions" in self.facts:
-            covariates = self.study.get("covariates") or []
+            covariates = self.stats_parameters.get("covariates") or []
             parts.append(
                 "Group differences were tested per region with an ANCOVA (type-II sums of "
                 "squares"
@@ -652,7 +664,7 @@ class ReportBuilder:
     def tripod(self) -> None:
         has = {s["id"] for s in self.sections}
         benchmark = self.facts.get("benchmark") is not None
-        per_site = (self.results / "benchmark" / "per_site.tsv").is_file()
+        per_site = (self.layout.benchmark / layout.PER_SITE).is_file()
         items = [
             ("Participants and their characteristics (Table 1)", "table1" in has),
             ("Outcome (classes) and predictors defined", "classification" in has),

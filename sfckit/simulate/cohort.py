@@ -23,7 +23,6 @@ linear drift are added).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -32,12 +31,12 @@ import pandas as pd
 from scipy import ndimage
 
 from sfckit.engine import run_tasks
-from sfckit.errors import UserError
 from sfckit.features.alff import DEFAULT_BAND
 from sfckit.features.regional import grouped_mean, region_positions
 from sfckit.io.atlases import Atlas, harvard_oxford
 from sfckit.io.images import Grid
 from sfckit.io.outputs import save_nifti, write_dataset_description, write_json, write_tsv
+from sfckit.steps.settings import SimulationSettings
 
 PLANTED_SFC_REGIONS = (
     "Right_Middle_Frontal_Gyrus",
@@ -48,56 +47,6 @@ PLANTED_SFC_REGIONS = (
 )
 PLANTED_CORRELATION_REGION = "Left_Hippocampus"
 GROUPS = ("TRD", "nTRD", "HC")
-
-
-@dataclass(frozen=True)
-class SimulationSettings:
-    """Parameters of a synthetic cohort (all recorded in ``truth.json``)."""
-
-    seed: int = 0
-    n_trd: int = 72
-    n_ntrd: int = 154
-    n_hc: int = 84
-    kind: str = "alff"
-    resolution: float = 3.0
-    n_volumes: int = 120
-    tr: float = 2.0
-    baseline_sfc_z: float = 0.45
-    subject_sfc_sd: float = 0.06
-    trd_sfc_decrease: float = 0.08
-    hippocampus_bsi_slope: float = 0.035
-    alff_spread: float = 0.25
-    site_gmv_offset: float = 0.03
-    site_alff_scale: float = 1.15
-
-    def validate(self) -> SimulationSettings:
-        """Raise a UserError for impossible settings."""
-        if self.kind not in ("alff", "bold"):
-            raise UserError(
-                f"invalid --kind '{self.kind}'",
-                expected="'alff' or 'bold'",
-                fix="use --kind alff (ALFF maps) or --kind bold (4-D runs)",
-            )
-        if not (1.0 <= self.resolution <= 8.0):
-            raise UserError(
-                f"invalid --resolution {self.resolution}",
-                expected="a voxel size between 1 and 8 mm",
-                fix="use e.g. 3",
-            )
-        for name in ("n_trd", "n_ntrd", "n_hc"):
-            if getattr(self, name) < 0:
-                raise UserError(
-                    f"invalid --{name.replace('_', '-')} {getattr(self, name)}",
-                    expected="a non-negative count",
-                    fix="use e.g. 20",
-                )
-        if self.n_trd + self.n_ntrd + self.n_hc < 1:
-            raise UserError(
-                "the cohort would be empty",
-                expected="at least one participant",
-                fix="raise --n-trd/--n-ntrd/--n-hc",
-            )
-        return self
 
 
 def mni_grid(resolution: float) -> Grid:
@@ -325,7 +274,7 @@ def simulate_cohort(
     Path
         The manifest.
     """
-    settings = (settings or SimulationSettings()).validate()
+    settings = settings or SimulationSettings()
     out_dir = Path(out_dir)
     atlas = atlas or harvard_oxford()
     grid = mni_grid(settings.resolution)
@@ -364,7 +313,7 @@ def simulate_cohort(
         manifest.insert(4, "tr", settings.tr)
     manifest_path = write_tsv(manifest, out_dir / "manifest.tsv")
     truth = {
-        "settings": asdict(settings),
+        "settings": settings.model_dump(mode="json"),
         "atlas": atlas.name,
         "grid": grid.describe(),
         "group_sizes": {g: int((clinical["group"] == g).sum()) for g in GROUPS},
@@ -397,5 +346,5 @@ def simulate_cohort(
         },
     }
     write_json(truth, out_dir / "truth.json")
-    write_dataset_description(out_dir, step="simulate", parameters=asdict(settings))
+    write_dataset_description(out_dir, step="simulate", parameters=settings.model_dump(mode="json"))
     return manifest_path

@@ -32,15 +32,16 @@ from sfckit.io.atlases import Atlas
 from sfckit.io.images import Grid, check_same_grid, load_data, load_image
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import (
-    file_sha256,
     read_tsv,
     save_nifti,
-    write_dataset_description,
     write_json,
     write_tsv,
 )
 from sfckit.stats.design import check_groups, covariate_design
 from sfckit.stats.permutation import f_from_projections, max_f_chunk
+from sfckit.steps import layout
+from sfckit.steps.common import write_provenance
+from sfckit.steps.settings import StatsSettings
 
 
 @dataclass
@@ -278,20 +279,31 @@ def run_map_stats(
     out_dir: str | Path,
     *,
     atlas: Atlas,
-    groups: Sequence[str] | None = None,
-    covariates: Sequence[str] = (),
-    n_permutations: int = 1000,
-    alpha: float = 0.05,
-    seed: int = 0,
+    settings: StatsSettings,
     jobs: int = 1,
 ) -> dict[str, Any]:
     """Voxel-wise group F-map, pairwise contrast maps, FWE clusters; written to ``out_dir``.
+
+    Parameters
+    ----------
+    maps_path, manifest_path : str or Path
+        ``maps.tsv`` of a searchlight extraction and the manifest.
+    out_dir : str or Path
+        Output folder.
+    atlas : Atlas
+        Labels the clusters.
+    settings : StatsSettings
+        Groups, covariates, alpha, permutations and seed.
+    jobs : int
+        Worker processes for the permutations.
 
     Returns
     -------
     dict
         The content of ``map_stats.json`` plus ``clusters`` (DataFrame).
     """
+    groups, covariates, alpha = settings.groups, settings.covariates, settings.alpha
+    n_permutations, seed = settings.permutations, settings.seed
     maps_path, manifest_path, out_dir = Path(maps_path), Path(manifest_path), Path(out_dir)
     if n_permutations < 1 / alpha - 1:
         raise UserError(
@@ -326,8 +338,8 @@ def run_map_stats(
     def image(values: np.ndarray) -> nib.Nifti1Image:
         return nib.Nifti1Image(volume(values), stack.grid.affine)
 
-    maps_dir = out_dir / "maps"
-    save_nifti(image(test["f"]), maps_dir / "group_F.nii.gz")
+    maps_dir = out_dir / layout.MAP_FOLDER
+    save_nifti(image(test["f"]), maps_dir / layout.GROUP_F_MAP)
     save_nifti(image(-np.log10(test["p_fwe"])), maps_dir / "group_logp_fwe.nii.gz")
     contrasts = pairwise_contrasts(
         stack.values,
@@ -349,7 +361,7 @@ def run_map_stats(
     labels = atlas.labels_on(stack.grid)
     names = dict(zip(atlas.labels["index"].astype(int), atlas.region_names, strict=True))
     clusters = cluster_table(significant, f_volume, stack.grid, labels, names)
-    write_tsv(clusters, out_dir / "clusters.tsv")
+    write_tsv(clusters, out_dir / layout.CLUSTERS)
     summary = {
         "groups": chosen,
         "covariates": design.names,
@@ -367,18 +379,12 @@ def run_map_stats(
         "max-F permutation FWE; pairwise contrasts with nilearn permuted_ols (max-t FWE)",
         "atlas": atlas.name,
     }
-    write_json(summary, out_dir / "map_stats.json")
-    write_dataset_description(
+    write_json(summary, out_dir / layout.MAP_STATS)
+    write_provenance(
         out_dir,
-        step="stats --maps",
-        parameters={
-            "groups": chosen,
-            "covariates": list(covariates),
-            "n_permutations": n_permutations,
-            "alpha": alpha,
-            "seed": seed,
-            "atlas": atlas.name,
-        },
-        input_checksums={str(p): file_sha256(p) for p in (maps_path, manifest_path, *stack.paths)},
+        "stats --maps",
+        settings,
+        [maps_path, manifest_path, *stack.paths],
+        method={"groups_used": chosen, "atlas": atlas.name},
     )
     return {**summary, "clusters": clusters}

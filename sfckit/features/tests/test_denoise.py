@@ -1,5 +1,6 @@
 """Nuisance regression, censoring, QC and exclusion in the extraction step."""
 
+import json
 import shutil
 
 import nibabel as nib
@@ -185,3 +186,41 @@ def test_gmv_maps_on_another_grid_are_resampled_on_request(tiny_cohort, tmp_path
     original = read_tsv(tmp_path / "out-original" / "sfc.tsv")[atlas.region_names].to_numpy()
     # up- then down-sampling with linear interpolation smooths GMV a little
     assert np.corrcoef(resampled.ravel(), original.ravel())[0, 1] > 0.8
+
+
+def test_a_study_file_denoises_and_censors_an_fmriprep_style_cohort(noisy_cohort, tmp_path):
+    """The study-file keys of extract are the verb's options: 24P denoising and censoring
+    run from a study file and give the tables of the command line."""
+    from sfckit.features.denoise import MOTION
+    from sfckit.study import run_study
+
+    folder, _, _ = noisy_cohort
+    cohort = tmp_path / "cohort"
+    shutil.copytree(folder / "noisy", cohort)
+    for path in cohort.glob("*_confounds.tsv"):  # fMRIPrep's 24 motion columns
+        table = read_tsv(path)
+        for name in MOTION:
+            table[f"{name}_derivative1"] = table[name].diff()
+            table[f"{name}_power2"] = table[name] ** 2
+            table[f"{name}_derivative1_power2"] = table[f"{name}_derivative1"] ** 2
+        table.to_csv(path, sep="\t", index=False, na_rep="n/a")
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        f"manifest: {cohort / 'manifest.tsv'}\n"
+        f"atlases: [{{name: blocks, image: {folder / 'atlas.nii.gz'}, "
+        f"labels: {folder / 'atlas.tsv'}}}]\n"
+        "steps: [extract]\n"
+        "extract: {denoise: 24P, fd_threshold: 0.5, exclude_qc: 'mean_fd>0.5'}\n"
+    )
+    results = run_study(study, tmp_path / "results", progress=False, log=lambda line: None)
+    features = results / "features" / "blocks"
+    qc = read_tsv(features / "qc.tsv")
+    assert (qc["n_volumes_kept"] == 115).all() and (qc["status"] == "excluded").sum() == 1
+    description = json.loads((features / "dataset_description.json").read_text())
+    parameters = description["GeneratedBy"][0]["Parameters"]
+    assert parameters["denoise"] == "24P" and parameters["fd_threshold"] == 0.5
+    cli = tmp_path / "cli"
+    extra = ("--denoise", "24P", "--fd-threshold", "0.5", "--exclude-qc", "mean_fd>0.5")
+    assert run_extract(folder, cohort / "manifest.tsv", cli, *extra) == 0
+    for name in ("sfc.tsv", "qc.tsv", "excluded.tsv"):
+        assert (features / name).read_bytes() == (cli / name).read_bytes(), name

@@ -12,11 +12,12 @@ from scipy import stats
 from sfckit.errors import SparseRegionWarning
 from sfckit.features import extract as extract_module
 from sfckit.features import participant as participant_module
-from sfckit.features.extract import ExtractionParameters, extract_cohort
+from sfckit.features.extract import extract_cohort
 from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
+from sfckit.steps.settings import ExtractionParameters
 
 
 def run(manifest, atlas, out, **kwargs):

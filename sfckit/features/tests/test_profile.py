@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from sfckit.errors import SparseRegionWarning, UserError
-from sfckit.features.extract import ExtractionParameters, extract_cohort
+from sfckit.features.extract import extract_cohort
 from sfckit.features.profile import (
     functional_network,
     morphometric_similarity,
@@ -17,6 +17,7 @@ from sfckit.features.profile import (
 from sfckit.io.manifest import read_manifest
 from sfckit.simulate.atlas import block_atlas
 from sfckit.simulate.cohort import SimulationSettings, mni_grid, simulate_cohort
+from sfckit.steps.settings import ExtractionParameters
 
 
 def test_identical_networks_give_coupling_one():

@@ -12,10 +12,11 @@ from scipy import signal
 
 from sfckit.errors import SparseRegionWarning
 from sfckit.features.alff import alff
-from sfckit.features.extract import ExtractionParameters, extract_cohort
+from sfckit.features.extract import extract_cohort
 from sfckit.io.images import Grid, load_data, load_image, stream_voxels
 from sfckit.io.manifest import read_manifest
 from sfckit.simulate.atlas import block_atlas
+from sfckit.steps.settings import ExtractionParameters
 
 
 def shipped(package: str, relative: str) -> Path:

@@ -16,11 +16,11 @@ import pytest
 from sfckit.cli import main
 from sfckit.errors import UserError
 from sfckit.features.extract import CACHE_FOLDER, extract_cohort
-from sfckit.features.parameters import ExtractionParameters
 from sfckit.features.participant import batch_task
 from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import read_tsv
+from sfckit.steps.settings import ExtractionParameters
 
 
 def test_killed_run_resumes_without_recomputing_finished_participants(reference_study, tmp_path):
@@ -150,7 +150,7 @@ def test_parallel_run_reports_the_first_bad_row_and_writes_nothing(damaged):
 def test_a_failure_without_keep_going_stops_every_worker(damaged, tmp_path):
     folder, atlas, table = damaged
     rows = read_manifest(folder / "manifest.tsv", check_files=False).table.to_dict("records")
-    parameters = ExtractionParameters().validate()
+    parameters = ExtractionParameters()
     grid = Grid.of(nib.load(rows[0]["gmv"]))
     context = {
         "labels": atlas.labels_on(grid),

@@ -8,10 +8,12 @@ import pytest
 from scipy import stats
 
 from sfckit.errors import SparseRegionWarning, UserError
-from sfckit.features.extract import ExtractionParameters, extract_cohort
-from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
+from sfckit.features.extract import extract_cohort
+from sfckit.features.searchlight import DEFAULT_RADIUS_MM, searchlight_coupling, sphere_footprint
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import read_tsv
+from sfckit.steps.base import validate_settings
+from sfckit.steps.settings import ExtractionParameters
 
 
 def test_sphere_footprint_counts_lattice_points():
@@ -75,7 +77,8 @@ def test_searchlight_extraction_writes_maps_and_regional_means(tiny_cohort, tmp_
 
 
 def test_radius_is_checked():
-    with pytest.raises(UserError, match="invalid --radius 0"):
-        ExtractionParameters(method="searchlight", radius=0).validate()
-    with pytest.raises(UserError, match="--radius only with --method searchlight"):
-        ExtractionParameters(radius=6.0).validate()
+    with pytest.raises(UserError, match="invalid --radius: Input should be greater than 0"):
+        validate_settings(ExtractionParameters, {"method": "searchlight", "radius": 0})
+    with pytest.raises(UserError, match="radius is only used by the searchlight method"):
+        validate_settings(ExtractionParameters, {"radius": 6.0})
+    assert ExtractionParameters(method="searchlight").radius == DEFAULT_RADIUS_MM

@@ -10,8 +10,9 @@ import pytest
 
 from sfckit.cli import main
 from sfckit.errors import UserError
-from sfckit.io.discover import DiscoveryOptions, discover
+from sfckit.io.discover import discover
 from sfckit.io.manifest import read_manifest
+from sfckit.steps.settings import ManifestSettings
 
 
 def touch_nifti(path: Path, shape=(4, 5, 6)) -> None:
@@ -77,7 +78,7 @@ def test_ambiguity_and_choice_and_missing(tmp_path):
     tree = make_tree(tmp_path, runs_for_sub02=2)
     with pytest.raises(UserError, match=r"sub-02, 2 candidate files.*--run"):
         discover(tree["participants"], func_dir=tree["fmriprep"], anat_dir=tree["cat12"])
-    options = DiscoveryOptions(run="2")
+    options = ManifestSettings(run="2")
     report = discover(
         tree["participants"], func_dir=tree["fmriprep"], anat_dir=tree["cat12"], options=options
     )
@@ -91,7 +92,7 @@ def test_ambiguity_and_choice_and_missing(tmp_path):
         tree["participants"],
         func_dir=tree["fmriprep"],
         anat_dir=tree["spm"],
-        options=DiscoveryOptions(run="2", drop_incomplete=True),
+        options=ManifestSettings(run="2", drop_incomplete=True),
     )
     assert report.dropped == ["sub-02"] and report.missing["sub-02"] == ["gmv"]
     assert report.manifest["gmv"].iloc[0].endswith("/mwc1sub-01_T1w.nii")

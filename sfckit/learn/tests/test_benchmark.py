@@ -8,8 +8,11 @@ import pytest
 
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
-from sfckit.learn.benchmark import BenchmarkSettings, benchmark, run_benchmark
+from sfckit.learn.benchmark import benchmark
 from sfckit.learn.tests.helpers import classification_data
+from sfckit.steps import benchmark as benchmark_step
+from sfckit.steps.base import Execution, validate_settings
+from sfckit.steps.settings import BenchmarkSettings
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +20,17 @@ def benchmarked(reference_study, tmp_path_factory):
     manifest, features = reference_study
     out = tmp_path_factory.mktemp("benchmark")
     settings = BenchmarkSettings(
+        positive="TRD",
+        negative="nTRD",
         clinical=("hama", "bsi", "age"),
         model="logistic",
         repeats=2,
         site_column="site",
         n_bootstrap=200,
     )
-    result = run_benchmark(features / "sfc.tsv", manifest, out, settings, jobs=2, progress=False)
+    result = benchmark_step.run(
+        {"features": features / "sfc.tsv", "manifest": manifest}, out, settings, Execution(jobs=2)
+    )
     return out, result
 
 
@@ -97,6 +104,8 @@ def duration_only_data(seed=0, n=200):
 
 def test_deconfounding_removes_a_duration_only_signal():
     settings = BenchmarkSettings(
+        positive="TRD",
+        negative="nTRD",
         clinical=("noise",), model="logistic", repeats=1, deconfound=("duration",), n_bootstrap=100
     )
     result = benchmark(duration_only_data(), settings, source="test", progress=False)
@@ -111,6 +120,8 @@ def test_leave_site_out_and_external_test():
     data = duration_only_data(seed=1)
     data.clinical["site"] = np.tile(["a", "b", "c", "d"], 50)
     settings = BenchmarkSettings(
+        positive="TRD",
+        negative="nTRD",
         clinical=("noise",),
         model="logistic",
         site_column="site",
@@ -122,6 +133,8 @@ def test_leave_site_out_and_external_test():
     assert set(result.per_site["site"]) == {"a", "b", "c", "d"}
     assert result.predictions.groupby("model")["participant_id"].nunique().eq(200).all()
     external = BenchmarkSettings(
+        positive="TRD",
+        negative="nTRD",
         clinical=("noise",),
         model="logistic",
         site_column="site",
@@ -139,7 +152,7 @@ def test_leave_site_out_and_external_test():
     [
         ({"clinical": ("weight",)}, "column 'weight' (from --clinical) does not exist"),
         ({"clinical": ("sex",)}, "column 'sex' (from --clinical) is not numeric"),
-        ({"clinical": ()}, "no --clinical columns"),
+        ({"clinical": ()}, "invalid --clinical: Tuple should have at least 1 item"),
         ({"validation": "leave-site-out", "site_column": "one"}, "only one site"),
         ({"validation": "leave-site-out", "site_column": "lonely"}, "leaves only one class"),
         ({"deconfound": ("gap",)}, "is missing for 1 participant"),
@@ -151,10 +164,11 @@ def test_bad_benchmark_input(change, fragment):
     data.clinical["one"] = "x"
     data.clinical["lonely"] = np.where(data.y == 1, "s1", "s2")
     data.clinical["gap"] = np.r_[np.nan, np.ones(39)]
-    settings = BenchmarkSettings(
-        **{"clinical": ("noise",), "model": "logistic", "repeats": 1, "inner": 3, **change}
-    )
+    values = {"clinical": ("noise",), "model": "logistic", "repeats": 1, "inner": 3, **change}
     with pytest.raises(UserError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        settings = validate_settings(
+            BenchmarkSettings, {"positive": "TRD", "negative": "nTRD", **values}
+        )
         benchmark(data, settings, source="m.tsv", progress=False)
 
 

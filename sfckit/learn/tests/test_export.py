@@ -9,6 +9,7 @@ from sfckit.cli import main
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.export import load_model, score_participants, train_model
+from sfckit.steps.settings import TrainSettings
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +20,7 @@ def trained(reference_study, tmp_path_factory):
         features / "sfc.tsv",
         manifest,
         folder / "model.skops",
-        positive="TRD",
-        negative="nTRD",
-        model="logistic",
-        inner=3,
+        settings=TrainSettings(positive="TRD", negative="nTRD", model="logistic", inner=3),
     )
     return folder, metadata
 

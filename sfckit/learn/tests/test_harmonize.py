@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from sfckit.errors import UserError
-from sfckit.learn.benchmark import BenchmarkSettings, benchmark
+from sfckit.learn.benchmark import benchmark
 from sfckit.learn.harmonize import ComBat
 from sfckit.learn.tests.helpers import classification_data
+from sfckit.steps.base import validate_settings
+from sfckit.steps.settings import BenchmarkSettings
 
 
 def site_data(seed=0, n=90, p=25, shifts=(0.0, 1.0, -0.8), scales=(1.0, 1.6, 0.7)):
@@ -105,6 +107,8 @@ def site_confounded_data(seed=0, n=240):
 
 def test_combat_inside_the_folds_removes_a_site_only_signal():
     settings = BenchmarkSettings(
+        positive="TRD",
+        negative="nTRD",
         clinical=("noise",),
         model="logistic",
         repeats=1,
@@ -129,6 +133,8 @@ def test_leave_site_out_with_a_reference_mapping():
     data = site_confounded_data(seed=1, n=160)
     data.clinical["site"] = np.tile(["a", "b", "c", "d"], 40)
     settings = BenchmarkSettings(
+        positive="TRD",
+        negative="nTRD",
         clinical=("noise",),
         model="logistic",
         inner=3,
@@ -152,8 +158,8 @@ def test_leave_site_out_with_a_reference_mapping():
         ({"validation": "leave-site-out"}, "--unseen-site is 'error'"),
         ({"harmonize_covariates": ("group",)}, "the diagnosis being predicted"),
         ({"harmonize_covariates": ("gap",)}, "is missing for 1 participant"),
-        ({"harmonize": "neurocombat"}, "invalid --harmonize"),
-        ({"unseen_site": "ignore"}, "invalid --unseen-site 'ignore'"),
+        ({"harmonize": "neurocombat"}, "invalid --harmonize: Input should be 'combat'"),
+        ({"unseen_site": "ignore"}, "invalid --unseen-site: Input should be 'error' or"),
         ({"harmonize": None, "site_column": "scanner"}, "'scanner' does not exist"),
     ],
 )
@@ -162,19 +168,19 @@ def test_bad_harmonization_input(change, fragment):
     data.clinical["one"] = "x"
     data.clinical["tiny"] = np.r_[["lonely"], np.tile(["s1", "s2"], 30)[1:]]
     data.clinical["gap"] = np.r_[np.nan, np.ones(59)]
-    settings = BenchmarkSettings(
-        **{
-            "clinical": ("noise",),
-            "model": "logistic",
-            "repeats": 1,
-            "inner": 3,
-            "site_column": "site",
-            "harmonize": "combat",
-            **change,
-        }
-    )
+    values = {
+        "positive": "TRD",
+        "negative": "nTRD",
+        "clinical": ("noise",),
+        "model": "logistic",
+        "repeats": 1,
+        "inner": 3,
+        "site_column": "site",
+        "harmonize": "combat",
+        **change,
+    }
     with pytest.raises(UserError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
-        benchmark(data, settings, source="m.tsv", progress=False)
+        benchmark(data, validate_settings(BenchmarkSettings, values), source="m.tsv")
 
 
 def test_site_strata_never_leave_a_cell_smaller_than_the_folds():

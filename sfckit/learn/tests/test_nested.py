@@ -15,7 +15,9 @@ from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.metrics import auc_with_ci, rank_auc, roc_table, threshold_metrics
 from sfckit.learn.nested import nested_cv, outer_splits
-from sfckit.learn.steps import ClassificationSettings, run_classification
+from sfckit.steps import classify
+from sfckit.steps.base import Execution, validate_settings
+from sfckit.steps.settings import ClassifySettings
 
 
 def noise(seed, n=80, p=500):
@@ -108,10 +110,11 @@ def test_auc_ci_brackets_the_mean_repeat_auc_and_threshold_metrics():
 def classified(reference_study, tmp_path_factory):
     manifest, features = reference_study
     out = tmp_path_factory.mktemp("classify")
-    settings = ClassificationSettings(model="logistic", repeats=2, permutations=4, seed=3)
-    metrics = run_classification(
-        features / "sfc.tsv", manifest, out, settings, jobs=2, progress=False
+    settings = ClassifySettings(
+        positive="TRD", negative="nTRD", model="logistic", repeats=2, permutations=4, seed=3
     )
+    inputs = {"features": features / "sfc.tsv", "manifest": manifest}
+    metrics = classify.run(inputs, out, settings, Execution(jobs=2))
     return out, metrics
 
 
@@ -192,20 +195,21 @@ def test_xgboost_runs_with_balanced_weights():
     ("change", "fragment"),
     [
         ({"positive": "MDD"}, "positive label 'MDD' does not occur"),
-        ({"model": "forest"}, "unknown model 'forest'"),
+        ({"model": "forest"}, "invalid --model: Input should be 'svm', 'logistic' or 'xgboost'"),
         ({"outer": 100}, "too few for 100 outer"),
         ({"select_k": 5000}, "invalid --select-k"),
     ],
 )
 def test_bad_settings_are_user_errors(reference_study, tmp_path, change, fragment):
     manifest, features = reference_study
-    settings = ClassificationSettings(**{"repeats": 1, "permutations": 0, **change})
+    values = {"positive": "TRD", "negative": "nTRD", "repeats": 1, "permutations": 0, **change}
+    inputs = {"features": features / "sfc.tsv", "manifest": manifest}
     with pytest.raises(UserError, match=fragment):
-        run_classification(features / "sfc.tsv", manifest, tmp_path, settings, progress=False)
+        classify.run(inputs, tmp_path, validate_settings(ClassifySettings, values))
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_all_nan_feature_and_cli_error(reference_study, tmp_path, capsys):
+def test_all_nan_region_is_dropped_with_a_warning(reference_study, tmp_path, capsys):
     manifest, features = reference_study
     table = read_tsv(features / "sfc.tsv")
     table["Left_Accumbens"] = np.nan
@@ -223,10 +227,21 @@ def test_all_nan_feature_and_cli_error(reference_study, tmp_path, capsys):
             "nTRD",
             "--out",
             str(tmp_path / "out"),
+            "--model",
+            "logistic",
+            "--repeats",
+            "1",
+            "--permutations",
+            "0",
             "--quiet",
         ]
     )
     err = capsys.readouterr().err
-    assert status == 2
-    assert "Left_Accumbens" in err and "missing (NaN) for every" in err
-    assert not (tmp_path / "out").exists()
+    assert status == 0, err
+    assert "1 region(s) have a value for fewer than 50% of participants" in err
+    assert "Left_Accumbens (0%)" in err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["dropped_regions"] == ["Left_Accumbens"]
+    assert metrics["n_features"] == table.shape[1] - 2
+    dropped = read_tsv(tmp_path / "out" / "dropped_regions.tsv")
+    assert dropped["region"].tolist() == ["Left_Accumbens"] and dropped["coverage"].iloc[0] == 0

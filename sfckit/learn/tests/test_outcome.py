@@ -3,11 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from sfckit.cli import main
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
-from sfckit.learn.outcome import OutcomeSettings, outcome_labels
+from sfckit.learn.outcome import outcome_labels
+from sfckit.steps.settings import OutcomeSettings
 
 
 def test_response_and_remission_definitions():
@@ -17,9 +19,11 @@ def test_response_and_remission_definitions():
     assert response.tolist()[:3] == [1.0, 0.0, 1.0] and np.isnan(response.iloc[3])
     assert remission.tolist()[:3] == [0.0, 0.0, 1.0]
     with pytest.raises(UserError, match="outcome column 'hamd_post' does not exist"):
-        outcome_labels(clinical.drop(columns="hamd_post"), OutcomeSettings(), source="m")
-    with pytest.raises(UserError, match="unsupported --target 'relapsing'"):
-        outcome_labels(clinical, OutcomeSettings(target="relapsing"), source="m")
+        outcome_labels(
+            clinical.drop(columns="hamd_post"), OutcomeSettings(target="remission"), source="m"
+        )
+    with pytest.raises(ValidationError, match="target"):
+        OutcomeSettings(target="relapsing")
     # a typo is an error, not a silently unknown outcome; n/a stays unknown
     typo = clinical.assign(hamd_post=["14", "1O", "7", None])
     with pytest.raises(UserError, match=r"m: column 'hamd_post' is not numeric \(value '1O'"):

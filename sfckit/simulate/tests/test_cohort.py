@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sfckit.cli import main
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.simulate.cohort import (
@@ -14,6 +15,7 @@ from sfckit.simulate.cohort import (
     mni_grid,
     simulate_clinical,
 )
+from sfckit.steps.base import validate_settings
 
 
 def test_mni_grid_at_2mm_is_the_standard_template_grid():
@@ -38,11 +40,13 @@ def test_clinical_table_is_calibrated_to_the_reference_study():
     assert (clinical.loc[clinical["group"] == "TRD", "failed_treatments"] >= 2).all()
 
 
-def test_invalid_settings_are_user_errors():
+def test_invalid_settings_are_user_errors(capsys):
     with pytest.raises(UserError, match="--kind"):
-        SimulationSettings(kind="pet").validate()
-    with pytest.raises(UserError, match="empty"):
-        SimulationSettings(n_trd=0, n_ntrd=0, n_hc=0).validate()
+        validate_settings(SimulationSettings, {"kind": "pet"})
+    with pytest.raises(UserError, match="the cohort would be empty"):
+        validate_settings(SimulationSettings, {"n_trd": 0, "n_ntrd": 0, "n_hc": 0})
+    assert main(["simulate", "--out", "unused", "--resolution", "0.5"]) == 2
+    assert "invalid --resolution" in capsys.readouterr().err
 
 
 def test_planted_regions_are_recovered_by_a_t_test(reference_study):

@@ -11,19 +11,18 @@ from sfckit.cli import main
 from sfckit.io.outputs import read_tsv
 from sfckit.simulate.cohort import PLANTED_CORRELATION_REGION, PLANTED_SFC_REGIONS
 from sfckit.stats.replication import replicate_regions
-from sfckit.stats.steps import run_correlations, run_group_stats, run_replication
+from sfckit.steps import correlate, replicate, stats
+from sfckit.steps.settings import CorrelateSettings, ReplicateSettings, StatsSettings
 
 
 @pytest.fixture(scope="module")
 def study_stats(reference_study, tmp_path_factory):
     manifest, features = reference_study
     out = tmp_path_factory.mktemp("stats")
-    results = run_group_stats(
-        features / "sfc.tsv",
-        manifest,
+    results = stats.run(
+        {"features": features / "sfc.tsv", "manifest": manifest},
         out,
-        groups=["TRD", "nTRD", "HC"],
-        covariates=["age", "sex", "site"],
+        StatsSettings(groups=["TRD", "nTRD", "HC"], covariates=["age", "sex", "site"]),
     )
     return out, results
 
@@ -67,13 +66,12 @@ def test_specificity_shows_gmv_and_alff_miss_the_planted_regions(study_stats):
 
 def test_hippocampus_correlation_in_ntrd_only(reference_study, tmp_path):
     manifest, features = reference_study
-    results = run_correlations(
-        features / "sfc.tsv",
-        manifest,
+    results = correlate.run(
+        {"features": features / "sfc.tsv", "manifest": manifest},
         tmp_path,
-        scores=["bsi", "despair", "hamd"],
-        within=["TRD", "nTRD"],
-        covariates=["age", "sex"],
+        CorrelateSettings(
+            scores=["bsi", "despair", "hamd"], within=["TRD", "nTRD"], covariates=["age", "sex"]
+        ),
     )
     table = read_tsv(tmp_path / "correlations.tsv")
     significant = table[table["p_fdr"] < 0.05]
@@ -147,14 +145,16 @@ def test_replicate_step_on_two_atlases(reference_study, tmp_path):
             read_manifest(manifest), tmp_path / "aal", atlas=aal(), jobs=2, progress=False
         )
         for name, folder in (("ho", features), ("aal", tmp_path / "aal")):
-            run_group_stats(
-                folder / "sfc.tsv",
-                manifest,
+            stats.run(
+                {"features": folder / "sfc.tsv", "manifest": manifest},
                 tmp_path / f"stats-{name}",
-                groups=["TRD", "nTRD", "HC"],
-                covariates=["age", "sex"],
+                StatsSettings(groups=["TRD", "nTRD", "HC"], covariates=["age", "sex"]),
             )
-    table = run_replication(tmp_path / "stats-ho", tmp_path / "stats-aal", tmp_path / "rep")
+    table = replicate.run(
+        {"a": tmp_path / "stats-ho", "b": tmp_path / "stats-aal"},
+        tmp_path / "rep",
+        ReplicateSettings(),
+    )
     assert set(PLANTED_SFC_REGIONS) <= set(table["region_a"])
     by_region = table.groupby("region_a")["replicated"].any()
     # The planted precentral effect covers most of AAL's precentral gyrus; other planted

@@ -1,0 +1,120 @@
+"""``benchmark``: does imaging add anything over a clinical-only model?
+
+Three models on the same outer folds — clinical-only, imaging-only and imaging + clinical —
+plus optional deconfounding, site validation and ComBat harmonisation; see
+:mod:`sfckit.learn.benchmark` for the method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sfckit.io.outputs import write_json, write_tsv
+from sfckit.learn.benchmark import BenchmarkResult, benchmark
+from sfckit.learn.data import load_classification_data
+from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json, write_predictions
+from sfckit.steps import layout
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.classify import check_select_k
+from sfckit.steps.common import settings_record, write_dropped, write_provenance
+from sfckit.steps.settings import BenchmarkSettings
+
+Settings = BenchmarkSettings
+
+
+def run(
+    inputs: Mapping[str, Any],
+    out_dir: str | Path,
+    settings: BenchmarkSettings,
+    execution: Execution = SERIAL,
+) -> BenchmarkResult:
+    """Benchmark imaging against a clinical-only model; write every table to ``out_dir``.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``features`` (a regional table) and ``manifest`` (groups, clinical columns, sites).
+    out_dir : str or Path
+        Output folder.
+    settings : BenchmarkSettings
+        Classes, clinical columns, models, validation, deconfounding, harmonisation.
+    execution : Execution
+        Workers, progress bar, Dask scheduler.
+
+    Returns
+    -------
+    BenchmarkResult
+    """
+    features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
+    out_dir = Path(out_dir)
+    data = load_classification_data(
+        features_path,
+        manifest_path,
+        positive=settings.positive,
+        negative=settings.negative,
+        min_coverage=settings.min_coverage,
+    )
+    check_select_k(settings.select_k, len(data.feature_names))
+    result = benchmark(
+        data,
+        settings,
+        source=str(manifest_path),
+        jobs=execution.jobs,
+        progress=execution.progress,
+        scheduler=execution.scheduler,
+    )
+    write_predictions(result.predictions, out_dir / layout.PREDICTIONS)
+    write_tsv(result.summary, out_dir / layout.BENCHMARK)
+    write_tsv(result.comparisons, out_dir / layout.COMPARISONS)
+    write_tsv(result.decision_curve, out_dir / layout.DECISION_CURVE)
+    write_tsv(result.calibration, out_dir / layout.CALIBRATION)
+    if result.per_site is not None:
+        write_tsv(result.per_site, out_dir / layout.PER_SITE)
+    summary = {
+        "models": result.summary.to_dict("records"),
+        "comparisons": result.comparisons.to_dict("records"),
+        "pooled_predictions": "out-of-fold probabilities averaged over repeats per participant",
+        "clinical_model": "logistic regression on --clinical columns",
+        "n_positive": int(data.y.sum()),
+        "n_negative": int((1 - data.y).sum()),
+        "settings": settings_record(settings),
+        "dropped_regions": list(data.dropped_regions["region"]),
+        "note": RESEARCH_NOTICE,
+        **result.extra,
+    }
+    write_json(clean_for_json(summary), out_dir / layout.BENCHMARK_JSON)
+    write_dropped(data.dropped_regions, out_dir)
+    write_provenance(out_dir, "benchmark", settings, [features_path, manifest_path])
+    return result
+
+
+def summary(result: BenchmarkResult, settings: BenchmarkSettings, out: Path) -> list[str]:
+    """What the command line prints."""
+    lines = [
+        f"{row.model}: AUC {row.auc:.3f} [{row.auc_ci_low:.3f}, {row.auc_ci_high:.3f}]"
+        for row in result.summary.itertuples()
+    ]
+    lines += [
+        f"{row.model_a} vs {row.model_b}: DeLong p {row.delong_p:.3g}, NRI {row.nri:.2f}"
+        for row in result.comparisons.itertuples()
+    ]
+    return [*lines, f"benchmark: {out / layout.BENCHMARK} (research use only)"]
+
+
+STEP = Step(
+    name="benchmark",
+    help="imaging vs clinical-only vs combined models",
+    settings=BenchmarkSettings,
+    inputs=(
+        PathOption("features", "regional table, e.g. DIR/sfc.tsv"),
+        PathOption("manifest", "the manifest (groups, clinical columns, sites)"),
+    ),
+    output=PathOption("out", "output folder"),
+    outputs=layout.BENCHMARK_FILES,
+    run=run,
+    summary=summary,
+    parallel=True,
+    scheduler=True,
+)

@@ -1,0 +1,163 @@
+"""``classify``: nested cross-validated classification of two groups from regional features.
+
+Writes ``predictions.tsv``, ``metrics.json``, ``feature_importance.tsv``, ``roc.tsv``,
+``dropped_regions.tsv`` and ``dataset_description.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sfckit.errors import UserError
+from sfckit.io.outputs import write_json, write_tsv
+from sfckit.steps import layout
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.common import settings_record, write_dropped, write_provenance
+from sfckit.steps.settings import ClassifySettings
+
+Settings = ClassifySettings
+
+
+def check_select_k(select_k: int | str, n_features: int) -> None:
+    """A fixed number of features must not exceed the features there are."""
+    if isinstance(select_k, int) and select_k > n_features:
+        raise UserError(
+            f"invalid --select-k {select_k}",
+            expected=f"'tune', 'all' or a number between 1 and {n_features} (features)",
+            fix="use --select-k tune (default), all, or a smaller number",
+        )
+
+
+def run(
+    inputs: Mapping[str, Any],
+    out_dir: str | Path,
+    settings: ClassifySettings,
+    execution: Execution = SERIAL,
+) -> dict[str, Any]:
+    """Nested CV of ``settings.model`` for positive vs negative; writes the outputs.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``features`` (a regional table) and ``manifest``.
+    out_dir : str or Path
+        Output folder.
+    settings : ClassifySettings
+        Classes, model, cross-validation and permutations.
+    execution : Execution
+        Workers, progress bar, Dask scheduler.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+    """
+    from sfckit.learn.data import check_fold_counts, load_classification_data
+    from sfckit.learn.metrics import roc_table
+    from sfckit.learn.nested import nested_cv, outer_splits, permutation_aucs
+    from sfckit.learn.results import (
+        RESEARCH_NOTICE,
+        clean_for_json,
+        importance_table,
+        summarise,
+        write_predictions,
+    )
+
+    features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
+    out_dir = Path(out_dir)
+    data = load_classification_data(
+        features_path,
+        manifest_path,
+        positive=settings.positive,
+        negative=settings.negative,
+        min_coverage=settings.min_coverage,
+    )
+    check_select_k(settings.select_k, len(data.feature_names))
+    check_fold_counts(data.y, outer=settings.outer, inner=settings.inner, source=str(manifest_path))
+    parallel = {
+        "jobs": execution.jobs,
+        "progress": execution.progress,
+        "scheduler": execution.scheduler,
+    }
+    splits = outer_splits(
+        data.y, n_splits=settings.outer, n_repeats=settings.repeats, seed=settings.seed
+    )
+    result = nested_cv(
+        data.X,
+        data.y,
+        model=settings.model,
+        splits=splits,
+        inner=settings.inner,
+        select_k=settings.select_k,
+        seed=settings.seed,
+        participant_ids=data.participant_ids,
+        **parallel,
+    )
+    metrics = summarise(result, seed=settings.seed, n_bootstrap=settings.n_bootstrap)
+    null = permutation_aucs(
+        data.X,
+        data.y,
+        model=settings.model,
+        n_permutations=settings.permutations,
+        outer=settings.outer,
+        inner=settings.inner,
+        select_k=settings.select_k,
+        seed=settings.seed,
+        **parallel,
+    )
+    metrics["perm_p"] = (
+        float((1 + np.sum(null >= metrics["auc"])) / (1 + null.size)) if null.size else None
+    )
+    metrics["n_permutations"] = int(null.size)
+    metrics["permutation_auc_mean"] = float(null.mean()) if null.size else None
+    metrics.update(
+        {
+            **settings_record(settings),
+            "n_positive": int(data.y.sum()),
+            "n_negative": int((1 - data.y).sum()),
+            "n_features": len(data.feature_names),
+            "dropped_regions": list(data.dropped_regions["region"]),
+            "class_weighting": "balanced sample weights n/(2*n_class) in every fit",
+            "note": RESEARCH_NOTICE,
+        }
+    )
+    metrics = clean_for_json(metrics)
+    write_predictions(result.predictions, out_dir / layout.PREDICTIONS)
+    write_tsv(importance_table(result, data.feature_names), out_dir / layout.IMPORTANCE)
+    write_tsv(roc_table(result.predictions), out_dir / layout.ROC)
+    write_json(metrics, out_dir / layout.METRICS)
+    write_dropped(data.dropped_regions, out_dir)
+    write_provenance(out_dir, "classify", settings, [features_path, manifest_path])
+    return metrics
+
+
+def summary(metrics: dict[str, Any], settings: ClassifySettings, out: Path) -> list[str]:
+    """What the command line prints."""
+    p_text = "n/a" if metrics["perm_p"] is None else f"{metrics['perm_p']:.3g}"
+    return [
+        f"{settings.model} {settings.positive} vs {settings.negative}: AUC "
+        f"{metrics['auc']:.3f} [{metrics['auc_ci_low']:.3f}, {metrics['auc_ci_high']:.3f}], "
+        f"balanced accuracy {metrics['balanced_accuracy']:.3f}, permutation p {p_text}",
+        f"classification: {out / layout.METRICS} (research use only)",
+    ]
+
+
+STEP = Step(
+    name="classify",
+    help="nested cross-validated classification",
+    settings=ClassifySettings,
+    inputs=(
+        PathOption("features", "regional table, e.g. DIR/sfc.tsv"),
+        PathOption("manifest", "the manifest (groups)"),
+    ),
+    output=PathOption("out", "output folder"),
+    outputs=layout.CLASSIFY_FILES,
+    run=run,
+    summary=summary,
+    parallel=True,
+    scheduler=True,
+)

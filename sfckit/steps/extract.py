@@ -1,0 +1,109 @@
+"""``extract``: regional SFC, GMV and ALFF per participant (resumable, parallel).
+
+The per-participant work and its cache are in :mod:`sfckit.features.extract`; this module
+declares the step and loads its inputs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sfckit.steps import layout
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.settings import ExtractSettings
+
+Settings = ExtractSettings
+BUILT_IN_ATLAS = "harvard-oxford"
+
+
+def run(
+    inputs: Mapping[str, Any],
+    out_dir: str | Path,
+    settings: ExtractSettings,
+    execution: Execution = SERIAL,
+) -> dict[str, pd.DataFrame]:
+    """Extract every participant of ``inputs["manifest"]`` on ``inputs["atlas"]``.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``manifest``; ``atlas`` (a built-in name or a label image, default Harvard-Oxford)
+        and ``atlas_labels`` (its TSV) are optional.
+    out_dir : str or Path
+        Output folder.
+    settings : ExtractSettings
+        Method, thresholds, band, denoising, censoring, QC exclusions.
+    execution : Execution
+        Workers, progress bar, Dask scheduler, log lines.
+
+    Returns
+    -------
+    dict of DataFrame
+        The tables written (see :func:`sfckit.features.extract.extract_cohort`).
+    """
+    from sfckit.features.extract import extract_cohort
+    from sfckit.io.atlases import load_atlas
+    from sfckit.io.manifest import read_manifest
+
+    cohort = read_manifest(inputs["manifest"])
+    atlas = load_atlas(str(inputs.get("atlas") or BUILT_IN_ATLAS), inputs.get("atlas_labels"))
+    return extract_cohort(
+        cohort,
+        out_dir,
+        atlas=atlas,
+        parameters=settings,
+        jobs=execution.jobs,
+        progress=execution.progress,
+        keep_going=settings.keep_going,
+        scheduler=execution.scheduler,
+        log=execution.log,
+        exclude_qc=settings.exclude_qc,
+    )
+
+
+def summary(tables: dict[str, pd.DataFrame], settings: ExtractSettings, out: Path) -> list[str]:
+    """What the command line prints."""
+    lines = []
+    if len(tables["excluded"]):
+        lines.append(
+            f"{len(tables['excluded'])} participant(s) excluded by --exclude-qc: see "
+            f"{out / layout.EXCLUDED}"
+        )
+    if len(tables["failures"]):
+        lines.append(
+            f"{len(tables['failures'])} participant(s) failed: see {out / layout.FAILURES}"
+        )
+    lines.append(f"features: {out / layout.SFC} (and gmv.tsv, alff.tsv, regions.tsv)")
+    return lines
+
+
+def stderr_log(line: str) -> None:
+    """Progress lines of the command line."""
+    print(line, file=sys.stderr)
+
+
+STEP = Step(
+    name="extract",
+    help="regional SFC, GMV and ALFF per participant",
+    settings=ExtractSettings,
+    inputs=(
+        PathOption("manifest", "the manifest (images per participant)"),
+        PathOption(
+            "atlas",
+            f"'{BUILT_IN_ATLAS}' (default), 'aal' or a label image path",
+            required=False,
+        ),
+        PathOption("atlas_labels", "TSV with columns index, name (custom atlas)", required=False),
+    ),
+    output=PathOption("out", "output folder"),
+    outputs=layout.EXTRACT_FILES,
+    run=run,
+    summary=summary,
+    parallel=True,
+    scheduler=True,
+)

@@ -1,0 +1,127 @@
+"""``replicate``: which regions significant with atlas A are significant again with atlas B
+(voxel overlap, significance and the sign of A's main contrast)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sfckit.errors import file_error
+from sfckit.io.atlases import Atlas, validate_labels
+from sfckit.io.images import Grid, load_image
+from sfckit.io.outputs import file_sha256, write_tsv
+from sfckit.io.tables import read_table
+from sfckit.steps import layout
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.common import write_provenance
+from sfckit.steps.settings import ReplicateSettings
+
+Settings = ReplicateSettings
+
+
+def read_stats_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, Atlas]:
+    """Group statistics, post-hoc table and atlas copy of a ``stats`` folder."""
+    stats_table = read_table(
+        folder / layout.GROUP_STATS, required=["region", "p_fdr"], what="group statistics"
+    )
+    posthoc_table = read_table(
+        folder / layout.POSTHOC,
+        required=["region", "contrast", "estimate", "p"],
+        what="post-hoc table",
+    )
+    for name in (layout.REGIONS, layout.ATLAS_IMAGE):
+        if not (folder / name).is_file():
+            raise file_error(
+                folder / name,
+                "the stats folder has no atlas copy",
+                fix="run sfckit stats on features written by sfckit extract",
+            )
+    labels = read_labels_from_regions(folder / layout.REGIONS)
+    image = load_image(folder / layout.ATLAS_IMAGE, ndim=3, role="atlas")
+    atlas = Atlas(
+        name=folder.name,
+        image=image,
+        labels=labels,
+        source=str(folder),
+        checksum=file_sha256(folder / layout.ATLAS_IMAGE),
+    )
+    return stats_table, posthoc_table, atlas
+
+
+def read_labels_from_regions(path: Path) -> pd.DataFrame:
+    """The ``index``/``name`` look-up table of a ``regions.tsv``."""
+    table = read_table(path, required=["index", "name"], what="region table")
+    return validate_labels(table, path)
+
+
+def run(
+    inputs: Mapping[str, Any],
+    out_dir: str | Path,
+    settings: ReplicateSettings,
+    execution: Execution = SERIAL,
+) -> pd.DataFrame:
+    """Replication of ``inputs["a"]``'s significant regions in ``inputs["b"]`` (stats folders).
+
+    Returns
+    -------
+    DataFrame
+        The replication table (also written to ``out_dir/replication.tsv``).
+    """
+    from sfckit.stats.replication import replicate_regions
+
+    a_dir, b_dir, out_dir = Path(inputs["a"]), Path(inputs["b"]), Path(out_dir)
+    stats_a, posthoc_a, atlas_a = read_stats_folder(a_dir)
+    stats_b, posthoc_b, atlas_b = read_stats_folder(b_dir)
+    grid = Grid.of(atlas_a.image)
+    labels_a = np.rint(np.asarray(atlas_a.image.dataobj)).astype(np.int32)
+    table = replicate_regions(
+        stats_a=stats_a,
+        posthoc_a=posthoc_a,
+        labels_a=labels_a,
+        regions_a=atlas_a.labels,
+        stats_b=stats_b,
+        posthoc_b=posthoc_b,
+        labels_b=atlas_b.labels_on(grid),
+        regions_b=atlas_b.labels,
+        alpha=settings.alpha,
+    )
+    write_tsv(table, out_dir / layout.REPLICATION)
+    write_provenance(
+        out_dir,
+        "replicate",
+        settings,
+        [f / name for f in (a_dir, b_dir) for name in (layout.GROUP_STATS, layout.ATLAS_IMAGE)],
+        method={
+            "overlap": "voxels of A's region labelled by B's region, "
+            "B resampled onto A's grid with nearest neighbour"
+        },
+    )
+    return table
+
+
+def summary(table: pd.DataFrame, settings: ReplicateSettings, out: Path) -> list[str]:
+    """What the command line prints."""
+    replicated = table.groupby("region_a")["replicated"].any()
+    return [
+        f"{int(replicated.sum())} of {len(replicated)} significant region(s) replicated",
+        f"replication: {out / layout.REPLICATION}",
+    ]
+
+
+STEP = Step(
+    name="replicate",
+    help="replication of significant regions across atlases",
+    settings=ReplicateSettings,
+    inputs=(
+        PathOption("a", "stats folder of atlas A"),
+        PathOption("b", "stats folder of atlas B"),
+    ),
+    output=PathOption("out", "output folder"),
+    outputs=(layout.REPLICATION, layout.DESCRIPTION),
+    run=run,
+    summary=summary,
+)

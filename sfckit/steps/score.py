@@ -1,0 +1,50 @@
+"""``score``: score new participants with a model saved by ``train``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.settings import ScoreSettings
+
+Settings = ScoreSettings
+
+
+def run(
+    inputs: Mapping[str, Any],
+    out_path: str | Path,
+    settings: ScoreSettings,
+    execution: Execution = SERIAL,
+) -> pd.DataFrame:
+    """Scores of ``inputs["features"]`` under ``inputs["model"]``, written to ``out_path``."""
+    from sfckit.learn.export import score_participants
+
+    return score_participants(inputs["model"], inputs["features"], out_path)
+
+
+def summary(scores: pd.DataFrame, settings: ScoreSettings, out: Path) -> list[str]:
+    """What the command line prints."""
+    flagged = int(scores["outside_training_range"].sum())
+    return [
+        f"scores: {out} ({len(scores)} participants, {flagged} outside the training range; "
+        "research use only, not for clinical decisions)"
+    ]
+
+
+STEP = Step(
+    name="score",
+    help="score new participants with a saved model",
+    settings=ScoreSettings,
+    inputs=(
+        PathOption("model", "a model file written by sfckit train"),
+        PathOption("features", "regional table of the new participants"),
+    ),
+    output=PathOption("out", "the scores table to write"),
+    outputs=(),
+    run=run,
+    summary=summary,
+)

@@ -1,0 +1,355 @@
+"""Every step's settings, declared once: default, bounds and help text per field.
+
+The command line (``sfckit VERB --help``), the study file (``sfckit run --print-schema``),
+the provenance written with each output and ``docs/STUDY_FILE.md`` are generated from these
+models. Kernels in :mod:`sfckit.features`, :mod:`sfckit.stats` and :mod:`sfckit.learn` take
+plain keyword arguments or these objects; they declare no defaults of their own for
+anything a user can set here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from sfckit.features.alff import DEFAULT_BAND
+from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS
+from sfckit.features.denoise import STRATEGIES
+from sfckit.features.parameters import EXTRACTION_METHODS, SEARCHLIGHT
+from sfckit.features.searchlight import DEFAULT_RADIUS_MM
+from sfckit.learn.models import MODELS
+from sfckit.steps.base import NameList, StepSettings
+
+ModelName = Literal[tuple(MODELS)]  # type: ignore[valid-type]
+MethodName = Literal[tuple(EXTRACTION_METHODS)]  # type: ignore[valid-type]
+OUTCOME_TARGETS = ("response", "remission", "neuromodulation", "relapse", "time-to-relapse")
+
+COLUMN = {"manifest": "column"}
+COLUMNS = {"manifest": "columns"}
+GROUP = {"manifest": "group"}
+GROUPS = {"manifest": "groups"}
+
+MIN_COVERAGE_HELP = (
+    "drop regions with a value for fewer than this fraction of participants (e.g. regions "
+    "outside the gray-matter mask), with a warning naming them, before any test or model"
+)
+
+
+# -- extraction ------------------------------------------------------------------------------
+class ExtractionParameters(StepSettings):
+    """Everything that changes the extracted numbers (hashed for caching and provenance)."""
+
+    method: MethodName = Field(DEFAULT_METHOD, description="SFC method")
+    min_voxels: int = Field(
+        DEFAULT_MIN_VOXELS,
+        ge=3,
+        description="regions with fewer valid gray-matter voxels are missing for a participant",
+    )
+    gm_threshold: float = Field(
+        0.2, ge=0, lt=1, description="gray-matter mask: voxels with GMV above this"
+    )
+    band: tuple[float, float] = Field(DEFAULT_BAND, description="ALFF band in Hz (low high)")
+    gm_mask: str | None = Field(
+        None, description="optional gray-matter mask image", json_schema_extra={"path": True}
+    )
+    denoise: Literal[tuple(STRATEGIES)] = Field(  # type: ignore[valid-type]
+        "none",
+        description="nuisance regression with the fMRIPrep confounds: motion (6P), + "
+        "derivatives and squares (24P), + white matter and CSF (24P+2P)",
+    )
+    fd_threshold: float | None = Field(
+        None, gt=0, description="censor volumes with framewise displacement above this (mm)"
+    )
+    resample_to: Literal["none", "functional"] = Field(
+        "none", description="resample GMV maps onto the functional grid (linear)"
+    )
+    radius: float | None = Field(
+        None,
+        gt=0,
+        description=f"searchlight sphere radius in mm (method searchlight only; default "
+        f"{DEFAULT_RADIUS_MM:g})",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ExtractionParameters:
+        low, high = self.band
+        if not 0 <= low < high:
+            raise ValueError(f"band must satisfy 0 <= low < high Hz, got {low} {high}")
+        if self.radius is not None and self.method != SEARCHLIGHT:
+            raise ValueError(
+                f"radius is only used by the searchlight method, not '{self.method}': drop it"
+            )
+        if self.method == SEARCHLIGHT and self.radius is None:
+            object.__setattr__(self, "radius", DEFAULT_RADIUS_MM)
+        return self
+
+    @property
+    def needs_confounds(self) -> bool:
+        """Whether BOLD runs need their confounds file."""
+        return self.denoise != "none" or self.fd_threshold is not None
+
+    def numeric(self) -> dict:
+        """Only the fields that change the numbers (what caches and provenance hash)."""
+        return {name: getattr(self, name) for name in ExtractionParameters.model_fields}
+
+
+class ExtractSettings(ExtractionParameters):
+    """``sfckit extract``: regional SFC, GMV and ALFF per participant."""
+
+    exclude_qc: str | None = Field(
+        None,
+        description="exclusion rules on qc.tsv columns, e.g. "
+        "'mean_fd>0.5,n_nan_regions>=5,outlier'",
+    )
+    keep_going: bool = Field(
+        False, description="record participants with bad files in failures.tsv and go on"
+    )
+
+
+class SearchlightSettings(StepSettings):
+    """Study step ``searchlight``: searchlight maps (with the ``extract`` section's other
+    settings) and their voxel-wise statistics (with the ``stats`` section's settings)."""
+
+    radius: float = Field(DEFAULT_RADIUS_MM, gt=0, description="sphere radius in mm")
+
+
+# -- statistics ------------------------------------------------------------------------------
+class RegionalSettings(StepSettings):
+    """Settings of every step that reads a regional feature table."""
+
+    min_coverage: float = Field(0.5, ge=0, le=1, description=MIN_COVERAGE_HELP)
+
+
+class StatsSettings(RegionalSettings):
+    """``sfckit stats``: group ANCOVA per region (or voxel with ``--maps``), post-hoc tests."""
+
+    groups: NameList | None = Field(
+        None,
+        description="groups to compare, in contrast order (default: all)",
+        json_schema_extra=GROUPS,
+    )
+    covariates: NameList = Field((), description="covariate columns", json_schema_extra=COLUMNS)
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level (FDR or FWE)")
+    permutations: int = Field(
+        1000, ge=1, description="voxel-wise statistics (--maps): permutations for the FWE p"
+    )
+    seed: int = Field(0, description="voxel-wise statistics (--maps): permutation seed")
+
+
+class CorrelateSettings(RegionalSettings):
+    """``sfckit correlate``: within-group partial correlations of SFC with scores."""
+
+    scores: NameList = Field(
+        ..., min_length=1, description="score columns", json_schema_extra=COLUMNS
+    )
+    within: NameList = Field(
+        ..., min_length=1, description="groups to correlate within", json_schema_extra=GROUPS
+    )
+    covariates: NameList = Field((), description="covariate columns", json_schema_extra=COLUMNS)
+    method: Literal["pearson", "spearman"] = Field("pearson", description="correlation")
+
+
+class ReplicateSettings(StepSettings):
+    """``sfckit replicate``: significant regions of atlas A looked up in atlas B."""
+
+    alpha: float = Field(0.05, gt=0, lt=1, description="FDR level for significance")
+
+
+class AcrossSubjectSettings(RegionalSettings):
+    """``sfckit across-subject``: per region and group, GMV-ALFF correlation across people."""
+
+    groups: NameList | None = Field(
+        None, description="groups (default: all)", json_schema_extra=GROUPS
+    )
+    permutations: int = Field(1000, ge=1, description="label permutations per group pair")
+    seed: int = Field(0, description="permutation seed")
+
+
+class SensitivitySettings(StepSettings):
+    """``sfckit sensitivity``: agreement of several stats analyses (methods or atlases)."""
+
+    regions: NameList | None = Field(
+        None, description="regions to tabulate (default: the reference study's)"
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="FDR level for significance")
+
+
+# -- learning --------------------------------------------------------------------------------
+class CrossValidationSettings(RegionalSettings):
+    """The nested cross-validation shared by classify, benchmark and predict-outcome."""
+
+    outer: int = Field(5, ge=2, description="outer folds")
+    repeats: int = Field(10, ge=1, description="repeats of the outer loop")
+    inner: int = Field(5, ge=2, description="inner (tuning) folds")
+    seed: int = Field(0, description="random seed of folds and models")
+    select_k: int | Literal["tune", "all"] = Field(
+        "tune",
+        description="features kept by ANOVA-F selection: tune (10, 25 or all), all, or a number",
+    )
+    n_bootstrap: int = Field(
+        2000, ge=10, description="bootstrap resamples for confidence intervals"
+    )
+
+    @model_validator(mode="after")
+    def _check_select_k(self) -> CrossValidationSettings:
+        if isinstance(self.select_k, int) and self.select_k < 1:
+            raise ValueError(f"select_k must be tune, all or a number >= 1, got {self.select_k}")
+        return self
+
+
+class ClassifySettings(CrossValidationSettings):
+    """``sfckit classify``: nested cross-validated classification of two groups."""
+
+    positive: str = Field(..., description="group of the positive class", json_schema_extra=GROUP)
+    negative: str = Field(..., description="group of the negative class", json_schema_extra=GROUP)
+    model: ModelName = Field("svm", description="classifier")
+    permutations: int = Field(
+        1000, ge=0, description="label permutations of the whole nested procedure (0: none)"
+    )
+
+
+class BenchmarkSettings(CrossValidationSettings):
+    """``sfckit benchmark``: imaging vs clinical-only vs combined models on the same folds."""
+
+    positive: str = Field(..., description="group of the positive class", json_schema_extra=GROUP)
+    negative: str = Field(..., description="group of the negative class", json_schema_extra=GROUP)
+    clinical: NameList = Field(
+        ...,
+        min_length=1,
+        description="numeric clinical columns of the clinical-only model",
+        json_schema_extra=COLUMNS,
+    )
+    model: ModelName = Field("svm", description="classifier of the imaging models")
+    deconfound: NameList = Field(
+        (),
+        description="confound columns regressed out of the imaging features inside the folds",
+        json_schema_extra=COLUMNS,
+    )
+    site_column: str | None = Field(
+        None, description="column naming the site or scanner", json_schema_extra=COLUMN
+    )
+    validation: Literal["cv", "leave-site-out"] = Field(
+        "cv", description="k-fold cross-validation, or each site held out once"
+    )
+    train_on: NameList = Field((), description="sites to train on (external test)")
+    test_on: NameList = Field((), description="sites to test on (external test)")
+    harmonize: Literal["combat"] | None = Field(
+        None, description="ComBat inside the training folds (needs a site column)"
+    )
+    harmonize_covariates: NameList = Field(
+        (), description="columns ComBat preserves (e.g. age,sex)", json_schema_extra=COLUMNS
+    )
+    unseen_site: Literal["error", "reference"] = Field(
+        "error",
+        description="a test site absent from training: stop, or map it onto the training sites",
+    )
+
+
+class OutcomeSettings(CrossValidationSettings):
+    """``sfckit predict-outcome``: treatment outcome from baseline features."""
+
+    target: Literal[OUTCOME_TARGETS] = Field(  # type: ignore[valid-type]
+        ..., description="outcome to predict"
+    )
+    baseline: str = Field("hamd", description="baseline HAMD column", json_schema_extra=COLUMN)
+    post: str = Field(
+        "hamd_post", description="post-treatment HAMD column", json_schema_extra=COLUMN
+    )
+    response_fraction: float = Field(
+        0.5, gt=0, le=1, description="response = HAMD reduction of at least this fraction"
+    )
+    remission_cutoff: float = Field(
+        7.0, ge=0, description="remission = post-treatment HAMD at most this"
+    )
+    time_column: str = Field("relapse_months", description="follow-up months (relapse targets)")
+    event_column: str = Field("relapsed", description="1 = relapse, 0 = censored")
+    horizon: float = Field(12.0, gt=0, description="months for --target relapse (binary)")
+    treatment_column: str = Field("treatment", description="treatment each patient received")
+    neuromodulation: NameList = Field(
+        ("rTMS", "iTBS", "tDCS", "ECT"), description="treatment names counted as neuromodulation"
+    )
+    groups: NameList = Field(
+        (), description="groups to include (default: all)", json_schema_extra=GROUPS
+    )
+    model: ModelName = Field("logistic", description="classifier (binary targets)")
+
+
+class TrainSettings(RegionalSettings):
+    """``sfckit train``: tune by inner CV on the whole cohort, refit and save the model."""
+
+    positive: str = Field(..., description="group of the positive class", json_schema_extra=GROUP)
+    negative: str = Field(..., description="group of the negative class", json_schema_extra=GROUP)
+    model: ModelName = Field("svm", description="classifier")
+    inner: int = Field(5, ge=2, description="tuning folds")
+    seed: int = Field(0, description="random seed of folds and model")
+    select_k: int | Literal["tune", "all"] = Field(
+        "tune", description="features kept by ANOVA-F selection: tune, all, or a number"
+    )
+
+
+class ScoreSettings(StepSettings):
+    """``sfckit score``: no analysis options (the model file carries them)."""
+
+
+class ReportSettings(StepSettings):
+    """``sfckit report``: no analysis options (the results folder carries them)."""
+
+
+# -- inputs ----------------------------------------------------------------------------------
+class SimulationSettings(StepSettings):
+    """``sfckit simulate``: a synthetic cohort with planted effects (recorded in truth.json)."""
+
+    seed: int = Field(0, description="random seed")
+    n_trd: int = Field(72, ge=0, description="treatment-resistant patients")
+    n_ntrd: int = Field(154, ge=0, description="non-resistant patients")
+    n_hc: int = Field(84, ge=0, description="healthy controls")
+    kind: Literal["alff", "bold"] = Field(
+        "alff", description="ALFF maps, or 4-D BOLD runs whose spectrum gives the same maps"
+    )
+    resolution: float = Field(3.0, ge=1, le=8, description="voxel size in mm")
+    n_volumes: int = Field(
+        120,
+        ge=50,
+        description="BOLD volumes (kind bold)",
+        json_schema_extra={"cli_aliases": ["--volumes"]},
+    )
+    tr: float = Field(2.0, gt=0, description="repetition time in seconds (kind bold)")
+    baseline_sfc_z: float = Field(0.45, description="mean regional SFC (Fisher z)")
+    subject_sfc_sd: float = Field(0.06, ge=0, description="between-participant SD of SFC")
+    trd_sfc_decrease: float = Field(
+        0.08, description="planted SFC decrease in TRD (Fisher z) in the reference regions"
+    )
+    hippocampus_bsi_slope: float = Field(
+        0.035, description="planted slope of left-hippocampus SFC on BSI in nTRD"
+    )
+    alff_spread: float = Field(0.25, ge=0, description="spread of ALFF across voxels")
+    site_gmv_offset: float = Field(0.03, description="GMV offset of the second site")
+    site_alff_scale: float = Field(1.15, gt=0, description="ALFF scale of the second site")
+
+    @model_validator(mode="after")
+    def _check_size(self) -> SimulationSettings:
+        if self.n_trd + self.n_ntrd + self.n_hc < 1:
+            raise ValueError("the cohort would be empty: raise n_trd, n_ntrd or n_hc")
+        return self
+
+
+class ManifestSettings(StepSettings):
+    """``sfckit manifest``: which derivative files to pick for each participant."""
+
+    task: str = Field("rest", description="fMRIPrep task- entity")
+    space: str = Field("MNI152NLin2009cAsym", description="fMRIPrep space- entity")
+    res: str | None = Field(None, description="fMRIPrep res- entity, when several exist")
+    run: str | None = Field(None, description="run number, when several runs exist")
+    gm: Literal["auto", "cat12", "spm", "spm-smoothed"] = Field(
+        "auto", description="gray-matter map: CAT12 mwp1, SPM mwc1 or smwc1 (auto: that order)"
+    )
+    alff_kind: Literal["raw", "m", "z"] = Field(
+        "raw", description="DPABI ALFF maps: ALFFMap_, mALFFMap_ or zALFFMap_"
+    )
+    fd_threshold: float = Field(
+        0.5, gt=0, description="FD (mm) above which a volume counts as censored in n_censored"
+    )
+    drop_incomplete: bool = Field(
+        False, description="leave out participants with a missing or ambiguous file"
+    )

@@ -1,0 +1,242 @@
+"""``stats``: group ANCOVA per region (post-hoc, specificity), or per voxel with ``--maps``.
+
+Regional: per region, OLS ``feature ~ group + covariates`` with the type-II F of the group,
+Benjamini-Hochberg FDR across regions, covariate-adjusted post-hoc contrasts (Holm within a
+region); with ``gmv.tsv``/``alff.tsv`` beside ``sfc.tsv`` the same for regional GMV and ALFF
+and ``specificity.tsv``. Voxel-wise (``--maps``): see :func:`sfckit.stats.maps.run_map_stats`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sfckit.errors import CoverageWarning, UserError
+from sfckit.io.manifest import read_manifest
+from sfckit.io.outputs import copy_file, write_tsv
+from sfckit.steps import layout
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.common import read_regions, write_dropped, write_provenance
+from sfckit.steps.settings import StatsSettings
+
+Settings = StatsSettings
+SPECIFICITY_COLUMNS = [
+    "region",
+    "p_fdr_sfc",
+    "partial_eta2_sfc",
+    "p_gmv",
+    "p_fdr_gmv",
+    "p_alff",
+    "p_fdr_alff",
+    "gmv_differs",
+    "alff_differs",
+    "sfc_specific",
+]
+
+
+def aligned(
+    features_path: Path, manifest_path: Path, settings: Any
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Features (sparse regions dropped) and manifest rows of the same participants.
+
+    Returns
+    -------
+    features, clinical : DataFrame
+        Indexed by participant, in the same order.
+    dropped : DataFrame
+        The regions left out for low coverage.
+    """
+    from sfckit.stats.design import align_features
+
+    table, dropped = read_regions(features_path, settings)
+    cohort = read_manifest(manifest_path, check_files=False)
+    features, clinical = align_features(
+        table,
+        cohort.clinical(),
+        features_source=str(features_path),
+        clinical_source=str(manifest_path),
+    )
+    return features, clinical, dropped
+
+
+def _ordered(table: pd.DataFrame, leading: Sequence[str]) -> pd.DataFrame:
+    return table[[*leading, *[c for c in table.columns if c not in leading]]]
+
+
+def run(
+    inputs: Mapping[str, Any],
+    out_dir: str | Path,
+    settings: StatsSettings,
+    execution: Execution = SERIAL,
+) -> dict[str, Any]:
+    """Group statistics of ``inputs["features"]`` (or voxel-wise of ``inputs["maps"]``).
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``manifest`` and one of ``features`` (a regional table, e.g. ``sfc.tsv``) or
+        ``maps`` (``maps.tsv`` of a searchlight extraction, with ``atlas``/``atlas_labels``
+        labelling the clusters).
+    out_dir : str or Path
+        Output folder.
+    settings : StatsSettings
+        Analysis settings.
+    execution : Execution
+        Workers (used by the voxel-wise permutations).
+
+    Returns
+    -------
+    dict
+        Regional: the tables written, by name. Voxel-wise: ``map_stats.json`` plus
+        ``clusters``.
+    """
+    out_dir = Path(out_dir)
+    features, maps = inputs.get("features"), inputs.get("maps")
+    if (features is None) == (maps is None):
+        raise UserError(
+            "stats needs exactly one of --features (regional table) and --maps (maps.tsv)",
+            fix="give --features DIR/sfc.tsv, or --maps DIR/maps.tsv from a searchlight extract",
+        )
+    if maps is not None:
+        from sfckit.io.atlases import load_atlas
+        from sfckit.stats.maps import run_map_stats
+
+        atlas = inputs.get("atlas") or "harvard-oxford"
+        return run_map_stats(
+            Path(maps),
+            Path(inputs["manifest"]),
+            out_dir,
+            atlas=load_atlas(str(atlas), inputs.get("atlas_labels")),
+            settings=settings,
+            jobs=execution.jobs,
+        )
+    return _regional(Path(features), Path(inputs["manifest"]), out_dir, settings)
+
+
+def _regional(
+    features_path: Path, manifest_path: Path, out_dir: Path, settings: StatsSettings
+) -> dict[str, Any]:
+    from sfckit.stats.group_tests import GROUP_STATS_COLUMNS, POSTHOC_COLUMNS, group_statistics
+
+    features, clinical, dropped = aligned(features_path, manifest_path, settings)
+    source = f"{features_path} + {manifest_path}"
+    results: dict[str, pd.DataFrame] = {}
+    stats_table, posthoc_table = group_statistics(
+        features, clinical, groups=settings.groups, covariates=settings.covariates, source=source
+    )
+    results["group_stats"] = _ordered(stats_table, GROUP_STATS_COLUMNS)
+    results["posthoc"] = _ordered(posthoc_table, POSTHOC_COLUMNS)
+    inputs = [features_path, manifest_path]
+    siblings = {
+        kind: features_path.with_name(layout.FEATURE_TABLES[kind]) for kind in ("gmv", "alff")
+    }
+    if features_path.name == layout.SFC and all(p.is_file() for p in siblings.values()):
+        for kind, path in siblings.items():
+            with warnings.catch_warnings():
+                # the SFC table's warning already named the sparse regions
+                warnings.simplefilter("ignore", CoverageWarning)
+                other, other_clinical, _ = aligned(path, manifest_path, settings)
+            other = other[[c for c in other.columns if c in features.columns]]
+            table, _ = group_statistics(
+                other,
+                other_clinical,
+                groups=settings.groups,
+                covariates=settings.covariates,
+                source=f"{path} + {manifest_path}",
+            )
+            results[f"group_stats_{kind}"] = _ordered(table, GROUP_STATS_COLUMNS)
+            inputs.append(path)
+        results["specificity"] = specificity_table(
+            results["group_stats"],
+            results["group_stats_gmv"],
+            results["group_stats_alff"],
+            alpha=settings.alpha,
+        )
+    for name, table in results.items():
+        write_tsv(table, out_dir / f"{name}.tsv")
+    write_dropped(dropped, out_dir)
+    for name in (layout.REGIONS, layout.ATLAS_IMAGE):
+        if (features_path.parent / name).is_file():
+            copy_file(features_path.parent / name, out_dir / name)
+    write_provenance(
+        out_dir,
+        "stats",
+        settings,
+        inputs,
+        method={
+            "model": "OLS feature ~ group + covariates, type-II F for group",
+            "posthoc": "covariate-adjusted mean differences, Holm within region",
+            "fdr": "Benjamini-Hochberg across regions",
+        },
+        extra={"Sources": [str(features_path.parent)]},
+    )
+    return results
+
+
+def specificity_table(
+    sfc: pd.DataFrame, gmv: pd.DataFrame, alff: pd.DataFrame, *, alpha: float
+) -> pd.DataFrame:
+    """For each SFC-significant region: do regional GMV or ALFF alone differ there?"""
+    significant = sfc[sfc["p_fdr"] < alpha].set_index("region")
+    gmv, alff = gmv.set_index("region"), alff.set_index("region")
+    table = pd.DataFrame(
+        {
+            "region": significant.index,
+            "p_fdr_sfc": significant["p_fdr"].to_numpy(),
+            "partial_eta2_sfc": significant["partial_eta2"].to_numpy(),
+            "p_gmv": gmv["p"].reindex(significant.index).to_numpy(),
+            "p_fdr_gmv": gmv["p_fdr"].reindex(significant.index).to_numpy(),
+            "p_alff": alff["p"].reindex(significant.index).to_numpy(),
+            "p_fdr_alff": alff["p_fdr"].reindex(significant.index).to_numpy(),
+        }
+    )
+    table["gmv_differs"] = table["p_fdr_gmv"] < alpha
+    table["alff_differs"] = table["p_fdr_alff"] < alpha
+    table["sfc_specific"] = ~(table["gmv_differs"] | table["alff_differs"])
+    return table[SPECIFICITY_COLUMNS]
+
+
+def summary(result: dict[str, Any], settings: StatsSettings, out: Path) -> list[str]:
+    """What the command line prints."""
+    if "clusters" in result:
+        return [
+            f"{result['n_significant_voxels_fwe']} voxel(s) in {result['n_clusters']} "
+            f"cluster(s) differ between groups (permutation FWE < {settings.alpha}, F > "
+            f"{result['f_critical_fwe']:.2f})",
+            f"voxel-wise statistics: {out / layout.CLUSTERS} and {layout.MAP_FOLDER}/",
+        ]
+    significant = int((result["group_stats"]["p_fdr"] < settings.alpha).sum())
+    return [
+        f"{significant} region(s) differ between groups at FDR < {settings.alpha}",
+        f"statistics: {out / layout.GROUP_STATS} (and {layout.POSTHOC}"
+        + (f", {layout.SPECIFICITY})" if "specificity" in result else ")"),
+    ]
+
+
+STEP = Step(
+    name="stats",
+    help="group ANCOVA per region, post-hoc, specificity (or voxel-wise with --maps)",
+    settings=StatsSettings,
+    inputs=(
+        PathOption("features", "regional table, e.g. DIR/sfc.tsv", required=False),
+        PathOption(
+            "maps", "voxel-wise instead: DIR/maps.tsv of a searchlight extract", required=False
+        ),
+        PathOption("manifest", "the manifest (groups and covariates)"),
+        PathOption(
+            "atlas",
+            "--maps: atlas that labels the clusters ('harvard-oxford', 'aal' or an image)",
+            required=False,
+        ),
+        PathOption("atlas_labels", "--maps: labels TSV of a custom atlas", required=False),
+    ),
+    output=PathOption("out", "output folder"),
+    outputs=layout.STATS_FILES,
+    run=run,
+    summary=summary,
+    parallel=True,
+)
