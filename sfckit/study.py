@@ -512,11 +512,9 @@ def _plan(study: Study, results: Layout) -> list[Job]:
             )
     searchlight = study.one("searchlight")
     if searchlight is not None:
-        from sfckit.features.parameters import SEARCHLIGHT
-
         maps = results.features(layout_names.SEARCHLIGHT)
         maps_settings = (extract or get_step("extract").settings()).updated(
-            method=SEARCHLIGHT, radius=searchlight.radius
+            method="searchlight", radius=searchlight.radius
         )
         jobs.append(
             Job(

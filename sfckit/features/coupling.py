@@ -1,11 +1,18 @@
 """Structure–function coupling (SFC) methods behind one registry (pure numeric, no I/O).
 
-Every method takes the gray-matter voxels of one participant — GMV values, ALFF values and
-region labels, all of shape (n_voxels,) — and returns one coupling value per region, plus
-the number of valid voxels each region had. Regions with fewer than ``min_voxels`` valid
-voxels get NaN and one :class:`~sfckit.errors.SparseRegionWarning` naming them.
+Every method is registered here with its kind, which says what it is given:
 
-A new method is added by decorating a function with :func:`register_method`.
+- ``regional``: the gray-matter voxels of one participant — GMV values, ALFF values and
+  region positions, all of shape (n_voxels,) — and returns one coupling value per region
+  (:func:`coupling` adds the valid-voxel counts, NaN for sparse regions and one
+  :class:`~sfckit.errors.SparseRegionWarning` naming them);
+- ``network``: GMV values, the BOLD time series of the same voxels, their labels, the
+  regions and ``min_voxels``; returns coupling and valid voxels per region (needs BOLD);
+- ``map``: GMV and ALFF volumes, the usable mask, a sphere footprint and ``min_voxels``;
+  returns a voxel map (written per participant) whose regional means are the coupling.
+
+A new method is added by decorating its function with :func:`register_method` in its own
+module and importing that module at the end of this one.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,23 +32,39 @@ DEFAULT_MIN_VOXELS = 10
 _R_CLIP = 1.0 - 1e-7
 
 
+METHOD_KINDS = ("regional", "network", "map")
+
+
 @dataclass(frozen=True)
 class CouplingMethod:
-    """A registered SFC method."""
+    """A registered SFC method (see the module docs for what each kind receives)."""
 
     name: str
-    function: Callable[..., np.ndarray]
+    function: Callable[..., Any]
     description: str
+    kind: str = "regional"
+
+    @property
+    def needs_bold(self) -> bool:
+        """Whether the method needs the BOLD time series (not only an ALFF map)."""
+        return self.kind == "network"
+
+    @property
+    def writes_map(self) -> bool:
+        """Whether the method produces a voxel map per participant."""
+        return self.kind == "map"
 
 
 METHODS: dict[str, CouplingMethod] = {}
 
 
-def register_method(name: str, description: str) -> Callable:
-    """Register ``function(gmv, alff, labels, regions) -> values`` as an SFC method."""
+def register_method(name: str, description: str, *, kind: str = "regional") -> Callable:
+    """Register a function as the SFC method ``name`` of ``kind`` (see the module docs)."""
+    if kind not in METHOD_KINDS:
+        raise ValueError(f"unknown method kind {kind!r}; choose one of {METHOD_KINDS}")
 
-    def decorator(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        METHODS[name] = CouplingMethod(name=name, function=function, description=description)
+    def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+        METHODS[name] = CouplingMethod(name, function, description, kind)
         return function
 
     return decorator
@@ -81,8 +105,9 @@ def coupling(
     n_valid : ndarray of int, shape (n_regions,)
         Valid voxels per region.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown SFC method '{method}'; choose one of {sorted(METHODS)}")
+    if method not in METHODS or METHODS[method].kind != "regional":
+        regional = sorted(m for m, spec in METHODS.items() if spec.kind == "regional")
+        raise ValueError(f"'{method}' is not a regional SFC method; choose one of {regional}")
     gmv = np.asarray(gmv, dtype=np.float64)
     alff = np.asarray(alff, dtype=np.float64)
     labels = np.asarray(labels)
@@ -199,3 +224,7 @@ def kl_similarity_of_samples(first: np.ndarray, second: np.ndarray) -> float:
     p, q = p / p.sum(), q / q.sum()
     divergence = float(np.sum(p * np.log(p / q)) + np.sum(q * np.log(q / p)))
     return float(np.exp(-divergence))
+
+
+# Methods of the other kinds live in their own modules; importing them registers them.
+from sfckit.features import profile, searchlight  # noqa: E402, F401, I001

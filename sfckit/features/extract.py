@@ -21,7 +21,6 @@ import pandas as pd
 from sfckit.engine import run_tasks
 from sfckit.errors import SparseRegionWarning, UserError, file_error
 from sfckit.features.coupling import METHODS
-from sfckit.features.parameters import SEARCHLIGHT
 from sfckit.features.participant import (
     Failure,
     ParticipantFeatures,
@@ -131,7 +130,7 @@ def extract_cohort(
         "grid": grid,
         "parameters": parameters,
         "user_mask": user_mask,
-        "map_dir": str(out_dir / "searchlight") if parameters.method == SEARCHLIGHT else None,
+        "map_dir": str(out_dir / "searchlight") if METHODS[parameters.method].writes_map else None,
     }
     results, pending = _reuse_cached(rows, failures, cache, run_hash, context["map_dir"])
     if log:
@@ -239,7 +238,7 @@ def extract_cohort(
     write_tsv(tables["failures"], out_dir / layout.FAILURES)
     write_tsv(tables["qc"], out_dir / layout.QC)
     write_tsv(tables["excluded"], out_dir / layout.EXCLUDED)
-    if parameters.method == SEARCHLIGHT:
+    if METHODS[parameters.method].writes_map:
         maps = [
             (pid, f"searchlight/{searchlight_map_name(pid)}")
             for pid in cohort.participant_ids
@@ -357,7 +356,7 @@ def _reuse_cached(
 def _method_description(parameters: ExtractionParameters) -> str:
     if parameters.method in METHODS:
         return METHODS[parameters.method].description
-    if parameters.method == SEARCHLIGHT:
+    if METHODS[parameters.method].writes_map:
         return (
             f"searchlight: Fisher-z Pearson correlation of GMV and ALFF across the gray-matter "
             f"voxels within {parameters.radius:g} mm of each voxel (maps in searchlight/, "

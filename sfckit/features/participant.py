@@ -25,17 +25,15 @@ import numpy as np
 from sfckit.errors import SparseRegionWarning, UserError, file_error
 from sfckit.features.alff import alff as alff_kernel
 from sfckit.features.alff import band_problem
-from sfckit.features.coupling import coupling
+from sfckit.features.coupling import METHODS, coupling
 from sfckit.features.denoise import (
     censoring_mask,
     clean_timeseries,
     nuisance_matrix,
     read_confounds,
 )
-from sfckit.features.parameters import PROFILE, SEARCHLIGHT
-from sfckit.features.profile import participant_profile_coupling
 from sfckit.features.regional import grouped_mean, region_positions, regional_mean
-from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
+from sfckit.features.searchlight import sphere_footprint
 from sfckit.io.images import (
     Grid,
     check_same_grid,
@@ -128,10 +126,10 @@ def load_functional(
     functional_path = row[row["functional"]]
     if row["functional"] == "bold":
         return _alff_from_bold(row, mask, grid, parameters)
-    if parameters.method == PROFILE:
+    if METHODS[parameters.method].needs_bold:
         raise file_error(
             functional_path,
-            "the profile method needs BOLD runs, not ALFF maps",
+            f"the {parameters.method} method needs BOLD runs, not ALFF maps",
             fix="give a 'bold' column in the manifest or choose another --method",
         )
     alff_image = load_image(functional_path, ndim=3, role="alff")
@@ -190,16 +188,17 @@ def extract_participant(
     voxel_labels = labels[mask][usable]
     gmv_values, alff_values = gmv_values[usable], alff_values[usable]
     malff = alff_values / alff_values.mean()
-    if parameters.method == PROFILE:
-        sfc, n_valid = participant_profile_coupling(
+    method = METHODS[parameters.method]
+    if method.kind == "network":
+        sfc, n_valid = method.function(
             gmv_values, timeseries[:, usable], voxel_labels, regions, parameters.min_voxels
         )
-    elif parameters.method == SEARCHLIGHT:
+    elif method.kind == "map":
         usable_mask = np.zeros_like(mask)
         usable_mask[mask] = usable
         alff_volume = np.zeros(mask.shape)
         alff_volume[usable_mask] = alff_values
-        z, _ = searchlight_coupling(
+        z, _ = method.function(
             gmv=gmv,
             alff=alff_volume,
             mask=usable_mask,

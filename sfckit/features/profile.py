@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sfckit.features.coupling import register_method
 from sfckit.features.regional import region_positions
 
 GRID_POINTS = 256
@@ -85,6 +86,12 @@ def profile_coupling(structural: np.ndarray, functional: np.ndarray) -> np.ndarr
     return coupling
 
 
+@register_method(
+    "profile",
+    "Spearman correlation of a region's morphometric-similarity row (KDE of z-scored GMV) "
+    "with its functional-connectivity row (Fisher-z correlation of regional mean BOLD)",
+    kind="network",
+)
 def participant_profile_coupling(
     gmv_values: np.ndarray,
     timeseries: np.ndarray,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sfckit.features.coupling import register_method
+
 DEFAULT_RADIUS_MM = 6.0
 DEFAULT_MIN_SPHERE_VOXELS = 10
 
@@ -31,6 +33,12 @@ def sphere_footprint(affine: np.ndarray, radius_mm: float) -> np.ndarray:
     return (distance <= radius_mm + 1e-9).reshape(grids[0].shape)
 
 
+@register_method(
+    "searchlight",
+    "Fisher-z Pearson correlation of GMV and ALFF within a sphere around every gray-matter "
+    "voxel; regional SFC is the mean of the map over the region",
+    kind="map",
+)
 def searchlight_coupling(
     *,
     gmv: np.ndarray,

@@ -14,15 +14,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sfckit.features.alff import DEFAULT_BAND
-from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS
+from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS
 from sfckit.features.denoise import STRATEGIES
-from sfckit.features.parameters import EXTRACTION_METHODS, SEARCHLIGHT
 from sfckit.features.searchlight import DEFAULT_RADIUS_MM
 from sfckit.learn.models import MODELS
 from sfckit.steps.base import NameList, StepSettings
 
 ModelName = Literal[tuple(MODELS)]  # type: ignore[valid-type]
-MethodName = Literal[tuple(EXTRACTION_METHODS)]  # type: ignore[valid-type]
+MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
 OUTCOME_TARGETS = ("response", "remission", "neuromodulation", "relapse", "time-to-relapse")
 
 COLUMN = {"manifest": "column"}
@@ -76,11 +75,12 @@ class ExtractionParameters(StepSettings):
         low, high = self.band
         if not 0 <= low < high:
             raise ValueError(f"band must satisfy 0 <= low < high Hz, got {low} {high}")
-        if self.radius is not None and self.method != SEARCHLIGHT:
+        writes_map = METHODS[self.method].writes_map
+        if self.radius is not None and not writes_map:
             raise ValueError(
                 f"radius is only used by the searchlight method, not '{self.method}': drop it"
             )
-        if self.method == SEARCHLIGHT and self.radius is None:
+        if writes_map and self.radius is None:
             object.__setattr__(self, "radius", DEFAULT_RADIUS_MM)
         return self
 

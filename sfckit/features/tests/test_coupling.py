@@ -77,7 +77,7 @@ def test_region_without_any_voxel_is_nan(voxels):
 
 
 def test_unknown_method_and_bad_shapes_raise():
-    with pytest.raises(ValueError, match="unknown SFC method"):
+    with pytest.raises(ValueError, match="not a regional SFC method"):
         coupling(gmv=np.ones(3), alff=np.ones(3), labels=np.ones(3), regions=[1], method="x")
     with pytest.raises(ValueError, match="equal length"):
         coupling(gmv=np.ones(3), alff=np.ones(4), labels=np.ones(3), regions=[1])
@@ -86,7 +86,7 @@ def test_unknown_method_and_bad_shapes_raise():
 def test_inputs_are_not_modified(voxels):
     gmv, alff, labels = voxels
     copies = [a.copy() for a in voxels]
-    for method in METHODS:
+    for method in [name for name, spec in METHODS.items() if spec.kind == "regional"]:
         coupling(gmv=gmv, alff=alff, labels=labels, regions=[3, 7], method=method)
     for original, copy in zip(voxels, copies, strict=True):
         np.testing.assert_array_equal(original, copy)
@@ -130,3 +130,29 @@ def test_regional_mean_matches_pandas(voxels):
     expected = pd.Series(values).groupby(labels).mean()
     np.testing.assert_allclose(got[:2], [expected[9], expected[3]], rtol=1e-12)
     assert np.isnan(got[2])
+
+
+def test_every_extraction_method_is_in_one_registry_with_its_kind():
+    from typing import get_args
+
+    from sfckit.features.coupling import METHODS
+    from sfckit.steps.settings import ExtractSettings
+
+    kinds = {name: method.kind for name, method in METHODS.items()}
+    assert kinds == {
+        "voxel-correlation": "regional",
+        "voxel-spearman": "regional",
+        "kl-similarity": "regional",
+        "profile": "network",
+        "searchlight": "map",
+    }
+    assert get_args(ExtractSettings.model_fields["method"].annotation) == tuple(METHODS)
+    assert METHODS["profile"].needs_bold and METHODS["searchlight"].writes_map
+    with pytest.raises(ValueError, match="not a regional SFC method"):
+        coupling(
+            gmv=np.ones(3),
+            alff=np.ones(3),
+            labels=np.ones(3, int),
+            regions=[1],
+            method="searchlight",
+        )
