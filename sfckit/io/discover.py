@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sfckit.errors import UserError, file_error
+from sfckit.io.tables import read_text_table
 from sfckit.steps.settings import ManifestSettings
 
 GM_PATTERNS = {"cat12": ("mwp1",), "spm": ("mwc1",), "spm-smoothed": ("smwc1",)}
@@ -172,9 +173,7 @@ def discover(
             "the participants table does not exist",
             fix="pass the BIDS participants.tsv",
         )
-    table = pd.read_csv(
-        participants, sep="\t", dtype={"participant_id": str}, na_values=["n/a", ""]
-    )
+    table = read_text_table(participants, what="participants table", dtype={"participant_id": str})
     for column in ("participant_id", "group"):
         if column not in table.columns:
             raise file_error(

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sfckit.errors import file_error
+from sfckit.io.tables import read_text_table
 
 REQUIRED_COLUMNS = ("participant_id", "group", "gmv")
 IMAGE_COLUMNS = ("gmv", "bold", "alff")
@@ -123,29 +124,7 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise file_error(path, "the manifest does not exist", fix="check the --manifest path")
-    try:
-        table = pd.read_csv(
-            path,
-            sep="\t",
-            dtype={"participant_id": str, "group": str},
-            na_values=["n/a", ""],
-            keep_default_na=True,
-            comment=None,
-        )
-    except pd.errors.EmptyDataError:
-        raise file_error(
-            path,
-            "the manifest is empty",
-            expected="a header row and one row per participant",
-            fix="write the manifest as described in the README",
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise file_error(
-            path,
-            f"the manifest cannot be parsed ({str(exc).splitlines()[0]})",
-            expected="a UTF-8, tab-separated table",
-            fix="save it as tab-separated text with one header row",
-        ) from None
+    table = read_text_table(path, what="manifest", dtype={"participant_id": str, "group": str})
     table.columns = [str(c).strip() for c in table.columns]
     if table.empty:
         raise file_error(

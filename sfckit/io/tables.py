@@ -11,6 +11,34 @@ from sfckit.errors import CoverageWarning, file_error
 from sfckit.io.outputs import read_tsv
 
 
+def read_text_table(path: Path, *, what: str, dtype: dict | None = None) -> pd.DataFrame:
+    """A user-written tab-separated table (manifest, participants.tsv), with clear errors.
+
+    Raises
+    ------
+    UserError
+        Empty, binary, not UTF-8, or not parseable as tab-separated text.
+    """
+    try:
+        return pd.read_csv(
+            path, sep="\t", dtype=dtype, na_values=["n/a", ""], keep_default_na=True, comment=None
+        )
+    except pd.errors.EmptyDataError:
+        raise file_error(
+            path,
+            f"the {what} is empty",
+            expected="a header row and one row per participant",
+            fix=f"write the {what} as described in the README",
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise file_error(
+            path,
+            f"the {what} cannot be parsed ({str(exc).splitlines()[0][:120]})",
+            expected="a UTF-8, tab-separated table",
+            fix="save it as tab-separated UTF-8 text with one header row",
+        ) from None
+
+
 def read_table(
     path: str | Path, *, required: Sequence[str] = (), what: str = "table"
 ) -> pd.DataFrame:

@@ -85,12 +85,26 @@ def numeric_columns(
             label=f"column '{column}' (from {option})",
             fix="recode it numerically (e.g. sex as 0/1) or drop it",
         )
+        if values.isna().all():
+            raise UserError(
+                f"{source}: column '{column}' (from {option}) is all missing for the "
+                f"{len(values)} participant(s) analysed",
+                expected="a value for most participants",
+                fix=f"fill it in or drop it from {option}",
+            )
         if complete and values.isna().any():
             raise UserError(
                 f"{source}: column '{column}' (from {option}) is missing for "
                 f"{int(values.isna().sum())} participant(s)",
                 expected="a value for every participant",
                 fix="fill in or drop those participants",
+            )
+        if values.nunique() < 2:
+            raise UserError(
+                f"{source}: column '{column}' (from {option}) has no variance (always "
+                f"{values.dropna().iloc[0]:g})",
+                expected="a variable that differs between participants",
+                fix=f"drop it from {option}",
             )
         checked.append(values.to_numpy(float))
     return np.column_stack(checked)

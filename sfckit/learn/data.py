@@ -93,9 +93,19 @@ def load_classification_data(
             fix="drop those regions from the table (see regions.tsv coverage) or use a coarser "
             "atlas",
         )
+    X = features.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(X, axis=0) - np.nanmin(X, axis=0)
+    if not (spread > 0).any():
+        raise UserError(
+            f"{features_path}: every feature is constant across the {positive}/{negative} "
+            "participants, so there is nothing to learn from",
+            expected="features that differ between participants",
+            fix="check the extraction (e.g. an ALFF or GMV map copied for everyone)",
+        )
     y = (clinical[group_column].astype(str) == positive).to_numpy(dtype=int)
     return ClassificationData(
-        X=features.to_numpy(dtype=float),
+        X=X,
         y=y,
         participant_ids=list(features.index),
         feature_names=[str(c) for c in features.columns],

@@ -11,6 +11,7 @@ whose features fall outside the training range. Every probability is for researc
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,8 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils.class_weight import compute_sample_weight
 
 from sfckit import __version__
-from sfckit.errors import UserError, file_error
-from sfckit.io.outputs import atomic_write, write_json, write_tsv
+from sfckit.errors import file_error
+from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
 from sfckit.io.tables import read_feature_table
 from sfckit.learn.data import check_fold_counts, load_classification_data
 from sfckit.learn.models import build_pipeline, parameter_grid
@@ -30,7 +31,45 @@ from sfckit.learn.nested import positive_score
 from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json
 from sfckit.steps.settings import TrainSettings
 
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "sfckit.learn.", "builtins.")
+# Every type a model file written by `sfckit train` contains (the pipelines of
+# sfckit.learn.models, their fitted attributes and the metadata string). A file with any
+# other type is refused before skops builds a single object: skops' own default trust
+# covers far more of scikit-learn than sfckit writes, and a name *prefix* such as
+# "builtins." would admit exec and eval. test_export trains every model kind and checks
+# that its file holds only these types, so a new scikit-learn layout fails the tests, not
+# the users.
+TRUSTED_TYPES = frozenset(
+    {
+        "builtins.bool",
+        "builtins.bytearray",
+        "builtins.dict",
+        "builtins.float",
+        "builtins.int",
+        "builtins.list",
+        "builtins.NoneType",
+        "builtins.str",
+        "builtins.tuple",
+        "numpy.bool_",
+        "numpy.dtype",
+        "numpy.float32",
+        "numpy.float64",
+        "numpy.int32",
+        "numpy.int64",
+        "numpy.ndarray",
+        "sklearn.calibration.CalibratedClassifierCV",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.feature_selection._univariate_selection.SelectKBest",
+        "sklearn.feature_selection._univariate_selection.f_classif",
+        "sklearn.impute._base.SimpleImputer",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.svm._classes.SVC",
+        "xgboost.core.Booster",
+        "xgboost.sklearn.XGBClassifier",
+    }
+)
 RANGE_MARGIN = 0.1  # fraction of the training range allowed beyond min/max
 
 
@@ -96,6 +135,7 @@ def train_model(
         "sfckit_version": __version__,
         **features_provenance(features_path),
         "features": data.feature_names,
+        "dropped_regions": list(data.dropped_regions["region"]),
         "feature_min": np.nanmin(data.X, axis=0).tolist(),
         "feature_max": np.nanmax(data.X, axis=0).tolist(),
         "positive": positive,
@@ -113,29 +153,78 @@ def train_model(
     )
     with atomic_write(model_path, "wb") as handle:
         handle.write(payload)
+    metadata["sha256"] = hashlib.sha256(payload).hexdigest()
+    with atomic_write(checksum_path(model_path)) as handle:
+        handle.write(f"{metadata['sha256']}  {model_path.name}\n")
     return metadata
 
 
+def checksum_path(model_path: Path) -> Path:
+    """The ``sha256sum``-format file written beside a model (``model.skops.sha256``)."""
+    return model_path.with_name(model_path.name + ".sha256")
+
+
+def file_types(model_path: Path) -> set[str]:
+    """Every ``module.class`` named anywhere in a skops file's schema (read, not loaded).
+
+    Raises
+    ------
+    UserError
+        The file is not a skops archive.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError, OSError) as exc:
+        raise file_error(
+            model_path,
+            f"not an sfckit model ({type(exc).__name__})",
+            expected="a .skops file written by sfckit train",
+            fix="only load models written by sfckit train",
+        ) from None
+    found: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module, name = node.get("__module__"), node.get("__class__")
+            if module is not None or name is not None:
+                found.add(f"{module}.{name}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 def load_model(model_path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a model saved by :func:`train_model`, trusting only expected types."""
+    """Load a model saved by :func:`train_model`; any type it does not write is refused.
+
+    Raises
+    ------
+    UserError
+        Missing file, not a skops archive, a type outside :data:`TRUSTED_TYPES` (named),
+        or a model from another sfckit version.
+    """
     import skops.io as sio
 
     model_path = Path(model_path)
     if not model_path.is_file():
         raise file_error(model_path, "the model file does not exist", fix="check --model")
+    unexpected = sorted(file_types(model_path) - TRUSTED_TYPES)
+    if unexpected:
+        raise file_error(
+            model_path,
+            f"the model file contains type(s) sfckit train never writes: "
+            f"{', '.join(unexpected[:5])}; it was not loaded",
+            expected="only the types of sfckit's own pipelines",
+            fix="only load models written by sfckit train (and check where this file came from)",
+        )
     try:
         untrusted = sio.get_untrusted_types(file=model_path)
-        unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if unexpected:
-            raise file_error(
-                model_path,
-                f"the model contains unexpected types {unexpected[:3]}",
-                fix="only load models written by sfckit train",
-            )
-        content = sio.load(model_path, trusted=untrusted)
+        content = sio.load(model_path, trusted=[t for t in untrusted if t in TRUSTED_TYPES])
         metadata = json.loads(content["metadata"])
-    except UserError:
-        raise
     except Exception as exc:  # skops raises many types for foreign or corrupt files
         raise file_error(
             model_path,
@@ -156,8 +245,18 @@ def score_participants(
     model_path: str | Path, features_path: str | Path, out_path: str | Path
 ) -> pd.DataFrame:
     """Per-participant probabilities from a saved model, with range flags; writes a TSV."""
-    features_path, out_path = Path(features_path), Path(out_path)
+    features_path, out_path, model_path = Path(features_path), Path(out_path), Path(model_path)
     pipeline, metadata = load_model(model_path)
+    sha256 = file_sha256(model_path)
+    recorded = checksum_path(model_path)
+    if recorded.is_file() and recorded.read_text().split()[:1] != [sha256]:
+        raise file_error(
+            model_path,
+            f"its SHA-256 {sha256[:16]}... differs from the one recorded at training in "
+            f"{recorded}",
+            expected="the file sfckit train wrote",
+            fix="use the original model file, or retrain it",
+        )
     provenance = features_provenance(features_path)
     for key in ("atlas", "method"):
         if provenance[key] != metadata[key]:
@@ -169,10 +268,14 @@ def score_participants(
             )
     table = read_feature_table(features_path)
     names = metadata["features"]
-    if list(table.columns[1:]) != names:
+    missing = [name for name in names if name not in table.columns]
+    extra = set(table.columns[1:]) - set(names) - set(metadata.get("dropped_regions", []))
+    if missing or extra:
+        mismatch = missing[:3] or sorted(extra)[:3]
         raise file_error(
             features_path,
-            "region columns differ from the model's",
+            f"region columns differ from the model's ({'missing' if missing else 'unknown'}: "
+            f"{', '.join(mismatch)})",
             fix="extract with the training cohort's atlas",
         )
     X = table[names].to_numpy(dtype=float)
@@ -191,9 +294,11 @@ def score_participants(
         }
     )
     write_tsv(scores, out_path)
+    scores.attrs["model_sha256"] = sha256
     write_json(
         {
             "model": str(model_path),
+            "model_sha256": sha256,
             "features": str(features_path),
             "positive": metadata["positive"],
             "note": RESEARCH_NOTICE,

@@ -128,6 +128,7 @@ def clinical_correlations(
     within: Sequence[str],
     between: str = "group",
     covariates: Sequence[str] = (),
+    categorical: Sequence[str] = (),
     method: str = "pearson",
     source: str = "data",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -147,6 +148,8 @@ def clinical_correlations(
         The group column.
     covariates : sequence of str
         Partialled out (categorical ones dummy-coded within each group).
+    categorical : sequence of str
+        Covariates to dummy-code although their values are numbers.
     method : {"pearson", "spearman"}
         Correlation type.
     source : str
@@ -173,7 +176,12 @@ def clinical_correlations(
     rows = []
     for group in groups:
         members = (labels == group).fillna(False).to_numpy(dtype=bool)
-        design = covariate_design(clinical.loc[members], covariates, source=f"{source} ({group})")
+        design = covariate_design(
+            clinical.loc[members],
+            covariates,
+            categorical=categorical,
+            source=f"{source} ({group})",
+        )
         for region in features.columns:
             x = pd.to_numeric(features.loc[members, region], errors="coerce").to_numpy(float)
             for score in scores:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ class CovariateDesign:
 
     matrix: np.ndarray
     names: list[str]
+    kinds: dict[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> np.ndarray:
@@ -35,17 +36,28 @@ class CovariateDesign:
 
 
 def covariate_design(
-    data: pd.DataFrame, covariates: Sequence[str], *, source: str = "data"
+    data: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    categorical: Sequence[str] = (),
+    source: str = "data",
 ) -> CovariateDesign:
-    """Encode covariates: numeric columns as they are, others dummy-coded (first level dropped).
+    """Encode covariates: numeric columns as numbers, categorical ones dummy-coded.
+
+    A covariate is categorical when it is named in ``categorical`` or when none of its
+    values is a number (``sex`` = F/M, ``site`` = A/B); a column whose values are numbers
+    except some (``age`` = 31, 4O, 27) is an error, never silently a factor with one level
+    per value. ``kinds`` records which reading each covariate got, and why.
 
     Raises
     ------
     UserError
-        A covariate column that does not exist or has no variance.
+        A covariate column that does not exist, is all missing, mixes numbers with text,
+        or has no variance.
     """
     columns: list[np.ndarray] = []
     names: list[str] = []
+    kinds: dict[str, str] = {}
     for name in covariates:
         if name not in data.columns:
             raise UserError(
@@ -55,13 +67,21 @@ def covariate_design(
             )
         values = data[name]
         missing = values.isna().to_numpy()
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            numeric = values.astype(float).to_numpy()
-            if np.nanstd(numeric) == 0 or np.isnan(numeric).all():
-                raise _no_variance(source, name)
-            columns.append(numeric)
-            names.append(name)
-            continue
+        if missing.all():
+            raise UserError(
+                f"{source}: covariate '{name}' is all missing in the analysed participants",
+                expected="a value for most participants",
+                fix=f"fill in '{name}' or drop it from --covariates",
+            )
+        if name not in categorical:
+            numeric = _numeric_or_none(values, name, source)
+            if numeric is not None:
+                if np.nanstd(numeric) == 0:
+                    raise _no_variance(source, name)
+                columns.append(numeric)
+                names.append(name)
+                kinds[name] = "numeric"
+                continue
         levels = sorted(values.dropna().astype(str).unique())
         if len(levels) < 2:
             raise _no_variance(source, name)
@@ -71,8 +91,33 @@ def covariate_design(
             dummy[missing] = np.nan
             columns.append(dummy)
             names.append(f"{name}[{level}]")
+        kinds[name] = (
+            "categorical (declared)" if name in categorical else "categorical (text values)"
+        )
     matrix = np.column_stack(columns) if columns else np.empty((len(data), 0))
-    return CovariateDesign(matrix=matrix, names=names)
+    return CovariateDesign(matrix=matrix, names=names, kinds=kinds)
+
+
+def _numeric_or_none(values: pd.Series, name: str, source: str) -> np.ndarray | None:
+    """The column as floats; None when no value is a number; an error when only some are."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.astype(float).to_numpy()
+    parsed = pd.to_numeric(values, errors="coerce")
+    present = values.notna()
+    numbers = parsed.notna() & present
+    if not numbers.any():
+        return None
+    text = present & ~numbers
+    if text.any():
+        first = text[text].index[0]
+        raise UserError(
+            f"{source}: covariate '{name}' holds numbers and text: value '{values[first]}' for "
+            f"participant {first} ({int(numbers.sum())} numeric, {int(text.sum())} not)",
+            expected="numbers only (missing: empty or n/a), or text only for a categorical "
+            "covariate",
+            fix=f"correct the value, or declare '{name}' categorical (--categorical {name})",
+        )
+    return parsed.astype(float).to_numpy()
 
 
 def numeric_column(

@@ -127,6 +127,7 @@ def group_statistics(
     between: str = "group",
     groups: Sequence[str] | None = None,
     covariates: Sequence[str] = (),
+    categorical: Sequence[str] = (),
     source: str = "data",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ANCOVA of every feature column on group with covariates, plus post-hoc contrasts.
@@ -144,6 +145,9 @@ def group_statistics(
         Participants of other groups are left out.
     covariates : sequence of str
         Covariate columns; categorical ones are dummy-coded.
+    categorical : sequence of str
+        Covariates to dummy-code although their values are numbers (see
+        :func:`~sfckit.stats.design.covariate_design`).
     source : str
         Name of the data in error messages.
 
@@ -161,7 +165,7 @@ def group_statistics(
     in_groups = labels.isin(chosen).fillna(False).to_numpy(dtype=bool)
     clinical, features = clinical.loc[in_groups], features.loc[in_groups]
     group_index = pd.Categorical(clinical[between].astype(str), categories=chosen).codes
-    design = covariate_design(clinical, covariates, source=source)
+    design = covariate_design(clinical, covariates, categorical=categorical, source=source)
     rows, posthoc_rows, constant = [], [], []
     for region in features.columns:
         y = pd.to_numeric(features[region], errors="coerce").to_numpy(dtype=float)

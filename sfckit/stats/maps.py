@@ -315,7 +315,7 @@ def run_map_stats(
     source = str(manifest_path)
     chosen = check_groups(clinical["group"], groups, source=source)
     clinical = clinical[clinical["group"].astype(str).isin(chosen)]
-    design = covariate_design(clinical, covariates, source=source)
+    design = covariate_design(clinical, covariates, categorical=settings.categorical, source=source)
     clinical = clinical[design.complete]
     covariate_matrix = design.matrix[design.complete]
     stack = load_maps(maps_path, list(clinical["participant_id"].astype(str)))
@@ -385,6 +385,6 @@ def run_map_stats(
         "stats --maps",
         settings,
         [maps_path, manifest_path, *stack.paths],
-        method={"groups_used": chosen, "atlas": atlas.name},
+        method={"groups_used": chosen, "atlas": atlas.name, "covariate_types": design.kinds},
     )
     return {**summary, "clusters": clusters}

@@ -14,7 +14,7 @@ from sfckit.steps import layout
 from sfckit.steps.base import SERIAL, Execution, PathOption, Step
 from sfckit.steps.common import write_dropped, write_provenance
 from sfckit.steps.settings import CorrelateSettings
-from sfckit.steps.stats import aligned
+from sfckit.steps.stats import aligned, covariate_kinds
 
 Settings = CorrelateSettings
 
@@ -43,6 +43,7 @@ def run(
         scores=settings.scores,
         within=settings.within,
         covariates=settings.covariates,
+        categorical=settings.categorical,
         method=settings.method,
         source=f"{features_path} + {manifest_path}",
     )
@@ -54,7 +55,10 @@ def run(
         "correlate",
         settings,
         [features_path, manifest_path],
-        method={"fdr": "Benjamini-Hochberg across regions x scores, per group / group pair"},
+        method={
+            "fdr": "Benjamini-Hochberg across regions x scores, per group / group pair",
+            "covariate_types": covariate_kinds(clinical, settings, settings.within),
+        },
     )
     return {"correlations": correlations, "correlation_differences": differences}
 

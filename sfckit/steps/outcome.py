@@ -73,7 +73,7 @@ def run(
     labels = outcome_labels(clinical, settings, source=str(manifest_path))
     keep = labels.notna().to_numpy()
     if settings.groups:
-        keep &= clinical["group"].isin(settings.groups).to_numpy()
+        keep = keep & clinical["group"].isin(settings.groups).to_numpy()
     features, clinical, labels = features.loc[keep], clinical.loc[keep], labels.loc[keep]
     y = labels.to_numpy(dtype=int)
     check_fold_counts(y, outer=settings.outer, inner=settings.inner, source=str(manifest_path))
@@ -148,7 +148,7 @@ def _run_survival(
     )
     keep = time.notna().to_numpy()
     if settings.groups:
-        keep &= clinical["group"].isin(settings.groups).to_numpy()
+        keep = keep & clinical["group"].isin(settings.groups).to_numpy()
     data = SurvivalData(
         X=features.loc[keep].to_numpy(float),
         time=time[keep].to_numpy(float),

@@ -30,8 +30,9 @@ def summary(scores: pd.DataFrame, settings: ScoreSettings, out: Path) -> list[st
     """What the command line prints."""
     flagged = int(scores["outside_training_range"].sum())
     return [
+        f"model SHA-256: {scores.attrs['model_sha256']}",
         f"scores: {out} ({len(scores)} participants, {flagged} outside the training range; "
-        "research use only, not for clinical decisions)"
+        "research use only, not for clinical decisions)",
     ]
 
 

@@ -130,6 +130,12 @@ class StatsSettings(RegionalSettings):
         json_schema_extra=GROUPS,
     )
     covariates: NameList = Field((), description="covariate columns", json_schema_extra=COLUMNS)
+    categorical: NameList = Field(
+        (),
+        description="covariates to dummy-code although their values are numbers (e.g. site "
+        "codes 1, 2); text-valued covariates are categorical anyway",
+        json_schema_extra=COLUMNS,
+    )
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level (FDR or FWE)")
     permutations: int = Field(
         1000, ge=1, description="voxel-wise statistics (--maps): permutations for the FWE p"
@@ -147,6 +153,12 @@ class CorrelateSettings(RegionalSettings):
         ..., min_length=1, description="groups to correlate within", json_schema_extra=GROUPS
     )
     covariates: NameList = Field((), description="covariate columns", json_schema_extra=COLUMNS)
+    categorical: NameList = Field(
+        (),
+        description="covariates to dummy-code although their values are numbers (e.g. site "
+        "codes 1, 2); text-valued covariates are categorical anyway",
+        json_schema_extra=COLUMNS,
+    )
     method: Literal["pearson", "spearman"] = Field("pearson", description="correlation")
 
 

@@ -63,6 +63,20 @@ def aligned(
     return features, clinical, dropped
 
 
+def covariate_kinds(
+    clinical: pd.DataFrame, settings: Any, groups: Sequence[str] | None
+) -> dict[str, str]:
+    """How each covariate entered the model (numeric, or categorical and why)."""
+    from sfckit.stats.design import covariate_design
+
+    if groups:
+        clinical = clinical[clinical["group"].astype(str).isin(groups)]
+    design = covariate_design(
+        clinical, settings.covariates, categorical=settings.categorical, source="manifest"
+    )
+    return design.kinds
+
+
 def _ordered(table: pd.DataFrame, leading: Sequence[str]) -> pd.DataFrame:
     return table[[*leading, *[c for c in table.columns if c not in leading]]]
 
@@ -126,7 +140,12 @@ def _regional(
     source = f"{features_path} + {manifest_path}"
     results: dict[str, pd.DataFrame] = {}
     stats_table, posthoc_table = group_statistics(
-        features, clinical, groups=settings.groups, covariates=settings.covariates, source=source
+        features,
+        clinical,
+        groups=settings.groups,
+        covariates=settings.covariates,
+        categorical=settings.categorical,
+        source=source,
     )
     results["group_stats"] = _ordered(stats_table, GROUP_STATS_COLUMNS)
     results["posthoc"] = _ordered(posthoc_table, POSTHOC_COLUMNS)
@@ -146,6 +165,7 @@ def _regional(
                 other_clinical,
                 groups=settings.groups,
                 covariates=settings.covariates,
+                categorical=settings.categorical,
                 source=f"{path} + {manifest_path}",
             )
             results[f"group_stats_{kind}"] = _ordered(table, GROUP_STATS_COLUMNS)
@@ -171,6 +191,7 @@ def _regional(
             "model": "OLS feature ~ group + covariates, type-II F for group",
             "posthoc": "covariate-adjusted mean differences, Holm within region",
             "fdr": "Benjamini-Hochberg across regions",
+            "covariate_types": covariate_kinds(clinical, settings, settings.groups),
         },
         extra={"Sources": [str(features_path.parent)]},
     )

@@ -40,7 +40,8 @@ def summary(metadata: dict[str, Any], settings: TrainSettings, out: Path) -> lis
     """What the command line prints."""
     return [
         f"model: {out} ({metadata['model']}, inner-CV AUC {metadata['inner_cv_auc']:.3f}; "
-        "research use only)"
+        "research use only)",
+        f"SHA-256: {metadata['sha256']} (also in {out.name}.sha256)",
     ]
 
 

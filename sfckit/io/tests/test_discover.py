@@ -138,3 +138,18 @@ def test_participants_without_group_is_an_error(tmp_path, capsys):
         ]
     )
     assert status == 2 and "missing column 'group'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe binary", b"participant_id\tgroup\nsub-01\tT\xe9RD\n"],
+)
+def test_binary_or_non_utf8_participants_table_is_one_line(tmp_path, capsys, content):
+    tree = make_tree(tmp_path)
+    tree["participants"].write_bytes(content)
+    args = ["manifest", "--participants", str(tree["participants"]), "--anat-derivatives"]
+    args += [str(tree["cat12"]), "--func-derivatives", str(tree["fmriprep"])]
+    assert main([*args, "--out", str(tmp_path / "m.tsv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "participants table cannot be parsed" in err
+    assert "Traceback" not in err and not (tmp_path / "m.tsv").exists()

@@ -156,6 +156,8 @@ def test_leave_site_out_and_external_test():
         ({"validation": "leave-site-out", "site_column": "one"}, "only one site"),
         ({"validation": "leave-site-out", "site_column": "lonely"}, "leaves only one class"),
         ({"deconfound": ("gap",)}, "is missing for 1 participant"),
+        ({"clinical": ("noise", "empty")}, "column 'empty' (from --clinical) is all missing"),
+        ({"clinical": ("flat",)}, "column 'flat' (from --clinical) has no variance (always 3)"),
     ],
 )
 def test_bad_benchmark_input(change, fragment):
@@ -164,6 +166,8 @@ def test_bad_benchmark_input(change, fragment):
     data.clinical["one"] = "x"
     data.clinical["lonely"] = np.where(data.y == 1, "s1", "s2")
     data.clinical["gap"] = np.r_[np.nan, np.ones(39)]
+    data.clinical["empty"] = np.nan
+    data.clinical["flat"] = 3.0
     values = {"clinical": ("noise",), "model": "logistic", "repeats": 1, "inner": 3, **change}
     with pytest.raises(UserError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         settings = validate_settings(

@@ -245,3 +245,16 @@ def test_all_nan_region_is_dropped_with_a_warning(reference_study, tmp_path, cap
     assert metrics["n_features"] == table.shape[1] - 2
     dropped = read_tsv(tmp_path / "out" / "dropped_regions.tsv")
     assert dropped["region"].tolist() == ["Left_Accumbens"] and dropped["coverage"].iloc[0] == 0
+
+
+def test_constant_features_are_refused(reference_study, tmp_path, capsys):
+    manifest, features = reference_study
+    table = read_tsv(features / "sfc.tsv")
+    table.iloc[:, 1:] = 0.25
+    table.to_csv(tmp_path / "sfc.tsv", sep="\t", index=False)
+    args = ["classify", "--features", str(tmp_path / "sfc.tsv"), "--manifest", str(manifest)]
+    args += ["--positive", "TRD", "--negative", "nTRD", "--out", str(tmp_path / "out")]
+    assert main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "every feature is constant" in err and err.count("\n") == 0
+    assert not (tmp_path / "out").exists()

@@ -144,3 +144,13 @@ def test_time_to_relapse_cli_on_the_simulated_cohort(reference_study, tmp_path, 
     risks = read_tsv(tmp_path / "predictions.tsv")
     assert len(risks) == 226
     assert risks["note"].str.startswith("Research use only").all()
+
+
+def test_outcome_within_chosen_groups(reference_study, tmp_path, capsys):
+    manifest, features = reference_study
+    args = ["predict-outcome", "--features", str(features / "sfc.tsv"), "--manifest"]
+    args += [str(manifest), "--target", "remission", "--groups", "TRD,nTRD", "--repeats", "1"]
+    assert main([*args, "--out", str(tmp_path), "--quiet"]) == 0, capsys.readouterr().err
+    predictions = read_tsv(tmp_path / "predictions.tsv")
+    groups = read_tsv(manifest).set_index("participant_id")["group"]
+    assert set(groups.loc[predictions["participant_id"]]) == {"TRD", "nTRD"}
