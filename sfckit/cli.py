@@ -123,6 +123,7 @@ def add_step_parser(verbs: Any, step: Any) -> None:
             dest=dest,
             required=option.required,
             nargs="+" if option.many else None,
+            metavar=option.name.upper(),
             help=option.help,
         )
     for name, field in step.settings.model_fields.items():
@@ -219,10 +220,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    warnings.showwarning = _show_warning
     try:
+        args = build_parser().parse_args(argv)
+        warnings.showwarning = _show_warning
         if hasattr(args, "step"):
             _run_step(args)
         else:

@@ -45,6 +45,7 @@ from sfckit.io.outputs import (
     file_sha256,
     parameters_hash,
     save_nifti,
+    staged_folder,
     write_dataset_description,
     write_tsv,
 )
@@ -232,53 +233,56 @@ def extract_cohort(
             stacklevel=2,
         )
 
-    for name, file_name in layout.FEATURE_TABLES.items():
-        write_tsv(tables[name], out_dir / file_name)
-    write_tsv(region_table, out_dir / layout.REGIONS)
-    write_tsv(tables["failures"], out_dir / layout.FAILURES)
-    write_tsv(tables["qc"], out_dir / layout.QC)
-    write_tsv(tables["excluded"], out_dir / layout.EXCLUDED)
-    if METHODS[parameters.method].writes_map:
-        maps = [
-            (pid, f"searchlight/{searchlight_map_name(pid)}")
-            for pid in cohort.participant_ids
-            if pid in results
-        ]
-        write_tsv(pd.DataFrame(maps, columns=["participant_id", "map"]), out_dir / layout.MAPS)
-    save_nifti(nib.Nifti1Image(labels.astype(np.int16), grid.affine), out_dir / layout.ATLAS_IMAGE)
-    checksums = {str(cohort.path): file_sha256(cohort.path)}
-    for result in results.values():
-        checksums.update(result.checksums)
-    write_dataset_description(
-        out_dir,
-        step="extract",
-        parameters=parameter_record,
-        input_checksums=checksums,
-        extra={
-            "Atlas": atlas.provenance(grid),
-            "GrayMatterMask": f"GMV > {parameters.gm_threshold}"
-            + (f" within {parameters.gm_mask}" if parameters.gm_mask else "")
-            + ", ALFF finite and non-zero",
-            "ALFF": "XCP-D scale: 2 x mean sqrt(one-sided power spectrum) over "
-            f"{parameters.band[0]}-{parameters.band[1]} Hz after linear detrending; regional "
-            "ALFF is mALFF (divided by the participant's mean gray-matter ALFF)",
-            "SFC": _method_description(parameters),
-            "Manifest": str(cohort.path),
-            "Failures": len(failures),
-            "Denoising": parameters.denoise,
-            "Censoring": (
-                f"volumes with framewise displacement > {parameters.fd_threshold} mm"
-                if parameters.fd_threshold is not None
-                else "none"
-            ),
-            "QualityExclusion": exclude_qc or "none",
-            "Resampling": (
-                "GMV maps resampled (linear) onto each participant's functional grid"
-                if parameters.resample_to == "functional"
-                else "none"
-            ),
-        },
-    )
+    with staged_folder(out_dir) as stage:  # the tables appear together or not at all
+        for name, file_name in layout.FEATURE_TABLES.items():
+            write_tsv(tables[name], stage / file_name)
+        write_tsv(region_table, stage / layout.REGIONS)
+        write_tsv(tables["failures"], stage / layout.FAILURES)
+        write_tsv(tables["qc"], stage / layout.QC)
+        write_tsv(tables["excluded"], stage / layout.EXCLUDED)
+        if METHODS[parameters.method].writes_map:
+            maps = [
+                (pid, f"searchlight/{searchlight_map_name(pid)}")
+                for pid in cohort.participant_ids
+                if pid in results
+            ]
+            write_tsv(pd.DataFrame(maps, columns=["participant_id", "map"]), stage / layout.MAPS)
+        save_nifti(
+            nib.Nifti1Image(labels.astype(np.int16), grid.affine), stage / layout.ATLAS_IMAGE
+        )
+        checksums = {str(cohort.path): file_sha256(cohort.path)}
+        for result in results.values():
+            checksums.update(result.checksums)
+        write_dataset_description(
+            stage,
+            step="extract",
+            parameters=parameter_record,
+            input_checksums=checksums,
+            extra={
+                "Atlas": atlas.provenance(grid),
+                "GrayMatterMask": f"GMV > {parameters.gm_threshold}"
+                + (f" within {parameters.gm_mask}" if parameters.gm_mask else "")
+                + ", ALFF finite and non-zero",
+                "ALFF": "XCP-D scale: 2 x mean sqrt(one-sided power spectrum) over "
+                f"{parameters.band[0]}-{parameters.band[1]} Hz after linear detrending; regional "
+                "ALFF is mALFF (divided by the participant's mean gray-matter ALFF)",
+                "SFC": _method_description(parameters),
+                "Manifest": str(cohort.path),
+                "Failures": len(failures),
+                "Denoising": parameters.denoise,
+                "Censoring": (
+                    f"volumes with framewise displacement > {parameters.fd_threshold} mm"
+                    if parameters.fd_threshold is not None
+                    else "none"
+                ),
+                "QualityExclusion": exclude_qc or "none",
+                "Resampling": (
+                    "GMV maps resampled (linear) onto each participant's functional grid"
+                    if parameters.resample_to == "functional"
+                    else "none"
+                ),
+            },
+        )
     return tables
 
 

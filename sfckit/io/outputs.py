@@ -8,6 +8,7 @@ killed run) never sees a half-written table.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import json
@@ -61,21 +62,81 @@ def atomic_write(path: str | Path, mode: str = "w", *, durable: bool = True) -> 
         ``path`` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp_name, FILE_MODE)
+    with writable(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.chmod(tmp_name, FILE_MODE)
     try:
         encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding, newline=None if "b" in mode else "") as handle:
+        with (
+            writable(path),
+            os.fdopen(fd, mode, encoding=encoding, newline=None if "b" in mode else "") as handle,
+        ):
             yield handle
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        with writable(path):
+            os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+# What a user can fix by choosing another folder or freeing space (not sfckit bugs).
+STORAGE_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
+@contextlib.contextmanager
+def writable(path: str | Path) -> Iterator[None]:
+    """Turn a full disk, a read-only or a forbidden folder into a one-line UserError."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRORS:
+            raise
+        from sfckit.errors import file_error
+
+        fix = (
+            "free disk space (or choose another output folder), then rerun: finished work is reused"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            else "choose an output folder you can write to (--out), then rerun"
+        )
+        raise file_error(path, f"cannot be written ({os.strerror(exc.errno)})", fix=fix) from None
+
+
+@contextlib.contextmanager
+def staged_folder(out_dir: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``out_dir`` whose files replace those in ``out_dir`` at the
+    end, so a step's outputs appear together or not at all.
+
+    Files are written into the temporary folder; when the block succeeds each one is
+    renamed into ``out_dir`` (a rename cannot run out of space), and a fresh ``out_dir`` is
+    the renamed folder itself. When the block fails the temporary folder is removed and
+    ``out_dir`` keeps what it had.
+    """
+    out_dir = Path(out_dir)
+    with writable(out_dir):
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(
+            tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent)
+        )
+        os.chmod(stage, 0o777 & ~_current_umask())
+    try:
+        yield stage
+        with writable(out_dir):
+            if not out_dir.exists():
+                os.replace(stage, out_dir)
+                return
+            for item in sorted(stage.rglob("*")):
+                target = out_dir / item.relative_to(stage)
+                if item.is_dir():
+                    target.mkdir(exist_ok=True)
+                else:
+                    os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> Path:

@@ -10,6 +10,10 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
+# Group, region, score and participant names come from the user's files: a name such as
+# "$T_{1}$" or an unbalanced "$" must be drawn as it is written, never parsed as mathtext
+# (which either reformats it or raises). Text objects read this setting when created.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402

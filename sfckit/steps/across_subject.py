@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from sfckit.io.outputs import write_tsv
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
 from sfckit.steps.settings import AcrossSubjectSettings
 from sfckit.steps.stats import aligned
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 Settings = AcrossSubjectSettings
 
 
+@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -32,6 +33,7 @@ def run(
     dict of DataFrame
         ``across_subject`` and ``across_subject_differences`` (also written to ``out_dir``).
     """
+    from sfckit.io.outputs import write_tsv
     from sfckit.stats.across_subject import across_subject_coupling
 
     folder, manifest_path = Path(inputs["features_dir"]), Path(inputs["manifest"])

@@ -175,3 +175,23 @@ def as_paths(inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 SERIAL = Execution()
 """One process, no progress bar: the default of every step's ``run``."""
+
+
+def staged(run: Callable[..., Any]) -> Callable[..., Any]:
+    """Make a step's ``run`` write into a temporary folder that replaces its outputs at the
+    end: a failed or interrupted step leaves the previous outputs (or none), never a mix."""
+    from functools import wraps
+
+    @wraps(run)
+    def wrapper(
+        inputs: Mapping[str, Any],
+        out_dir: str | Path,
+        settings: StepSettings,
+        execution: Execution = SERIAL,
+    ) -> Any:
+        from sfckit.io.outputs import staged_folder
+
+        with staged_folder(out_dir) as stage:
+            return run(inputs, stage, settings, execution)
+
+    return wrapper

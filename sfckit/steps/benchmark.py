@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sfckit.io.outputs import write_json, write_tsv
-from sfckit.learn.benchmark import BenchmarkResult, benchmark
-from sfckit.learn.data import load_classification_data
-from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json, write_predictions
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.classify import check_select_k
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.settings import BenchmarkSettings
 
+if TYPE_CHECKING:
+    from sfckit.learn.benchmark import BenchmarkResult
+
 Settings = BenchmarkSettings
 
 
+@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -47,6 +47,11 @@ def run(
     -------
     BenchmarkResult
     """
+    from sfckit.io.outputs import write_json, write_tsv
+    from sfckit.learn.benchmark import benchmark
+    from sfckit.learn.data import load_classification_data
+    from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json, write_predictions
+
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
     out_dir = Path(out_dir)
     data = load_classification_data(

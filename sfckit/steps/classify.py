@@ -10,12 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sfckit.errors import UserError
-from sfckit.io.outputs import write_json, write_tsv
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.settings import ClassifySettings
 
@@ -32,6 +29,7 @@ def check_select_k(select_k: int | str, n_features: int) -> None:
         )
 
 
+@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -56,6 +54,9 @@ def run(
     dict
         The content of ``metrics.json``.
     """
+    import numpy as np
+
+    from sfckit.io.outputs import write_json, write_tsv
     from sfckit.learn.data import check_fold_counts, load_classification_data
     from sfckit.learn.metrics import roc_table
     from sfckit.learn.nested import nested_cv, outer_splits, permutation_aucs

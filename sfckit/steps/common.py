@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from sfckit.io.outputs import file_sha256, write_dataset_description, write_tsv
-from sfckit.io.tables import drop_sparse_regions, read_feature_table
 from sfckit.steps.base import StepSettings
 from sfckit.steps.layout import DROPPED_REGIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_regions(path: Path, settings: StepSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -24,6 +23,8 @@ def read_regions(path: Path, settings: StepSettings) -> tuple[pd.DataFrame, pd.D
     dropped : DataFrame
         ``region``, ``coverage`` of the regions left out (also warned about).
     """
+    from sfckit.io.tables import drop_sparse_regions, read_feature_table
+
     return drop_sparse_regions(
         read_feature_table(path), min_coverage=settings.min_coverage, source=str(path)
     )
@@ -31,6 +32,8 @@ def read_regions(path: Path, settings: StepSettings) -> tuple[pd.DataFrame, pd.D
 
 def write_dropped(dropped: pd.DataFrame, out_dir: Path) -> None:
     """``dropped_regions.tsv``: the regions a step left out for low coverage (maybe none)."""
+    from sfckit.io.outputs import write_tsv
+
     write_tsv(dropped, out_dir / DROPPED_REGIONS)
 
 
@@ -65,6 +68,8 @@ def write_provenance(
     extra : mapping, optional
         Further provenance (e.g. ``Sources``).
     """
+    from sfckit.io.outputs import file_sha256, write_dataset_description
+
     write_dataset_description(
         out_dir,
         step=step,

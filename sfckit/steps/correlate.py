@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from sfckit.io.outputs import write_tsv
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
 from sfckit.steps.settings import CorrelateSettings
 from sfckit.steps.stats import aligned, covariate_kinds
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 Settings = CorrelateSettings
 
 
+@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -32,6 +33,7 @@ def run(
     dict of DataFrame
         ``correlations`` and ``correlation_differences`` (also written to ``out_dir``).
     """
+    from sfckit.io.outputs import write_tsv
     from sfckit.stats.correlations import clinical_correlations
 
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])

@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sfckit.steps import layout
 from sfckit.steps.base import SERIAL, Execution, PathOption, Step
 from sfckit.steps.settings import ExtractSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Settings = ExtractSettings
 BUILT_IN_ATLAS = "harvard-oxford"

@@ -9,28 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from sfckit.io.outputs import write_json, write_tsv
-from sfckit.learn.benchmark import pooled
-from sfckit.learn.calibration import calibration_metrics, reliability_curve
-from sfckit.learn.data import ClassificationData, check_fold_counts
-from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
-from sfckit.learn.nested import nested_cv, outer_splits
-from sfckit.learn.outcome import outcome_definition, outcome_labels
-from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json, write_predictions
-from sfckit.learn.survival import SurvivalData, nested_survival, survival_outcome
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.settings import OutcomeSettings
 from sfckit.steps.stats import aligned
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 Settings = OutcomeSettings
 
 
+@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -55,6 +48,15 @@ def run(
     dict
         The content of ``metrics.json``.
     """
+    from sfckit.io.outputs import write_tsv
+    from sfckit.learn.benchmark import pooled
+    from sfckit.learn.calibration import calibration_metrics, reliability_curve
+    from sfckit.learn.data import ClassificationData, check_fold_counts
+    from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
+    from sfckit.learn.nested import nested_cv, outer_splits
+    from sfckit.learn.outcome import outcome_definition, outcome_labels
+    from sfckit.learn.results import RESEARCH_NOTICE, write_predictions
+
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
     out_dir = Path(out_dir)
     jobs, progress = execution.jobs, execution.progress
@@ -140,6 +142,10 @@ def _run_survival(
     inputs: tuple[Path, Path],
     dropped: pd.DataFrame,
 ) -> dict[str, Any]:
+    from sfckit.learn.outcome import outcome_definition
+    from sfckit.learn.results import RESEARCH_NOTICE, write_predictions
+    from sfckit.learn.survival import SurvivalData, nested_survival, survival_outcome
+
     time, event = survival_outcome(
         clinical,
         time_column=settings.time_column,
@@ -185,6 +191,9 @@ def _write_metrics(
     dropped: pd.DataFrame,
 ) -> dict[str, Any]:
     """Write ``metrics.json`` and the folder's provenance; return the JSON-clean metrics."""
+    from sfckit.io.outputs import write_json
+    from sfckit.learn.results import clean_for_json
+
     metrics = clean_for_json(metrics)
     write_json(metrics, out_dir / layout.METRICS)
     write_dropped(dropped, out_dir)

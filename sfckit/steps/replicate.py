@@ -5,26 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sfckit.errors import file_error
-from sfckit.io.atlases import Atlas, validate_labels
-from sfckit.io.images import Grid, load_image
-from sfckit.io.outputs import file_sha256, write_tsv
-from sfckit.io.tables import read_table
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_provenance
 from sfckit.steps.settings import ReplicateSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sfckit.io.atlases import Atlas
 
 Settings = ReplicateSettings
 
 
 def read_stats_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, Atlas]:
     """Group statistics, post-hoc table and atlas copy of a ``stats`` folder."""
+    from sfckit.io.atlases import Atlas
+    from sfckit.io.images import load_image
+    from sfckit.io.outputs import file_sha256
+    from sfckit.io.tables import read_table
+
     stats_table = read_table(
         folder / layout.GROUP_STATS, required=["region", "p_fdr"], what="group statistics"
     )
@@ -54,10 +57,14 @@ def read_stats_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, Atlas]:
 
 def read_labels_from_regions(path: Path) -> pd.DataFrame:
     """The ``index``/``name`` look-up table of a ``regions.tsv``."""
+    from sfckit.io.atlases import validate_labels
+    from sfckit.io.tables import read_table
+
     table = read_table(path, required=["index", "name"], what="region table")
     return validate_labels(table, path)
 
 
+@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -71,6 +78,10 @@ def run(
     DataFrame
         The replication table (also written to ``out_dir/replication.tsv``).
     """
+    import numpy as np
+
+    from sfckit.io.images import Grid
+    from sfckit.io.outputs import write_tsv
     from sfckit.stats.replication import replicate_regions
 
     a_dir, b_dir, out_dir = Path(inputs["a"]), Path(inputs["b"]), Path(out_dir)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sfckit.steps.base import SERIAL, Execution, PathOption, Step
 from sfckit.steps.settings import ScoreSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Settings = ScoreSettings
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sfckit.errors import UserError
-from sfckit.io.outputs import write_tsv
-from sfckit.io.tables import read_table
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_provenance
 from sfckit.steps.settings import SensitivitySettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Settings = SensitivitySettings
 
@@ -35,6 +34,7 @@ def labelled_folders(items: list[Any]) -> dict[str, Path]:
     return analyses
 
 
+@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -48,6 +48,8 @@ def run(
     dict of DataFrame
         ``agreement`` and ``survival`` (also written to ``out_dir``).
     """
+    from sfckit.io.outputs import write_tsv
+    from sfckit.io.tables import read_table
     from sfckit.stats.sensitivity import STUDY_REGIONS, agreement, survival
 
     stats = inputs["stats"]

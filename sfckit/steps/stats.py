@@ -11,17 +11,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sfckit.errors import CoverageWarning, UserError
-from sfckit.io.manifest import read_manifest
-from sfckit.io.outputs import copy_file, write_tsv
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import read_regions, write_dropped, write_provenance
 from sfckit.steps.settings import StatsSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Settings = StatsSettings
 SPECIFICITY_COLUMNS = [
@@ -50,6 +49,7 @@ def aligned(
     dropped : DataFrame
         The regions left out for low coverage.
     """
+    from sfckit.io.manifest import read_manifest
     from sfckit.stats.design import align_features
 
     table, dropped = read_regions(features_path, settings)
@@ -81,6 +81,7 @@ def _ordered(table: pd.DataFrame, leading: Sequence[str]) -> pd.DataFrame:
     return table[[*leading, *[c for c in table.columns if c not in leading]]]
 
 
+@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -134,6 +135,7 @@ def run(
 def _regional(
     features_path: Path, manifest_path: Path, out_dir: Path, settings: StatsSettings
 ) -> dict[str, Any]:
+    from sfckit.io.outputs import copy_file, write_tsv
     from sfckit.stats.group_tests import GROUP_STATS_COLUMNS, POSTHOC_COLUMNS, group_statistics
 
     features, clinical, dropped = aligned(features_path, manifest_path, settings)
@@ -202,6 +204,8 @@ def specificity_table(
     sfc: pd.DataFrame, gmv: pd.DataFrame, alff: pd.DataFrame, *, alpha: float
 ) -> pd.DataFrame:
     """For each SFC-significant region: do regional GMV or ALFF alone differ there?"""
+    import pandas as pd
+
     significant = sfc[sfc["p_fdr"] < alpha].set_index("region")
     gmv, alff = gmv.set_index("region"), alff.set_index("region")
     table = pd.DataFrame(

@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -115,3 +116,17 @@ def test_demo_like_report_in_headless_chromium(tiny_study):
     assert all(url.startswith(("file:", "data:")) for url in requests)
     assert "Research use only" in text
     assert f"{metrics['auc']:.3g}" in text
+
+
+def test_names_with_dollar_signs_are_drawn_as_text():
+    """Mathtext in user text would either reformat it or crash the report."""
+    from sfckit.report import figures
+
+    rng = np.random.default_rng(0)
+    order = ["T$RD^$", "$n_{TRD}$", "HC $"]
+    groups = pd.Series(np.repeat(order, 10))
+    values = pd.Series(rng.normal(size=30))
+    uri = figures.group_distribution(values, groups, order, "$Left_^$", "p $ 0.01")
+    assert uri.startswith("data:image/png;base64,")
+    uri = figures.score_scatter(values, values * 2, groups, order, "$bsi^", "$x_{")
+    assert uri.startswith("data:image/png;base64,")
