@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
 from sfckit.steps.settings import AcrossSubjectSettings
 from sfckit.steps.stats import aligned
@@ -74,7 +74,7 @@ STEP = Step(
         PathOption("features_dir", "folder with gmv.tsv and alff.tsv"),
         PathOption("manifest", "the manifest (groups)"),
     ),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=(layout.ACROSS_SUBJECT, layout.ACROSS_SUBJECT_DIFFERENCES, layout.DESCRIPTION),
     run=run,
     summary=summary,

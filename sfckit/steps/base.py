@@ -195,3 +195,7 @@ def staged(run: Callable[..., Any]) -> Callable[..., Any]:
             return run(inputs, stage, settings, execution)
 
     return wrapper
+
+
+FEATURES = PathOption("features", "regional table, e.g. DIR/sfc.tsv")
+OUT_FOLDER = PathOption("out", "output folder")

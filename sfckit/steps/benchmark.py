@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.classify import check_select_k
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.settings import BenchmarkSettings
@@ -113,10 +113,10 @@ STEP = Step(
     help="imaging vs clinical-only vs combined models",
     settings=BenchmarkSettings,
     inputs=(
-        PathOption("features", "regional table, e.g. DIR/sfc.tsv"),
+        FEATURES,
         PathOption("manifest", "the manifest (groups, clinical columns, sites)"),
     ),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=layout.BENCHMARK_FILES,
     run=run,
     summary=summary,

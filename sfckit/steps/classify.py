@@ -12,7 +12,7 @@ from typing import Any
 
 from sfckit.errors import UserError
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.settings import ClassifySettings
 
@@ -152,10 +152,10 @@ STEP = Step(
     help="nested cross-validated classification",
     settings=ClassifySettings,
     inputs=(
-        PathOption("features", "regional table, e.g. DIR/sfc.tsv"),
+        FEATURES,
         PathOption("manifest", "the manifest (groups)"),
     ),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=layout.CLASSIFY_FILES,
     run=run,
     summary=summary,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
 from sfckit.steps.settings import CorrelateSettings
 from sfckit.steps.stats import aligned, covariate_kinds
@@ -79,10 +79,10 @@ STEP = Step(
     help="within-group partial correlations with scores",
     settings=CorrelateSettings,
     inputs=(
-        PathOption("features", "regional table, e.g. DIR/sfc.tsv"),
+        FEATURES,
         PathOption("manifest", "the manifest (scores and covariates)"),
     ),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=layout.CORRELATE_FILES,
     run=run,
     summary=summary,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
 from sfckit.steps.settings import ExtractSettings
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ STEP = Step(
         ),
         PathOption("atlas_labels", "TSV with columns index, name (custom atlas)", required=False),
     ),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=layout.EXTRACT_FILES,
     run=run,
     summary=summary,

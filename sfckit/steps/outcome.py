@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.settings import OutcomeSettings
 from sfckit.steps.stats import aligned
@@ -223,10 +223,10 @@ STEP = Step(
     help="predict treatment response, remission or relapse",
     settings=OutcomeSettings,
     inputs=(
-        PathOption("features", "regional table, e.g. DIR/sfc.tsv"),
+        FEATURES,
         PathOption("manifest", "the manifest (scores, follow-up, treatment)"),
     ),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=layout.OUTCOME_FILES,
     run=run,
     summary=summary,

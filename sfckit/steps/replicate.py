@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.errors import file_error
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_provenance
 from sfckit.steps.settings import ReplicateSettings
 
@@ -131,7 +131,7 @@ STEP = Step(
         PathOption("a", "stats folder of atlas A"),
         PathOption("b", "stats folder of atlas B"),
     ),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=(layout.REPLICATION, layout.DESCRIPTION),
     run=run,
     summary=summary,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.errors import UserError
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_provenance
 from sfckit.steps.settings import SensitivitySettings
 
@@ -98,7 +98,7 @@ STEP = Step(
     help="agreement of stats across methods/atlases",
     settings=SensitivitySettings,
     inputs=(PathOption("stats", "LABEL=STATS_FOLDER, 2 or more", many=True),),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=(layout.AGREEMENT, layout.SURVIVAL, layout.DESCRIPTION),
     run=run,
     summary=summary,

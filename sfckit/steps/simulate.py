@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, Step
 from sfckit.steps.settings import SimulationSettings
 
 Settings = SimulationSettings
@@ -36,7 +36,7 @@ STEP = Step(
     help="write a synthetic cohort with planted effects",
     settings=SimulationSettings,
     inputs=(),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=(MANIFEST, TRUTH),
     run=run,
     summary=summary,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.errors import CoverageWarning, UserError
 from sfckit.steps import layout
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import read_regions, write_dropped, write_provenance
 from sfckit.steps.settings import StatsSettings
 
@@ -259,7 +259,7 @@ STEP = Step(
         ),
         PathOption("atlas_labels", "--maps: labels TSV of a custom atlas", required=False),
     ),
-    output=PathOption("out", "output folder"),
+    output=OUT_FOLDER,
     outputs=layout.STATS_FILES,
     run=run,
     summary=summary,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import FEATURES, SERIAL, Execution, PathOption, Step
 from sfckit.steps.settings import TrainSettings
 
 Settings = TrainSettings
@@ -50,7 +50,7 @@ STEP = Step(
     help="fit and save the final model (skops)",
     settings=TrainSettings,
     inputs=(
-        PathOption("features", "regional table, e.g. DIR/sfc.tsv"),
+        FEATURES,
         PathOption("manifest", "the manifest (groups)"),
         PathOption(
             "performance",
