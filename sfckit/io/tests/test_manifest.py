@@ -94,3 +94,29 @@ def test_bad_manifests_give_one_line_errors(images, content, fragments):
 def test_missing_manifest_file(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         read_manifest(tmp_path / "nope.tsv")
+
+
+def test_a_huge_manifest_reports_its_first_missing_file_without_visiting_the_rest(
+    tmp_path, monkeypatch
+):
+    """100,000 rows: the missing image of row 2 is reported after checking the cheap
+    things of every row (IDs, groups), not after touching 200,000 files."""
+    from pathlib import Path
+
+    from sfckit.errors import UserError
+    from sfckit.io.manifest import read_manifest
+
+    image = tmp_path / "img.nii.gz"
+    image.write_bytes(b"")
+    lines = ["participant_id\tgroup\tgmv\talff"]
+    for i in range(100_000):
+        gmv = "missing.nii.gz" if i == 1 else image.name
+        lines.append(f"sub-{i}\t{'AB'[i % 2]}\t{gmv}\t{image.name}")
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("\n".join(lines) + "\n")
+    visited = []
+    real_is_file = Path.is_file
+    monkeypatch.setattr(Path, "is_file", lambda self: visited.append(self) or real_is_file(self))
+    with pytest.raises(UserError, match=r"row 3, column 'gmv': image file .*missing.nii.gz"):
+        read_manifest(manifest)
+    assert len(visited) <= 5
