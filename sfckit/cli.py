@@ -103,7 +103,7 @@ def add_setting(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
             options["nargs"] = 2
             options["metavar"] = ("LOW", "HIGH")
         elif _is_names(annotation):
-            options["metavar"] = "A,B,..."
+            options["metavar"] = "X,Y,..."
         else:
             options["metavar"] = name.upper()
         if field.is_required():

@@ -370,7 +370,6 @@ def benchmark(
             jobs=jobs,
             progress=progress,
             participant_ids=data.participant_ids,
-            probabilities=True,
             n_confounds=n_confounds,
             harmonization=harmonized_runs.get(name),
             label=name,
@@ -404,6 +403,7 @@ def benchmark(
                 labels,
                 wide[model_a],
                 wide[model_b],
+                thresholds=settings.risk_thresholds,
                 n_bootstrap=settings.n_bootstrap,
                 seed=settings.seed,
             )

@@ -74,6 +74,23 @@ def continuous_nri(y_true, new, old) -> float:
     return float(up[y].mean() - down[y].mean() + down[~y].mean() - up[~y].mean())
 
 
+def categorical_nri(y_true, new, old, thresholds) -> dict[str, float]:
+    """NRI over risk categories cut at ``thresholds`` (Pencina et al. 2008).
+
+    A participant moves up (down) when ``new`` puts them in a higher (lower) category than
+    ``old``. ``events`` = P(up | event) - P(down | event), ``nonevents`` = P(down |
+    non-event) - P(up | non-event), ``nri`` their sum. Categories are ``[0, t1)``,
+    ``[t1, t2)``, ..., ``[tk, 1]``.
+    """
+    y = np.asarray(y_true).astype(bool)
+    cuts = np.sort(np.asarray(thresholds, float))
+    move = np.digitize(np.asarray(new, float), cuts) - np.digitize(np.asarray(old, float), cuts)
+    up, down = move > 0, move < 0
+    events = float(up[y].mean() - down[y].mean())
+    nonevents = float(down[~y].mean() - up[~y].mean())
+    return {"nri": events + nonevents, "events": events, "nonevents": nonevents}
+
+
 def idi(y_true, new, old) -> float:
     """Integrated discrimination improvement: the gain in mean-probability separation."""
     y = np.asarray(y_true).astype(bool)
@@ -95,19 +112,33 @@ def stratified_bootstrap(y_true, n_bootstrap: int, seed: int) -> np.ndarray:
 
 
 def reclassification(
-    y_true, new, old, *, n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
+    y_true,
+    new,
+    old,
+    *,
+    thresholds: tuple[float, ...],
+    n_bootstrap: int,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> dict[str, float]:
-    """NRI and IDI of ``new`` over ``old`` with percentile bootstrap CIs."""
+    """Continuous NRI, categorical NRI (at ``thresholds``) and IDI of ``new`` over ``old``,
+    each with a percentile bootstrap CI (stratified by class)."""
     y, new, old = np.asarray(y_true), np.asarray(new, float), np.asarray(old, float)
     draws = stratified_bootstrap(y, n_bootstrap, seed)
-    nri_boot = np.array([continuous_nri(y[d], new[d], old[d]) for d in draws])
-    idi_boot = np.array([idi(y[d], new[d], old[d]) for d in draws])
-    tail = (1 - level) / 2
-    return {
-        "nri": continuous_nri(y, new, old),
-        "nri_ci_low": float(np.quantile(nri_boot, tail)),
-        "nri_ci_high": float(np.quantile(nri_boot, 1 - tail)),
-        "idi": idi(y, new, old),
-        "idi_ci_low": float(np.quantile(idi_boot, tail)),
-        "idi_ci_high": float(np.quantile(idi_boot, 1 - tail)),
+    statistics = {
+        "nri": lambda i: continuous_nri(y[i], new[i], old[i]),
+        "nri_categorical": lambda i: categorical_nri(y[i], new[i], old[i], thresholds)["nri"],
+        "idi": lambda i: idi(y[i], new[i], old[i]),
     }
+    tail = (1 - level) / 2
+    everyone = np.arange(y.size)
+    result: dict[str, float] = {}
+    for name, statistic in statistics.items():
+        boot = np.array([statistic(d) for d in draws])
+        result[name] = statistic(everyone)
+        result[f"{name}_ci_low"] = float(np.quantile(boot, tail))
+        result[f"{name}_ci_high"] = float(np.quantile(boot, 1 - tail))
+    parts = categorical_nri(y, new, old, thresholds)
+    result["nri_categorical_events"] = parts["events"]
+    result["nri_categorical_nonevents"] = parts["nonevents"]
+    return result

@@ -18,16 +18,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.model_selection import StratifiedKFold
 
 from sfckit import __version__
 from sfckit.errors import file_error
 from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
 from sfckit.io.tables import read_feature_table
 from sfckit.learn.data import check_fold_counts, load_classification_data
-from sfckit.learn.models import build_pipeline, parameter_grid
-from sfckit.learn.nested import positive_score
+from sfckit.learn.nested import fit_tuned, positive_score, tuning_scoring
 from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json
 from sfckit.steps.settings import TrainSettings
 
@@ -63,6 +61,7 @@ TRUSTED_TYPES = frozenset(
         "sklearn.feature_selection._univariate_selection.f_classif",
         "sklearn.impute._base.SimpleImputer",
         "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.model_selection._split.StratifiedKFold",
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.svm._classes.SVC",
@@ -118,16 +117,14 @@ def train_model(
         min_coverage=settings.min_coverage,
     )
     check_fold_counts(data.y, outer=2, inner=inner, source=str(manifest_path))
-    grid = parameter_grid(model, n_features=data.X.shape[1], select_k=select_k, probabilities=True)
-    search = GridSearchCV(
-        build_pipeline(model, seed=seed, probabilities=True),
-        grid,
-        scoring="roc_auc",
-        n_jobs=1,
-        refit=True,
-        cv=StratifiedKFold(inner, shuffle=True, random_state=seed),
+    estimator, search = fit_tuned(
+        data.X,
+        data.y,
+        model=model,
+        select_k=select_k,
+        inner_cv=StratifiedKFold(inner, shuffle=True, random_state=seed),
+        seed=seed,
     )
-    search.fit(data.X, data.y, model__sample_weight=compute_sample_weight("balanced", data.y))
     performance = None
     if performance_path is not None:
         performance = json.loads(Path(performance_path).read_text())
@@ -144,13 +141,14 @@ def train_model(
         "n_positive": int(data.y.sum()),
         "n_negative": int((1 - data.y).sum()),
         "best_params": {k: str(v) for k, v in search.best_params_.items()},
-        "inner_cv_auc": float(search.best_score_),
+        "inner_cv_score": float(search.best_score_),
+        "inner_cv_scoring": tuning_scoring(model),
+        "threshold": float(data.y.mean()),
+        "threshold_rule": "the training cohort's prevalence of the positive class",
         "cross_validated_performance": performance,
         "note": RESEARCH_NOTICE,
     }
-    payload = sio.dumps(
-        {"pipeline": search.best_estimator_, "metadata": json.dumps(clean_for_json(metadata))}
-    )
+    payload = sio.dumps({"pipeline": estimator, "metadata": json.dumps(clean_for_json(metadata))})
     with atomic_write(model_path, "wb") as handle:
         handle.write(payload)
     metadata["sha256"] = hashlib.sha256(payload).hexdigest()
@@ -252,8 +250,7 @@ def score_participants(
     if recorded.is_file() and recorded.read_text().split()[:1] != [sha256]:
         raise file_error(
             model_path,
-            f"its SHA-256 {sha256[:16]}... differs from the one recorded at training in "
-            f"{recorded}",
+            f"its SHA-256 {sha256[:16]}... differs from the one recorded at training in {recorded}",
             expected="the file sfckit train wrote",
             fix="use the original model file, or retrain it",
         )
@@ -287,7 +284,9 @@ def score_participants(
         {
             "participant_id": table["participant_id"],
             "probability": probability,
-            "predicted": np.where(probability >= 0.5, metadata["positive"], metadata["negative"]),
+            "predicted": np.where(
+                probability >= metadata["threshold"], metadata["positive"], metadata["negative"]
+            ),
             "n_features_outside_training_range": outside,
             "outside_training_range": outside > 0,
             "note": RESEARCH_NOTICE,

@@ -39,15 +39,19 @@ def repeat_matrix(
 
 
 def auc_with_ci(
-    predictions: pd.DataFrame, *, n_bootstrap: int = 2000, seed: int = 0, level: float = 0.95
+    predictions: pd.DataFrame, *, n_bootstrap: int, seed: int = 0, level: float = 0.95
 ) -> dict[str, float]:
-    """Mean out-of-fold AUC over repeats, with a participant bootstrap percentile CI.
+    """The AUC of the pooled out-of-fold predictions, with a participant bootstrap CI.
 
-    The CI resamples participants (stratified by class) and recomputes the mean-over-repeats
-    AUC on each resample, so it reflects which participants were sampled.
+    Pooled: each participant's out-of-fold probability averaged over the repeats of the
+    outer loop; this one AUC is the headline and the one every comparison (DeLong, NRI,
+    calibration, decision curves) uses. The CI resamples participants (stratified by
+    class). ``auc_mean_repeats`` and ``auc_sd_repeats`` describe the single repeats: the
+    mean is what a label-permutation null (one repeat per permutation) is compared with.
     """
     scores, labels, _ = repeat_matrix(predictions)
     per_repeat = rank_auc(np.broadcast_to(labels, scores.shape), scores)
+    pooled_scores = scores.mean(axis=0)
     rng = np.random.default_rng(seed)
     positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     draws = np.hstack(
@@ -56,14 +60,14 @@ def auc_with_ci(
             rng.choice(negatives, size=(n_bootstrap, negatives.size)),
         ]
     )
-    boot_labels = labels[draws]
-    boot = np.mean([rank_auc(boot_labels, row[draws]) for row in scores], axis=0)
+    boot = rank_auc(labels[draws], pooled_scores[draws])
     tail = (1 - level) / 2
     return {
-        "auc": float(per_repeat.mean()),
-        "auc_sd_repeats": float(per_repeat.std()),
+        "auc": float(rank_auc(labels, pooled_scores)),
         "auc_ci_low": float(np.quantile(boot, tail)),
         "auc_ci_high": float(np.quantile(boot, 1 - tail)),
+        "auc_mean_repeats": float(per_repeat.mean()),
+        "auc_sd_repeats": float(per_repeat.std()),
     }
 
 

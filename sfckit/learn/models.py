@@ -1,10 +1,10 @@
 """Model registry: each model is a scikit-learn Pipeline with its hyper-parameter grid.
 
 Every pipeline is ``impute (median) -> scale -> [select top-k by ANOVA F] -> model``, so each
-data-dependent step is refitted inside every training fold. Class imbalance is handled the
-same way for every model: balanced sample weights ``n / (2 * n_class)`` passed to the
-model's ``fit`` (equivalent to ``class_weight="balanced"``; for XGBoost the same as
-``scale_pos_weight = n_negative / n_positive``).
+data-dependent step is refitted inside every training fold. Models are fitted without class
+reweighting: reweighting pulls every predicted risk towards 50 % whatever the true rate
+(van den Goorbergh et al. 2022), and sfckit's models are risk models (see
+:func:`sfckit.learn.nested.fit_tuned`).
 """
 
 from __future__ import annotations
@@ -110,7 +110,6 @@ def build_pipeline(
     name: str,
     *,
     seed: int = 0,
-    probabilities: bool = False,
     n_confounds: int = 0,
     harmonization: Harmonization | None = None,
 ) -> Pipeline:
@@ -127,9 +126,6 @@ def build_pipeline(
         A key of :data:`MODELS`.
     seed : int
         Random state of the model.
-    probabilities : bool
-        Models without probabilities (SVM) are wrapped in a sigmoid (Platt)
-        ``CalibratedClassifierCV`` with 3 internal folds, fitted on the training data only.
     n_confounds : int
         The last ``n_confounds`` input columns (after harmonisation) are confounds to
         regress out.
@@ -137,7 +133,6 @@ def build_pipeline(
         The input ends with a site code and covariates for ComBat (see
         :mod:`sfckit.learn.harmonize`).
     """
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.feature_selection import SelectKBest, f_classif
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -147,8 +142,6 @@ def build_pipeline(
 
     spec = check_model(name)
     model = spec.build(seed)
-    if probabilities and not spec.has_probabilities:
-        model = CalibratedClassifierCV(model, method="sigmoid", cv=3, ensemble=False)
     steps: list[tuple[str, Any]] = []
     if harmonization is not None:
         steps.append(("harmonize", harmonization.step()))
@@ -164,7 +157,7 @@ def build_pipeline(
 
 
 def parameter_grid(
-    name: str, *, n_features: int, select_k: int | str = "tune", probabilities: bool = False
+    name: str, *, n_features: int, select_k: int | str = "tune"
 ) -> dict[str, list[Any]]:
     """The inner-loop grid of ``name``, with the feature-selection choice.
 
@@ -176,15 +169,9 @@ def parameter_grid(
         Number of features (caps the tuned k).
     select_k : int, "all" or "tune"
         A fixed number of features, all features, or tune k over :data:`TUNED_K` and all.
-    probabilities : bool
-        As in :func:`build_pipeline` (wrapped models take their parameters one level down).
     """
     spec = check_model(name)
     grid = dict(spec.grid)
-    if probabilities and not spec.has_probabilities:
-        grid = {
-            key.replace("model__", "model__estimator__", 1): value for key, value in grid.items()
-        }
     if select_k == "tune":
         grid["select__k"] = [k for k in TUNED_K if k < n_features] + ["all"]
     else:

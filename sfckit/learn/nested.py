@@ -16,11 +16,10 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
-from sklearn.utils.class_weight import compute_sample_weight
 
 from sfckit.engine import run_tasks
 from sfckit.learn.harmonize import Harmonization
-from sfckit.learn.models import build_pipeline, parameter_grid
+from sfckit.learn.models import build_pipeline, check_model, parameter_grid
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,8 @@ class FoldResult:
     scores: np.ndarray
     predictions: np.ndarray
     best_params: dict[str, Any]
-    inner_auc: float
+    inner_score: float
+    threshold: float = 0.5
     importance: np.ndarray | None = None
     selected: np.ndarray | None = None
 
@@ -110,6 +110,71 @@ def positive_score(estimator: Any, X: np.ndarray) -> np.ndarray:
     return estimator.decision_function(X)
 
 
+def fit_tuned(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    model: str,
+    select_k: int | str,
+    inner_cv: Any,
+    seed: int,
+    n_confounds: int = 0,
+    harmonization: Harmonization | None = None,
+) -> tuple[Any, Any]:
+    """Tune a pipeline by inner cross-validation, refit it on all of ``X`` and calibrate it.
+
+    Models with probabilities (logistic regression, XGBoost) are tuned for log-loss, which
+    rewards calibrated risks, not only their ranking. An SVM has no probabilities: it is
+    tuned for ROC AUC on its decision values, then the tuned pipeline is Platt-scaled
+    (``CalibratedClassifierCV``, sigmoid) with the same inner folds, on these rows only.
+    No class reweighting anywhere, so predicted risks estimate the true rate.
+
+    Returns
+    -------
+    estimator
+        Fitted; ``predict_proba`` gives calibrated probabilities.
+    search : GridSearchCV
+        The tuning (chosen parameters, inner score).
+    """
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+
+    spec = check_model(model)
+    pipeline = build_pipeline(
+        model, seed=seed, n_confounds=n_confounds, harmonization=harmonization
+    )
+    n_side = harmonization.n_side_columns if harmonization else 0
+    grid = parameter_grid(model, n_features=X.shape[1] - n_confounds - n_side, select_k=select_k)
+    search = GridSearchCV(
+        pipeline,
+        grid,
+        scoring=tuning_scoring(model),
+        cv=inner_cv,
+        n_jobs=1,
+        refit=True,
+        error_score="raise",
+    )
+    search.fit(X, y)
+    if spec.has_probabilities:
+        return search.best_estimator_, search
+    calibrated = CalibratedClassifierCV(
+        clone(search.best_estimator_), method="sigmoid", cv=inner_cv, ensemble=False
+    )
+    return calibrated.fit(X, y), search
+
+
+def tuning_scoring(model: str) -> str:
+    """The inner-loop criterion: log-loss for probability models, ROC AUC for the SVM."""
+    return "neg_log_loss" if check_model(model).has_probabilities else "roc_auc"
+
+
+def fitted_pipeline(estimator: Any) -> Any:
+    """The fitted pipeline inside a (possibly Platt-calibrated) estimator."""
+    if hasattr(estimator, "calibrated_classifiers_"):
+        return estimator.calibrated_classifiers_[0].estimator
+    return estimator
+
+
 def fit_outer_fold(
     X: np.ndarray,
     y: np.ndarray,
@@ -120,32 +185,19 @@ def fit_outer_fold(
     inner: int,
     seed: int,
     importance: bool,
-    probabilities: bool = False,
     n_confounds: int = 0,
     harmonization: Harmonization | None = None,
 ) -> FoldResult:
     """Tune on the outer training rows (inner CV), refit there, score the outer test rows.
 
-    With ``n_confounds`` the last columns of ``X`` are confounds regressed out of the other
+    The test rows get calibrated probabilities, and a predicted class by the threshold at
+    the training rows' prevalence (a calibrated risk above the base rate). With
+    ``n_confounds`` the last columns of ``X`` are confounds regressed out of the other
     columns inside every fit (see :class:`~sfckit.learn.deconfound.ConfoundRegressor`);
     with ``harmonization`` the site code and covariates follow them and ComBat is fitted
     inside every fit (see :mod:`sfckit.learn.harmonize`).
     """
     train, test = split.train, split.test
-    pipeline = build_pipeline(
-        model,
-        seed=seed,
-        probabilities=probabilities,
-        n_confounds=n_confounds,
-        harmonization=harmonization,
-    )
-    n_side = harmonization.n_side_columns if harmonization else 0
-    grid = parameter_grid(
-        model,
-        n_features=X.shape[1] - n_confounds - n_side,
-        select_k=select_k,
-        probabilities=probabilities,
-    )
     inner_cv: Any = StratifiedKFold(
         n_splits=inner, shuffle=True, random_state=seed + 1000 * split.repeat + split.fold
     )
@@ -154,29 +206,30 @@ def fit_outer_fold(
         # contains each site the harmoniser will be asked to transform.
         site_codes = X[train, X.shape[1] - harmonization.n_side_columns]
         inner_cv = list(inner_cv.split(X[train], site_strata(y[train], site_codes, n_splits=inner)))
-    search = GridSearchCV(
-        pipeline,
-        grid,
-        scoring="roc_auc",
-        cv=inner_cv,
-        n_jobs=1,
-        refit=True,
-        error_score="raise",
+    best, search = fit_tuned(
+        X[train],
+        y[train],
+        model=model,
+        select_k=select_k,
+        inner_cv=inner_cv,
+        seed=seed,
+        n_confounds=n_confounds,
+        harmonization=harmonization,
     )
-    weights = compute_sample_weight("balanced", y[train])
-    search.fit(X[train], y[train], model__sample_weight=weights)
-    best = search.best_estimator_
+    scores = best.predict_proba(X[test])[:, 1]
+    threshold = float(y[train].mean())
     result = FoldResult(
         repeat=split.repeat,
         fold=split.fold,
         test=test,
-        scores=positive_score(best, X[test]),
-        predictions=best.predict(X[test]),
+        scores=scores,
+        predictions=(scores >= threshold).astype(int),
         best_params={
             k.rsplit("__", 1)[1] if k.startswith("model__") else k.replace("__", "_"): v
             for k, v in search.best_params_.items()
         },
-        inner_auc=float(search.best_score_),
+        inner_score=float(search.best_score_),
+        threshold=threshold,
     )
     if importance:
         if len(np.unique(y[test])) == 2:
@@ -186,7 +239,7 @@ def fit_outer_fold(
             result.importance = drop.importances_mean
         else:
             result.importance = np.full(X.shape[1], np.nan)
-        result.selected = best.named_steps["select"].get_support()
+        result.selected = fitted_pipeline(best).named_steps["select"].get_support()
     return result
 
 
@@ -203,7 +256,6 @@ def nested_cv(
     jobs: int = 1,
     progress: bool = True,
     participant_ids: list[str] | None = None,
-    probabilities: bool = False,
     n_confounds: int = 0,
     harmonization: Harmonization | None = None,
     label: str | None = None,
@@ -223,7 +275,6 @@ def nested_cv(
         "inner": inner,
         "seed": seed,
         "importance": importance,
-        "probabilities": probabilities,
         "n_confounds": n_confounds,
         "harmonization": harmonization,
     }

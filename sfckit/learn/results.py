@@ -39,12 +39,20 @@ def summarise(result: NestedResult, *, seed: int, n_bootstrap: int) -> dict[str,
     """AUC with CI, threshold metrics and chosen hyper-parameters of a nested run."""
     metrics: dict[str, Any] = {
         **auc_with_ci(result.predictions, seed=seed, n_bootstrap=n_bootstrap),
+        "auc_definition": "AUC of the pooled out-of-fold probabilities (each participant's "
+        "averaged over repeats); auc_mean_repeats is the mean of the single repeats' AUCs",
         "auc_ci_method": f"percentile bootstrap over participants ({n_bootstrap} stratified "
-        "resamples) of the mean out-of-fold AUC over repeats",
+        "resamples) of the pooled AUC",
     }
     metrics.update(threshold_metrics(result.predictions))
     metrics["hyperparameters"] = [
-        {"repeat": f.repeat, "fold": f.fold, "params": f.best_params, "inner_auc": f.inner_auc}
+        {
+            "repeat": f.repeat,
+            "fold": f.fold,
+            "params": f.best_params,
+            "inner_score": f.inner_score,
+            "threshold": f.threshold,
+        }
         for f in result.folds
     ]
     return metrics

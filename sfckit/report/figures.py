@@ -21,6 +21,28 @@ import pandas as pd  # noqa: E402
 
 PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
 AXIAL_CUTS_MM = (-20, 0, 15, 30, 45, 60)  # MNI z of the axial slices shown in brain maps
+# One colour per model in every figure (ROC, calibration, decision curve), whatever the
+# order in which a table lists the models.
+MODEL_COLOURS = {
+    "clinical": "#4c72b0",
+    "imaging": "#dd8452",
+    "imaging+clinical": "#55a868",
+    "imaging_deconfounded": "#c44e52",
+    "confounds": "#8172b3",
+    "imaging_unharmonized": "#937860",
+    "treat_all": "#999999",
+    "treat_none": "#000000",
+}
+EXTRA_COLOURS = ("#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
+
+
+def model_colour(name: str, others: Sequence[str] = ()) -> str:
+    """The colour of a model: fixed for the benchmark's models, stable by position else."""
+    if name in MODEL_COLOURS:
+        return MODEL_COLOURS[name]
+    unknown = [n for n in others if n not in MODEL_COLOURS]
+    index = unknown.index(name) if name in unknown else 0
+    return EXTRA_COLOURS[index % len(EXTRA_COLOURS)]
 
 
 def to_data_uri(figure) -> str:
@@ -164,7 +186,8 @@ def score_scatter(
 def roc_figure(curves: dict[str, pd.DataFrame]) -> str:
     """Mean ROC curves with their repeat band."""
     figure, ax = plt.subplots(figsize=(4.2, 4))
-    for (name, table), colour in zip(curves.items(), PALETTE, strict=False):
+    for name, table in curves.items():
+        colour = model_colour(name, list(curves))
         ax.plot(table["fpr"], table["tpr"], color=colour, label=name)
         if {"tpr_low", "tpr_high"} <= set(table.columns):
             ax.fill_between(
@@ -180,9 +203,9 @@ def roc_figure(curves: dict[str, pd.DataFrame]) -> str:
 def calibration_figure(calibration: pd.DataFrame) -> str:
     """Reliability curves (observed frequency against mean predicted probability)."""
     figure, ax = plt.subplots(figsize=(4.2, 4))
-    for (name, part), colour in zip(
-        calibration.groupby("model", sort=False), PALETTE, strict=False
-    ):
+    names = list(dict.fromkeys(calibration["model"]))
+    for name, part in calibration.groupby("model", sort=False):
+        colour = model_colour(name, names)
         ax.plot(part["mean_predicted"], part["observed"], marker="o", color=colour, label=name)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax.set_xlabel("predicted probability")
@@ -195,13 +218,9 @@ def decision_curve_figure(curve: pd.DataFrame) -> str:
     """Net benefit over threshold probabilities for every model and the default strategies."""
     figure, ax = plt.subplots(figsize=(5, 3.6))
     columns = [c for c in curve.columns if c.startswith("net_benefit_")]
-    for column, colour in zip(columns, PALETTE + ["#999999", "#000000"], strict=False):
-        ax.plot(
-            curve["threshold"],
-            curve[column],
-            label=column.removeprefix("net_benefit_"),
-            color=colour,
-        )
+    names = [c.removeprefix("net_benefit_") for c in columns]
+    for column, name in zip(columns, names, strict=True):
+        ax.plot(curve["threshold"], curve[column], label=name, color=model_colour(name, names))
     lowest = curve[columns].to_numpy()
     ax.set_ylim(max(-0.05, np.nanmin(lowest)), np.nanmax(lowest) + 0.02)
     ax.set_xlabel("threshold probability")

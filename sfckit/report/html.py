@@ -22,7 +22,7 @@ from sfckit import __version__
 from sfckit.errors import file_error
 from sfckit.features.qc import OUTLIER_MADS, outlier_mask
 from sfckit.io.manifest import read_manifest
-from sfckit.io.outputs import atomic_write, read_tsv
+from sfckit.io.outputs import atomic_write, read_tsv, write_tsv
 from sfckit.learn.results import RESEARCH_NOTICE
 from sfckit.report import figures
 from sfckit.report.tables import display_table, format_value, table_one
@@ -78,6 +78,7 @@ class ReportBuilder:
         self.alpha = float(self.stats_parameters.get("alpha", DEFAULT_ALPHA))
         self.clinical = self._clinical()
         self.facts: dict[str, Any] = {}
+        self.tripod_table: pd.DataFrame | None = None
 
     @staticmethod
     def _parameters(folder: Path) -> dict[str, Any]:
@@ -88,9 +89,7 @@ class ReportBuilder:
     def _clinical(self) -> pd.DataFrame | None:
         manifest = self.study.get("manifest")
         if manifest is None and self.primary:
-            description = (
-                _json(self.layout.features(self.primary) / layout.DESCRIPTION) or {}
-            )
+            description = _json(self.layout.features(self.primary) / layout.DESCRIPTION) or {}
             manifest = description.get("GeneratedBy", [{}])[0].get("Manifest")
         if manifest is None or not Path(manifest).is_file():
             return None
@@ -390,9 +389,7 @@ class ReportBuilder:
                     _figures(
                         [
                             (
-                                figures.importance_figure(
-                                    read_tsv(folder / layout.IMPORTANCE)
-                                ),
+                                figures.importance_figure(read_tsv(folder / layout.IMPORTANCE)),
                                 f"{metrics['model']}: permutation importance on outer test folds",
                             )
                         ]
@@ -662,44 +659,20 @@ class ReportBuilder:
             self.add("methods", "Methods (generated from the parameters)", [_text(" ".join(parts))])
 
     def tripod(self) -> None:
-        has = {s["id"] for s in self.sections}
-        benchmark = self.facts.get("benchmark") is not None
-        per_site = (self.layout.benchmark / layout.PER_SITE).is_file()
-        items = [
-            ("Participants and their characteristics (Table 1)", "table1" in has),
-            ("Outcome (classes) and predictors defined", "classification" in has),
-            ("Sample size per class", "classification" in has),
-            (
-                "Handling of missing data (median imputation inside training folds)",
-                "classification" in has,
-            ),
-            (
-                "Model development with internal validation (nested CV, tuning in inner loop)",
-                "classification" in has,
-            ),
-            ("Discrimination with confidence intervals", "classification" in has),
-            ("Calibration (intercept, slope, reliability curve)", benchmark),
-            ("Comparison with a clinical-only model", benchmark),
-            ("Clinical utility (decision-curve analysis)", benchmark),
-            ("External or leave-site-out validation", per_site),
-            ("Performance in subgroups (per site)", per_site),
-            ("Fairness across sex / age groups", False),
-            (
-                "Model and code availability (sfckit version, parameters in "
-                "dataset_description.json)",
-                True,
-            ),
-        ]
+        from sfckit.report.tripod import checklist
+
+        table = checklist(self.layout)
+        self.tripod_table = table
         self.add(
             "tripod",
-            "TRIPOD+AI checklist (what this run reports)",
+            "TRIPOD+AI items this run can answer",
             [
-                _table(
-                    {
-                        "header": ["item", "reported"],
-                        "rows": [[name, "yes" if done else "not reported"] for name, done in items],
-                    }
+                _text(
+                    "Status 'reported' only where a file of this run shows it (the evidence "
+                    "column names the file and value); 'for the author' marks what no file "
+                    "can answer. Also written as tripod_ai.tsv."
                 ),
+                _table(display_table(table)),
             ],
         )
 
@@ -718,6 +691,8 @@ class ReportBuilder:
         )
         with atomic_write(out_path) as handle:
             handle.write(html)
+        if self.tripod_table is not None:
+            write_tsv(self.tripod_table, out_path.parent / layout.TRIPOD)
         return out_path
 
 

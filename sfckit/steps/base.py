@@ -35,6 +35,9 @@ def _split_names(value: Any) -> Any:
 NameList = Annotated[tuple[str, ...], BeforeValidator(_split_names)]
 """Several names: a YAML list, or comma-separated text on the command line."""
 
+NumberList = Annotated[tuple[float, ...], BeforeValidator(_split_names)]
+"""Several numbers: a YAML list, or comma-separated on the command line (``0.2,0.5``)."""
+
 
 class StepSettings(BaseModel):
     """Base of every step's settings: unknown keys are errors, values are immutable."""

@@ -59,7 +59,7 @@ def run(
     from sfckit.io.outputs import write_json, write_tsv
     from sfckit.learn.data import check_fold_counts, load_classification_data
     from sfckit.learn.metrics import roc_table
-    from sfckit.learn.nested import nested_cv, outer_splits, permutation_aucs
+    from sfckit.learn.nested import nested_cv, outer_splits, permutation_aucs, tuning_scoring
     from sfckit.learn.results import (
         RESEARCH_NOTICE,
         clean_for_json,
@@ -111,8 +111,15 @@ def run(
         **parallel,
     )
     metrics["perm_p"] = (
-        float((1 + np.sum(null >= metrics["auc"])) / (1 + null.size)) if null.size else None
+        float((1 + np.sum(null >= metrics["auc_mean_repeats"])) / (1 + null.size))
+        if null.size
+        else None
     )
+    # Each permutation reruns one repeat of the outer loop, so its AUC is compared with the
+    # observed single-repeat AUC (mean over repeats), not with the pooled one.
+    metrics["perm_statistic"] = "auc_mean_repeats"
+    metrics["perm_p_floor"] = 1 / (1 + null.size) if null.size else None
+    metrics["perm_p_at_floor"] = bool(null.size) and metrics["perm_p"] == metrics["perm_p_floor"]
     metrics["n_permutations"] = int(null.size)
     metrics["permutation_auc_mean"] = float(null.mean()) if null.size else None
     metrics.update(
@@ -122,7 +129,9 @@ def run(
             "n_negative": int((1 - data.y).sum()),
             "n_features": len(data.feature_names),
             "dropped_regions": list(data.dropped_regions["region"]),
-            "class_weighting": "balanced sample weights n/(2*n_class) in every fit",
+            "class_weighting": "none (risks estimate the true rate)",
+            "tuning": tuning_scoring(settings.model),
+            "threshold": "y_pred = probability >= the outer training fold's prevalence",
             "note": RESEARCH_NOTICE,
         }
     )

@@ -49,7 +49,7 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(_type_name(a) for a in args if a is not type(None)) + " (optional)"
     if origin is tuple:
         if Ellipsis in args:
-            return "list of names"
+            return "list of numbers" if args[0] is float else "list of names"
         return "pair of numbers"
     if origin is list:
         return "list"

@@ -80,6 +80,7 @@ BENCHMARK_FILES = (
 SCORES_JSON = "scores.json"
 STUDY_JSON = "study.json"
 REPORT = "report.html"
+TRIPOD = "tripod_ai.tsv"
 STEP_KEYS = ".sfckit-steps"
 SEARCHLIGHT = "searchlight"
 

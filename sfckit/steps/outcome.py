@@ -103,7 +103,6 @@ def run(
         jobs=jobs,
         progress=progress,
         participant_ids=data.participant_ids,
-        probabilities=True,
         label=settings.target,
     )
     pooled_predictions = pooled(result.predictions.assign(model=settings.model))

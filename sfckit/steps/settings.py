@@ -18,7 +18,7 @@ from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS
 from sfckit.features.denoise import STRATEGIES
 from sfckit.features.searchlight import DEFAULT_RADIUS_MM
 from sfckit.learn.models import MODELS
-from sfckit.steps.base import NameList, StepSettings
+from sfckit.steps.base import NameList, NumberList, StepSettings
 
 ModelName = Literal[tuple(MODELS)]  # type: ignore[valid-type]
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
@@ -256,6 +256,19 @@ class BenchmarkSettings(CrossValidationSettings):
         "error",
         description="a test site absent from training: stop, or map it onto the training sites",
     )
+    risk_thresholds: NumberList = Field(
+        (0.2, 0.5),
+        min_length=1,
+        description="risk category cut-offs for the categorical NRI (low < 0.2 <= "
+        "intermediate < 0.5 <= high by default)",
+    )
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> BenchmarkSettings:
+        cuts = self.risk_thresholds
+        if any(not 0 < t < 1 for t in cuts) or list(cuts) != sorted(set(cuts)):
+            raise ValueError(f"risk_thresholds must increase within (0, 1), got {cuts}")
+        return self
 
 
 class OutcomeSettings(CrossValidationSettings):

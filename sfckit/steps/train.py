@@ -39,8 +39,8 @@ def run(
 def summary(metadata: dict[str, Any], settings: TrainSettings, out: Path) -> list[str]:
     """What the command line prints."""
     return [
-        f"model: {out} ({metadata['model']}, inner-CV AUC {metadata['inner_cv_auc']:.3f}; "
-        "research use only)",
+        f"model: {out} ({metadata['model']}, inner-CV {metadata['inner_cv_scoring']} "
+        f"{metadata['inner_cv_score']:.3f}; research use only)",
         f"SHA-256: {metadata['sha256']} (also in {out.name}.sha256)",
     ]
 

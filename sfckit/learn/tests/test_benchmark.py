@@ -106,7 +106,11 @@ def test_deconfounding_removes_a_duration_only_signal():
     settings = BenchmarkSettings(
         positive="TRD",
         negative="nTRD",
-        clinical=("noise",), model="logistic", repeats=1, deconfound=("duration",), n_bootstrap=100
+        clinical=("noise",),
+        model="logistic",
+        repeats=1,
+        deconfound=("duration",),
+        n_bootstrap=100,
     )
     result = benchmark(duration_only_data(), settings, source="test", progress=False)
     aucs = result.summary.set_index("model")["auc"]
@@ -218,3 +222,30 @@ def test_benchmark_cli_leave_site_out(reference_study, tmp_path, capsys):
     summary = json.loads((tmp_path / "benchmark.json").read_text())
     assert summary["settings"]["validation"] == "leave-site-out"
     assert summary["harmonization"]["unseen_site"] == "reference"
+
+
+def test_risks_are_calibrated_without_class_weighting(benchmarked):
+    """Class weighting pushed every risk towards 50 % (intercept -0.6, slope 2.5 on the
+    demo); unweighted models tuned for log-loss estimate the true rate."""
+    out, result = benchmarked
+    summary = result.summary.set_index("model")
+    for model in ("clinical", "imaging", "imaging+clinical"):
+        row = summary.loc[model]
+        assert abs(row["calibration_intercept"]) <= 0.25, (model, row["calibration_intercept"])
+        assert 0.6 <= row["calibration_slope"] <= 1.6, (model, row["calibration_slope"])
+    pooled = result.predictions.groupby("model")["y_score"].mean()
+    prevalence = result.predictions["y_true"].mean()
+    assert (abs(pooled - prevalence) < 0.05).all(), (pooled, prevalence)
+    comparisons = read_tsv(out / "comparisons.tsv")
+    for column in ("nri_categorical", "nri_categorical_events", "nri_categorical_nonevents"):
+        assert comparisons[column].notna().all()
+
+
+def test_one_auc_per_model_in_every_table(benchmarked):
+    """The AUC of benchmark.tsv is the one DeLong compares (pooled out-of-fold)."""
+    _, result = benchmarked
+    aucs = result.summary.set_index("model")["auc"]
+    for row in result.comparisons.itertuples():
+        assert row.auc_a == pytest.approx(aucs[row.model_a], abs=1e-12)
+        assert row.auc_b == pytest.approx(aucs[row.model_b], abs=1e-12)
+    assert "auc_mean_repeats" in result.summary.columns

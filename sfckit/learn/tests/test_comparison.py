@@ -7,7 +7,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from sfckit.learn import delong_test
 from sfckit.learn.calibration import calibration_metrics, reliability_curve
-from sfckit.learn.comparison import continuous_nri, idi, reclassification
+from sfckit.learn.comparison import categorical_nri, continuous_nri, idi, reclassification
 from sfckit.learn.decision_curve import net_benefit, treat_all
 
 
@@ -73,9 +73,30 @@ def test_nri_and_idi_hand_example():
     better = np.array([0.9, 0.7, 0.1, 0.3])
     assert continuous_nri(y, better, old) == pytest.approx(2.0)
     result = reclassification(
-        np.tile(y, 20), np.tile(better, 20), np.tile(old, 20), n_bootstrap=200
+        np.tile(y, 20),
+        np.tile(better, 20),
+        np.tile(old, 20),
+        thresholds=(0.2, 0.5),
+        n_bootstrap=200,
     )
     assert result["nri_ci_low"] <= result["nri"] <= result["nri_ci_high"]
+    assert result["nri_categorical_ci_low"] <= result["nri_categorical"]
+
+
+def test_categorical_nri_equals_the_reclassification_table_by_hand():
+    """Pencina 2008's categorical NRI from a reclassification table counted by hand."""
+    # categories at 0.2 and 0.5: low [0, .2), intermediate [.2, .5), high [.5, 1]
+    y = np.array([1] * 6 + [0] * 8)
+    old = np.array([0.1, 0.3, 0.3, 0.6, 0.6, 0.1, 0.1, 0.3, 0.3, 0.6, 0.6, 0.1, 0.3, 0.45])
+    new = np.array([0.3, 0.6, 0.25, 0.4, 0.7, 0.15, 0.05, 0.1, 0.3, 0.3, 0.9, 0.25, 0.5, 0.2])
+    # events (6): up 0.1->0.3, 0.3->0.6; down 0.6->0.4; stay 3 -> (2 - 1) / 6
+    # non-events (8): down 0.3->0.1, 0.6->0.3; up 0.1->0.25, 0.3->0.5; stay 4 -> (2 - 2) / 8
+    result = categorical_nri(y, new, old, (0.2, 0.5))
+    assert result["events"] == pytest.approx(1 / 6)
+    assert result["nonevents"] == pytest.approx(0.0)
+    assert result["nri"] == pytest.approx(1 / 6)
+    # a threshold exactly on a value counts the value as the higher category
+    assert categorical_nri([1], [0.5], [0.49], (0.5,))["events"] == 1.0
 
 
 def test_calibration_of_a_calibrated_model():

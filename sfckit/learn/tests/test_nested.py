@@ -27,7 +27,7 @@ def noise(seed, n=80, p=500):
 
 def test_nested_cv_on_noise_stays_at_chance_while_leaky_selection_inflates():
     nested, leaky = [], []
-    for seed in range(3):
+    for seed in range(8):
         X, y = noise(seed)
         splits = outer_splits(y, n_splits=5, n_repeats=1, seed=seed)
         result = nested_cv(
@@ -51,9 +51,10 @@ def test_nested_cv_on_noise_stays_at_chance_while_leaky_selection_inflates():
             cv=StratifiedKFold(5, shuffle=True, random_state=seed),
         )
         leaky.append(roc_auc_score(y, scores))
-    assert all(abs(a - 0.5) <= 0.1 for a in nested), nested
-    assert np.mean(np.abs(np.array(nested) - 0.5)) < 0.1
-    assert min(leaky) > 0.75, leaky
+    # null AUCs of n = 80 scatter with SD about 0.065 around 0.5; leaky ones sit far above
+    assert all(abs(a - 0.5) <= 0.2 for a in nested), nested
+    assert abs(np.mean(nested) - 0.5) < 0.05, nested
+    assert min(leaky) > 0.75 and np.mean(leaky) - np.mean(nested) > 0.3, leaky
 
 
 def test_rank_auc_matches_sklearn_with_ties():
@@ -85,13 +86,18 @@ def make_predictions(rng, repeats=3, n=60):
     return pd.concat(frames, ignore_index=True)
 
 
-def test_auc_ci_brackets_the_mean_repeat_auc_and_threshold_metrics():
+def test_the_headline_auc_is_that_of_the_pooled_predictions():
     predictions = make_predictions(np.random.default_rng(1))
-    result = auc_with_ci(predictions)
-    expected = np.mean(
+    result = auc_with_ci(predictions, n_bootstrap=500)
+    mean_repeats = np.mean(
         [roc_auc_score(p["y_true"], p["y_score"]) for _, p in predictions.groupby("repeat")]
     )
-    assert result["auc"] == pytest.approx(expected)
+    pooled = predictions.groupby("participant_id").agg(
+        y_true=("y_true", "first"), y_score=("y_score", "mean")
+    )
+    assert result["auc"] == pytest.approx(roc_auc_score(pooled["y_true"], pooled["y_score"]))
+    assert result["auc_mean_repeats"] == pytest.approx(mean_repeats)
+    assert result["auc"] != pytest.approx(mean_repeats)  # two numbers, two names
     assert result["auc_ci_low"] < result["auc"] < result["auc_ci_high"]
     rates = threshold_metrics(predictions)
     first = predictions[predictions["repeat"] == 0]

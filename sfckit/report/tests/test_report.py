@@ -130,3 +130,13 @@ def test_names_with_dollar_signs_are_drawn_as_text():
     assert uri.startswith("data:image/png;base64,")
     uri = figures.score_scatter(values, values * 2, groups, order, "$bsi^", "$x_{")
     assert uri.startswith("data:image/png;base64,")
+
+
+def test_a_model_has_one_colour_in_every_figure():
+    from sfckit.report.figures import model_colour
+
+    orders = [["clinical", "imaging", "imaging+clinical"], ["imaging+clinical", "clinical"]]
+    for name in ("clinical", "imaging+clinical"):
+        assert len({model_colour(name, order) for order in orders}) == 1
+    colours = [model_colour(n) for n in ("clinical", "imaging", "imaging+clinical", "confounds")]
+    assert len(set(colours)) == 4
