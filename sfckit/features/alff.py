@@ -20,6 +20,22 @@ the same frequency grid by a least-squares sinusoid fit per frequency with a flo
 (the generalised Lomb–Scargle periodogram, as XCP-D does for censored data), converted to
 the same scale (``a = amplitude / sqrt(2)``). On an uncensored run both estimators agree at
 every Fourier frequency below Nyquist.
+
+Other conventions (``convention=``), each equal to that tool's own code (tested against
+values its code produced, in float64):
+
+- ``"dpabi"`` — DPABI/DPARSF ``y_alff_falff.m`` (the reference study's tool): linear
+  detrend, zero padding to the next power of two ``P``, amplitude ``2 |FFT| / N``, ALFF the
+  mean amplitude over the 1-based bins ``ceil(low P TR + 1)`` … ``fix(high P TR + 1)``
+  (inclusive), fALFF the band sum over bins ``2`` … ``P/2 + 1``. Censored volumes are cut
+  (DPABI's ``'cut'`` scrubbing) and the rest treated as one contiguous run.
+- ``"xcpd"`` — XCP-D ``compute_alff``: each voxel z-scored, ``sqrt`` of
+  ``scipy.signal.periodogram(scaling="spectrum")`` (or, with a ``sample_mask``, of
+  ``scipy.signal.lombscargle(normalize=True)`` of the kept volumes on the grid
+  ``linspace(0, fs/2, n//2 + 1)[1:]``), ALFF ``2 * mean`` over the half-open run of bins
+  from the one nearest the lower to the one nearest the upper band edge, times the voxel's
+  SD over all volumes. XCP-D has no fALFF; sfckit adds band sum / sum over all bins above 0
+  of the same spectrum.
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ import numpy as np
 import scipy.fft
 
 DEFAULT_BAND = (0.01, 0.08)
+CONVENTIONS = ("sfckit", "dpabi", "xcpd")
 _BLOCK_VOXELS = 16384
 
 
@@ -68,6 +85,7 @@ def alff(
     tr: float,
     band: tuple[float, float] = DEFAULT_BAND,
     sample_mask: np.ndarray | None = None,
+    convention: str = "sfckit",
 ) -> tuple[np.ndarray, np.ndarray]:
     """ALFF and fALFF of each column of a (time x voxels) array.
 
@@ -82,6 +100,9 @@ def alff(
     sample_mask : ndarray of bool, shape (n_volumes,), optional
         ``True`` for volumes to keep. When some volumes are censored the spectrum is
         estimated by least-squares sinusoid fits on the kept volumes.
+    convention : {"sfckit", "dpabi", "xcpd"}
+        Whose definition to follow (see the module docs); ``dpabi`` and ``xcpd`` compute
+        in float64.
 
     Returns
     -------
@@ -101,8 +122,14 @@ def alff(
         data = data[:, None]
     if data.ndim != 2:
         raise ValueError(f"timeseries must be 2-D (time x voxels); got shape {data.shape}")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown ALFF convention {convention!r}; choose one of {CONVENTIONS}")
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float64)
+    if convention == "dpabi":
+        return dpabi_alff(data, tr=tr, band=band, sample_mask=sample_mask)
+    if convention == "xcpd":
+        return xcpd_alff(data, tr=tr, band=band, sample_mask=sample_mask)
     n_volumes = data.shape[0]
     times = np.arange(n_volumes, dtype=np.float64) * tr
     freqs = scipy.fft.rfftfreq(n_volumes, d=tr)
@@ -178,3 +205,75 @@ def _least_squares_amplitude(block: np.ndarray, times: np.ndarray, freqs: np.nda
     stacked = pseudo_inverses[:, :2, :].reshape(-1, len(times)).astype(block.dtype)
     coefficients = (stacked @ block).reshape(len(freqs), 2, block.shape[1])
     return np.sqrt((coefficients**2).sum(axis=1)) / np.sqrt(2.0)
+
+
+def dpabi_alff(
+    data: np.ndarray, *, tr: float, band: tuple[float, float], sample_mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """ALFF and fALFF as DPABI's ``y_alff_falff.m`` computes them (see the module docs)."""
+    import math
+
+    data = np.asarray(data, dtype=np.float64)
+    if sample_mask is not None:
+        data = data[np.asarray(sample_mask, dtype=bool)]  # DPABI's 'cut' scrubbing
+    n = data.shape[0]
+    padded = 2 ** math.ceil(math.log2(n))  # MATLAB 2^nextpow2(n)
+    sample_freq = 1.0 / tr
+    low, high = band
+    # 1-based bin numbers, computed in MATLAB's order of operations.
+    first = padded // 2 + 1 if low >= sample_freq / 2 else math.ceil(low * padded * tr + 1)
+    if high >= sample_freq / 2 or high == 0:
+        last = padded // 2 + 1
+    else:
+        last = math.trunc(high * padded * tr + 1)
+    detrended = _detrend(data, np.arange(n, dtype=np.float64))
+    amplitude = 2.0 * np.abs(np.fft.fft(detrended, n=padded, axis=0)) / n
+    in_band = amplitude[first - 1 : last]
+    alff_values = in_band.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        falff_values = in_band.sum(axis=0) / amplitude[1 : padded // 2 + 1].sum(axis=0)
+    falff_values[~np.isfinite(falff_values)] = 0.0
+    return alff_values, falff_values
+
+
+def xcpd_alff(
+    data: np.ndarray, *, tr: float, band: tuple[float, float], sample_mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """ALFF as XCP-D's ``compute_alff`` computes it (see the module docs), with fALFF."""
+    from scipy import signal
+
+    data = np.asarray(data, dtype=np.float64)
+    n = data.shape[0]
+    fs = 1.0 / tr
+    sd = data.std(axis=0)
+    constant = sd == 0
+    z = (data - data.mean(axis=0)) / np.where(constant, 1.0, sd)
+    if sample_mask is None:
+        freqs, power = signal.periodogram(z, fs, scaling="spectrum", axis=0)
+    else:
+        keep = np.asarray(sample_mask, dtype=bool)
+        if keep.shape != (n,):
+            raise ValueError(f"sample_mask must have shape ({n},); got {keep.shape}")
+        times = (np.arange(n) * tr)[keep]
+        freqs = np.linspace(0, 0.5 * fs, n // 2 + 1)[1:]
+        kept = data[keep]
+        kept_sd = kept.std(axis=0)
+        censored = (kept - kept.mean(axis=0)) / np.where(kept_sd == 0, 1.0, kept_sd)
+        # scipy's Lomb-Scargle takes one series at a time (as XCP-D calls it).
+        power = np.zeros((freqs.size, censored.shape[1]))
+        for i in np.flatnonzero(~constant):
+            power[:, i] = signal.lombscargle(
+                times, censored[:, i], 2 * np.pi * freqs, normalize=True
+            )
+    amplitude = np.sqrt(power)
+    low, high = band
+    low = freqs[0] if low == 0 else low
+    high = freqs[-1] if high == 0 else high
+    first, last = np.argmin(np.abs(freqs - low)), np.argmin(np.abs(freqs - high))
+    in_band = amplitude[first:last]
+    alff_values = 2 * in_band.mean(axis=0) * sd
+    with np.errstate(invalid="ignore", divide="ignore"):
+        falff_values = in_band.sum(axis=0) / amplitude[freqs > 0].sum(axis=0)
+    alff_values[constant] = 0.0
+    falff_values[constant] = np.nan
+    return alff_values, falff_values

@@ -52,6 +52,13 @@ from sfckit.io.outputs import (
 from sfckit.steps import layout
 from sfckit.steps.settings import ExtractionParameters
 
+ALFF_CONVENTIONS = {
+    "sfckit": "linear detrend, 2 x mean sqrt(one-sided power spectrum) over the closed band",
+    "dpabi": "DPABI y_alff_falff.m: linear detrend, zero padding to a power of two, "
+    "2|FFT|/N, bins ceil(low P TR + 1) to fix(high P TR + 1)",
+    "xcpd": "XCP-D compute_alff: z-scored, sqrt periodogram (Lomb-Scargle when censored), "
+    "2 x mean over the bins nearest the edges, times the voxel SD",
+}
 CACHE_FOLDER = ".sfckit-cache"
 STOP_FILE = ".stop"
 
@@ -263,9 +270,10 @@ def extract_cohort(
                 "GrayMatterMask": f"GMV > {parameters.gm_threshold}"
                 + (f" within {parameters.gm_mask}" if parameters.gm_mask else "")
                 + ", ALFF finite and non-zero",
-                "ALFF": "XCP-D scale: 2 x mean sqrt(one-sided power spectrum) over "
-                f"{parameters.band[0]}-{parameters.band[1]} Hz after linear detrending; regional "
-                "ALFF is mALFF (divided by the participant's mean gray-matter ALFF)",
+                "ALFF": f"convention '{parameters.alff_convention}' "
+                f"({ALFF_CONVENTIONS[parameters.alff_convention]}) over "
+                f"{parameters.band[0]}-{parameters.band[1]} Hz (BOLD input); regional ALFF is "
+                "mALFF (divided by the participant's mean gray-matter ALFF)",
                 "SFC": _method_description(parameters),
                 "Manifest": str(cohort.path),
                 "Failures": len(failures),

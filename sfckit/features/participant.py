@@ -304,7 +304,11 @@ def _alff_from_bold(
             tr=tr,
         )
     values, _ = alff_kernel(
-        timeseries, tr=tr, band=parameters.band, sample_mask=None if keep.all() else keep
+        timeseries,
+        tr=tr,
+        band=parameters.band,
+        sample_mask=None if keep.all() else keep,
+        convention=parameters.alff_convention,
     )
 
     if not np.any(np.isfinite(values) & (values != 0)):

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from sfckit.features.alff import CONVENTIONS as ALFF_CONVENTIONS
 from sfckit.features.alff import DEFAULT_BAND
 from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS
 from sfckit.features.denoise import STRATEGIES
@@ -49,6 +50,11 @@ class ExtractionParameters(StepSettings):
         0.2, ge=0, lt=1, description="gray-matter mask: voxels with GMV above this"
     )
     band: tuple[float, float] = Field(DEFAULT_BAND, description="ALFF band in Hz (low high)")
+    alff_convention: Literal[ALFF_CONVENTIONS] = Field(  # type: ignore[valid-type]
+        "sfckit",
+        description="ALFF from BOLD as sfckit (default), DPABI's y_alff_falff.m or XCP-D's "
+        "compute_alff computes it (equal to their code; recorded in provenance)",
+    )
     gm_mask: str | None = Field(
         None, description="optional gray-matter mask image", json_schema_extra={"path": True}
     )

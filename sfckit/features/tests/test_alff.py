@@ -1,10 +1,19 @@
 """ALFF/fALFF kernel against independent references (scipy, closed forms)."""
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import signal
 
-from sfckit.features.alff import _fourier_amplitude, _least_squares_amplitude, alff, band_problem
+from sfckit.features.alff import (
+    CONVENTIONS,
+    _fourier_amplitude,
+    _least_squares_amplitude,
+    alff,
+    band_problem,
+)
 
 
 def reference_alff(series, tr, band):
@@ -150,3 +159,68 @@ def test_censoring_that_leaves_too_few_volumes_is_an_error(bold):
 def test_mask_shape_mismatch_is_an_error(bold):
     with pytest.raises(ValueError, match="sample_mask must have shape"):
         alff(bold, tr=2.0, sample_mask=np.ones(3, bool))
+
+
+REFERENCE = Path(__file__).parent / "data"
+
+
+def reference_input():
+    data = np.loadtxt(REFERENCE / "alff_reference_input.tsv", delimiter="\t")
+    mask = np.loadtxt(REFERENCE / "alff_reference_mask.tsv").astype(bool)
+    return data, mask
+
+
+def test_dpabi_convention_equals_dpabi_y_alff_falff():
+    """Pinned against DPABI's own y_alff_falff.m run in Octave (see data/ALFF_REFERENCE.md)."""
+    data, mask = reference_input()
+    table = pd.read_csv(REFERENCE / "alff_reference_dpabi.tsv", sep="\t")
+    voxels = [f"voxel{i}" for i in range(data.shape[1])]
+    for row in table.itertuples():
+        values = alff(
+            data,
+            tr=2.0,
+            band=(row.low, row.high),
+            sample_mask=mask if row.censored else None,
+            convention="dpabi",
+        )
+        computed = values[0] if row.measure == "alff" else values[1]
+        expected = np.array([getattr(row, v) for v in voxels])
+        # the last voxel is constant: DPABI's values there are round-off noise
+        np.testing.assert_allclose(computed[:-1], expected[:-1], rtol=1e-6, atol=0)
+        if row.measure == "alff":
+            assert abs(computed[-1]) < 1e-12 and abs(expected[-1]) < 1e-12
+
+
+def test_xcpd_convention_equals_xcpd_compute_alff():
+    """Pinned against XCP-D's own compute_alff (see data/ALFF_REFERENCE.md)."""
+    data, mask = reference_input()
+    table = pd.read_csv(REFERENCE / "alff_reference_xcpd.tsv", sep="\t")
+    voxels = [f"voxel{i}" for i in range(data.shape[1])]
+    for row in table.itertuples():
+        computed, falff_values = alff(
+            data,
+            tr=2.0,
+            band=(row.low, row.high),
+            sample_mask=mask if row.censored else None,
+            convention="xcpd",
+        )
+        expected = np.array([getattr(row, v) for v in voxels])
+        np.testing.assert_allclose(computed, expected, rtol=1e-6, atol=1e-12)
+        assert computed[-1] == 0 and np.isnan(falff_values[-1])
+        assert ((falff_values[:-1] > 0) & (falff_values[:-1] < 1)).all()
+
+
+def test_a_linear_trend_enters_xcpd_alff_only():
+    """XCP-D removes the mean, not a linear trend (the documented difference): a drift adds
+    low-frequency amplitude in its convention and not in the detrending ones."""
+    t = np.arange(200) * 2.0
+    wave = np.sin(2 * np.pi * 0.04 * t)
+    drifting = wave + 0.01 * t
+    for convention in CONVENTIONS:
+        flat, drift = (alff(x, tr=2.0, convention=convention)[0][0] for x in (wave, drifting))
+        if convention == "xcpd":
+            assert drift > 1.5 * flat
+        else:
+            assert drift == pytest.approx(flat, rel=1e-6)
+    with pytest.raises(ValueError, match="unknown ALFF convention"):
+        alff(wave, tr=2.0, convention="afni")
