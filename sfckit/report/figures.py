@@ -146,10 +146,18 @@ def statistic_map(
 
 
 def group_distribution(
-    values: pd.Series, groups: pd.Series, order: Sequence[str], title: str, annotation: str
+    values: pd.Series,
+    groups: pd.Series,
+    order: Sequence[str],
+    title: str,
+    annotation: str,
+    *,
+    ylabel: str = "SFC (Fisher z)",
+    marks: Sequence[float] | None = None,
 ) -> str:
-    """Box plot with the individual points of one region's feature, per group."""
-    figure, ax = plt.subplots(figsize=(4.2, 3.2))
+    """Box plot with the individual points of one region's feature, per group; ``marks``
+    (e.g. estimated marginal means) are drawn as diamonds."""
+    figure, ax = plt.subplots(figsize=(4.6, 3.4))
     data = [values[groups == g].dropna().to_numpy() for g in order]
     ax.boxplot(data, showfliers=False, widths=0.5)
     rng = np.random.default_rng(0)
@@ -157,10 +165,12 @@ def group_distribution(
         ax.scatter(
             position + rng.uniform(-0.15, 0.15, sample.size), sample, s=8, alpha=0.6, color=colour
         )
+    if marks is not None:
+        ax.scatter(range(1, len(order) + 1), marks, marker="D", s=40, color="black", zorder=3)
     ax.set_xticks(range(1, len(order) + 1), order)
-    ax.set_ylabel("SFC (Fisher z)")
+    ax.set_ylabel(ylabel, fontsize=8)
     ax.set_title(title, fontsize=9)
-    ax.text(0.01, 0.01, annotation, transform=ax.transAxes, fontsize=7, va="bottom")
+    figure.text(0.01, -0.02, annotation, fontsize=7, va="top", wrap=True)
     return to_data_uri(figure)
 
 
@@ -180,6 +190,24 @@ def score_scatter(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.legend(fontsize=7)
+    return to_data_uri(figure)
+
+
+def residual_scatter(
+    x_res: np.ndarray, y_res: np.ndarray, *, xlabel: str, ylabel: str, title: str
+) -> str:
+    """Partial-residual plot: the residuals the partial correlation is computed on."""
+    figure, ax = plt.subplots(figsize=(4.2, 3.2))
+    ax.scatter(x_res, y_res, s=10, alpha=0.7, color=PALETTE[0])
+    if len(x_res) > 2 and np.ptp(x_res) > 0:
+        slope, intercept = np.polyfit(x_res, y_res, 1)
+        grid = np.linspace(x_res.min(), x_res.max(), 20)
+        ax.plot(grid, intercept + slope * grid, color=PALETTE[3])
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.axvline(0, color="grey", linewidth=0.5)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
     return to_data_uri(figure)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 import nibabel as nib
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -182,25 +183,59 @@ class ReportBuilder:
         sfc_path = self.layout.features(self.primary) / layout.SFC
         if self.clinical is not None and sfc_path.is_file():
             sfc = read_tsv(sfc_path).set_index("participant_id")
+            adjusted, label = self._adjusted(sfc, significant["region"].head(MAX_REGION_FIGURES))
             groups = self.clinical.set_index("participant_id")["group"].reindex(sfc.index)
             images = []
             for region in significant["region"].head(MAX_REGION_FIGURES):
                 rows = posthoc[posthoc["region"] == region]
                 note = "; ".join(
-                    f"{r.contrast} p_holm={format_value(r.p_holm)}" for r in rows.itertuples()
+                    f"{r.contrast}: p(Holm) {format_value(r.p_holm)}" for r in rows.itertuples()
                 )
+                means = stats_table.set_index("region").loc[region]
+                marks = [means.get(f"adjusted_mean_{g}", np.nan) for g in self.group_order()]
                 images.append(
                     (
                         figures.group_distribution(
-                            sfc[region], groups, self.group_order(), region, note
+                            adjusted[region],
+                            groups,
+                            self.group_order(),
+                            readable(region),
+                            note,
+                            ylabel=label,
+                            marks=marks,
                         ),
-                        f"{region}: SFC by group",
+                        f"{readable(region)}: SFC by group, {label.split(', ', 1)[-1]}; "
+                        "diamonds are the estimated marginal means of the ANCOVA",
                     )
                 )
             if images:
                 blocks.append(_figures(images))
             self._quality(sfc, significant["region"].tolist())
         self.add("groups", "Group differences in SFC", blocks)
+
+    def _adjusted(self, sfc: pd.DataFrame, regions: Any) -> tuple[pd.DataFrame, str]:
+        """SFC moved to the covariates' mean with the ANCOVA's slopes, per region."""
+        from sfckit.stats.design import covariate_design
+        from sfckit.stats.group_tests import adjusted_values
+
+        covariates = self.stats_parameters.get("covariates") or []
+        order = self.group_order()
+        clinical = self.clinical.set_index("participant_id").reindex(sfc.index)
+        rows = clinical["group"].astype(str).isin(order).to_numpy()
+        design = covariate_design(
+            clinical.loc[rows],
+            covariates,
+            categorical=self.stats_parameters.get("categorical") or [],
+        ).matrix
+        codes = pd.Categorical(clinical.loc[rows, "group"].astype(str), categories=order).codes
+        adjusted = pd.DataFrame(np.nan, index=sfc.index, columns=list(regions))
+        for region in regions:
+            values = sfc.loc[rows, region].to_numpy(dtype=float)
+            adjusted.loc[rows, region] = adjusted_values(values, codes, design, len(order))
+        label = "SFC (Fisher z)" + (
+            f", adjusted for {', '.join(covariates)}" if covariates else ", unadjusted"
+        )
+        return adjusted, label
 
     def _quality(self, sfc: pd.DataFrame, regions: list[str]) -> None:
         features = self.layout.features(self.primary)
@@ -328,24 +363,60 @@ class ReportBuilder:
                 )
             ),
         ]
+        differences_path = self.layout.correlations / layout.CORRELATION_DIFFERENCES
+        if differences_path.is_file() and len(significant):
+            differences = read_tsv(differences_path)
+            tested = differences.merge(
+                significant[["region", "score"]].drop_duplicates(), on=["region", "score"]
+            )
+            blocks.append(
+                _table(
+                    display_table(
+                        tested,
+                        ["region", "score", "group_a", "group_b", "r_a", "r_b", "z", "p", "p_fdr"],
+                    ),
+                    "Is the correlation different between groups? (Fisher z test of r_a - "
+                    "r_b; a correlation 'in one group but not the other' needs this test, not "
+                    "two separate p-values)",
+                )
+            )
         sfc_path = self.layout.features(self.primary or "") / layout.SFC
         if self.clinical is not None and sfc_path.is_file() and len(significant):
-            sfc = read_tsv(sfc_path).set_index("participant_id")
-            clinical = self.clinical.set_index("participant_id").reindex(sfc.index)
-            order = list(dict.fromkeys(table["group"]))
+            from sfckit.stats.correlations import group_partial_residuals
+            from sfckit.stats.design import align_features
+
+            parameters = self._parameters(self.layout.correlations)
+            features, clinical = align_features(
+                read_tsv(sfc_path),
+                self.clinical,
+                features_source=str(sfc_path),
+                clinical_source="manifest",
+            )
+            covariates = parameters.get("covariates") or []
+            adjusted = f" adjusted for {', '.join(covariates)}" if covariates else ""
             images = []
             for row in significant.head(MAX_REGION_FIGURES).itertuples():
+                x_res, y_res = group_partial_residuals(
+                    features,
+                    clinical,
+                    group=row.group,
+                    region=row.region,
+                    score=row.score,
+                    covariates=covariates,
+                    categorical=parameters.get("categorical") or [],
+                    method=parameters.get("method", "pearson"),
+                )
                 images.append(
                     (
-                        figures.score_scatter(
-                            sfc[row.region],
-                            pd.to_numeric(clinical[row.score], errors="coerce"),
-                            clinical["group"],
-                            order,
-                            f"SFC {row.region}",
-                            row.score,
+                        figures.residual_scatter(
+                            x_res,
+                            y_res,
+                            xlabel=f"SFC {row.region} (residual)",
+                            ylabel=f"{row.score} (residual)",
+                            title=f"{row.group}: partial r = {row.r:.2f}",
                         ),
-                        f"{row.region} vs {row.score} (r = {row.r:.2f} in {row.group})",
+                        f"{row.region} vs {row.score} in {row.group}: residuals{adjusted}; "
+                        f"their correlation is the partial r = {row.r:.2f} (n = {row.n})",
                     )
                 )
             blocks.append(_figures(images))
@@ -694,6 +765,11 @@ class ReportBuilder:
         if self.tripod_table is not None:
             write_tsv(self.tripod_table, out_path.parent / layout.TRIPOD)
         return out_path
+
+
+def readable(name: str) -> str:
+    """An atlas region name for a figure title (``Right_Middle_Frontal_Gyrus`` -> spaces)."""
+    return str(name).replace("_", " ")
 
 
 def build_report(results_dir: str | Path, out_path: str | Path | None = None) -> Path:

@@ -31,6 +31,39 @@ def _residualise(values: np.ndarray, design: np.ndarray) -> np.ndarray:
     return values - design @ beta
 
 
+def partial_residuals(
+    x: np.ndarray, y: np.ndarray, covariates: np.ndarray | None = None, *, method: str = "pearson"
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``x`` and ``y`` residualised on the covariates (with an intercept), complete rows only.
+
+    The partial correlation is the Pearson correlation of these residuals, so a scatter of
+    them shows exactly what the partial r measures. Spearman ranks x, y and the covariates
+    first.
+
+    Returns
+    -------
+    x_res, y_res : ndarray
+        Residuals of the complete rows.
+    k : int
+        Number of covariate columns partialled out.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    covariates = np.empty((len(x), 0)) if covariates is None else np.asarray(covariates, float)
+    keep = np.isfinite(x) & np.isfinite(y) & ~np.isnan(covariates).any(axis=1)
+    x, y, covariates = x[keep], y[keep], covariates[keep]
+    n, k = len(x), covariates.shape[1]
+    if method == "spearman":
+        x, y = stats.rankdata(x), stats.rankdata(y)
+        covariates = np.column_stack([stats.rankdata(c) for c in covariates.T]) if k else covariates
+    design = np.hstack([np.ones((n, 1)), covariates])
+    if n == 0:
+        return x, y, k
+    return _residualise(x, design), _residualise(y, design), k
+
+
 def partial_correlation(
     x: np.ndarray, y: np.ndarray, covariates: np.ndarray | None = None, *, method: str = "pearson"
 ) -> dict[str, float]:
@@ -50,22 +83,11 @@ def partial_correlation(
     dict
         ``n``, ``r``, ``ci_low``, ``ci_high``, ``p`` (two-sided).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    covariates = np.empty((len(x), 0)) if covariates is None else np.asarray(covariates, float)
-    keep = np.isfinite(x) & np.isfinite(y) & ~np.isnan(covariates).any(axis=1)
-    x, y, covariates = x[keep], y[keep], covariates[keep]
-    n, k = len(x), covariates.shape[1]
+    x_res, y_res, k = partial_residuals(x, y, covariates, method=method)
+    n = len(x_res)
     nan = {"n": n, "r": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
-    if n - 3 - k < 1 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if n - 3 - k < 1 or np.ptp(x_res) == 0 or np.ptp(y_res) == 0:
         return nan
-    if method == "spearman":
-        x, y = stats.rankdata(x), stats.rankdata(y)
-        covariates = np.column_stack([stats.rankdata(c) for c in covariates.T]) if k else covariates
-    design = np.hstack([np.ones((n, 1)), covariates])
-    x_res, y_res = _residualise(x, design), _residualise(y, design)
     denominator = np.sqrt((x_res @ x_res) * (y_res @ y_res))
     if denominator == 0:
         return nan
@@ -252,3 +274,31 @@ def partial_corr(
         data[x].to_numpy(float), data[y].to_numpy(float), design.matrix, method=method
     )
     return pd.DataFrame([{"x": x, "y": y, **result}])
+
+
+def group_partial_residuals(
+    features: pd.DataFrame,
+    clinical: pd.DataFrame,
+    *,
+    group: str,
+    region: str,
+    score: str,
+    covariates: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    method: str = "pearson",
+    between: str = "group",
+) -> tuple[np.ndarray, np.ndarray]:
+    """The residualised region and score of one group, as :func:`clinical_correlations`
+    computes its partial r from them (for partial-residual plots).
+
+    Returns
+    -------
+    x_res, y_res : ndarray
+        Region and score residuals of the group's complete rows.
+    """
+    members = (clinical[between].astype("string") == group).fillna(False).to_numpy(dtype=bool)
+    design = covariate_design(clinical.loc[members], covariates, categorical=categorical)
+    x = pd.to_numeric(features.loc[members, region], errors="coerce").to_numpy(float)
+    y = pd.to_numeric(clinical.loc[members, score], errors="coerce").to_numpy(float)
+    x_res, y_res, _ = partial_residuals(x, y, design.matrix, method=method)
+    return x_res, y_res

@@ -250,3 +250,25 @@ def posthoc(
         data[[dv]], data, between=between, groups=groups, covariates=covariates
     )
     return table
+
+
+def adjusted_values(
+    y: np.ndarray, group_index: np.ndarray, covariates: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """Each participant's value moved to the covariates' mean (for plots of adjusted means).
+
+    ``y - (covariates - mean) @ beta_covariates`` from the ANCOVA's full model, on its
+    complete rows (NaN elsewhere): within each group these values average to the group's
+    estimated marginal mean (``adjusted_mean_<group>`` of ``group_stats.tsv``).
+    """
+    keep = np.isfinite(y) & ~np.isnan(covariates).any(axis=1)
+    adjusted = np.full(y.shape, np.nan)
+    if not keep.any():
+        return adjusted
+    rows, groups, design = y[keep], group_index[keep], covariates[keep]
+    dummies = (groups[:, None] == np.arange(1, n_groups)[None, :]).astype(float)
+    full = np.hstack([np.ones((len(rows), 1)), dummies, design])
+    beta, _, _ = _least_squares(full, rows)
+    slopes = beta[n_groups:]
+    adjusted[keep] = rows - (design - design.mean(axis=0)) @ slopes if design.size else rows
+    return adjusted

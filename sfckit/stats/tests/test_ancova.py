@@ -143,3 +143,28 @@ def test_group_with_fewer_than_three_is_an_error(data):
     small.loc[small.index[small["group"] == "HC"][2:], "group"] = "nTRD"
     with pytest.raises(UserError, match="group 'HC' has only 2"), warnings.catch_warnings():
         group_statistics(small[["roi"]], small)
+
+
+def test_adjusted_values_average_to_the_adjusted_means():
+    from sfckit.stats.design import covariate_design
+    from sfckit.stats.group_tests import adjusted_values, fit_group_model
+
+    rng = np.random.default_rng(8)
+    n = 45
+    data = pd.DataFrame(
+        {
+            "group": np.repeat(["A", "B", "C"], n // 3),
+            "age": rng.normal(40, 8, n),
+            "sex": rng.choice(["F", "M"], n),
+        }
+    )
+    y = 0.02 * data["age"] + np.repeat([0.0, 0.3, -0.2], n // 3) + rng.normal(0, 0.2, n)
+    y = y.to_numpy(copy=True)
+    y[4] = np.nan
+    design = covariate_design(data, ["age", "sex"]).matrix
+    index = pd.Categorical(data["group"], categories=["A", "B", "C"]).codes
+    fit = fit_group_model(y, index, design, 3)
+    adjusted = adjusted_values(y, index, design, 3)
+    assert np.isnan(adjusted[4])
+    means = [np.nanmean(adjusted[index == g]) for g in range(3)]
+    np.testing.assert_allclose(means, fit["adjusted_means"], rtol=1e-10)

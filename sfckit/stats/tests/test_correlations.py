@@ -104,3 +104,45 @@ def test_non_numeric_score_and_missing_column_are_user_errors():
         clinical_correlations(features, clinical, scores=["bsi"], within=["TRD"])
     with pytest.raises(UserError, match="score column 'mood' does not exist"):
         clinical_correlations(features, clinical, scores=["mood"], within=["TRD"])
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_partial_residuals_are_what_the_partial_r_is_computed_on(method):
+    """The report plots these residuals: their correlation must be the table's r."""
+    from sfckit.stats.correlations import clinical_correlations, group_partial_residuals
+
+    rng = np.random.default_rng(4)
+    n = 60
+    clinical = pd.DataFrame(
+        {
+            "group": np.repeat(["A", "B"], n // 2),
+            "age": rng.normal(40, 10, n),
+            "sex": rng.choice(["F", "M"], n),
+            "bsi": rng.normal(10, 3, n),
+        },
+        index=[f"s{i}" for i in range(n)],
+    )
+    features = pd.DataFrame(
+        {"hippo": 0.05 * clinical["bsi"] + 0.01 * clinical["age"] + rng.normal(0, 0.2, n)},
+        index=clinical.index,
+    )
+    table, _ = clinical_correlations(
+        features,
+        clinical,
+        scores=["bsi"],
+        within=["A", "B"],
+        covariates=["age", "sex"],
+        method=method,
+    )
+    for row in table.itertuples():
+        x_res, y_res = group_partial_residuals(
+            features,
+            clinical,
+            group=row.group,
+            region="hippo",
+            score="bsi",
+            covariates=["age", "sex"],
+            method=method,
+        )
+        assert len(x_res) == row.n
+        assert np.corrcoef(x_res, y_res)[0, 1] == pytest.approx(row.r, abs=1e-12)
