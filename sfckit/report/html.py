@@ -10,6 +10,7 @@ are data URIs; a Content-Security-Policy forbids any other source).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,9 @@ def _figures(items: list[tuple[str, str]]) -> dict[str, Any]:
 class ReportBuilder:
     """Collects report sections from a results folder."""
 
-    def __init__(self, results: Path):
+    def __init__(self, results: Path, follow_up: Sequence[str] = ()):
         self.results = results
+        self.follow_up = tuple(follow_up)
         self.sections: list[dict[str, Any]] = []
         self.missing: list[str] = []
         self.layout = Layout(results)
@@ -113,21 +115,42 @@ class ReportBuilder:
                 "dataset_description.json)"
             )
             return
+        follow_up = self.follow_up_columns()
         variables = [c for c in self.clinical.columns if c not in RESERVED]
+        baseline = [c for c in variables if c not in follow_up]
+        later = [c for c in variables if c in follow_up]
         order = self.group_order()
         clinical = self.clinical[self.clinical["group"].isin(order)]
         self.facts["group_sizes"] = {g: int((clinical["group"] == g).sum()) for g in order}
-        self.add(
-            "table1",
-            "Table 1: participants",
-            [
-                _table(table_one(clinical, order, variables)),
-                _text(
-                    "Numeric variables: mean ± SD, one-way ANOVA across groups with values; "
-                    "categorical variables: counts, chi-squared test."
-                ),
-            ],
-        )
+        blocks = [
+            _table(table_one(clinical, order, baseline), "Baseline characteristics"),
+            _text(
+                "Continuous variables: mean ± SD; a test compares the groups in which the "
+                "variable varies (named when not all groups: clinical variables among "
+                "patients only), Welch's t-test for two groups, one-way ANOVA for more. "
+                "Binary variables: n (%); categorical: n (%) per level; chi-squared test "
+                "(Fisher's exact test for two groups with small expected counts)."
+            ),
+        ]
+        if later:
+            blocks.append(
+                _table(
+                    table_one(clinical, order, later),
+                    "Treatment and follow-up (measured after baseline; not predictors)",
+                )
+            )
+        self.add("table1", "Table 1: participants", blocks)
+
+    def follow_up_columns(self) -> set[str]:
+        """Columns measured after baseline: declared, plus the outcome steps' own columns."""
+        columns = set(self.follow_up)
+        root = self.layout.outcomes_root
+        for folder in sorted(root.iterdir()) if root.is_dir() else []:
+            parameters = self._parameters(folder)
+            for key in ("post", "time_column", "event_column", "treatment_column"):
+                if parameters.get(key):
+                    columns.add(str(parameters[key]))
+        return columns
 
     def group_effects(self) -> None:
         if self.primary is None:
@@ -772,7 +795,12 @@ def readable(name: str) -> str:
     return str(name).replace("_", " ")
 
 
-def build_report(results_dir: str | Path, out_path: str | Path | None = None) -> Path:
+def build_report(
+    results_dir: str | Path,
+    out_path: str | Path | None = None,
+    *,
+    follow_up: Sequence[str] = (),
+) -> Path:
     """Write one self-contained HTML report for a results folder.
 
     Parameters
@@ -781,6 +809,8 @@ def build_report(results_dir: str | Path, out_path: str | Path | None = None) ->
         A folder written by ``sfckit run`` or ``sfckit demo`` (or with the same layout).
     out_path : str or Path, optional
         Default ``results_dir/report.html``.
+    follow_up : sequence of str
+        Manifest columns measured after baseline (kept out of Table 1's baseline part).
 
     Returns
     -------
@@ -794,7 +824,7 @@ def build_report(results_dir: str | Path, out_path: str | Path | None = None) ->
             "the results folder does not exist",
             fix="point --results at the folder sfckit run wrote",
         )
-    builder = ReportBuilder(results)
+    builder = ReportBuilder(results, follow_up)
     builder.table_one()
     builder.group_effects()
     builder.specificity_and_replication()

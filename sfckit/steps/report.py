@@ -22,7 +22,7 @@ def run(
     """Write the report of ``inputs["results"]`` (default ``RESULTS/report.html``)."""
     from sfckit.report.html import build_report
 
-    return build_report(inputs["results"], out_path)
+    return build_report(inputs["results"], out_path, follow_up=settings.follow_up)
 
 
 def summary(report: Path, settings: ReportSettings, out: Path | None) -> list[str]:

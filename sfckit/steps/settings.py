@@ -324,7 +324,15 @@ class ScoreSettings(StepSettings):
 
 
 class ReportSettings(StepSettings):
-    """``sfckit report``: no analysis options (the results folder carries them)."""
+    """``sfckit report``: one HTML report from a results folder."""
+
+    follow_up: NameList = Field(
+        (),
+        description="manifest columns measured after baseline (post-treatment scores, "
+        "follow-up), shown apart from the baseline Table 1; the outcome steps' own columns "
+        "are added automatically",
+        json_schema_extra=COLUMNS,
+    )
 
 
 # -- inputs ----------------------------------------------------------------------------------

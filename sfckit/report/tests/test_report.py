@@ -140,3 +140,43 @@ def test_a_model_has_one_colour_in_every_figure():
         assert len({model_colour(name, order) for order in orders}) == 1
     colours = [model_colour(n) for n in ("clinical", "imaging", "imaging+clinical", "confounds")]
     assert len(set(colours)) == 4
+
+
+def test_table_one_compares_patients_only_where_controls_do_not_vary():
+    from scipy import stats
+
+    from sfckit.report.tables import format_value, table_one
+
+    rng = np.random.default_rng(3)
+    groups = np.repeat(["TRD", "nTRD", "HC"], [10, 12, 8])
+    clinical = pd.DataFrame(
+        {
+            "group": groups,
+            "age": rng.normal(30, 5, 30),
+            "duration": np.where(groups == "HC", 0.0, rng.uniform(5, 60, 30)),
+            "relapsed": np.where(groups == "HC", np.nan, rng.integers(0, 2, 30)),
+            "sex": rng.choice(["F", "M"], 30),
+        }
+    )
+    table = table_one(clinical, ["TRD", "nTRD", "HC"], ["age", "duration", "relapsed", "sex"])
+    rows = {row[0]: row for row in table["rows"]}
+    assert rows["age"][4] == "ANOVA"
+    duration = rows["duration"]
+    assert duration[3] == "0 (all)" and duration[4] == "Welch t-test (TRD, nTRD)"
+    patients = [clinical.loc[groups == g, "duration"] for g in ("TRD", "nTRD")]
+    assert duration[5] == format_value(float(stats.ttest_ind(*patients, equal_var=False).pvalue))
+    relapsed = rows["relapsed"]
+    ones = int(clinical.loc[groups == "TRD", "relapsed"].sum())
+    assert relapsed[1] == f"{ones} ({100 * ones / 10:.0f}%)" and relapsed[3] == "n/a"
+    assert relapsed[4].endswith("(TRD, nTRD)")
+    assert "%" in rows["sex"][1] and rows["sex"][4] == "chi-squared"
+
+
+def test_follow_up_columns_stay_out_of_the_baseline_table(tiny_study, tmp_path):
+    _, results, _ = tiny_study
+    html = build_report(results, tmp_path / "r.html", follow_up=["hama"]).read_text()
+    baseline = html.split("Baseline characteristics")[1].split("Treatment and follow-up")[0]
+    assert "hama" not in baseline and "hamd_post" not in baseline  # declared; outcome column
+    assert "age" in baseline
+    later = html.split("Treatment and follow-up")[1].split("</table>")[0]
+    assert "hama" in later and "hamd_post" in later
