@@ -87,8 +87,8 @@ benchmark:
 searchlight:
   radius: 16
 predict_outcome:
-  - {{target: remission, outer: 3, repeats: 1}}
-  - {{target: time-to-relapse, outer: 3, repeats: 1}}
+  - {{target: remission, groups: [TRD, nTRD], outer: 3, repeats: 1}}
+  - {{target: time-to-relapse, groups: [TRD, nTRD], outer: 3, repeats: 1}}
 """
 
 

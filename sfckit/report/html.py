@@ -324,45 +324,56 @@ class ReportBuilder:
             )
         else:
             self.missing.append("Specificity (stats/<atlas>/specificity.tsv)")
-        path = self.layout.replication / layout.REPLICATION
+        path = self.layout.replication / layout.REPLICATION_SUMMARY
         if path.is_file():
-            table = read_tsv(path)
-            replicated = (
-                table.groupby("region_a")["replicated"].any()
-                if len(table)
-                else pd.Series(dtype=bool)
-            )
-            self.facts["replicated"] = replicated[replicated].index.tolist()
-            self.add(
-                "replication",
-                "Replication across atlases",
-                [
+            summary = read_tsv(path)
+            replicated = summary.loc[summary["replicated"].astype(bool), "region_a"].tolist()
+            self.facts["replicated"] = replicated
+            first = self.atlases[0] if self.atlases else "atlas A"
+            second = self.atlases[1] if len(self.atlases) > 1 else "atlas B"
+            blocks = []
+            areas_path = self.layout.replication / layout.REFERENCE_AREAS
+            if areas_path.is_file():
+                areas = read_tsv(areas_path)
+                done = int(areas["replicated"].astype(bool).sum())
+                self.facts["reference_areas"] = (done, len(areas))
+                blocks += [
                     _text(
-                        f"{int(replicated.sum())} of {len(replicated)} significant regions of "
-                        f"{self.atlases[0] if self.atlases else 'atlas A'} have an overlapping, "
-                        "significant region with the same direction in "
-                        f"{self.atlases[1] if len(self.atlases) > 1 else 'atlas B'}."
+                        f"{done} of {len(areas)} of the reference study's areas replicated: "
+                        f"significant in {first} and, with the same direction, in {second}."
                     ),
                     _table(
                         display_table(
-                            table[table["overlap_voxels"] > 0].sort_values(
-                                ["region_a", "overlap_voxels"], ascending=[True, False]
-                            ),
-                            [
-                                "region_a",
-                                "main_contrast",
-                                "region_b",
-                                "overlap_voxels",
-                                "dice",
-                                "p_fdr_b",
-                                "same_direction",
-                                "replicated",
-                            ],
-                            limit=60,
-                        )
+                            areas,
+                            ["area", "regions_a", "significant_a", "replicated", "replicated_by"],
+                        ),
+                        "The reference study's areas in both atlases",
                     ),
-                ],
-            )
+                ]
+            blocks += [
+                _text(
+                    f"{len(replicated)} of {len(summary)} significant regions of {first} "
+                    f"have an overlapping, significant region with the same direction in "
+                    f"{second}."
+                ),
+                _table(
+                    display_table(
+                        summary,
+                        [
+                            "region_a",
+                            "main_contrast",
+                            "replicated",
+                            "region_b",
+                            "fraction_of_a",
+                            "p_fdr_b",
+                            "replicated_fraction_of_a",
+                        ],
+                    ),
+                    f"One line per significant region of {first}: its best-overlapping "
+                    f"region of {second} (all overlaps in replication/replication.tsv)",
+                ),
+            ]
+            self.add("replication", "Replication across atlases", blocks)
         else:
             self.missing.append("Replication (replication/replication.tsv)")
 
@@ -661,6 +672,7 @@ class ReportBuilder:
             rows.append(
                 {
                     "target": metrics["target"],
+                    "population": ", ".join(metrics.get("population") or []),
                     "definition": metrics["definition"],
                     "n": metrics.get("n_followed")
                     or metrics.get("n_positive", 0) + metrics.get("n_negative", 0),
@@ -670,6 +682,8 @@ class ReportBuilder:
                     "ci_low": metrics["c_index_ci_low" if survival else "auc_ci_low"],
                     "ci_high": metrics["c_index_ci_high" if survival else "auc_ci_high"],
                     "calibration_slope": metrics.get("calibration_slope"),
+                    "group_only_auc": metrics.get("group_only_auc"),
+                    "delong_vs_group_only_p": metrics.get("delong_vs_group_only_p"),
                 }
             )
         if not rows:
@@ -684,6 +698,13 @@ class ReportBuilder:
                     display_table(pd.DataFrame(rows)),
                     "Nested cross-validation; binary outcomes: AUC, time to relapse: Harrell's "
                     "C of a ridge Cox model (95% CI: participant bootstrap)",
+                ),
+                _text(
+                    "What the outcome model adds: when the population spans several groups "
+                    "(e.g. TRD and nTRD, which are defined by their response to treatment), "
+                    "knowing the group alone predicts the outcome; group_only_auc is that "
+                    "model's AUC on the same folds and the DeLong p compares the two. An "
+                    "imaging model that does not beat it has only re-detected the groups."
                 ),
                 _text(RESEARCH_NOTICE),
             ],

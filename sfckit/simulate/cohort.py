@@ -10,7 +10,9 @@ Planted effects (listed in ``truth.json``):
 - lower SFC (Fisher-z of the voxel-wise GMV–ALFF correlation) in TRD than in nTRD and HC
   in the right middle frontal gyrus, left inferior parietal lobule (Harvard–Oxford left
   supramarginal posterior division and left angular gyrus), left precentral gyrus and right
-  superior temporal gyrus (posterior division);
+  superior temporal gyrus (posterior division); with the built-in Harvard-Oxford atlas the
+  effect covers each area as both Harvard-Oxford and AAL2 draw it (the voxels of either),
+  and ``truth.json`` lists, per atlas, the fraction of each region's voxels that carry it;
 - in nTRD only, left-hippocampus SFC that rises with suicidal ideation (BSI);
 - no group effect on the regional means of GMV or ALFF anywhere: within a region, ALFF is
   ``mean * (1 + spread * (rho * z(GMV) + sqrt(1 - rho^2) * noise))``, so the coupling
@@ -36,6 +38,7 @@ from sfckit.features.regional import grouped_mean, region_positions
 from sfckit.io.atlases import Atlas, harvard_oxford
 from sfckit.io.images import Grid
 from sfckit.io.outputs import save_nifti, write_dataset_description, write_json, write_tsv
+from sfckit.stats.sensitivity import REFERENCE_AREAS
 from sfckit.steps.settings import SimulationSettings
 
 PLANTED_SFC_REGIONS = (
@@ -46,6 +49,11 @@ PLANTED_SFC_REGIONS = (
     "Right_Superior_Temporal_Gyrus_posterior_division",
 )
 PLANTED_CORRELATION_REGION = "Left_Hippocampus"
+# With the built-in Harvard-Oxford atlas the effect is planted in the union of both
+# built-in atlases' versions of each of the study's areas (an anatomical area, not one
+# atlas's parcel), so that it replicates on both atlases, as it did on Brainnetome and
+# Harvard-Oxford in the study.
+PLANTED_SFC_REGIONS_AAL = tuple(aal for _, regions in REFERENCE_AREAS.values() for aal in regions)
 GROUPS = ("TRD", "nTRD", "HC")
 
 
@@ -132,7 +140,10 @@ def _add_follow_up(frame: pd.DataFrame, settings: SimulationSettings) -> pd.Data
 def planted_sfc(
     clinical: pd.DataFrame, region_names: list[str], settings: SimulationSettings
 ) -> np.ndarray:
-    """Target Fisher-z coupling per participant x region (before voxel sampling noise)."""
+    """Target Fisher-z coupling per participant x region (before voxel sampling noise).
+
+    The TRD decrease is not in it: it is planted per voxel (see :func:`planted_voxels`).
+    """
     rng = np.random.default_rng([settings.seed, 2])
     n, n_regions = len(clinical), len(region_names)
     region_offset = rng.normal(0, 0.05, n_regions)
@@ -142,10 +153,6 @@ def planted_sfc(
         + rng.normal(0, settings.subject_sfc_sd, (n, n_regions))
         - 0.002 * (clinical["age"].to_numpy() - 27.0)[:, None]
     )
-    is_trd = (clinical["group"] == "TRD").to_numpy()
-    for name in PLANTED_SFC_REGIONS:
-        if name in region_names:
-            z[is_trd, region_names.index(name)] -= settings.trd_sfc_decrease
     if PLANTED_CORRELATION_REGION in region_names:
         is_ntrd = (clinical["group"] == "nTRD").to_numpy()
         bsi = clinical["bsi"].to_numpy(dtype=float)
@@ -154,6 +161,40 @@ def planted_sfc(
             column = region_names.index(PLANTED_CORRELATION_REGION)
             z[is_ntrd, column] += settings.hippocampus_bsi_slope * standardised
     return z
+
+
+def planted_voxels(atlas: Atlas, labels: np.ndarray, grid: Grid) -> np.ndarray:
+    """Voxels where TRD participants get the lower coupling (boolean, on ``grid``).
+
+    The planted regions of ``atlas``; with the built-in Harvard-Oxford atlas also the AAL2
+    versions of the four reference areas (:data:`REFERENCE_AREAS`).
+    """
+    names = atlas.region_names
+    index = atlas.labels["index"].to_numpy()
+    planted_ids = [index[names.index(n)] for n in PLANTED_SFC_REGIONS if n in names]
+    voxels = np.isin(labels, planted_ids)
+    if atlas.name == harvard_oxford().name:
+        from sfckit.io.atlases import aal
+
+        second = aal()
+        second_names = second.region_names
+        ids = second.labels["index"].to_numpy()
+        wanted = [ids[second_names.index(n)] for n in PLANTED_SFC_REGIONS_AAL]
+        voxels |= np.isin(second.labels_on(grid), wanted)
+    return voxels
+
+
+def planted_fractions(
+    atlas: Atlas, grid: Grid, planted: np.ndarray, gray: np.ndarray
+) -> dict[str, float]:
+    """Fraction of each region's gray-matter voxels that carry the planted effect (> 0)."""
+    labels = atlas.labels_on(grid)
+    fractions = {}
+    for index, name in zip(atlas.labels["index"], atlas.region_names, strict=True):
+        inside = (labels == index) & gray
+        if inside.any() and (planted & inside).any():
+            fractions[name] = round(float((planted & inside).sum() / inside.sum()), 4)
+    return fractions
 
 
 def _anatomy(labels: np.ndarray, settings: SimulationSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +234,10 @@ def _participant_images(
     centred = gmv_voxels - grouped_mean(gmv_voxels, positions, len(regions))[positions]
     spread = np.sqrt(grouped_mean(centred**2, positions, len(regions)))[positions]
     z_gmv = np.where(positions >= 0, centred / np.where(spread > 0, spread, 1.0), 0.0)
-    rho = np.where(positions >= 0, np.tanh(sfc_z)[positions], 0.0)
+    z_voxels = np.where(positions >= 0, sfc_z[np.maximum(positions, 0)], 0.0)
+    if row["group"] == "TRD":
+        z_voxels = z_voxels - settings.trd_sfc_decrease * context["planted"].ravel()[voxels]
+    rho = np.where(positions >= 0, np.tanh(z_voxels), 0.0)
     region_mean = rng.normal(1.0, 0.08, len(regions))
     mean = np.where(positions >= 0, region_mean[positions], 0.6)
     noise = rng.normal(size=voxels.size)
@@ -246,6 +290,12 @@ def _bold_from_alff(
     return (1000.0 + series + drift).astype(np.float32)
 
 
+def _aal() -> Atlas:
+    from sfckit.io.atlases import aal
+
+    return aal()
+
+
 def simulate_cohort(
     out_dir: str | Path,
     settings: SimulationSettings | None = None,
@@ -284,7 +334,9 @@ def simulate_cohort(
     clinical = simulate_clinical(settings)
     sfc_z = planted_sfc(clinical, names, settings)
     template, brain = _anatomy(labels, settings)
+    planted = planted_voxels(atlas, labels, grid)
     context = {
+        "planted": planted,
         "settings": settings,
         "grid": grid,
         "labels": labels,
@@ -317,6 +369,18 @@ def simulate_cohort(
         "atlas": atlas.name,
         "grid": grid.describe(),
         "group_sizes": {g: int((clinical["group"] == g).sum()) for g in GROUPS},
+        "planted_area_fractions": {
+            atlas.name: planted_fractions(atlas, grid, planted, labels > 0),
+            **(
+                {"aal": planted_fractions(_aal(), grid, planted, labels > 0)}
+                if atlas.name == harvard_oxford().name
+                else {}
+            ),
+        },
+        "reference_areas": {
+            area: {"harvard-oxford": list(ho), "aal": list(second)}
+            for area, (ho, second) in REFERENCE_AREAS.items()
+        },
         "sfc_group_effects": [
             {
                 "region": name,

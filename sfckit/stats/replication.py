@@ -129,3 +129,77 @@ def replicate_regions(
                 }
             )
     return pd.DataFrame(rows, columns=REPLICATION_COLUMNS)
+
+
+SUMMARY_COLUMNS = [
+    "region_a",
+    "p_fdr_a",
+    "main_contrast",
+    "replicated",
+    "region_b",
+    "fraction_of_a",
+    "p_fdr_b",
+    "replicated_fraction_of_a",
+]
+
+
+def replication_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One line per significant region of A: replicated or not, and where.
+
+    ``region_b`` is the replicating region of B with the largest overlap (or, when none
+    replicates, the region of B with the largest overlap); ``fraction_of_a`` is its
+    overlap; ``replicated_fraction_of_a`` is the part of A covered by replicating regions.
+    """
+    rows = []
+    for region, part in table.groupby("region_a", sort=False):
+        replicating = part[part["replicated"]]
+        best = (replicating if len(replicating) else part).sort_values(
+            "overlap_voxels", ascending=False
+        )
+        first = best.iloc[0]
+        rows.append(
+            {
+                "region_a": region,
+                "p_fdr_a": first["p_fdr_a"],
+                "main_contrast": first["main_contrast"],
+                "replicated": bool(len(replicating)),
+                "region_b": first["region_b"],
+                "fraction_of_a": first["fraction_of_a"],
+                "p_fdr_b": first["p_fdr_b"],
+                "replicated_fraction_of_a": float(replicating["fraction_of_a"].sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def reference_area_replication(
+    table: pd.DataFrame,
+    stats_a: pd.DataFrame,
+    areas: dict[str, tuple[tuple[str, ...], tuple[str, ...]]],
+    *,
+    alpha: float,
+) -> pd.DataFrame:
+    """For each named area (A's regions, B's regions): significant in A, replicated in B.
+
+    An area is significant in A when one of its A regions is; it is replicated when, for
+    one of those, a region of B belonging to the same area is significant with the same
+    sign (a row of the replication table).
+    """
+    significant_a = set(stats_a.loc[stats_a["p_fdr"] < alpha, "region"])
+    rows = []
+    for area, (regions_a, regions_b) in areas.items():
+        found = [r for r in regions_a if r in significant_a]
+        hits = table[
+            table["region_a"].isin(found) & table["region_b"].isin(regions_b) & table["replicated"]
+        ]
+        rows.append(
+            {
+                "area": area,
+                "regions_a": ", ".join(regions_a),
+                "regions_b": ", ".join(regions_b),
+                "significant_a": bool(found),
+                "replicated": bool(len(hits)),
+                "replicated_by": ", ".join(sorted(set(hits["region_b"]))),
+            }
+        )
+    return pd.DataFrame(rows)

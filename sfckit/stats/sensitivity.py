@@ -21,6 +21,20 @@ STUDY_REGIONS = (
     "Left_Precentral_Gyrus",
     "Right_Superior_Temporal_Gyrus_posterior_division",
 )
+# The study's four areas in the two built-in atlases: (Harvard-Oxford regions, AAL2
+# regions). Used to say how many of the study's areas replicate across the atlases.
+REFERENCE_AREAS = {
+    "right middle frontal gyrus": (("Right_Middle_Frontal_Gyrus",), ("Frontal_Mid_2_R",)),
+    "left inferior parietal lobule": (
+        ("Left_Supramarginal_Gyrus_posterior_division", "Left_Angular_Gyrus"),
+        ("Parietal_Inf_L",),
+    ),
+    "left precentral gyrus": (("Left_Precentral_Gyrus",), ("Precentral_L",)),
+    "right superior temporal gyrus": (
+        ("Right_Superior_Temporal_Gyrus_posterior_division",),
+        ("Temporal_Sup_R",),
+    ),
+}
 
 
 def agreement(results: dict[str, pd.DataFrame], *, alpha: float = 0.05) -> pd.DataFrame:

@@ -49,6 +49,8 @@ CORRELATION_DIFFERENCES = "correlation_differences.tsv"
 CORRELATE_FILES = (CORRELATIONS, CORRELATION_DIFFERENCES, DESCRIPTION)
 
 REPLICATION = "replication.tsv"
+REPLICATION_SUMMARY = "replication_summary.tsv"
+REFERENCE_AREAS = "reference_areas.tsv"
 ACROSS_SUBJECT = "across_subject.tsv"
 ACROSS_SUBJECT_DIFFERENCES = "across_subject_differences.tsv"
 AGREEMENT = "agreement.tsv"

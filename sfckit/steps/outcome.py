@@ -74,8 +74,7 @@ def run(
         )
     labels = outcome_labels(clinical, settings, source=str(manifest_path))
     keep = labels.notna().to_numpy()
-    if settings.groups:
-        keep = keep & clinical["group"].isin(settings.groups).to_numpy()
+    keep = keep & clinical["group"].astype(str).isin(settings.groups).to_numpy()
     features, clinical, labels = features.loc[keep], clinical.loc[keep], labels.loc[keep]
     y = labels.to_numpy(dtype=int)
     check_fold_counts(y, outer=settings.outer, inner=settings.inner, source=str(manifest_path))
@@ -112,8 +111,12 @@ def run(
         **calibration_metrics(pooled_predictions["y_true"], pooled_predictions["y_score"]),
     }
     metrics.update(
+        _group_only(data, result, splits, settings, jobs=jobs, progress=progress),
+    )
+    metrics.update(
         {
             "target": settings.target,
+            "population": list(settings.groups),
             "n_positive": int(y.sum()),
             "n_negative": int((1 - y).sum()),
             "settings": settings_record(settings),
@@ -128,6 +131,57 @@ def run(
         out_dir / layout.CALIBRATION,
     )
     return _write_metrics(metrics, out_dir, settings, (features_path, manifest_path), dropped)
+
+
+def _group_only(
+    data: Any, result: Any, splits: list, settings: OutcomeSettings, *, jobs: int, progress: bool
+) -> dict[str, Any]:
+    """When the population spans several groups, what knowing only the group predicts.
+
+    Groups such as TRD and nTRD are defined by treatment response, so an outcome model
+    across them can score well by re-detecting the group; a logistic model on the group
+    alone, on the same folds, is the yardstick, and DeLong compares the two.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from sfckit.learn.benchmark import pooled
+    from sfckit.learn.comparison import delong_test
+    from sfckit.learn.nested import nested_cv
+
+    present = sorted(set(data.clinical["group"].astype(str)))
+    if len(present) < 2:
+        return {"group_only_auc": None, "group_only_note": f"one group ({present[0]})"}
+    indicators = pd.get_dummies(data.clinical["group"].astype(str), drop_first=True)
+    group_result = nested_cv(
+        indicators.to_numpy(float),
+        data.y,
+        model="logistic",
+        splits=splits,
+        inner=settings.inner,
+        select_k="all",
+        seed=settings.seed,
+        importance=False,
+        jobs=jobs,
+        progress=progress,
+        participant_ids=data.participant_ids,
+        label="group only",
+    )
+    imaging = pooled(result.predictions.assign(model="imaging")).set_index("participant_id")
+    group = pooled(group_result.predictions.assign(model="group")).set_index("participant_id")
+    group = group.loc[imaging.index]
+    test = delong_test(
+        imaging["y_true"].to_numpy(), imaging["y_score"].to_numpy(), group["y_score"].to_numpy()
+    )
+    rates = {
+        g: float(np.mean(data.y[(data.clinical["group"].astype(str) == g).to_numpy()]))
+        for g in present
+    }
+    return {
+        "group_only_auc": test["auc_b"],
+        "delong_vs_group_only_p": test["p"],
+        "outcome_rate_by_group": rates,
+    }
 
 
 def _run_survival(
@@ -152,8 +206,7 @@ def _run_survival(
         source=str(inputs[1]),
     )
     keep = time.notna().to_numpy()
-    if settings.groups:
-        keep = keep & clinical["group"].isin(settings.groups).to_numpy()
+    keep = keep & clinical["group"].astype(str).isin(settings.groups).to_numpy()
     data = SurvivalData(
         X=features.loc[keep].to_numpy(float),
         time=time[keep].to_numpy(float),

@@ -82,7 +82,12 @@ def run(
 
     from sfckit.io.images import Grid
     from sfckit.io.outputs import write_tsv
-    from sfckit.stats.replication import replicate_regions
+    from sfckit.stats.replication import (
+        reference_area_replication,
+        replicate_regions,
+        replication_summary,
+    )
+    from sfckit.stats.sensitivity import REFERENCE_AREAS
 
     a_dir, b_dir, out_dir = Path(inputs["a"]), Path(inputs["b"]), Path(out_dir)
     stats_a, posthoc_a, atlas_a = read_stats_folder(a_dir)
@@ -101,6 +106,16 @@ def run(
         alpha=settings.alpha,
     )
     write_tsv(table, out_dir / layout.REPLICATION)
+    write_tsv(replication_summary(table), out_dir / layout.REPLICATION_SUMMARY)
+    if {atlas_a.name, atlas_b.name} == {"harvard-oxford", "aal"}:
+        areas = {
+            area: (ho, second) if atlas_a.name == "harvard-oxford" else (second, ho)
+            for area, (ho, second) in REFERENCE_AREAS.items()
+        }
+        write_tsv(
+            reference_area_replication(table, stats_a, areas, alpha=settings.alpha),
+            out_dir / layout.REFERENCE_AREAS,
+        )
     write_provenance(
         out_dir,
         "replicate",
@@ -118,7 +133,8 @@ def summary(table: pd.DataFrame, settings: ReplicateSettings, out: Path) -> list
     """What the command line prints."""
     replicated = table.groupby("region_a")["replicated"].any()
     return [
-        f"{int(replicated.sum())} of {len(replicated)} significant region(s) replicated",
+        f"{int(replicated.sum())} of {len(replicated)} significant region(s) replicated "
+        f"(one line per region: {out / layout.REPLICATION_SUMMARY})",
         f"replication: {out / layout.REPLICATION}",
     ]
 
@@ -132,7 +148,7 @@ STEP = Step(
         PathOption("b", "stats folder of atlas B"),
     ),
     output=OUT_FOLDER,
-    outputs=(layout.REPLICATION, layout.DESCRIPTION),
+    outputs=(layout.REPLICATION, layout.REPLICATION_SUMMARY, layout.DESCRIPTION),
     run=run,
     summary=summary,
 )

@@ -301,7 +301,12 @@ class OutcomeSettings(CrossValidationSettings):
         ("rTMS", "iTBS", "tDCS", "ECT"), description="treatment names counted as neuromodulation"
     )
     groups: NameList = Field(
-        (), description="groups to include (default: all)", json_schema_extra=GROUPS
+        ...,
+        min_length=1,
+        description="the population to predict in, stated (e.g. TRD or TRD,nTRD): across "
+        "groups defined by treatment response an outcome model mostly re-detects the groups, "
+        "so with several groups a group-only model is reported beside it",
+        json_schema_extra=GROUPS,
     )
     model: ModelName = Field("logistic", description="classifier (binary targets)")
 

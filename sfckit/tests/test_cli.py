@@ -246,7 +246,12 @@ def test_new_verbs_reject_bad_input_without_writing(tiny_study, tmp_path, capsys
     )
     expect_user_error(
         capsys,
-        ["predict-outcome", *learn, "--target", "time-to-relapse", "--event-column", "relapse"],
+        [
+            "predict-outcome",
+            *learn,
+            *("--target", "time-to-relapse", "--groups", "TRD,nTRD"),
+            *("--event-column", "relapse"),
+        ],
         "outcome column 'relapse' does not exist",
     )
     assert not out.exists() or not any(out.iterdir())

@@ -21,7 +21,7 @@ def test_demo_study_on_aal_with_a_coverage_threshold_runs_to_the_report(tmp_path
     del study["searchlight"]  # the voxel-wise step does not depend on the atlas
     study["classify"] = [{"model": "logistic", "repeats": 1, "permutations": 2}]
     study["benchmark"]["repeats"] = 1
-    study["predict_outcome"] = [{"target": "remission", "repeats": 1}]
+    study["predict_outcome"] = [{"target": "remission", "groups": ["TRD", "nTRD"], "repeats": 1}]
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
     lines: list[str] = []

@@ -137,7 +137,7 @@ def test_keys_of_earlier_releases_still_work_with_a_notice(tmp_path):
         "extraction: {min_voxels: 12}\n"
         "classification: {positive: TRD, negative: nTRD, models: [svm, logistic], repeats: 3}\n"
         "benchmark: {clinical: [age]}\nsearchlight: {radius: 8, permutations: 99}\n"
-        "outcomes: [{target: remission}]\n",
+        "outcomes: [{target: remission, groups: [TRD]}]\n",
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1,5 +1,7 @@
 """Treatment-outcome prediction: label definitions and the nested-CV step."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,20 +16,28 @@ from sfckit.steps.settings import OutcomeSettings
 
 def test_response_and_remission_definitions():
     clinical = pd.DataFrame({"hamd": [30, 30, 20, 25], "hamd_post": [14, 16, 7, np.nan]})
-    response = outcome_labels(clinical, OutcomeSettings(target="response"), source="m")
-    remission = outcome_labels(clinical, OutcomeSettings(target="remission"), source="m")
+    response = outcome_labels(
+        clinical, OutcomeSettings(groups=("TRD", "nTRD"), target="response"), source="m"
+    )
+    remission = outcome_labels(
+        clinical, OutcomeSettings(groups=("TRD", "nTRD"), target="remission"), source="m"
+    )
     assert response.tolist()[:3] == [1.0, 0.0, 1.0] and np.isnan(response.iloc[3])
     assert remission.tolist()[:3] == [0.0, 0.0, 1.0]
     with pytest.raises(UserError, match="outcome column 'hamd_post' does not exist"):
         outcome_labels(
-            clinical.drop(columns="hamd_post"), OutcomeSettings(target="remission"), source="m"
+            clinical.drop(columns="hamd_post"),
+            OutcomeSettings(groups=("TRD", "nTRD"), target="remission"),
+            source="m",
         )
     with pytest.raises(ValidationError, match="target"):
-        OutcomeSettings(target="relapsing")
+        OutcomeSettings(groups=("TRD", "nTRD"), target="relapsing")
     # a typo is an error, not a silently unknown outcome; n/a stays unknown
     typo = clinical.assign(hamd_post=["14", "1O", "7", None])
     with pytest.raises(UserError, match=r"m: column 'hamd_post' is not numeric \(value '1O'"):
-        outcome_labels(typo, OutcomeSettings(target="remission"), source="m")
+        outcome_labels(
+            typo, OutcomeSettings(groups=("TRD", "nTRD"), target="remission"), source="m"
+        )
 
 
 def test_relapse_within_horizon_and_neuromodulation_response():
@@ -40,18 +50,24 @@ def test_relapse_within_horizon_and_neuromodulation_response():
             "treatment": ["rTMS", "ECT", "medication", "rTMS", "medication", "rTMS"],
         }
     )
-    relapse = outcome_labels(clinical, OutcomeSettings(target="relapse", horizon=12), source="m")
+    relapse = outcome_labels(
+        clinical, OutcomeSettings(groups=("TRD", "nTRD"), target="relapse", horizon=12), source="m"
+    )
     # relapse at 3 months: 1; relapse after the horizon: 0; censored at 5 months: unknown;
     # followed exactly to the horizon without relapse: 0; no follow-up: unknown
     assert relapse.tolist()[:2] == [1.0, 0.0] and np.isnan(relapse[2])
     assert relapse.tolist()[3:5] == [0.0, 0.0] and np.isnan(relapse[5])
-    neuro = outcome_labels(clinical, OutcomeSettings(target="neuromodulation"), source="m")
+    neuro = outcome_labels(
+        clinical, OutcomeSettings(groups=("TRD", "nTRD"), target="neuromodulation"), source="m"
+    )
     assert neuro.tolist()[:2] == [1.0, 0.0] and np.isnan(neuro[2])
     assert neuro.tolist()[3] == 0.0 and np.isnan(neuro[4]) and neuro.tolist()[5] == 1.0
     with pytest.raises(UserError, match="no participant's 'treatment' is one of TMS"):
         outcome_labels(
             clinical,
-            OutcomeSettings(target="neuromodulation", neuromodulation=("TMS",)),
+            OutcomeSettings(
+                groups=("TRD", "nTRD"), target="neuromodulation", neuromodulation=("TMS",)
+            ),
             source="m",
         )
 
@@ -67,6 +83,8 @@ def test_remission_is_predicted_from_baseline_sfc(reference_study, tmp_path, cap
             str(manifest),
             "--target",
             "remission",
+            "--groups",
+            "TRD,nTRD",
             "--out",
             str(tmp_path),
             "--repeats",
@@ -108,7 +126,9 @@ def test_bad_follow_up_columns(change, fragment):
         else:
             clinical[column] = values
     with pytest.raises(UserError, match=fragment.replace("(", r"\(")):
-        outcome_labels(clinical, OutcomeSettings(target="relapse"), source="m")
+        outcome_labels(
+            clinical, OutcomeSettings(groups=("TRD", "nTRD"), target="relapse"), source="m"
+        )
 
 
 def test_time_to_relapse_cli_on_the_simulated_cohort(reference_study, tmp_path, capsys):
@@ -122,6 +142,8 @@ def test_time_to_relapse_cli_on_the_simulated_cohort(reference_study, tmp_path, 
             str(manifest),
             "--target",
             "time-to-relapse",
+            "--groups",
+            "TRD,nTRD",
             "--out",
             str(tmp_path),
             "--repeats",
@@ -154,3 +176,23 @@ def test_outcome_within_chosen_groups(reference_study, tmp_path, capsys):
     predictions = read_tsv(tmp_path / "predictions.tsv")
     groups = read_tsv(manifest).set_index("participant_id")["group"]
     assert set(groups.loc[predictions["participant_id"]]) == {"TRD", "nTRD"}
+
+
+def test_across_groups_the_group_only_model_is_reported_beside(reference_study, tmp_path):
+    """Remission across TRD and nTRD is mostly the group (nTRD remit by definition): the
+    group-only model must reach a high AUC and be reported beside the imaging model."""
+    manifest, features = reference_study
+    args = ["predict-outcome", "--features", str(features / "sfc.tsv"), "--manifest"]
+    args += [str(manifest), "--target", "remission", "--repeats", "1", "--quiet"]
+    assert main([*args, "--groups", "TRD,nTRD", "--out", str(tmp_path / "both")]) == 0
+    both = json.loads((tmp_path / "both" / "metrics.json").read_text())
+    rates = both["outcome_rate_by_group"]
+    assert rates["nTRD"] > rates["TRD"] + 0.3
+    assert both["group_only_auc"] > 0.7 and 0 <= both["delong_vs_group_only_p"] <= 1
+    assert both["population"] == ["TRD", "nTRD"]
+    assert main([*args, "--groups", "nTRD", "--out", str(tmp_path / "one")]) == 0
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    assert one["group_only_auc"] is None and one["population"] == ["nTRD"]
+    with pytest.raises(SystemExit) as stop:  # the population must be stated
+        main([*args, "--out", str(tmp_path / "none")])
+    assert stop.value.code == 2

@@ -66,7 +66,10 @@ def test_planted_regions_are_recovered_by_a_t_test(reference_study):
         p = dict(zip(table.columns, np.asarray(result.pvalue), strict=True))
         significant = {name for name, value in p.items() if value < 0.05 / n_regions}
         if should_find:
-            assert significant == set(PLANTED_SFC_REGIONS)
+            fractions = truth["planted_area_fractions"]["harvard-oxford"]
+            assert set(PLANTED_SFC_REGIONS) <= significant
+            # the rest carry the planted areas (as AAL draws them) in part of their voxels
+            assert all(fractions.get(region, 0) >= 0.2 for region in significant), significant
             for name in PLANTED_SFC_REGIONS:
                 assert trd[name].mean() < ntrd[name].mean()
         else:
