@@ -480,6 +480,7 @@ class ReportBuilder:
                         "sensitivity",
                         "specificity",
                         "perm_p",
+                        "perm_p_at_floor",
                         "n_permutations",
                         "repeats",
                         "outer",
@@ -505,7 +506,9 @@ class ReportBuilder:
             0,
             _table(
                 display_table(pd.DataFrame(rows)),
-                "Nested cross-validation (AUC: mean over repeats; 95% CI: participant bootstrap)",
+                "Nested cross-validation (AUC of the pooled out-of-fold probabilities, 95% CI "
+                "by participant bootstrap; perm_p_at_floor: p is 1/(permutations + 1), the "
+                "smallest this number of permutations can give)",
             ),
         )
         if curves:
@@ -547,6 +550,15 @@ class ReportBuilder:
             _table(
                 display_table(comparisons),
                 "Paired comparisons (DeLong; NRI/IDI of model_a over model_b with bootstrap CIs)",
+            ),
+            _text(
+                "The net reclassification improvement counts how often model_a moves people's "
+                "risk in the right direction compared with model_b (up for those with the "
+                "outcome, down for those without): continuously for any change, categorically "
+                "for moves across the risk categories of nri_categorical. It says nothing about "
+                "whether the risks are right: a miscalibrated model moves everyone, so read it "
+                "only beside the calibration intercepts and slopes above, and prefer DeLong's "
+                "AUC difference and the decision curve for the question 'does imaging help?'."
             ),
         ]
         images = []
@@ -711,67 +723,17 @@ class ReportBuilder:
         )
 
     def methods(self) -> None:
-        parts = []
-        sizes = self.facts.get("group_sizes")
-        if sizes:
-            parts.append(
-                "The cohort comprised "
-                + ", ".join(f"{n} {g}" for g, n in sizes.items())
-                + " participants."
+        from sfckit.report.methods import methods_paragraph
+
+        sentences = methods_paragraph(self.layout, self.facts, self.atlases)
+        if sentences:
+            paragraph, references = (
+                (sentences[:-1], sentences[-1]) if "[1]" in sentences[-1] else (sentences, "")
             )
-        extraction = self.extract_parameters
-        if self.atlases and extraction:
-            parts.append(
-                f"Regional structure-function coupling was computed with sfckit {__version__} "
-                f"as the {extraction['method']} between gray-matter "
-                f"volume and ALFF ({extraction['band'][0]}-"
-                f"{extraction['band'][1]} Hz) within each region of the "
-                f"{' and '.join(self.atlases)} atlas(es), over voxels with GMV > "
-                f"{extraction['gm_threshold']}; regions with fewer than "
-                f"{extraction['min_voxels']} voxels were set to missing."
-            )
-        if "significant_regions" in self.facts:
-            covariates = self.stats_parameters.get("covariates") or []
-            parts.append(
-                "Group differences were tested per region with an ANCOVA (type-II sums of "
-                "squares"
-                + (f", covariates {', '.join(covariates)}" if covariates else "")
-                + f"), Benjamini-Hochberg FDR across regions (alpha {self.alpha}) and "
-                "Holm-corrected post-hoc contrasts; "
-                f"{len(self.facts['significant_regions'])} region(s) were significant."
-            )
-        for row in self.facts.get("classification", []):
-            parts.append(
-                f"A {row['model']} classifier separated {row['positive']} from {row['negative']} "
-                f"in nested cross-validation ({row['outer']} outer folds x {row['repeats']} "
-                f"repeats, {row['inner']} inner folds for tuning) with AUC "
-                f"{format_value(row['auc'])} (95% CI {format_value(row['auc_ci_low'])}-"
-                f"{format_value(row['auc_ci_high'])}; permutation p "
-                f"{format_value(row['perm_p'])} with {row['n_permutations']} permutations)."
-            )
-        for row in self.facts.get("benchmark", []):
-            parts.append(
-                f"In the benchmark the {row['model']} model reached AUC "
-                f"{format_value(row.get('auc'))} with calibration slope "
-                f"{format_value(row.get('calibration_slope'))}."
-            )
-        searchlight = self.facts.get("searchlight")
-        if searchlight:
-            parts.append(
-                "Searchlight coupling maps (GMV-ALFF correlation within a sphere around each "
-                "gray-matter voxel) were compared voxel-wise with an omnibus F "
-                f"({searchlight['n_permutations']} Freedman-Lane permutations, max-F FWE "
-                f"< {searchlight['alpha']}); {searchlight['n_significant_voxels_fwe']} voxel(s) "
-                f"in {searchlight['n_clusters']} cluster(s) were significant."
-            )
-        for row in self.facts.get("outcomes", []):
-            parts.append(
-                f"Baseline coupling predicted {row['target']} ({row['definition']}) with "
-                f"{row['metric']} {format_value(row['value'])} (95% CI "
-                f"{format_value(row['ci_low'])}-{format_value(row['ci_high'])})."
-            )
-        if parts:
-            self.add("methods", "Methods (generated from the parameters)", [_text(" ".join(parts))])
+            blocks = [_text(" ".join(paragraph))]
+            if references:
+                blocks.append(_text("References: " + references))
+            self.add("methods", "Methods (generated from the files of this run)", blocks)
 
     def tripod(self) -> None:
         from sfckit.report.tripod import checklist

@@ -180,3 +180,34 @@ def test_follow_up_columns_stay_out_of_the_baseline_table(tiny_study, tmp_path):
     assert "age" in baseline
     later = html.split("Treatment and follow-up")[1].split("</table>")[0]
     assert "hama" in later and "hamd_post" in later
+
+
+def test_methods_paragraph_covers_every_analysis_that_ran_with_references(tiny_study):
+    from sfckit.report.methods import methods_paragraph
+    from sfckit.steps.layout import Layout
+
+    _, results, _ = tiny_study
+    from sfckit.report.html import ReportBuilder
+
+    builder = ReportBuilder(results)
+    for section in ("table_one", "group_effects", "specificity_and_replication"):
+        getattr(builder, section)()
+    for section in ("correlations", "classification", "benchmark", "searchlight", "outcomes"):
+        getattr(builder, section)()
+    sentences = methods_paragraph(Layout(results), builder.facts, builder.atlases)
+    text, references = " ".join(sentences[:-1]), sentences[-1]
+    for phrase in (
+        "analysis of covariance adjusting for age",
+        "partial correlations of SFC with bsi",
+        "nested cross-validation",
+        "DeLong's test",
+        "ComBat",
+        "Freedman-Lane",
+        "predicted remission",
+        "a model knowing only the group",
+    ):
+        assert phrase in text, phrase
+    assert "DeLong ER" in references and "TRIPOD+AI" in references and "Fortin JP" in references
+    cited = {int(n) for part in text.split("[")[1:] for n in part.split("]")[0].split(", ")}
+    assert cited == set(range(1, references.count("] ") + 1))
+    assert "None" not in text and "nan" not in text
