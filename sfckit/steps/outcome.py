@@ -226,6 +226,7 @@ def _run_survival(
     metrics.update(
         {
             "target": settings.target,
+            "population": list(settings.groups),
             "definition": outcome_definition(settings),
             "settings": settings_record(settings),
             "note": RESEARCH_NOTICE,
