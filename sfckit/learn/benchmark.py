@@ -56,6 +56,7 @@ class BenchmarkResult:
     decision_curve: pd.DataFrame
     calibration: pd.DataFrame
     per_site: pd.DataFrame | None = None
+    confound_audit: pd.DataFrame | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -444,4 +445,47 @@ def benchmark(
             "imaging_deconfounded_auc": by_model[DECONFOUNDED],
             "confounds_only_auc": by_model[CONFOUNDS],
         }
+    audited = _audited_confounders(data, settings)
+    if audited:
+        result.confound_audit = _confound_audit(pooled_predictions, data, audited, settings)
     return result
+
+
+def _audited_confounders(data: ClassificationData, settings: BenchmarkSettings) -> list[str]:
+    """The confounders to audit: as named, or the usual suspects present in the manifest."""
+    from sfckit.learn.confounds import DEFAULT_CONFOUNDERS
+
+    if settings.audit_confounds is None:
+        return [c for c in DEFAULT_CONFOUNDERS if c in data.clinical.columns]
+    missing = [c for c in settings.audit_confounds if c not in data.clinical.columns]
+    if missing:
+        raise UserError(
+            f"audit confounder column '{missing[0]}' does not exist",
+            expected=f"one of {', '.join(map(str, data.clinical.columns))}",
+            fix="correct --audit-confounds",
+        )
+    return list(settings.audit_confounds)
+
+
+def _confound_audit(
+    pooled_predictions: pd.DataFrame,
+    data: ClassificationData,
+    confounders: list[str],
+    settings: BenchmarkSettings,
+) -> pd.DataFrame:
+    """The confound audit (:mod:`sfckit.learn.confounds`) of the imaging models."""
+    from sfckit.learn.confounds import AUDIT_COLUMNS, audit_predictions
+
+    wide = pooled_predictions.pivot(index="participant_id", columns="model", values="y_score")
+    ids = list(wide.index)
+    clinical = data.clinical.loc[ids]
+    labels = pd.Series(data.y, index=data.participant_ids).loc[ids].to_numpy()
+    models = [m for m in (IMAGING, COMBINED) if m in wide.columns]
+    rows = audit_predictions(
+        labels,
+        {m: wide[m].to_numpy() for m in models},
+        {c: clinical[c].to_numpy() for c in confounders},
+        n_permutations=settings.audit_permutations,
+        seed=settings.seed,
+    )
+    return pd.DataFrame(rows, columns=AUDIT_COLUMNS)

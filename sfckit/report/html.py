@@ -589,6 +589,35 @@ class ReportBuilder:
             blocks.append(
                 _table(display_table(read_tsv(folder / layout.PER_SITE)), "Per-site performance")
             )
+        if (folder / layout.CONFOUND_AUDIT).is_file():
+            audit = read_tsv(folder / layout.CONFOUND_AUDIT)
+            self.facts["confound_audit"] = audit.to_dict("records")
+            blocks += [
+                _text(
+                    "Confound audit: the partial confounder test asks whether the predictions "
+                    "depend on a confounder beyond the diagnosis; the full test whether they "
+                    "tell the diagnosis beyond the confounder (conditional permutation tests, "
+                    "Berrett et al. 2020; Spisak 2022). The confound-free AUC is computed on "
+                    "subsamples in which the confounder carries no information about the "
+                    "diagnosis (Chyzhyk et al. 2022)."
+                ),
+                _table(
+                    display_table(
+                        audit,
+                        [
+                            "model",
+                            "confounder",
+                            "partial_p",
+                            "full_p",
+                            "auc",
+                            "confound_free_auc",
+                            "confound_free_n",
+                        ],
+                    ),
+                    "Confound audit of the imaging predictions",
+                ),
+                *[_text(reading) for reading in audit["reading"]],
+            ]
         extra = _json(folder / layout.BENCHMARK_JSON) or {}
         if "deconfounding" in extra:
             d = extra["deconfounding"]

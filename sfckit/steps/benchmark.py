@@ -77,6 +77,8 @@ def run(
     write_tsv(result.calibration, out_dir / layout.CALIBRATION)
     if result.per_site is not None:
         write_tsv(result.per_site, out_dir / layout.PER_SITE)
+    if result.confound_audit is not None:
+        write_tsv(result.confound_audit, out_dir / layout.CONFOUND_AUDIT)
     summary = {
         "models": result.summary.to_dict("records"),
         "comparisons": result.comparisons.to_dict("records"),

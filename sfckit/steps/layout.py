@@ -69,6 +69,7 @@ BENCHMARK_JSON = "benchmark.json"
 COMPARISONS = "comparisons.tsv"
 DECISION_CURVE = "decision_curve.tsv"
 PER_SITE = "per_site.tsv"
+CONFOUND_AUDIT = "confound_audit.tsv"
 BENCHMARK_FILES = (
     BENCHMARK,
     BENCHMARK_JSON,

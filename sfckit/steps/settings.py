@@ -269,6 +269,17 @@ class BenchmarkSettings(CrossValidationSettings):
         "intermediate < 0.5 <= high by default)",
     )
 
+    audit_confounds: NameList | None = Field(
+        None,
+        description="confounders whose influence on the imaging predictions is audited "
+        "(partial/full confounder tests, confound-free AUC); default: duration_months, "
+        "medication_load, site, mean_fd, age, sex where present; [] for none",
+        json_schema_extra=COLUMNS,
+    )
+    audit_permutations: int = Field(
+        1000, ge=19, description="conditional permutations per confounder test"
+    )
+
     @model_validator(mode="after")
     def _check_thresholds(self) -> BenchmarkSettings:
         cuts = self.risk_thresholds
