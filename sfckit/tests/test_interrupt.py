@@ -6,11 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from sfckit.io.outputs import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
+
+SFCKIT = Path(sys.executable).parent / "sfckit"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,9 @@ def bold_cohort(tmp_path_factory):
 @pytest.mark.parametrize("delay", [0.1, 0.5, 1.0, 1.6])
 def test_ctrl_c_during_a_parallel_extraction(bold_cohort, tmp_path, delay):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "sfckit.cli", "extract", "--manifest", str(bold_cohort)]
+    # the console script, as users run it (`python -m` reports an interrupt caught during
+    # start-up through runpy as a death by SIGINT)
+    command = [str(SFCKIT), "extract", "--manifest", str(bold_cohort)]
     process = subprocess.Popen(
         [*command, "--out", str(out), "--jobs", "2", "--quiet"],
         stdout=subprocess.PIPE,
@@ -41,9 +46,9 @@ def test_ctrl_c_during_a_parallel_extraction(bold_cohort, tmp_path, delay):
     _, err = process.communicate(timeout=120)
     lines = err.strip().splitlines()
     assert process.returncode in (0, 130), err
-    assert "Traceback" not in err and len(lines) <= 1, err
-    if process.returncode == 130:
-        assert lines == ["sfckit: interrupted; rerun the same command to resume"]
+    assert "Traceback" not in err, err
+    if process.returncode == 130:  # (a finished run may print its warnings instead)
+        assert lines == ["sfckit: interrupted; rerun the same command to resume"], err
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     rerun = subprocess.run([*command, "--out", str(out), "--quiet"], capture_output=True)
     assert rerun.returncode == 0
@@ -55,7 +60,7 @@ def test_a_killed_study_resumes_to_identical_tables(tiny_study, tmp_path):
     reused and the tables equal those of an uninterrupted run byte for byte."""
     study, reference, _ = tiny_study
     out = tmp_path / "results"
-    command = [sys.executable, "-u", "-m", "sfckit.cli", "run", str(study), "--out", str(out)]
+    command = [sys.executable, "-u", str(SFCKIT), "run", str(study), "--out", str(out)]
     process = subprocess.Popen(
         [*command, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
