@@ -46,6 +46,7 @@ STUDY_STEPS = (
     "replicate",
     "correlate",
     "across_subject",
+    "normative",
     "classify",
     "benchmark",
     "predict_outcome",
@@ -554,6 +555,10 @@ def _plan(study: Study, results: Layout) -> list[Job]:
             results.across_subject,
             study.one("across_subject"),
         )
+    deviations = None
+    if study.one("normative") is not None:
+        add("normative", "normative", features, results.normative, study.one("normative"))
+        deviations = results.normative / layout_names.DEVIATIONS
     for settings in study.settings.get("classify", []):
         add(
             f"classify-{settings.model}",
@@ -563,7 +568,8 @@ def _plan(study: Study, results: Layout) -> list[Job]:
             settings,
         )
     if study.one("benchmark") is not None:
-        add("benchmark", "benchmark", features, results.benchmark, study.one("benchmark"))
+        benchmark_inputs = {**features, **({"deviations": deviations} if deviations else {})}
+        add("benchmark", "benchmark", benchmark_inputs, results.benchmark, study.one("benchmark"))
     for settings in study.settings.get("predict_outcome", []):
         add(
             f"outcome-{settings.target}",

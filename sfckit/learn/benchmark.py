@@ -41,6 +41,7 @@ from sfckit.steps.settings import BenchmarkSettings
 CLINICAL, IMAGING, COMBINED = "clinical", "imaging", "imaging+clinical"
 DECONFOUNDED, CONFOUNDS = "imaging_deconfounded", "confounds"
 UNHARMONIZED = "imaging_unharmonized"
+DEVIATIONS = "imaging_deviations"
 HARMONIZERS = ("combat",)
 COMPARISONS = ((COMBINED, CLINICAL), (IMAGING, CLINICAL), (COMBINED, IMAGING))
 VALIDATIONS = ("cv", "leave-site-out")
@@ -304,8 +305,13 @@ def benchmark(
     jobs: int = 1,
     progress: bool = True,
     scheduler: str | None = None,
+    deviations: np.ndarray | None = None,
 ) -> BenchmarkResult:
-    """Run the three (or five) models on shared outer folds and compare them."""
+    """Run the three (or more) models on shared outer folds and compare them.
+
+    ``deviations`` (rows of ``data``): normative deviation scores of the same regions; they
+    add the model ``imaging_deviations`` and its DeLong comparison with ``imaging``.
+    """
     check_model(settings.model)
     if settings.validation not in VALIDATIONS:
         raise UserError(
@@ -357,6 +363,8 @@ def benchmark(
                 runs[name] = (np.hstack([X, side]), model, n_confounds)
                 harmonized_runs[name] = replace(harmonization, n_passthrough=passthrough)
         runs[UNHARMONIZED] = (data.X, settings.model, 0)
+    if deviations is not None:
+        runs[DEVIATIONS] = (deviations, settings.model, 0)
     frames = []
     for name, (X, model, n_confounds) in runs.items():
         result = nested_cv(
@@ -388,7 +396,11 @@ def benchmark(
         .loc[wide.index]
         .to_numpy()
     )
-    pairs = [*COMPARISONS, *([(IMAGING, UNHARMONIZED)] if harmonization else [])]
+    pairs = [
+        *COMPARISONS,
+        *([(IMAGING, UNHARMONIZED)] if harmonization else []),
+        *([(DEVIATIONS, IMAGING)] if deviations is not None else []),
+    ]
     for model_a, model_b in pairs:
         test = delong_test(labels, wide[model_a], wide[model_b])
         row = {

@@ -701,6 +701,13 @@ class ReportBuilder:
             )
         self.add("searchlight", "Where does coupling differ? Searchlight maps", blocks)
 
+    def normative(self) -> None:
+        from sfckit.report.normative import normative_blocks
+
+        blocks = normative_blocks(self.layout)
+        if blocks is not None:
+            self.add("normative", "Deviations from the controls' norm", blocks)
+
     def outcomes(self) -> None:
         root = self.layout.outcomes_root
         folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
@@ -844,6 +851,7 @@ def build_report(
     builder.classification()
     builder.benchmark()
     builder.searchlight()
+    builder.normative()
     builder.outcomes()
     builder.methods()
     builder.tripod()

@@ -62,6 +62,11 @@ def run(
         min_coverage=settings.min_coverage,
     )
     check_select_k(settings.select_k, len(data.feature_names))
+    deviations = (
+        _deviations(Path(inputs["deviations"]), data, settings)
+        if inputs.get("deviations")
+        else None
+    )
     result = benchmark(
         data,
         settings,
@@ -69,6 +74,7 @@ def run(
         jobs=execution.jobs,
         progress=execution.progress,
         scheduler=execution.scheduler,
+        deviations=deviations,
     )
     write_predictions(result.predictions, out_dir / layout.PREDICTIONS)
     write_tsv(result.summary, out_dir / layout.BENCHMARK)
@@ -97,6 +103,49 @@ def run(
     return result
 
 
+def _deviations(path: Path, data: Any, settings: BenchmarkSettings) -> Any:
+    """Normative deviations of the classified participants, in the order of ``data``.
+
+    Refused when the normative controls are one of the classes: their deviations are held
+    out, the others' are not, so the two classes would be scored by different models.
+    """
+    import json
+
+    from sfckit.errors import file_error
+    from sfckit.io.tables import read_feature_table
+
+    description = path.parent / layout.DESCRIPTION
+    parameters = (
+        json.loads(description.read_text())["GeneratedBy"][0]["Parameters"]
+        if description.is_file()
+        else {}
+    )
+    controls = parameters.get("controls")
+    if controls is None:
+        raise file_error(
+            path,
+            "not written by sfckit normative (no controls group in its provenance)",
+            fix="pass the deviations.tsv of a normative folder",
+        )
+    if controls in (settings.positive, settings.negative):
+        raise file_error(
+            path,
+            f"the normative controls '{controls}' are one of the classes",
+            expected="deviations for a comparison of two patient groups",
+            fix="compare two patient groups, or use the raw features",
+        )
+    table = read_feature_table(path).set_index("participant_id")
+    missing = [p for p in data.participant_ids if p not in table.index]
+    if missing:
+        raise file_error(
+            path,
+            f"{len(missing)} participant(s) have no deviations, e.g. {missing[0]}",
+            fix="run normative on the manifest of the benchmark",
+        )
+    columns = [c for c in data.feature_names if c in table.columns]
+    return table.loc[data.participant_ids, columns].to_numpy(float)
+
+
 def summary(result: BenchmarkResult, settings: BenchmarkSettings, out: Path) -> list[str]:
     """What the command line prints."""
     lines = [
@@ -117,6 +166,11 @@ STEP = Step(
     inputs=(
         FEATURES,
         PathOption("manifest", "the manifest (groups, clinical columns, sites)"),
+        PathOption(
+            "deviations",
+            "deviations.tsv of sfckit normative: adds a model on them, compared with imaging",
+            required=False,
+        ),
     ),
     output=OUT_FOLDER,
     outputs=layout.BENCHMARK_FILES,

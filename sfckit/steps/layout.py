@@ -80,6 +80,11 @@ BENCHMARK_FILES = (
     DESCRIPTION,
 )
 
+DEVIATIONS = "deviations.tsv"
+NORMATIVE_FIT = "normative_fit.tsv"
+EXTREME_REGIONS = "extreme_regions.tsv"
+EXTREME_PARTICIPANTS = "extreme_participants.tsv"
+DEVIATION_MAPS = "deviation_maps"
 SCORES_JSON = "scores.json"
 STUDY_JSON = "study.json"
 REPORT = "report.html"
@@ -136,6 +141,11 @@ class Layout:
     def across_subject(self) -> Path:
         """``across-subject`` output."""
         return self.root / "across_subject"
+
+    @property
+    def normative(self) -> Path:
+        """``normative`` output."""
+        return self.root / "normative"
 
     @property
     def classify_root(self) -> Path:

@@ -16,6 +16,7 @@ STEP_MODULES = (
     "replicate",
     "across_subject",
     "sensitivity",
+    "normative",
     "classify",
     "benchmark",
     "outcome",

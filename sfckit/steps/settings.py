@@ -322,6 +322,35 @@ class OutcomeSettings(CrossValidationSettings):
     model: ModelName = Field("logistic", description="classifier (binary targets)")
 
 
+class NormativeSettings(RegionalSettings):
+    """``sfckit normative``: deviations of every participant from a normative model of the
+    controls (age, sex and site), per region."""
+
+    controls: str = Field(
+        ...,
+        description="group of the healthy controls the norm is fitted on",
+        json_schema_extra=GROUP,
+    )
+    age_column: str = Field("age", description="age column", json_schema_extra=COLUMN)
+    sex_column: str = Field("sex", description="sex column (F/M)", json_schema_extra=COLUMN)
+    site_column: str | None = Field(
+        "site", description="site column (none: one site)", json_schema_extra=COLUMN
+    )
+    transfer_sites: NameList = Field(
+        (),
+        description="sites left out of the fit and transferred to from their own controls "
+        "(as for a new scanner)",
+    )
+    n_knots: int = Field(4, ge=3, le=8, description="spline knots over age")
+    min_site_controls: int = Field(
+        5, ge=3, description="controls a site needs, to be fitted or transferred"
+    )
+    folds: int = Field(
+        5, ge=2, description="folds over the controls: their own deviations are held out"
+    )
+    seed: int = Field(0, description="random seed of the control folds")
+
+
 class TrainSettings(RegionalSettings):
     """``sfckit train``: tune by inner CV on the whole cohort, refit and save the model."""
 

@@ -1,0 +1,55 @@
+"""The report's section on normative deviations (from ``normative/``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sfckit.io.outputs import read_tsv
+from sfckit.report.tables import display_table, format_value
+from sfckit.steps import layout
+from sfckit.steps.layout import Layout
+
+
+def normative_blocks(results: Layout) -> list[dict[str, Any]] | None:
+    """Text and tables of the normative section, or None when the step did not run."""
+    folder = results.normative
+    if not (folder / layout.NORMATIVE_FIT).is_file():
+        return None
+    fit = read_tsv(folder / layout.NORMATIVE_FIT)
+    regions = read_tsv(folder / layout.EXTREME_REGIONS)
+    people = read_tsv(folder / layout.EXTREME_PARTICIPANTS)
+    by_group = (
+        people.groupby("group", sort=False)
+        .agg(
+            n=("participant_id", "size"),
+            with_extreme=("n_extreme", lambda x: int((x > 0).sum())),
+            mean_extreme_regions=("n_extreme", "mean"),
+        )
+        .reset_index()
+    )
+    top = regions.assign(n_extreme=regions["n_extreme_low"] + regions["n_extreme_high"])
+    top = top.sort_values("n_extreme", ascending=False).head(15)
+    return [
+        {
+            "kind": "text",
+            "text": "Each participant's regional coupling was compared with a normative model "
+            "of the controls (Bayesian linear regression on a spline of age, sex and site, per "
+            "region); controls' own deviations come from models fitted without them. On "
+            "held-out controls the deviations average "
+            f"{format_value(float(fit['controls_z_mean'].mean()))} with SD "
+            f"{format_value(float(fit['controls_z_sd'].mean()))} (ideal: 0 and 1). Extreme "
+            "deviations are |z| > 2.6.",
+        },
+        {
+            "kind": "table",
+            "table": display_table(by_group),
+            "caption": "Participants with at least one extreme regional deviation",
+        },
+        {
+            "kind": "table",
+            "table": display_table(
+                top, ["region", "group", "n", "n_extreme_low", "n_extreme_high", "mean_z"]
+            ),
+            "caption": "Regions with the most extreme deviations (per group)",
+        },
+    ]
