@@ -36,8 +36,11 @@ def _literal_choices(annotation: Any) -> list[str] | None:
 
 
 def _members(annotation: Any) -> list[Any]:
+    """The types of an annotation (union members, ``Annotated`` unwrapped, None dropped)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [a for a in typing.get_args(annotation) if a is not type(None)]
+        return [m for a in typing.get_args(annotation) if a is not type(None) for m in _members(a)]
     return [annotation]
 
 
@@ -114,7 +117,9 @@ def add_setting(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
 def add_step_parser(verbs: Any, step: Any) -> None:
     """The sub-command of one step."""
     sub = verbs.add_parser(
-        step.name, help=step.help, description=(step.settings.__doc__ or "").split("\n")[0]
+        step.name,
+        help=step.help,
+        description=(step.settings.__doc__ or "").split("\n\n")[0].replace("``", ""),
     )
     for option in (*step.inputs, step.output):
         dest = "output" if option is step.output else INPUT + option.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sfckit.io.outputs import read_tsv
+from sfckit.report import blocks
 from sfckit.report.tables import display_table, format_value
 from sfckit.steps import layout
 from sfckit.steps.layout import Layout
@@ -30,26 +31,22 @@ def normative_blocks(results: Layout) -> list[dict[str, Any]] | None:
     top = regions.assign(n_extreme=regions["n_extreme_low"] + regions["n_extreme_high"])
     top = top.sort_values("n_extreme", ascending=False).head(15)
     return [
-        {
-            "kind": "text",
-            "text": "Each participant's regional coupling was compared with a normative model "
+        blocks.text(
+            "Each participant's regional coupling was compared with a normative model "
             "of the controls (Bayesian linear regression on a spline of age, sex and site, per "
             "region); controls' own deviations come from models fitted without them. On "
             "held-out controls the deviations average "
             f"{format_value(float(fit['controls_z_mean'].mean()))} with SD "
             f"{format_value(float(fit['controls_z_sd'].mean()))} (ideal: 0 and 1). Extreme "
-            "deviations are |z| > 2.6.",
-        },
-        {
-            "kind": "table",
-            "table": display_table(by_group),
-            "caption": "Participants with at least one extreme regional deviation",
-        },
-        {
-            "kind": "table",
-            "table": display_table(
+            "deviations are |z| > 2.6."
+        ),
+        blocks.table(
+            display_table(by_group), "Participants with at least one extreme regional deviation"
+        ),
+        blocks.table(
+            display_table(
                 top, ["region", "group", "n", "n_extreme_low", "n_extreme_high", "mean_z"]
             ),
-            "caption": "Regions with the most extreme deviations (per group)",
-        },
+            "Regions with the most extreme deviations (per group)",
+        ),
     ]
