@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.steps import layout
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
-from sfckit.steps.classify import check_select_k
+from sfckit.steps.classify import two_classes
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.settings import BenchmarkSettings
 
@@ -49,19 +49,11 @@ def run(
     """
     from sfckit.io.outputs import write_json, write_tsv
     from sfckit.learn.benchmark import benchmark
-    from sfckit.learn.data import load_classification_data
     from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json, write_predictions
 
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
     out_dir = Path(out_dir)
-    data = load_classification_data(
-        features_path,
-        manifest_path,
-        positive=settings.positive,
-        negative=settings.negative,
-        min_coverage=settings.min_coverage,
-    )
-    check_select_k(settings.select_k, len(data.feature_names))
+    data = two_classes(features_path, manifest_path, settings)
     deviations = (
         _deviations(Path(inputs["deviations"]), data, settings)
         if inputs.get("deviations")

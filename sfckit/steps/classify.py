@@ -29,6 +29,21 @@ def check_select_k(select_k: int | str, n_features: int) -> None:
         )
 
 
+def two_classes(features_path: Path, manifest_path: Path, settings: Any) -> Any:
+    """The positive and negative classes' features (sparse regions dropped) and labels."""
+    from sfckit.learn.data import load_classification_data
+
+    data = load_classification_data(
+        features_path,
+        manifest_path,
+        positive=settings.positive,
+        negative=settings.negative,
+        min_coverage=settings.min_coverage,
+    )
+    check_select_k(settings.select_k, len(data.feature_names))
+    return data
+
+
 @staged
 def run(
     inputs: Mapping[str, Any],
@@ -57,7 +72,7 @@ def run(
     import numpy as np
 
     from sfckit.io.outputs import write_json, write_tsv
-    from sfckit.learn.data import check_fold_counts, load_classification_data
+    from sfckit.learn.data import check_fold_counts
     from sfckit.learn.metrics import roc_table
     from sfckit.learn.nested import nested_cv, outer_splits, permutation_aucs, tuning_scoring
     from sfckit.learn.results import (
@@ -70,14 +85,7 @@ def run(
 
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
     out_dir = Path(out_dir)
-    data = load_classification_data(
-        features_path,
-        manifest_path,
-        positive=settings.positive,
-        negative=settings.negative,
-        min_coverage=settings.min_coverage,
-    )
-    check_select_k(settings.select_k, len(data.feature_names))
+    data = two_classes(features_path, manifest_path, settings)
     check_fold_counts(data.y, outer=settings.outer, inner=settings.inner, source=str(manifest_path))
     parallel = {
         "jobs": execution.jobs,
