@@ -211,19 +211,45 @@ def kl_similarity_of_samples(first: np.ndarray, second: np.ndarray) -> float:
     """exp(-symmetric KL) between KDEs of two 1-D samples (NaN for degenerate samples)."""
     if np.ptp(first) == 0 or np.ptp(second) == 0:
         return float("nan")
-    from scipy.stats import gaussian_kde
-
-    kde_first, kde_second = gaussian_kde(first), gaussian_kde(second)
-    pad = 3.0 * max(kde_first.factor * first.std(ddof=1), kde_second.factor * second.std(ddof=1))
-    grid = np.linspace(
-        min(first.min(), second.min()) - pad, max(first.max(), second.max()) + pad, KL_GRID_POINTS
-    )
+    h_first = first.std(ddof=1) * first.size ** (-0.2)  # Scott's rule, as gaussian_kde
+    h_second = second.std(ddof=1) * second.size ** (-0.2)
+    pad = 3.0 * max(h_first, h_second)
+    low = min(first.min(), second.min()) - pad
+    high = max(first.max(), second.max()) + pad
     floor = 1e-12
-    p = np.maximum(kde_first(grid), floor)
-    q = np.maximum(kde_second(grid), floor)
+    p = np.maximum(binned_kde(first, low, high, h_first), floor)
+    q = np.maximum(binned_kde(second, low, high, h_second), floor)
     p, q = p / p.sum(), q / q.sum()
     divergence = float(np.sum(p * np.log(p / q)) + np.sum(q * np.log(q / p)))
     return float(np.exp(-divergence))
+
+
+KDE_SUBDIVISION = 8  # fine-grid steps per step of the KL grid
+
+
+def binned_kde(sample: np.ndarray, low: float, high: float, bandwidth: float) -> np.ndarray:
+    """Gaussian KDE of ``sample`` at the :data:`KL_GRID_POINTS` points of [low, high].
+
+    Linear binning onto a grid :data:`KDE_SUBDIVISION` times finer, convolved with the
+    sampled Gaussian kernel by FFT (Silverman 1982): O(grid log grid) instead of
+    O(sample x grid); the KL grid points are points of the fine grid, and the result
+    matches the exact kernel sum to about 1e-4 relative wherever it exceeds 1e-12.
+    """
+    n_fine = (KL_GRID_POINTS - 1) * KDE_SUBDIVISION + 1
+    step = (high - low) / (n_fine - 1)
+    position = (sample - low) / step
+    left = np.clip(np.floor(position).astype(np.int64), 0, n_fine - 2)
+    right_weight = position - left
+    weights = np.bincount(left, weights=1 - right_weight, minlength=n_fine)
+    weights += np.bincount(left + 1, weights=right_weight, minlength=n_fine)
+    reach = n_fine - 1  # the whole grid: the KL's log ratio needs the far tails too
+    offsets = np.arange(-reach, reach + 1) * step
+    kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * np.sqrt(2 * np.pi))
+    # linear (not circular) convolution by numpy's FFT, at a power-of-two length
+    size = 1 << (weights.size + kernel.size - 2).bit_length()
+    full = np.fft.irfft(np.fft.rfft(weights, size) * np.fft.rfft(kernel, size), size)
+    density = full[reach : reach + n_fine] / sample.size
+    return density[::KDE_SUBDIVISION]
 
 
 # Methods of the other kinds live in their own modules; importing them registers them.

@@ -156,3 +156,33 @@ def test_every_extraction_method_is_in_one_registry_with_its_kind():
             regions=[1],
             method="searchlight",
         )
+
+
+def test_kl_similarity_equals_the_exact_kernel_density_version():
+    """The binned FFT KDE gives the similarity of scipy's exact gaussian_kde to 1e-3."""
+    from scipy.stats import gaussian_kde
+
+    from sfckit.features.coupling import KL_GRID_POINTS
+
+    def exact(first, second):
+        kde_first, kde_second = gaussian_kde(first), gaussian_kde(second)
+        pad = 3.0 * max(
+            kde_first.factor * first.std(ddof=1), kde_second.factor * second.std(ddof=1)
+        )
+        grid = np.linspace(
+            min(first.min(), second.min()) - pad,
+            max(first.max(), second.max()) + pad,
+            KL_GRID_POINTS,
+        )
+        p = np.maximum(kde_first(grid), 1e-12)
+        q = np.maximum(kde_second(grid), 1e-12)
+        p, q = p / p.sum(), q / q.sum()
+        return np.exp(-(np.sum(p * np.log(p / q)) + np.sum(q * np.log(q / p))))
+
+    rng = np.random.default_rng(11)
+    for size, coupling_strength, skew in ((30, 0.0, 1.0), (400, 0.5, 2.0), (2000, 0.9, 1.0)):
+        first = rng.normal(size=size)
+        second = coupling_strength * first + rng.gamma(skew, size=size)
+        assert kl_similarity_of_samples(first, second) == pytest.approx(
+            exact(first, second), abs=1e-3
+        )
