@@ -25,6 +25,7 @@ from sfckit.errors import file_error
 from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
 from sfckit.io.tables import read_feature_table
 from sfckit.learn.data import check_fold_counts, load_classification_data
+from sfckit.learn.model_card import card_path, model_card
 from sfckit.learn.nested import fit_tuned, positive_score, tuning_scoring
 from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json
 from sfckit.steps.settings import TrainSettings
@@ -154,6 +155,8 @@ def train_model(
     metadata["sha256"] = hashlib.sha256(payload).hexdigest()
     with atomic_write(checksum_path(model_path)) as handle:
         handle.write(f"{metadata['sha256']}  {model_path.name}\n")
+    with atomic_write(card_path(model_path)) as handle:
+        handle.write(model_card(metadata, data.clinical))
     return metadata
 
 
@@ -294,6 +297,8 @@ def score_participants(
     )
     write_tsv(scores, out_path)
     scores.attrs["model_sha256"] = sha256
+    card = card_path(model_path)
+    scores.attrs["model_card"] = str(card) if card.is_file() else "none beside the model"
     write_json(
         {
             "model": str(model_path),

@@ -31,7 +31,7 @@ def summary(scores: pd.DataFrame, settings: ScoreSettings, out: Path) -> list[st
     """What the command line prints."""
     flagged = int(scores["outside_training_range"].sum())
     return [
-        f"model SHA-256: {scores.attrs['model_sha256']}",
+        f"model SHA-256: {scores.attrs['model_sha256']}; model card: {scores.attrs['model_card']}",
         f"scores: {out} ({len(scores)} participants, {flagged} outside the training range; "
         "research use only, not for clinical decisions)",
     ]

@@ -42,6 +42,7 @@ def summary(metadata: dict[str, Any], settings: TrainSettings, out: Path) -> lis
         f"model: {out} ({metadata['model']}, inner-CV {metadata['inner_cv_scoring']} "
         f"{metadata['inner_cv_score']:.3f}; research use only)",
         f"SHA-256: {metadata['sha256']} (also in {out.name}.sha256)",
+        f"model card: {out.with_name(out.name + '.card.md')}",
     ]
 
 

@@ -85,3 +85,53 @@ def test_refuses_other_atlas_method_or_version(trained, reference_study, tmp_pat
     (tmp_path / "fake.skops").write_bytes(b"not a model")
     with pytest.raises(UserError, match="not an sfckit model"):
         load_model(tmp_path / "fake.skops")
+
+
+def test_train_writes_a_model_card_that_claims_only_what_it_has(trained, capsys):
+    folder, metadata = trained
+    card = (folder / "model.skops.card.md").read_text()
+    assert "Research use only" in card
+    assert f"TRD: {metadata['n_positive']}, nTRD: {metadata['n_negative']}" in card
+    assert "site: " in card and "age: mean" in card
+    assert "External validation: none" in card  # no --performance was given
+    assert "Not given: train was run without `--performance`" in card
+    assert f"{len(metadata['features'])} regions" in card
+
+
+def test_model_card_quotes_the_given_performance_and_its_validation():
+    import pandas as pd
+
+    from sfckit.learn.model_card import model_card
+
+    metadata = {
+        "model": "logistic",
+        "positive": "TRD",
+        "negative": "nTRD",
+        "n_positive": 10,
+        "n_negative": 20,
+        "method": "voxel-correlation",
+        "atlas": "abc",
+        "features": ["a", "b"],
+        "inner_cv_scoring": "neg_log_loss",
+        "inner_cv_score": -0.5,
+        "threshold": 1 / 3,
+        "threshold_rule": "prevalence",
+        "sfckit_version": "0",
+        "dropped_regions": [],
+        "cross_validated_performance": {
+            "settings": {"validation": "leave-site-out"},
+            "models": [
+                {
+                    "model": "imaging",
+                    "auc": 0.81,
+                    "auc_ci_low": 0.7,
+                    "auc_ci_high": 0.9,
+                    "calibration_intercept": 0.05,
+                    "calibration_slope": 1.1,
+                },
+            ],
+        },
+    }
+    card = model_card(metadata, pd.DataFrame({"site": ["A", "B", "A"]}))
+    assert "imaging: AUC 0.810 [0.700, 0.900], calibration intercept 0.05, slope 1.10" in card
+    assert "sites were held out" in card and "site: A 2, B 1" in card
