@@ -3,13 +3,17 @@ distributed cluster.
 
 Tasks are pure with respect to the parent: each one reads its own inputs and writes its
 own cached result, so only small results travel back. A progress bar (rich) shows while
-tasks run. ``scheduler="local-cluster"`` starts a Dask ``LocalCluster`` on this machine;
+tasks run on a terminal; elsewhere (a log file, a batch job) one line every
+:data:`HEARTBEAT_SECONDS` says how many tasks are done and how long it has taken.
+``scheduler="local-cluster"`` starts a Dask ``LocalCluster`` on this machine;
 ``scheduler="tcp://host:port"`` sends the tasks to an existing cluster (HPC, Kubernetes),
 whose workers must see the same file paths.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import partial
@@ -20,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sfckit.errors import UserError
 
 T = TypeVar("T")
+HEARTBEAT_SECONDS = 30.0  # progress line interval when stderr is not a terminal
 
 
 def check_jobs(jobs: int) -> int:
@@ -99,6 +104,19 @@ def _consume(
         yield  # type: ignore[misc]  # the priming step of run_tasks
         if not progress:
             for result in results:  # not `yield from`: it would close `results` unfiltered
+                yield result
+            return
+        if not sys.stderr.isatty():  # a log file or a batch job: a line now and then
+            start = last = time.monotonic()
+            for done, result in enumerate(results, start=1):
+                now = time.monotonic()
+                if now - last >= HEARTBEAT_SECONDS:
+                    print(
+                        f"{description}: {done}/{total} done, {now - start:.0f} s elapsed",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    last = now
                 yield result
             return
         columns = (

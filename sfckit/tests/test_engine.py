@@ -65,3 +65,20 @@ def test_closing_early_cancels_quietly(tmp_path, recwarn):
 def test_invalid_jobs_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="--jobs"):
         run_tasks(_mark, [(str(tmp_path), 0)], jobs=0)
+
+
+def _square(value: int) -> int:
+    return value * value
+
+
+def test_a_heartbeat_line_replaces_the_bar_off_a_terminal(monkeypatch, capsys):
+    import sfckit.engine as engine
+
+    monkeypatch.setattr(engine, "HEARTBEAT_SECONDS", 0.0)
+    results = list(engine.run_tasks(_square, [(i,) for i in range(4)], description="squares"))
+    assert sorted(results) == [0, 1, 4, 9]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("squares: 4/4 done, ") and lines[-1].endswith(" s elapsed")
+    assert len(lines) == 4
+    list(engine.run_tasks(_square, [(i,) for i in range(4)], progress=False))
+    assert capsys.readouterr().err == ""  # --quiet stays quiet
