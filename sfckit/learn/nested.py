@@ -78,6 +78,28 @@ def outer_splits(
     return splits
 
 
+def subsampled_splits(
+    splits: list[OuterSplit], y: np.ndarray, *, fraction: float, seed: int
+) -> list[OuterSplit]:
+    """The same outer splits with each training set cut to ``fraction`` of its rows.
+
+    Stratified by class and seeded per fold; the test rows are untouched, so every point of
+    a learning curve is scored on the same participants.
+    """
+    rng = np.random.default_rng(seed)
+    reduced = []
+    for split in splits:
+        keep = []
+        for label in np.unique(y[split.train]):
+            rows = split.train[y[split.train] == label]
+            size = max(1, int(round(fraction * rows.size)))
+            keep.append(rng.choice(rows, size, replace=False))
+        reduced.append(
+            OuterSplit(split.repeat, split.fold, np.sort(np.concatenate(keep)), split.test)
+        )
+    return reduced
+
+
 def site_strata(y: np.ndarray, sites: np.ndarray, *, n_splits: int) -> np.ndarray:
     """One stratum per (class, site) cell; cells too small for the folds join their class.
 

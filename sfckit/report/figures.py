@@ -257,6 +257,19 @@ def decision_curve_figure(curve: pd.DataFrame) -> str:
     return to_data_uri(figure)
 
 
+def learning_curve_figure(curve: pd.DataFrame) -> str:
+    """AUC against the number of training participants, with its confidence band."""
+    figure, ax = plt.subplots(figsize=(4.2, 3.2))
+    ax.plot(curve["n_train"], curve["auc"], marker="o", color=PALETTE[0])
+    ax.fill_between(
+        curve["n_train"], curve["auc_ci_low"], curve["auc_ci_high"], color=PALETTE[0], alpha=0.2
+    )
+    ax.axhline(0.5, color="grey", linestyle=":")
+    ax.set_xlabel("training participants per outer fold")
+    ax.set_ylabel("AUC (pooled out-of-fold)")
+    return to_data_uri(figure)
+
+
 def importance_figure(importance: pd.DataFrame, top: int = 15) -> str:
     """Horizontal bars of the most important regions (AUC drop when shuffled)."""
     head = importance.head(top).iloc[::-1]

@@ -486,6 +486,20 @@ class ReportBuilder:
                         ]
                     )
                 )
+            if (folder / layout.LEARNING_CURVE).is_file():
+                curve = read_tsv(folder / layout.LEARNING_CURVE)
+                blocks.append(
+                    _figures(
+                        [
+                            (
+                                figures.learning_curve_figure(curve),
+                                f"{metrics['model']}: pooled out-of-fold AUC (95% CI) when "
+                                "each training set is cut to a fraction of its participants; "
+                                "a curve still rising at 100% says more data would help",
+                            )
+                        ]
+                    )
+                )
         self.facts["classification"] = rows
         blocks.insert(
             0,

@@ -144,6 +144,9 @@ def run(
         }
     )
     metrics = clean_for_json(metrics)
+    if settings.learning_curve:
+        curve = learning_curve(data, splits, result, settings, parallel)
+        write_tsv(curve, out_dir / layout.LEARNING_CURVE)
     write_predictions(result.predictions, out_dir / layout.PREDICTIONS)
     write_tsv(importance_table(result, data.feature_names), out_dir / layout.IMPORTANCE)
     write_tsv(roc_table(result.predictions), out_dir / layout.ROC)
@@ -151,6 +154,48 @@ def run(
     write_dropped(data.dropped_regions, out_dir)
     write_provenance(out_dir, "classify", settings, [features_path, manifest_path])
     return metrics
+
+
+def learning_curve(
+    data: Any, splits: list, result: Any, settings: ClassifySettings, parallel: dict
+) -> Any:
+    """Pooled out-of-fold AUC (with bootstrap CI) at each fraction of the training sets."""
+    import numpy as np
+    import pandas as pd
+
+    from sfckit.learn.metrics import auc_with_ci
+    from sfckit.learn.nested import nested_cv, subsampled_splits
+
+    rows = []
+    for fraction in sorted(settings.learning_curve) + [1.0]:
+        if fraction < 1.0:
+            reduced = subsampled_splits(splits, data.y, fraction=fraction, seed=settings.seed)
+            predictions = nested_cv(
+                data.X,
+                data.y,
+                model=settings.model,
+                splits=reduced,
+                inner=settings.inner,
+                select_k=settings.select_k,
+                seed=settings.seed,
+                importance=False,
+                participant_ids=data.participant_ids,
+                label=f"{settings.model} at {fraction:.0%} of the training data",
+                **parallel,
+            ).predictions
+        else:
+            reduced, predictions = splits, result.predictions
+        auc = auc_with_ci(predictions, seed=settings.seed, n_bootstrap=settings.n_bootstrap)
+        rows.append(
+            {
+                "fraction": fraction,
+                "n_train": float(np.mean([s.train.size for s in reduced])),
+                "auc": auc["auc"],
+                "auc_ci_low": auc["auc_ci_low"],
+                "auc_ci_high": auc["auc_ci_high"],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def summary(metrics: dict[str, Any], settings: ClassifySettings, out: Path) -> list[str]:

@@ -60,6 +60,7 @@ METRICS = "metrics.json"
 PREDICTIONS = "predictions.tsv"
 ROC = "roc.tsv"
 IMPORTANCE = "feature_importance.tsv"
+LEARNING_CURVE = "learning_curve.tsv"
 CALIBRATION = "calibration.tsv"
 CLASSIFY_FILES = (PREDICTIONS, METRICS, IMPORTANCE, ROC, DESCRIPTION)
 OUTCOME_FILES = (PREDICTIONS, METRICS, DESCRIPTION)

@@ -225,6 +225,20 @@ class ClassifySettings(CrossValidationSettings):
     permutations: int = Field(
         1000, ge=0, description="label permutations of the whole nested procedure (0: none)"
     )
+    learning_curve: NumberList = Field(
+        (),
+        description="fractions of each training set (e.g. 0.3,0.6) at which the nested CV is "
+        "rerun on the same test folds, to see whether more data would help (1 is the main "
+        "run)",
+    )
+
+    @model_validator(mode="after")
+    def _check_fractions(self) -> ClassifySettings:
+        if any(not 0 < f < 1 for f in self.learning_curve):
+            raise ValueError(
+                f"learning_curve fractions must lie in (0, 1), got {self.learning_curve}"
+            )
+        return self
 
 
 class BenchmarkSettings(CrossValidationSettings):

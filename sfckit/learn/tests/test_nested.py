@@ -264,3 +264,35 @@ def test_constant_features_are_refused(reference_study, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "every feature is constant" in err and err.count("\n") == 0
     assert not (tmp_path / "out").exists()
+
+
+def test_learning_curve_cuts_training_sets_only(reference_study, tmp_path):
+    from sfckit.learn.nested import subsampled_splits
+
+    y = np.repeat([0, 1], [60, 30])
+    splits = outer_splits(y, n_splits=5, n_repeats=1, seed=0)
+    reduced = subsampled_splits(splits, y, fraction=0.3, seed=0)
+    for full, cut in zip(splits, reduced, strict=True):
+        assert np.array_equal(full.test, cut.test)  # same participants scored
+        assert set(cut.train) <= set(full.train)
+        assert np.sum(y[cut.train] == 1) == round(0.3 * np.sum(y[full.train] == 1))
+    manifest, features = reference_study
+    settings = ClassifySettings(
+        positive="TRD",
+        negative="nTRD",
+        model="logistic",
+        repeats=1,
+        permutations=0,
+        learning_curve=(0.3,),
+    )
+    inputs = {"features": features / "sfc.tsv", "manifest": manifest}
+    classify.run(inputs, tmp_path, settings)
+    curve = read_tsv(tmp_path / "learning_curve.tsv")
+    assert curve["fraction"].tolist() == [0.3, 1.0]
+    assert curve["n_train"].iloc[0] < 0.35 * curve["n_train"].iloc[1]
+    assert (curve["auc_ci_low"] <= curve["auc"]).all() and (
+        curve["auc"] <= curve["auc_ci_high"]
+    ).all()
+    assert curve["auc"].iloc[1] > 0.7  # the full run
+    with pytest.raises(ValueError, match="fractions must lie in"):
+        ClassifySettings(positive="TRD", negative="nTRD", learning_curve=(1.5,))
