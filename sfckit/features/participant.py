@@ -111,7 +111,7 @@ def load_gray_matter(
 
 def load_functional(
     row: dict[str, Any], *, mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
-) -> tuple[np.ndarray, int, np.ndarray | None]:
+) -> tuple[np.ndarray, int, np.ndarray | None, str | None]:
     """ALFF in the mask voxels: computed from the BOLD run, or read from an ALFF map.
 
     Returns
@@ -122,6 +122,8 @@ def load_functional(
         Volumes left after censoring (-1 for ALFF maps).
     timeseries : ndarray or None
         The mask voxels' BOLD time series (volumes x voxels) when computed from BOLD.
+    sha256 : str or None
+        The BOLD file's SHA-256, computed while it was read (None for ALFF maps).
     """
     functional_path = row[row["functional"]]
     if row["functional"] == "bold":
@@ -136,7 +138,7 @@ def load_functional(
     check_same_grid(grid, row["gmv"], Grid.of(alff_image), functional_path)
     alff_map = load_data(alff_image, functional_path, role="alff")
     _check_informative(alff_map, functional_path, "alff")
-    return alff_map[mask], -1, None
+    return alff_map[mask], -1, None, None
 
 
 def extract_participant(
@@ -173,7 +175,7 @@ def extract_participant(
     gmv_path = row["gmv"]
     gmv, mask = load_gray_matter(row, grid=grid, parameters=parameters, user_mask=user_mask)
     functional_path = row[row["functional"]]
-    alff_values, n_volumes_kept, timeseries = load_functional(
+    alff_values, n_volumes_kept, timeseries, bold_sha256 = load_functional(
         row, mask=mask, grid=grid, parameters=parameters
     )
     gmv_values = gmv[mask].astype(np.float64)
@@ -221,7 +223,8 @@ def extract_participant(
     inputs = [gmv_path, functional_path]
     if row["functional"] == "bold" and parameters.needs_confounds:
         inputs.append(row["confounds"])
-    checksums = {str(p): file_sha256(p) for p in inputs}
+    known = {str(functional_path): bold_sha256} if bold_sha256 else {}
+    checksums = {str(p): known.get(str(p)) or file_sha256(p) for p in inputs}
     atlas_voxels = np.isin(labels, regions)
     return ParticipantFeatures(
         participant_id=row["participant_id"],
@@ -267,7 +270,7 @@ def _check_informative(data: np.ndarray, path: str, role: str) -> None:
 
 def _alff_from_bold(
     row: dict[str, Any], mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
-) -> tuple[np.ndarray, int, np.ndarray]:
+) -> tuple[np.ndarray, int, np.ndarray, str]:
     """ALFF of the gray-matter voxels of a BOLD run (denoised/censored on request), the
     number of volumes kept, and the kept (time x voxels) series."""
     path = row["bold"]
@@ -277,7 +280,8 @@ def _alff_from_bold(
     problem = band_problem(image.shape[3], tr=tr, band=parameters.band)
     if problem:
         raise file_error(path, problem, fix="use a longer run or adjust --band")
-    timeseries = stream_voxels(image, path, mask, role="bold")  # (time, gray-matter voxels)
+    # (time, gray-matter voxels), and the file's SHA-256 from the same single read
+    timeseries, digest = stream_voxels(image, path, mask, role="bold")
     keep = np.ones(image.shape[3], dtype=bool)
     if parameters.needs_confounds:
         confounds_path = row.get("confounds")
@@ -317,7 +321,7 @@ def _alff_from_bold(
             "the bold image has no signal (all zeros, constant or NaN) in the gray-matter voxels",
             fix="re-create the image; it holds no data",
         )
-    return values, int(keep.sum()), (timeseries if keep.all() else timeseries[keep])
+    return values, int(keep.sum()), (timeseries if keep.all() else timeseries[keep]), digest
 
 
 def _resolve_tr(path: str, image: Any, tr: float | None) -> float:

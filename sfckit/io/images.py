@@ -9,10 +9,13 @@ has the expected number of dimensions, and turns any failure into a one-line
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -186,28 +189,52 @@ def load_data(image: nib.Nifti1Image, path: str | Path, *, role: str) -> np.ndar
         ) from None
 
 
-def _open_sequential(path: Path):
-    """A file object for sequential reading; gzip via ISA-L (python-isal) when installed."""
+def _open_sequential(path: Path, raw: Any):
+    """A reader of ``raw`` (the open file), decompressing ``.gz`` via ISA-L when installed."""
     if path.name.endswith(".gz"):
         try:
             from isal import igzip
 
-            return igzip.open(path, "rb")
+            return igzip.open(raw, "rb")
         except ImportError:
-            return gzip.open(path, "rb")
-    return open(path, "rb")
+            return gzip.open(raw, "rb")
+    return io.BufferedReader(raw)
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw file that feeds every byte read through it to a SHA-256 digest."""
+
+    def __init__(self, raw: Any):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.raw.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:count])
+        return count
+
+    def finish(self) -> str:
+        """Hash the bytes not read yet, and return the file's SHA-256."""
+        while chunk := self.raw.read(1 << 20):
+            self.digest.update(chunk)
+        return self.digest.hexdigest()
 
 
 def stream_voxels(
     image: nib.Nifti1Image, path: str | Path, mask: np.ndarray, *, role: str
-) -> np.ndarray:
-    """The (time x masked voxels) float32 matrix of a 4-D NIfTI, read volume by volume.
+) -> tuple[np.ndarray, str]:
+    """The (time x masked voxels) float32 matrix of a 4-D NIfTI, read volume by volume, and
+    the file's SHA-256, computed on the same single pass over the file.
 
     Volumes are contiguous on disk, so the file is decompressed once, front to back, and
     peak memory is the output plus one volume. nibabel offers no sequential iterator over a
     gzipped run (partial reads either re-decompress from the start or build an
     indexed_gzip index, both slower), hence this reader; it honours the header's data type,
-    byte order, offset and scaling.
+    byte order, offset and scaling. The compressed bytes are hashed as they are read (and
+    the trailer after the last volume), so provenance needs no second read of the file.
     """
     path = Path(path)
     proxy = image.dataobj  # the array proxy knows the true offset, dtype and scaling
@@ -221,13 +248,16 @@ def stream_voxels(
     positions = np.ravel_multi_index(np.nonzero(mask), shape[:3], order="F")
     out = np.empty((shape[3], positions.size), dtype=np.float32)
     try:
-        with _open_sequential(path) as handle:
-            handle.read(int(proxy.offset))
-            for volume in range(shape[3]):
-                raw = handle.read(volume_bytes)
-                if len(raw) != volume_bytes:
-                    raise EOFError(f"volume {volume + 1} of {shape[3]} is incomplete")
-                out[volume] = np.frombuffer(raw, dtype=dtype)[positions]
+        with open(path, "rb") as file:
+            hashing = _HashingReader(file)
+            with _open_sequential(path, hashing) as handle:
+                handle.read(int(proxy.offset))
+                for volume in range(shape[3]):
+                    raw = handle.read(volume_bytes)
+                    if len(raw) != volume_bytes:
+                        raise EOFError(f"volume {volume + 1} of {shape[3]} is incomplete")
+                    out[volume] = np.frombuffer(raw, dtype=dtype)[positions]
+            digest = hashing.finish()
     except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise file_error(
             path,
@@ -238,7 +268,7 @@ def stream_voxels(
         out *= np.float32(slope)
     if intercept is not None and intercept != 0:
         out += np.float32(intercept)
-    return out
+    return out, digest
 
 
 def repetition_time(image: nib.Nifti1Image | ImageHeader) -> float | None:

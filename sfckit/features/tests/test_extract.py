@@ -141,3 +141,33 @@ def test_sparse_region_is_nan_counted_and_warned_once(tiny_cohort, tmp_path):
     regions = tables["regions"].set_index("name")
     assert regions.loc["Left_Hippocampus", "n_participants_nan"] == 24
     assert tables["sfc"]["Left_Hippocampus"].isna().all()
+
+
+def test_a_bold_run_is_read_once(tmp_path, monkeypatch):
+    """The run's checksum comes from the streaming read: no second pass over the file."""
+    import sfckit.features.participant as participant
+    from sfckit.io.outputs import file_sha256
+    from sfckit.simulate.atlas import block_atlas
+    from sfckit.simulate.cohort import SimulationSettings, mni_grid, simulate_cohort
+
+    settings = SimulationSettings(
+        seed=6, n_trd=1, n_ntrd=1, n_hc=1, resolution=8.0, kind="bold", n_volumes=100
+    )
+    atlas = block_atlas(mni_grid(8.0))
+    manifest = simulate_cohort(tmp_path / "cohort", settings, atlas=atlas, progress=False)
+    hashed = []
+
+    def recording(path, *args, **kwargs):
+        hashed.append(str(path))
+        return file_sha256(path, *args, **kwargs)
+
+    monkeypatch.setattr(participant, "file_sha256", recording)
+    from sfckit.features.extract import extract_cohort
+    from sfckit.io.manifest import read_manifest
+
+    cohort = read_manifest(manifest)
+    extract_cohort(cohort, tmp_path / "out", atlas=atlas, progress=False)
+    assert hashed and not [p for p in hashed if p.endswith("_bold.nii.gz")]
+    description = (tmp_path / "out" / "dataset_description.json").read_text()
+    for bold in cohort.table["bold"]:
+        assert file_sha256(bold) in description

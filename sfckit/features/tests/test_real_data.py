@@ -35,7 +35,7 @@ def test_real_functional_streams_like_nibabel():
     data = image.get_fdata()
     mask = data.std(axis=3) > 0
     np.testing.assert_allclose(
-        stream_voxels(image, path, mask, role="bold"), data[mask].T, rtol=1e-6
+        stream_voxels(image, path, mask, role="bold")[0], data[mask].T, rtol=1e-6
     )
 
 

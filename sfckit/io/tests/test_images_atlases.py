@@ -244,8 +244,9 @@ def test_dataset_description_records_command_parameters_and_checksums(tmp_path):
 @pytest.mark.parametrize(
     ("suffix", "dtype"), [(".nii.gz", np.int16), (".nii", np.float32), (".nii.gz", np.float64)]
 )
-def test_stream_voxels_equals_nibabel(tmp_path, suffix, dtype):
+def test_stream_voxels_equals_nibabel_and_hashes_the_file_on_the_same_read(tmp_path, suffix, dtype):
     from sfckit.io.images import stream_voxels
+    from sfckit.io.outputs import file_sha256
 
     rng = np.random.default_rng(3)
     data = (rng.normal(size=(5, 6, 7, 9)) * 100).astype(np.float32)
@@ -256,9 +257,9 @@ def test_stream_voxels_equals_nibabel(tmp_path, suffix, dtype):
     loaded = nib.load(path)
     mask = rng.uniform(size=(5, 6, 7)) > 0.4
     expected = loaded.get_fdata()[mask].T
-    np.testing.assert_allclose(
-        stream_voxels(loaded, path, mask, role="bold"), expected, rtol=1e-6, atol=1e-4
-    )
+    values, digest = stream_voxels(loaded, path, mask, role="bold")
+    np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-4)
+    assert digest == file_sha256(path)
 
 
 def test_stream_voxels_reports_truncated_runs(tmp_path):
