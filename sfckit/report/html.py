@@ -446,9 +446,11 @@ class ReportBuilder:
         if not folders:
             self.missing.append("Classification (classify/<model>/metrics.json)")
             return
-        rows, curves, blocks = [], {}, []
+        rows, curves, blocks, sample_sizes = [], {}, [], []
         for folder in folders:
             metrics = json.loads((folder / layout.METRICS).read_text())
+            if metrics.get("sample_size"):
+                sample_sizes.append(f"{metrics['model']}: {metrics['sample_size']['sentence']}")
             rows.append(
                 {
                     key: metrics.get(key)
@@ -501,6 +503,8 @@ class ReportBuilder:
                     )
                 )
         self.facts["classification"] = rows
+        if sample_sizes:
+            blocks.insert(0, _text("Sample size. " + " ".join(sample_sizes)))
         blocks.insert(
             0,
             _table(

@@ -90,6 +90,17 @@ def checklist(results: Layout) -> pd.DataFrame:
             REPORTED,
             f"{where}: n_positive {metrics['n_positive']}, n_negative {metrics['n_negative']}",
         )
+        size = metrics.get("sample_size") or {}
+        add(
+            "10",
+            "Sample size calculation (Riley et al. 2020)",
+            REPORTED if size.get("minimum_n") else NOT_REPORTED,
+            f"{where}: minimum {size.get('minimum_n')} for {size.get('parameters')} candidate "
+            f"parameters at C {size.get('anticipated_c', float('nan')):.2f}; actual "
+            f"{size.get('actual_n')}"
+            if size.get("minimum_n")
+            else f"{where}: no sample size (cross-validated AUC at or below 0.5)",
+        )
         add(
             "11",
             "Missing data",
@@ -123,6 +134,7 @@ def checklist(results: Layout) -> pd.DataFrame:
         for item, topic in (
             ("8a", "Outcome definition"),
             ("10, 21", "Sample size: participants and events per class"),
+            ("10", "Sample size calculation (Riley et al. 2020)"),
             ("11", "Missing data"),
             ("12c", "Model type, tuning and internal validation"),
             ("13", "Class imbalance"),

@@ -1,7 +1,9 @@
 """``classify``: nested cross-validated classification of two groups from regional features.
 
 Writes ``predictions.tsv``, ``metrics.json``, ``feature_importance.tsv``, ``roc.tsv``,
-``dropped_regions.tsv`` and ``dataset_description.json``.
+``sample_size.tsv`` (Riley et al.'s minimum sample size for this prevalence, these candidate
+regions and the cross-validated AUC as the anticipated C), ``dropped_regions.tsv`` and
+``dataset_description.json``.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def run(
         summarise,
         write_predictions,
     )
+    from sfckit.learn.sample_size import sample_size_verdict
 
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
     out_dir = Path(out_dir)
@@ -143,7 +146,15 @@ def run(
             "note": RESEARCH_NOTICE,
         }
     )
+    size_table, metrics["sample_size"] = sample_size_verdict(
+        parameters=len(data.feature_names),
+        n_positive=metrics["n_positive"],
+        n_negative=metrics["n_negative"],
+        c_statistic=metrics["auc"],
+    )
     metrics = clean_for_json(metrics)
+    if size_table is not None:
+        write_tsv(size_table, out_dir / layout.SAMPLE_SIZE)
     if settings.learning_curve:
         curve = learning_curve(data, splits, result, settings, parallel)
         write_tsv(curve, out_dir / layout.LEARNING_CURVE)

@@ -61,6 +61,7 @@ PREDICTIONS = "predictions.tsv"
 ROC = "roc.tsv"
 IMPORTANCE = "feature_importance.tsv"
 LEARNING_CURVE = "learning_curve.tsv"
+SAMPLE_SIZE = "sample_size.tsv"
 CALIBRATION = "calibration.tsv"
 CLASSIFY_FILES = (PREDICTIONS, METRICS, IMPORTANCE, ROC, DESCRIPTION)
 OUTCOME_FILES = (PREDICTIONS, METRICS, DESCRIPTION)

@@ -15,6 +15,7 @@ from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.metrics import auc_with_ci, rank_auc, roc_table, threshold_metrics
 from sfckit.learn.nested import nested_cv, outer_splits
+from sfckit.learn.sample_size import sample_size_verdict
 from sfckit.steps import classify
 from sfckit.steps.base import Execution, validate_settings
 from sfckit.steps.settings import ClassifySettings
@@ -294,5 +295,18 @@ def test_learning_curve_cuts_training_sets_only(reference_study, tmp_path):
         curve["auc"] <= curve["auc_ci_high"]
     ).all()
     assert curve["auc"].iloc[1] > 0.7  # the full run
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    size = read_tsv(tmp_path / "sample_size.tsv")
+    expected, _ = sample_size_verdict(
+        parameters=metrics["n_features"],
+        n_positive=metrics["n_positive"],
+        n_negative=metrics["n_negative"],
+        c_statistic=metrics["auc"],
+    )
+    assert size["sample_size"].tolist() == expected["sample_size"].tolist()
+    assert metrics["sample_size"]["minimum_n"] == size["sample_size"].iloc[-1]
+    assert metrics["sample_size"]["adequate"] == (
+        metrics["n_positive"] + metrics["n_negative"] >= size["sample_size"].iloc[-1]
+    )
     with pytest.raises(ValueError, match="fractions must lie in"):
         ClassifySettings(positive="TRD", negative="nTRD", learning_curve=(1.5,))

@@ -23,6 +23,10 @@ def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp
         status(table, "23a") == REPORTED and "AUC" in table.set_index("item").loc["23a", "evidence"]
     )
     assert status(table, "17") == "for the author"
+    metrics = json.loads(next((results / "classify").glob("**/metrics.json")).read_text())
+    minimum = metrics["sample_size"]["minimum_n"]
+    assert status(table, "10") == REPORTED
+    assert f"minimum {minimum} " in table.set_index("item").loc["10", "evidence"]
     copy = tmp_path / "copy"
     shutil.copytree(results, copy)
     description = copy / "benchmark" / "benchmark.json"
@@ -40,3 +44,5 @@ def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp
         "for the author",
     }
     assert status(written.astype({"item": str}), "16") == REPORTED
+    page = (copy / "report.html").read_text()
+    assert f"needs at least {minimum} participants" in page
