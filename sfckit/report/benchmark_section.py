@@ -83,6 +83,18 @@ def benchmark_blocks(results: Layout, facts: dict[str, Any]) -> list[dict[str, A
         blocks.append(
             _table(display_table(read_tsv(folder / layout.PER_SITE)), "Per-site performance")
         )
+    if (folder / layout.SAMPLE_SIZE).is_file():
+        sizes = read_tsv(folder / layout.SAMPLE_SIZE)
+        blocks.append(
+            _table(
+                display_table(
+                    sizes[["model", "parameters", "anticipated_c", "minimum_n", "actual_n"]]
+                ),
+                "Minimum sample size to develop each model (Riley et al. 2020: shrinkage >= 0.9, "
+                "Nagelkerke R2 optimism <= 0.05, overall risk within 0.05), with its candidate "
+                "predictors and its cross-validated AUC as the anticipated C",
+            )
+        )
     if (folder / layout.CONFOUND_AUDIT).is_file():
         audit = read_tsv(folder / layout.CONFOUND_AUDIT)
         facts["confound_audit"] = audit.to_dict("records")

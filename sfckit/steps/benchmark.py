@@ -77,8 +77,11 @@ def run(
         write_tsv(result.per_site, out_dir / layout.PER_SITE)
     if result.confound_audit is not None:
         write_tsv(result.confound_audit, out_dir / layout.CONFOUND_AUDIT)
+    sample_sizes = model_sample_sizes(result.summary, data, settings)
+    write_tsv(sample_sizes, out_dir / layout.SAMPLE_SIZE)
     summary = {
         "models": result.summary.to_dict("records"),
+        "sample_size": sample_sizes.to_dict("records"),
         "comparisons": result.comparisons.to_dict("records"),
         "pooled_predictions": "out-of-fold probabilities averaged over repeats per participant",
         "clinical_model": "logistic regression on --clinical columns",
@@ -93,6 +96,31 @@ def run(
     write_dropped(data.dropped_regions, out_dir)
     write_provenance(out_dir, "benchmark", settings, [features_path, manifest_path])
     return result
+
+
+def model_sample_sizes(models: Any, data: Any, settings: BenchmarkSettings) -> Any:
+    """Riley et al.'s minimum sample size of each model, its AUC taken as the anticipated C.
+
+    Candidate parameters: the clinical columns, the regions, or both; deviations count as
+    regions.
+    """
+    import pandas as pd
+
+    from sfckit.learn.benchmark import CLINICAL, COMBINED
+    from sfckit.learn.sample_size import sample_size_verdict
+
+    regions, clinical = len(data.feature_names), len(settings.clinical)
+    rows = []
+    for model in models.to_dict("records"):
+        parameters = {CLINICAL: clinical, COMBINED: regions + clinical}.get(model["model"], regions)
+        _, verdict = sample_size_verdict(
+            parameters=parameters,
+            n_positive=int(data.y.sum()),
+            n_negative=int((1 - data.y).sum()),
+            c_statistic=model.get("auc", 0.5),
+        )
+        rows.append({"model": model["model"], **verdict})
+    return pd.DataFrame(rows)
 
 
 def _deviations(path: Path, data: Any, settings: BenchmarkSettings) -> Any:

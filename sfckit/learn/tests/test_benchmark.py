@@ -9,6 +9,7 @@ import pytest
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.benchmark import benchmark
+from sfckit.learn.sample_size import sample_size_verdict
 from sfckit.learn.tests.helpers import classification_data
 from sfckit.steps import benchmark as benchmark_step
 from sfckit.steps.base import Execution, validate_settings
@@ -249,3 +250,24 @@ def test_one_auc_per_model_in_every_table(benchmarked):
         assert row.auc_a == pytest.approx(aucs[row.model_a], abs=1e-12)
         assert row.auc_b == pytest.approx(aucs[row.model_b], abs=1e-12)
     assert "auc_mean_repeats" in result.summary.columns
+
+
+def test_sample_size_counts_each_models_candidate_predictors(benchmarked):
+    out, _ = benchmarked
+    sizes = read_tsv(out / "sample_size.tsv").set_index("model")
+    summary = read_tsv(out / "benchmark.tsv").set_index("model")
+    regions = sizes.loc["imaging", "parameters"]
+    assert sizes.loc["clinical", "parameters"] == 3
+    assert sizes.loc["imaging+clinical", "parameters"] == regions + 3
+    for model, row in sizes.iterrows():
+        assert row["anticipated_c"] == pytest.approx(min(summary.loc[model, "auc"], 0.99))
+        assert row["adequate"] == (row["actual_n"] >= row["minimum_n"])
+    imaging = sizes.loc["imaging"]
+    _, expected = sample_size_verdict(
+        parameters=int(regions),
+        n_positive=round(imaging["prevalence"] * imaging["actual_n"]),
+        n_negative=round((1 - imaging["prevalence"]) * imaging["actual_n"]),
+        c_statistic=imaging["anticipated_c"],
+    )
+    assert imaging["minimum_n"] == expected["minimum_n"]
+    assert json.loads((out / "benchmark.json").read_text())["sample_size"][0]["model"]

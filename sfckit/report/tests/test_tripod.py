@@ -46,3 +46,4 @@ def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp
     assert status(written.astype({"item": str}), "16") == REPORTED
     page = (copy / "report.html").read_text()
     assert f"needs at least {minimum} participants" in page
+    assert "Minimum sample size to develop each model" in page  # the benchmark's table
