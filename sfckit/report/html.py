@@ -66,7 +66,7 @@ class ReportBuilder:
         self.alpha = float(self.stats_parameters.get("alpha", DEFAULT_ALPHA))
         self.clinical = self._clinical()
         self.facts: dict[str, Any] = {}
-        self.tripod_table: pd.DataFrame | None = None
+        self.checklists: dict[str, pd.DataFrame] = {}
 
     @staticmethod
     def _parameters(folder: Path) -> dict[str, Any]:
@@ -660,13 +660,15 @@ class ReportBuilder:
             self.add("methods", "Methods (generated from the files of this run)", blocks)
 
     def tripod(self) -> None:
+        from sfckit.report.probast import analysis_check
         from sfckit.report.tripod import checklist
 
         table = checklist(self.layout)
-        self.tripod_table = table
+        bias = analysis_check(self.layout)
+        self.checklists = {layout.TRIPOD: table, layout.PROBAST: bias}
         self.add(
             "tripod",
-            "TRIPOD+AI items this run can answer",
+            "TRIPOD+AI items and PROBAST+AI analysis check this run can answer",
             [
                 _text(
                     "Status 'reported' only where a file of this run shows it (the evidence "
@@ -674,6 +676,11 @@ class ReportBuilder:
                     "can answer. Also written as tripod_ai.tsv."
                 ),
                 _table(display_table(table)),
+                _table(
+                    display_table(bias),
+                    "PROBAST+AI analysis domain (signalling questions answered from this run's "
+                    "files; also written as probast_ai.tsv)",
+                ),
             ],
         )
 
@@ -692,8 +699,8 @@ class ReportBuilder:
         )
         with atomic_write(out_path) as handle:
             handle.write(html)
-        if self.tripod_table is not None:
-            write_tsv(self.tripod_table, out_path.parent / layout.TRIPOD)
+        for name, checklist_table in self.checklists.items():
+            write_tsv(checklist_table, out_path.parent / name)
         return out_path
 
 

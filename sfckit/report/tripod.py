@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from sfckit.report.blocks import read_json
 from sfckit.steps import layout
 from sfckit.steps.layout import Layout
 
@@ -35,15 +36,13 @@ class Item:
     evidence: str
 
 
-def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _relative(results: Layout, path: Path) -> str:
+def relative_path(results: Layout, path: Path) -> str:
+    """``path`` relative to the results folder, as the evidence column cites it."""
     return str(path.relative_to(results.root))
 
 
-def _classifiers(results: Layout) -> list[tuple[Path, dict[str, Any]]]:
+def classifier_metrics(results: Layout) -> list[tuple[Path, dict[str, Any]]]:
+    """Every ``classify/<model>/metrics.json`` with its content."""
     root = results.classify_root
     found = sorted(root.glob(f"*/{layout.METRICS}")) if root.is_dir() else []
     return [(path, json.loads(path.read_text())) for path in found]
@@ -51,9 +50,9 @@ def _classifiers(results: Layout) -> list[tuple[Path, dict[str, Any]]]:
 
 def checklist(results: Layout) -> pd.DataFrame:
     """The checklist of the run in ``results`` (columns ``item, topic, status, evidence``)."""
-    models = _classifiers(results)
+    models = classifier_metrics(results)
     benchmark_path = results.benchmark / layout.BENCHMARK_JSON
-    benchmark = _json(benchmark_path)
+    benchmark = read_json(benchmark_path)
     per_site = results.benchmark / layout.PER_SITE
     items: list[Item] = []
 
@@ -77,7 +76,7 @@ def checklist(results: Layout) -> pd.DataFrame:
         add("20a", "Participants: characteristics (Table 1)", NOT_REPORTED, "no study.json")
     if models:
         path, metrics = models[0]
-        where = _relative(results, path)
+        where = relative_path(results, path)
         add(
             "8a",
             "Outcome definition",
@@ -142,7 +141,7 @@ def checklist(results: Layout) -> pd.DataFrame:
         ):
             add(item, topic, NOT_REPORTED, "no classify/<model>/metrics.json")
     if benchmark is not None:
-        where = _relative(results, benchmark_path)
+        where = relative_path(results, benchmark_path)
         calibration = "; ".join(
             f"{m['model']}: intercept {m['calibration_intercept']:.2f}, slope "
             f"{m['calibration_slope']:.2f}"
@@ -157,7 +156,7 @@ def checklist(results: Layout) -> pd.DataFrame:
             f"{where} comparisons (DeLong, NRI, IDI); decision_curve.tsv",
         )
         settings = benchmark.get("settings", {})
-        external = _external_validation(settings)
+        external = external_validation(settings)
         add(
             "16",
             "External validation (evaluation on data not used for development)",
@@ -181,7 +180,7 @@ def checklist(results: Layout) -> pd.DataFrame:
             "12d, 23b",
             "Heterogeneity of performance across sites",
             REPORTED,
-            f"{_relative(results, per_site)}: {sites['site'].nunique()} site(s)",
+            f"{relative_path(results, per_site)}: {sites['site'].nunique()} site(s)",
         )
     else:
         add(
@@ -207,7 +206,7 @@ def checklist(results: Layout) -> pd.DataFrame:
     return pd.DataFrame([vars(item) for item in items], columns=COLUMNS)
 
 
-def _external_validation(settings: dict[str, Any]) -> str | None:
+def external_validation(settings: dict[str, Any]) -> str | None:
     """What evaluated the model on sites it was not trained on, if anything."""
     if settings.get("train_on") or settings.get("test_on"):
         return (

@@ -91,6 +91,7 @@ SCORES_JSON = "scores.json"
 STUDY_JSON = "study.json"
 REPORT = "report.html"
 TRIPOD = "tripod_ai.tsv"
+PROBAST = "probast_ai.tsv"
 STEP_KEYS = ".sfckit-steps"
 SEARCHLIGHT = "searchlight"
 
