@@ -21,9 +21,10 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from sfckit import __version__
-from sfckit.errors import file_error
+from sfckit.errors import UserError, file_error
 from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
 from sfckit.io.tables import read_feature_table
+from sfckit.learn.conformal import MIN_PER_CLASS, calibration_record, prediction_sets
 from sfckit.learn.data import check_fold_counts, load_classification_data
 from sfckit.learn.model_card import card_path, model_card
 from sfckit.learn.nested import fit_tuned, positive_score, tuning_scoring
@@ -118,9 +119,10 @@ def train_model(
         min_coverage=settings.min_coverage,
     )
     check_fold_counts(data.y, outer=2, inner=inner, source=str(manifest_path))
+    fitted, calibration = _conformal_split(data.y, settings, source=str(manifest_path))
     estimator, search = fit_tuned(
-        data.X,
-        data.y,
+        data.X[fitted],
+        data.y[fitted],
         model=model,
         select_k=select_k,
         inner_cv=StratifiedKFold(inner, shuffle=True, random_state=seed),
@@ -139,12 +141,17 @@ def train_model(
         "positive": positive,
         "negative": negative,
         "model": model,
-        "n_positive": int(data.y.sum()),
-        "n_negative": int((1 - data.y).sum()),
+        "n_positive": int(data.y[fitted].sum()),
+        "n_negative": int((1 - data.y[fitted]).sum()),
+        "conformal": (
+            calibration_record(positive_score(estimator, data.X[calibration]), data.y[calibration])
+            if calibration.size
+            else None
+        ),
         "best_params": {k: str(v) for k, v in search.best_params_.items()},
         "inner_cv_score": float(search.best_score_),
         "inner_cv_scoring": tuning_scoring(model),
-        "threshold": float(data.y.mean()),
+        "threshold": float(data.y[fitted].mean()),
         "threshold_rule": "the training cohort's prevalence of the positive class",
         "cross_validated_performance": performance,
         "note": RESEARCH_NOTICE,
@@ -158,6 +165,30 @@ def train_model(
     with atomic_write(card_path(model_path)) as handle:
         handle.write(model_card(metadata, data.clinical))
     return metadata
+
+
+def _conformal_split(
+    y: np.ndarray, settings: TrainSettings, *, source: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices fitted and held out for conformal calibration (none held out at fraction 0)."""
+    if not settings.conformal_fraction:
+        return np.arange(y.size), np.array([], dtype=int)
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    held_out = np.bincount(y, minlength=2) * settings.conformal_fraction
+    if held_out.min() < MIN_PER_CLASS:
+        raise UserError(
+            f"{source}: --conformal-fraction {settings.conformal_fraction} holds out about "
+            f"{held_out.min():.0f} participants of the smaller class",
+            expected=f"at least {MIN_PER_CLASS} per class in the calibration set",
+            fix="raise --conformal-fraction or leave it at 0 (no prediction sets)",
+        )
+    split = StratifiedShuffleSplit(
+        n_splits=1, test_size=settings.conformal_fraction, random_state=settings.seed
+    )
+    fitted, calibration = next(split.split(np.zeros(y.size), y))
+    check_fold_counts(y[fitted], outer=2, inner=settings.inner, source=f"{source} (fitted part)")
+    return np.sort(fitted), np.sort(calibration)
 
 
 def checksum_path(model_path: Path) -> Path:
@@ -243,9 +274,17 @@ def load_model(model_path: str | Path) -> tuple[Any, dict[str, Any]]:
 
 
 def score_participants(
-    model_path: str | Path, features_path: str | Path, out_path: str | Path
+    model_path: str | Path,
+    features_path: str | Path,
+    out_path: str | Path,
+    *,
+    coverage: float = 0.9,
 ) -> pd.DataFrame:
-    """Per-participant probabilities from a saved model, with range flags; writes a TSV."""
+    """Per-participant probabilities from a saved model, with range flags; writes a TSV.
+
+    When the model was trained with a conformal calibration set, each participant also gets
+    class-conditional conformal p-values and a prediction set at ``coverage``.
+    """
     features_path, out_path, model_path = Path(features_path), Path(out_path), Path(model_path)
     pipeline, metadata = load_model(model_path)
     sha256 = file_sha256(model_path)
@@ -295,8 +334,17 @@ def score_participants(
             "note": RESEARCH_NOTICE,
         }
     )
+    if metadata.get("conformal"):
+        sets = prediction_sets(
+            probability,
+            calibration=metadata["conformal"],
+            coverage=coverage,
+            class_names=(metadata["negative"], metadata["positive"]),
+        )
+        scores = pd.concat([scores.drop(columns="note"), sets, scores[["note"]]], axis=1)
     write_tsv(scores, out_path)
     scores.attrs["model_sha256"] = sha256
+    scores.attrs["coverage"] = coverage if metadata.get("conformal") else None
     card = card_path(model_path)
     scores.attrs["model_card"] = str(card) if card.is_file() else "none beside the model"
     write_json(
@@ -307,6 +355,8 @@ def score_participants(
             "positive": metadata["positive"],
             "note": RESEARCH_NOTICE,
             "n_outside_training_range": int((outside > 0).sum()),
+            "conformal_coverage": scores.attrs["coverage"],
+            "conformal_method": (metadata.get("conformal") or {}).get("method"),
         },
         out_path.with_suffix(".json"),
     )

@@ -24,16 +24,24 @@ def run(
     """Scores of ``inputs["features"]`` under ``inputs["model"]``, written to ``out_path``."""
     from sfckit.learn.export import score_participants
 
-    return score_participants(inputs["model"], inputs["features"], out_path)
+    return score_participants(
+        inputs["model"], inputs["features"], out_path, coverage=settings.coverage
+    )
 
 
 def summary(scores: pd.DataFrame, settings: ScoreSettings, out: Path) -> list[str]:
     """What the command line prints."""
     flagged = int(scores["outside_training_range"].sum())
+    sets = (
+        f"conformal prediction sets at {scores.attrs['coverage']:.0%} coverage per true class"
+        if scores.attrs["coverage"] is not None
+        else "no prediction sets (train with --conformal-fraction to get them)"
+    )
     return [
         f"model SHA-256: {scores.attrs['model_sha256']}; model card: {scores.attrs['model_card']}",
         f"scores: {out} ({len(scores)} participants, {flagged} outside the training range; "
         "research use only, not for clinical decisions)",
+        sets,
     ]
 
 

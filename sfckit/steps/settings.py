@@ -376,10 +376,25 @@ class TrainSettings(RegionalSettings):
     select_k: int | Literal["tune", "all"] = Field(
         "tune", description="features kept by ANOVA-F selection: tune, all, or a number"
     )
+    conformal_fraction: float = Field(
+        0.0,
+        ge=0,
+        lt=0.9,
+        description="share of participants held out of fitting (stratified) to calibrate "
+        "conformal prediction sets for score (0: none; e.g. 0.3)",
+    )
 
 
 class ScoreSettings(StepSettings):
-    """``sfckit score``: no analysis options (the model file carries them)."""
+    """``sfckit score``: the model file carries the analysis; only the sets' coverage is set."""
+
+    coverage: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="coverage of the conformal prediction sets within each true class (used "
+        "when the model was trained with --conformal-fraction)",
+    )
 
 
 class ReportSettings(StepSettings):

@@ -37,6 +37,7 @@ def test_model_round_trip_and_scores(trained, reference_study, tmp_path):
     # the model separates the training classes it learnt (in-sample, so only a sanity check)
     assert by_group["probability"].mean()["TRD"] > by_group["probability"].mean()["nTRD"] + 0.3
     assert scores["note"].str.contains("Research use only").all()
+    assert "prediction_set" not in scores.columns  # trained without a calibration set
     assert json.loads((tmp_path / "s.json").read_text())["note"].startswith("Research use only")
     training = scores["participant_id"].map(groups).isin(["TRD", "nTRD"])
     assert not scores.loc[training, "outside_training_range"].any()  # never for training data

@@ -1,0 +1,87 @@
+"""Conformal prediction sets: p-values by hand, coverage within each class, train -> score."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from sfckit.errors import UserError
+from sfckit.io.outputs import read_tsv
+from sfckit.learn.conformal import calibration_record, conformal_p_values, prediction_sets
+from sfckit.learn.export import score_participants, train_model
+from sfckit.steps.settings import TrainSettings
+
+
+def cohort(rng, n, prevalence=0.3):
+    """Calibrated probabilities of a logistic model and labels drawn from them."""
+    score = rng.normal(np.log(prevalence / (1 - prevalence)), 1.5, n)
+    probability = expit(score)
+    return probability, (rng.uniform(size=n) < probability).astype(int)
+
+
+def test_p_values_match_the_definition():
+    rng = np.random.default_rng(0)
+    probability, labels = cohort(rng, 200)
+    record = calibration_record(probability, labels)
+    new = rng.uniform(size=7)
+    p_values = conformal_p_values(new, record)
+    scores, classes = np.array(record["nonconformity"]), np.array(record["labels"])
+    for label, column in ((0, 0), (1, 1)):
+        own = scores[classes == label]
+        new_scores = new if label == 0 else 1 - new
+        expected = [(1 + np.sum(own >= s)) / (1 + own.size) for s in new_scores]
+        np.testing.assert_allclose(p_values[:, column], expected)
+
+
+def test_coverage_holds_within_each_true_class():
+    rng = np.random.default_rng(1)
+    probability, labels = cohort(rng, 3000)
+    record = calibration_record(probability, labels)
+    new_probability, new_labels = cohort(rng, 20000)
+    sets = prediction_sets(
+        new_probability, calibration=record, coverage=0.9, class_names=("nTRD", "TRD")
+    )
+    truth = np.where(new_labels == 1, "TRD", "nTRD")
+    covered = np.array(
+        [t in s.split("|") for t, s in zip(truth, sets["prediction_set"], strict=True)]
+    )
+    for name in ("TRD", "nTRD"):
+        assert covered[truth == name].mean() == pytest.approx(0.9, abs=0.015)
+    assert set(sets["prediction_set"]) <= {"TRD", "nTRD", "TRD|nTRD", "none"}
+
+
+def test_too_few_calibration_participants_are_refused():
+    with pytest.raises(ValueError, match="at least 10 of each"):
+        calibration_record(np.full(15, 0.5), np.r_[np.ones(5, int), np.zeros(10, int)])
+
+
+def test_train_holds_out_calibration_and_score_writes_sets(reference_study, tmp_path):
+    manifest, features = reference_study
+    settings = TrainSettings(
+        positive="TRD", negative="nTRD", model="logistic", inner=3, conformal_fraction=0.3
+    )
+    metadata = train_model(features / "sfc.tsv", manifest, tmp_path / "m.skops", settings=settings)
+    calibration = metadata["conformal"]["labels"]
+    assert metadata["n_positive"] + sum(calibration) == 72
+    assert metadata["n_negative"] + len(calibration) - sum(calibration) == 154
+    scores = score_participants(
+        tmp_path / "m.skops", features / "sfc.tsv", tmp_path / "s.tsv", coverage=0.8
+    )
+    written = read_tsv(tmp_path / "s.tsv")
+    assert {"p_value_TRD", "p_value_nTRD", "prediction_set"} <= set(written.columns)
+    expected = prediction_sets(
+        scores["probability"].to_numpy(),
+        calibration=metadata["conformal"],
+        coverage=0.8,
+        class_names=("nTRD", "TRD"),
+    )
+    assert written["prediction_set"].tolist() == expected["prediction_set"].tolist()
+    assert json.loads((tmp_path / "s.json").read_text())["conformal_coverage"] == 0.8
+    with pytest.raises(UserError, match="conformal-fraction"):
+        train_model(
+            features / "sfc.tsv",
+            manifest,
+            tmp_path / "small.skops",
+            settings=settings.model_copy(update={"conformal_fraction": 0.05}),
+        )
