@@ -69,6 +69,28 @@ def _external(performance: dict[str, Any] | None) -> bool:
     )
 
 
+def _sample_size(performance: dict[str, Any] | None, model: str) -> str:
+    """The sample-size verdict of the quoted performance (classify or benchmark)."""
+    verdicts = (performance or {}).get("sample_size")
+    if isinstance(verdicts, list):  # benchmark.json: one per model
+        verdicts = next((v for v in verdicts if v.get("model") in ("imaging", model)), None)
+    if not verdicts:
+        return "not assessed (no `--performance` with a sample-size verdict was given)."
+    return verdicts["sentence"]
+
+
+def _conformal(metadata: dict[str, Any]) -> str:
+    record = metadata.get("conformal")
+    if not record:
+        return "none: trained without `--conformal-fraction`, so `score` gives no sets."
+    labels = record["labels"]
+    return (
+        f"{len(labels)} participants ({sum(labels)} {metadata['positive']}) held out of "
+        "fitting to calibrate class-conditional conformal prediction sets; the counts above "
+        "are the fitted participants."
+    )
+
+
 def model_card(metadata: dict[str, Any], clinical: pd.DataFrame) -> str:
     """The card's Markdown text."""
     performance = metadata.get("cross_validated_performance")
@@ -106,7 +128,8 @@ def model_card(metadata: dict[str, Any], clinical: pd.DataFrame) -> str:
             if _external(performance)
             else "none; the model has not been tested on a site it was not trained on."
         ),
-        "- Sample size: not assessed against a minimum sample size for this model.",
+        f"- Sample size: {_sample_size(performance, metadata['model'])}",
+        f"- Conformal calibration: {_conformal(metadata)}",
         "- Probabilities are calibrated to the training cohort's prevalence "
         f"({metadata['threshold']:.0%}); in a population with another base rate they need "
         "recalibration.",

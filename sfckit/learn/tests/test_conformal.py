@@ -78,6 +78,8 @@ def test_train_holds_out_calibration_and_score_writes_sets(reference_study, tmp_
     )
     assert written["prediction_set"].tolist() == expected["prediction_set"].tolist()
     assert json.loads((tmp_path / "s.json").read_text())["conformal_coverage"] == 0.8
+    card = (tmp_path / "m.skops.card.md").read_text()
+    assert f"{len(calibration)} participants ({sum(calibration)} TRD) held out" in card
     with pytest.raises(UserError, match="conformal-fraction"):
         train_model(
             features / "sfc.tsv",

@@ -97,6 +97,7 @@ def test_train_writes_a_model_card_that_claims_only_what_it_has(trained, capsys)
     assert "External validation: none" in card  # no --performance was given
     assert "Not given: train was run without `--performance`" in card
     assert f"{len(metadata['features'])} regions" in card
+    assert "Sample size: not assessed" in card and "Conformal calibration: none" in card
 
 
 def test_model_card_quotes_the_given_performance_and_its_validation():
@@ -131,8 +132,13 @@ def test_model_card_quotes_the_given_performance_and_its_validation():
                     "calibration_slope": 1.1,
                 },
             ],
+            "sample_size": [
+                {"model": "clinical", "sentence": "clinical verdict"},
+                {"model": "imaging", "sentence": "imaging verdict"},
+            ],
         },
     }
     card = model_card(metadata, pd.DataFrame({"site": ["A", "B", "A"]}))
     assert "imaging: AUC 0.810 [0.700, 0.900], calibration intercept 0.05, slope 1.10" in card
     assert "sites were held out" in card and "site: A 2, B 1" in card
+    assert "Sample size: imaging verdict" in card
