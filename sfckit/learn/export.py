@@ -24,6 +24,7 @@ from sfckit import __version__
 from sfckit.errors import UserError, file_error
 from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
 from sfckit.io.tables import read_feature_table
+from sfckit.learn.benchmark import site_labels
 from sfckit.learn.conformal import MIN_PER_CLASS, calibration_record, prediction_sets
 from sfckit.learn.data import check_fold_counts, load_classification_data
 from sfckit.learn.model_card import card_path, model_card
@@ -119,7 +120,12 @@ def train_model(
         min_coverage=settings.min_coverage,
     )
     check_fold_counts(data.y, outer=2, inner=inner, source=str(manifest_path))
-    fitted, calibration = _conformal_split(data.y, settings, source=str(manifest_path))
+    sites = (
+        site_labels(data, settings.site_column, source=str(manifest_path), purpose="--site-column")
+        if settings.site_column
+        else None
+    )
+    fitted, calibration = _conformal_split(data.y, sites, settings, source=str(manifest_path))
     estimator, search = fit_tuned(
         data.X[fitted],
         data.y[fitted],
@@ -144,7 +150,11 @@ def train_model(
         "n_positive": int(data.y[fitted].sum()),
         "n_negative": int((1 - data.y[fitted]).sum()),
         "conformal": (
-            calibration_record(positive_score(estimator, data.X[calibration]), data.y[calibration])
+            calibration_record(
+                positive_score(estimator, data.X[calibration]),
+                data.y[calibration],
+                None if sites is None else sites[calibration],
+            )
             if calibration.size
             else None
         ),
@@ -168,9 +178,13 @@ def train_model(
 
 
 def _conformal_split(
-    y: np.ndarray, settings: TrainSettings, *, source: str
+    y: np.ndarray, sites: np.ndarray | None, settings: TrainSettings, *, source: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices fitted and held out for conformal calibration (none held out at fraction 0)."""
+    """Indices fitted and held out for conformal calibration (none held out at fraction 0).
+
+    Stratified by class, and by site within class when every class-site cell has at least
+    two participants.
+    """
     if not settings.conformal_fraction:
         return np.arange(y.size), np.array([], dtype=int)
     from sklearn.model_selection import StratifiedShuffleSplit
@@ -186,9 +200,34 @@ def _conformal_split(
     split = StratifiedShuffleSplit(
         n_splits=1, test_size=settings.conformal_fraction, random_state=settings.seed
     )
-    fitted, calibration = next(split.split(np.zeros(y.size), y))
+    strata = y.astype(str)
+    if sites is not None:
+        by_site = np.char.add(np.asarray(sites, dtype=str), strata)
+        if np.unique(by_site, return_counts=True)[1].min() >= 2:
+            strata = by_site
+    fitted, calibration = next(split.split(np.zeros(y.size), strata))
     check_fold_counts(y[fitted], outer=2, inner=settings.inner, source=f"{source} (fitted part)")
     return np.sort(fitted), np.sort(calibration)
+
+
+def _new_sites(
+    manifest_path: str | Path | None, column: str, participant_ids: pd.Series
+) -> np.ndarray | None:
+    """The new participants' sites from the manifest (``n/a`` where unknown), or None."""
+    if manifest_path is None:
+        return None
+    from sfckit.io.manifest import read_manifest
+
+    manifest = read_manifest(manifest_path, check_files=False).clinical()
+    if column not in manifest.columns:
+        raise file_error(
+            manifest_path,
+            f"no column '{column}'",
+            expected="a column naming each participant's site",
+            fix="name it with --site-column, or leave out --manifest (pooled calibration)",
+        )
+    sites = manifest.set_index("participant_id")[column].astype("string")
+    return participant_ids.map(sites).fillna("n/a").to_numpy(dtype=str)
 
 
 def checksum_path(model_path: Path) -> Path:
@@ -279,11 +318,15 @@ def score_participants(
     out_path: str | Path,
     *,
     coverage: float = 0.9,
+    manifest_path: str | Path | None = None,
+    site_column: str = "site",
 ) -> pd.DataFrame:
     """Per-participant probabilities from a saved model, with range flags; writes a TSV.
 
     When the model was trained with a conformal calibration set, each participant also gets
-    class-conditional conformal p-values and a prediction set at ``coverage``.
+    class-conditional conformal p-values and a prediction set at ``coverage``; with a
+    manifest whose ``site_column`` names their sites, persons from sites calibrated at
+    training get site-conditional sets.
     """
     features_path, out_path, model_path = Path(features_path), Path(out_path), Path(model_path)
     pipeline, metadata = load_model(model_path)
@@ -340,6 +383,7 @@ def score_participants(
             calibration=metadata["conformal"],
             coverage=coverage,
             class_names=(metadata["negative"], metadata["positive"]),
+            sites=_new_sites(manifest_path, site_column, table["participant_id"]),
         )
         scores = pd.concat([scores.drop(columns="note"), sets, scores[["note"]]], axis=1)
     write_tsv(scores, out_path)

@@ -25,7 +25,12 @@ def run(
     from sfckit.learn.export import score_participants
 
     return score_participants(
-        inputs["model"], inputs["features"], out_path, coverage=settings.coverage
+        inputs["model"],
+        inputs["features"],
+        out_path,
+        coverage=settings.coverage,
+        manifest_path=inputs.get("manifest"),
+        site_column=settings.site_column,
     )
 
 
@@ -52,6 +57,11 @@ STEP = Step(
     inputs=(
         PathOption("model", "a model file written by sfckit train"),
         PathOption("features", "regional table of the new participants"),
+        PathOption(
+            "manifest",
+            "manifest of the new participants, for site-conditional prediction sets",
+            required=False,
+        ),
     ),
     output=PathOption("out", "the scores table to write"),
     outputs=(),

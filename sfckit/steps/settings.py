@@ -383,6 +383,12 @@ class TrainSettings(RegionalSettings):
         description="share of participants held out of fitting (stratified) to calibrate "
         "conformal prediction sets for score (0: none; e.g. 0.3)",
     )
+    site_column: str | None = Field(
+        None,
+        description="column naming the site: the conformal calibration is stratified by it "
+        "and sites with enough calibration participants get their own sets",
+        json_schema_extra=COLUMN,
+    )
 
 
 class ScoreSettings(StepSettings):
@@ -394,6 +400,12 @@ class ScoreSettings(StepSettings):
         lt=1,
         description="coverage of the conformal prediction sets within each true class (used "
         "when the model was trained with --conformal-fraction)",
+    )
+    site_column: str = Field(
+        "site",
+        description="column of --manifest naming each new participant's site, for "
+        "site-conditional prediction sets",
+        json_schema_extra=COLUMN,
     )
 
 

@@ -8,7 +8,12 @@ from scipy.special import expit
 
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
-from sfckit.learn.conformal import calibration_record, conformal_p_values, prediction_sets
+from sfckit.learn.conformal import (
+    calibrated_sites,
+    calibration_record,
+    conformal_p_values,
+    prediction_sets,
+)
 from sfckit.learn.export import score_participants, train_model
 from sfckit.steps.settings import TrainSettings
 
@@ -86,4 +91,85 @@ def test_train_holds_out_calibration_and_score_writes_sets(reference_study, tmp_
             manifest,
             tmp_path / "small.skops",
             settings=settings.model_copy(update={"conformal_fraction": 0.05}),
+        )
+
+
+def multisite_cohort(rng, per_site):
+    """Four sites on which one model is miscalibrated by a different offset (a scanner's)."""
+    offsets = {"A": -1.5, "B": 0.0, "C": 1.0, "D": 2.0}
+    probabilities, labels, sites = [], [], []
+    for site, offset in offsets.items():
+        truth, label = cohort(rng, per_site)
+        probabilities.append(expit(np.log(truth / (1 - truth)) + offset))
+        labels.append(label)
+        sites.append(np.full(per_site, site))
+    return np.concatenate(probabilities), np.concatenate(labels), np.concatenate(sites)
+
+
+def site_coverage(sets, labels, sites):
+    truth = np.where(labels == 1, "TRD", "nTRD")
+    covered = np.array(
+        [t in s.split("|") for t, s in zip(truth, sets["prediction_set"], strict=True)]
+    )
+    return {site: covered[sites == site].mean() for site in np.unique(sites)}
+
+
+def test_site_conditional_sets_keep_coverage_at_every_site():
+    # Each site scored by a model fitted elsewhere: its probabilities are off by the site's
+    # offset. Calibrated on the site's own labelled participants, every site is covered at
+    # 90 % +- 3 %; calibrated on all sites pooled, the extreme sites are not.
+    rng = np.random.default_rng(5)
+    probability, labels, sites = multisite_cohort(rng, 1500)
+    record = calibration_record(probability, labels, sites)
+    new_probability, new_labels, new_sites = multisite_cohort(rng, 4000)
+    common = {"calibration": record, "coverage": 0.9, "class_names": ("nTRD", "TRD")}
+    by_site = prediction_sets(new_probability, sites=new_sites, **common)
+    for site, share in site_coverage(by_site, new_labels, new_sites).items():
+        assert share == pytest.approx(0.9, abs=0.03), site
+    assert set(by_site["calibrated_on"]) == {"site A", "site B", "site C", "site D"}
+    pooled = prediction_sets(new_probability, **common)
+    misses = [
+        abs(share - 0.9) > 0.03 for share in site_coverage(pooled, new_labels, new_sites).values()
+    ]
+    assert any(misses)
+    unknown = prediction_sets(new_probability[:5], sites=np.full(5, "E"), **common)
+    assert (unknown["calibrated_on"] == "all sites").all()
+
+
+def test_train_records_sites_and_score_uses_the_manifest(reference_study, tmp_path):
+    manifest, features = reference_study
+    settings = TrainSettings(
+        positive="TRD",
+        negative="nTRD",
+        model="logistic",
+        inner=3,
+        conformal_fraction=0.5,
+        site_column="site",
+    )
+    metadata = train_model(features / "sfc.tsv", manifest, tmp_path / "m.skops", settings=settings)
+    record = metadata["conformal"]
+    assert len(record["sites"]) == len(record["labels"])
+    scores = score_participants(
+        tmp_path / "m.skops", features / "sfc.tsv", tmp_path / "s.tsv", manifest_path=manifest
+    )
+    sites = read_tsv(manifest).set_index("participant_id")["site"].astype(str)
+    expected = prediction_sets(
+        scores["probability"].to_numpy(),
+        calibration=record,
+        coverage=0.9,
+        class_names=("nTRD", "TRD"),
+        sites=scores["participant_id"].map(sites).to_numpy(dtype=str),
+    )
+    assert scores["calibrated_on"].tolist() == expected["calibrated_on"].tolist()
+    assert scores["prediction_set"].tolist() == expected["prediction_set"].tolist()
+    own = calibrated_sites(record)
+    assert own == {"siteA", "siteB"}  # both simulated sites have 10+ per class held out
+    assert {f"site {site}" for site in own} <= set(scores["calibrated_on"])
+    with pytest.raises(UserError, match="no column 'scanner'"):
+        score_participants(
+            tmp_path / "m.skops",
+            features / "sfc.tsv",
+            tmp_path / "s2.tsv",
+            manifest_path=manifest,
+            site_column="scanner",
         )
