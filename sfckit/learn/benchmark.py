@@ -24,7 +24,7 @@ import pandas as pd
 from sfckit.errors import UserError
 from sfckit.learn.calibration import calibration_metrics, reliability_curve
 from sfckit.learn.comparison import delong_test, reclassification, stratified_bootstrap
-from sfckit.learn.data import ClassificationData, check_fold_counts
+from sfckit.learn.data import ClassificationData, check_fold_counts, site_labels
 from sfckit.learn.decision_curve import DEFAULT_THRESHOLDS, net_benefit, treat_all
 from sfckit.learn.harmonize import Harmonization, check_unseen_site
 from sfckit.learn.metrics import auc_with_ci, rank_auc, threshold_metrics
@@ -110,18 +110,6 @@ def numeric_columns(
             )
         checked.append(values.to_numpy(float))
     return np.column_stack(checked)
-
-
-def site_labels(
-    data: ClassificationData, column: str | None, *, source: str, purpose: str
-) -> np.ndarray:
-    """The site of every participant as text (missing -> "n/a"), or a UserError."""
-    if column is None or column not in data.clinical.columns:
-        raise UserError(
-            f"{source}: {purpose} needs a site column, and '{column}' does not exist",
-            fix="name the site column with --site-column",
-        )
-    return data.clinical[column].astype("string").fillna("n/a").to_numpy(dtype=str)
 
 
 def _site_splits(

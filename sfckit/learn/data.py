@@ -116,6 +116,23 @@ def load_classification_data(
     )
 
 
+def site_text(values: pd.Series) -> np.ndarray:
+    """Sites as text, a missing site as ``n/a`` (one rule for training and scoring)."""
+    return values.astype("string").fillna("n/a").to_numpy(dtype=str)
+
+
+def site_labels(
+    data: ClassificationData, column: str | None, *, source: str, purpose: str
+) -> np.ndarray:
+    """The site of every participant as text (missing -> "n/a"), or a UserError."""
+    if column is None or column not in data.clinical.columns:
+        raise UserError(
+            f"{source}: {purpose} needs a site column, and '{column}' does not exist",
+            fix="name the site column with --site-column",
+        )
+    return site_text(data.clinical[column])
+
+
 def check_fold_counts(y: np.ndarray, *, outer: int, inner: int, source: str) -> None:
     """Every class must fill the outer folds and, within training folds, the inner folds."""
     for name, value in (("--outer", outer), ("--inner", inner)):

@@ -24,9 +24,8 @@ from sfckit import __version__
 from sfckit.errors import UserError, file_error
 from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
 from sfckit.io.tables import read_feature_table
-from sfckit.learn.benchmark import site_labels
 from sfckit.learn.conformal import MIN_PER_CLASS, calibration_record, prediction_sets
-from sfckit.learn.data import check_fold_counts, load_classification_data
+from sfckit.learn.data import check_fold_counts, load_classification_data, site_labels, site_text
 from sfckit.learn.model_card import card_path, model_card
 from sfckit.learn.nested import fit_tuned, positive_score, tuning_scoring
 from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json
@@ -226,8 +225,7 @@ def _new_sites(
             expected="a column naming each participant's site",
             fix="name it with --site-column, or leave out --manifest (pooled calibration)",
         )
-    sites = manifest.set_index("participant_id")[column].astype("string")
-    return participant_ids.map(sites).fillna("n/a").to_numpy(dtype=str)
+    return site_text(participant_ids.map(manifest.set_index("participant_id")[column]))
 
 
 def checksum_path(model_path: Path) -> Path:
