@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sfckit import __version__
-from sfckit.errors import EXIT_USER_ERROR, UserError
+from sfckit.errors import EXIT_USER_ERROR, INTERRUPTED, UserError, caused_by_interrupt
 
 INPUT, SETTING = "input__", "setting__"
 
@@ -236,27 +236,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sfckit: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("sfckit: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except ImportError as error:
-        if not _interrupted(error):
+        if not caused_by_interrupt(error):
             raise
-        # Ctrl-C inside a C extension's import surfaces as an ImportError.
-        print("sfckit: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     return 0
-
-
-def _interrupted(error: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is somewhere in the error's chain."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ whose workers must see the same file paths.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -84,12 +86,38 @@ def run_tasks(
         # left with a group at the end of the run makes the other one wait; callers with
         # tiny tasks group them themselves (extraction sends batches of participants)
         parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-        results = parallel(delayed(function)(*args) for args in arguments)
+        with _ctrl_c_held_back():
+            results = parallel(delayed(function)(*args) for args in arguments)
     stream = _consume(
         results, release, total=len(arguments), description=description, progress=progress
     )
     next(stream)  # enter its try block, so that closing it always releases the workers
     return stream
+
+
+@contextmanager
+def _ctrl_c_held_back() -> Iterator[None]:
+    """Hold Ctrl-C back while worker processes start, so that they start with it blocked.
+
+    A terminal sends Ctrl-C to the whole process group: a worker still importing its
+    modules would print a traceback of its own. Workers started inside this block inherit
+    the blocked signal (as loky's own resource tracker does), and only this process reacts:
+    it stops the workers and says so in one line. A Ctrl-C that arrives meanwhile is
+    delivered when the block ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to worry about
+        yield
+        return
+    # the standard library's resource tracker unblocks SIGINT after starting itself, so it
+    # is started first (a no-op once it runs)
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _consume(

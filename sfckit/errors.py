@@ -10,6 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
+INTERRUPTED = "sfckit: interrupted; rerun the same command to resume"
+
+
+def caused_by_interrupt(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is somewhere in the error's chain (Ctrl-C inside a C
+    extension's import surfaces as an ImportError)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class UserError(Exception):
