@@ -50,6 +50,7 @@ STUDY_STEPS = (
     "classify",
     "benchmark",
     "predict_outcome",
+    "treatment_rule",
     "report",
 )
 
@@ -577,6 +578,14 @@ def _plan(study: Study, results: Layout) -> list[Job]:
             features,
             results.outcome(settings.target),
             settings,
+        )
+    if study.one("treatment_rule") is not None:
+        add(
+            "treatment-rule",
+            "treatment_rule",
+            features,
+            results.treatment,
+            study.one("treatment_rule"),
         )
     if study.one("report") is not None:
         add("report", "report", {"results": results.root}, results.report, study.one("report"))

@@ -280,3 +280,22 @@ def importance_figure(importance: pd.DataFrame, top: int = 15) -> str:
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("mean drop in test-fold AUC")
     return to_data_uri(figure)
+
+
+def toc_figure(curve: pd.DataFrame) -> str:
+    """Targeting operator characteristic per treatment (benefit among the top share minus
+    the average benefit)."""
+    figure, ax = plt.subplots(figsize=(5, 3.6))
+    names = list(dict.fromkeys(curve["treatment"]))
+    for position, (treatment, rows) in enumerate(curve.groupby("treatment", sort=False)):
+        ax.plot(
+            rows["fraction"],
+            rows["toc"],
+            label=f"{treatment} vs reference",
+            color=PALETTE[position % len(PALETTE)],
+        )
+    ax.axhline(0.0, color="grey", linestyle=":")
+    ax.set_xlabel("share of patients treated, by predicted benefit")
+    ax.set_ylabel("benefit in that share - average benefit")
+    ax.legend(fontsize=7, title=None if len(names) > 1 else names[0])
+    return to_data_uri(figure)

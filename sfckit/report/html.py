@@ -596,6 +596,13 @@ class ReportBuilder:
         if blocks is not None:
             self.add("normative", "Deviations from the controls' norm", blocks)
 
+    def treatment(self) -> None:
+        from sfckit.report.treatment import treatment_blocks
+
+        blocks = treatment_blocks(self.layout)
+        if blocks is not None:
+            self.add("treatment", "Which next step for whom? Treatment rules", blocks)
+
     def outcomes(self) -> None:
         root = self.layout.outcomes_root
         folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
@@ -748,6 +755,7 @@ def build_report(
     builder.searchlight()
     builder.normative()
     builder.outcomes()
+    builder.treatment()
     builder.methods()
     builder.tripod()
     return builder.render(Path(out_path) if out_path else results / "report.html")

@@ -14,6 +14,9 @@ Planted effects (listed in ``truth.json``):
   effect covers each area as both Harvard-Oxford and AAL2 draw it (the voxels of either),
   and ``truth.json`` lists, per atlas, the fraction of each region's voxels that carry it;
 - in nTRD only, left-hippocampus SFC that rises with suicidal ideation (BSI);
+- next-step treatments and remission (``next_treatment``, ``remitted``) whose rTMS benefit
+  grows as right-middle-frontal coupling falls (:mod:`sfckit.simulate.treatment`), with each
+  patient's true remission probability under every treatment;
 - no group effect on the regional means of GMV or ALFF anywhere: within a region, ALFF is
   ``mean * (1 + spread * (rho * z(GMV) + sqrt(1 - rho^2) * noise))``, so the coupling
   ``rho`` changes the correlation but not the mean.
@@ -38,6 +41,7 @@ from sfckit.features.regional import grouped_mean, region_positions
 from sfckit.io.atlases import Atlas, harvard_oxford
 from sfckit.io.images import Grid
 from sfckit.io.outputs import save_nifti, write_dataset_description, write_json, write_tsv
+from sfckit.simulate.treatment import add_treatments
 from sfckit.stats.sensitivity import REFERENCE_AREAS
 from sfckit.steps.settings import SimulationSettings
 
@@ -49,6 +53,7 @@ PLANTED_SFC_REGIONS = (
     "Right_Superior_Temporal_Gyrus_posterior_division",
 )
 PLANTED_CORRELATION_REGION = "Left_Hippocampus"
+TREATMENT_MODIFIER_REGION = "Right_Middle_Frontal_Gyrus"
 # With the built-in Harvard-Oxford atlas the effect is planted in the union of both
 # built-in atlases' versions of each of the study's areas (an anatomical area, not one
 # atlas's parcel), so that it replicates on both atlases, as it did on Brainnetome and
@@ -290,6 +295,27 @@ def _bold_from_alff(
     return (1000.0 + series + drift).astype(np.float32)
 
 
+def _add_treatments(
+    clinical: pd.DataFrame, sfc_z: np.ndarray, names: list[str], settings: SimulationSettings
+) -> tuple[pd.DataFrame, dict]:
+    """Next-step treatments whose rTMS benefit depends on the true coupling of the right
+    middle frontal gyrus (the first planted region the atlas has, else its first region)."""
+    present = [n for n in (TREATMENT_MODIFIER_REGION, *PLANTED_SFC_REGIONS) if n in names]
+    region = present[0] if present else names[0]
+    column = names.index(region)
+    planted = region in PLANTED_SFC_REGIONS
+    is_trd = (clinical["group"] == "TRD").to_numpy()
+    coupling = sfc_z[:, column] - settings.trd_sfc_decrease * (is_trd & planted)
+    frame, truth = add_treatments(
+        clinical,
+        coupling,
+        assignment=settings.assignment,
+        heterogeneity=settings.treatment_heterogeneity,
+        seed=settings.seed,
+    )
+    return frame, {"modifier_region": region, **truth}
+
+
 def _aal() -> Atlas:
     from sfckit.io.atlases import aal
 
@@ -333,6 +359,9 @@ def simulate_cohort(
     names = atlas.region_names
     clinical = simulate_clinical(settings)
     sfc_z = planted_sfc(clinical, names, settings)
+    treatment_truth = None
+    if settings.assignment != "none":
+        clinical, treatment_truth = _add_treatments(clinical, sfc_z, names, settings)
     template, brain = _anatomy(labels, settings)
     planted = planted_voxels(atlas, labels, grid)
     context = {
@@ -409,6 +438,8 @@ def simulate_cohort(
             "siteB_alff_scale": settings.site_alff_scale,
         },
     }
+    if treatment_truth is not None:
+        truth["treatment"] = treatment_truth
     write_json(truth, out_dir / "truth.json")
     write_dataset_description(out_dir, step="simulate", parameters=settings.model_dump(mode="json"))
     return manifest_path

@@ -12,6 +12,7 @@
     classify/<model>/          metrics.json, predictions.tsv, roc.tsv, feature_importance.tsv
     benchmark/                 benchmark.tsv, comparisons.tsv, calibration.tsv, ...
     outcomes/<target>/         metrics.json, predictions.tsv, roc.tsv, calibration.tsv
+    treatment/                 recommendations.tsv, policy_value.tsv, heterogeneity.tsv, ...
     report.html
 """
 
@@ -81,6 +82,14 @@ BENCHMARK_FILES = (
     DECISION_CURVE,
     DESCRIPTION,
 )
+
+RECOMMENDATIONS = "recommendations.tsv"
+POLICY_VALUE = "policy_value.tsv"
+HETEROGENEITY = "heterogeneity.tsv"
+TOC = "toc.tsv"
+PAI = "pai.tsv"
+OVERLAP = "overlap.tsv"
+TREATMENT_FILES = (RECOMMENDATIONS, POLICY_VALUE, HETEROGENEITY, TOC, PAI, OVERLAP, DESCRIPTION)
 
 DEVIATIONS = "deviations.tsv"
 NORMATIVE_FIT = "normative_fit.tsv"
@@ -172,3 +181,8 @@ class Layout:
     def outcome(self, target: str) -> Path:
         """``predict-outcome`` output of one target."""
         return self.outcomes_root / target
+
+    @property
+    def treatment(self) -> Path:
+        """``treatment-rule`` output."""
+        return self.root / "treatment"

@@ -20,6 +20,7 @@ STEP_MODULES = (
     "classify",
     "benchmark",
     "outcome",
+    "treatment_rule",
     "train",
     "score",
     "report",

@@ -336,6 +336,55 @@ class OutcomeSettings(CrossValidationSettings):
     model: ModelName = Field("logistic", description="classifier (binary targets)")
 
 
+class TreatmentRuleSettings(RegionalSettings):
+    """``sfckit treatment-rule``: which next-step treatment for whom, learnt by a
+    cross-fitted DR-learner, and the value of that rule against usual care, everyone-gets-X
+    and the rule without imaging."""
+
+    treatment_column: str = Field(
+        "next_treatment",
+        description="next-step treatment each patient received",
+        json_schema_extra=COLUMN,
+    )
+    outcome_column: str = Field(
+        "remitted", description="outcome: 1 = remitted, 0 = not", json_schema_extra=COLUMN
+    )
+    reference: str = Field(
+        "medication", description="treatment the others are compared with (usual first choice)"
+    )
+    assignment: Literal["randomised", "observational"] = Field(
+        "observational",
+        description="randomised: propensities known from the design (the arms' shares); "
+        "observational: fitted from the covariates, trimmed and reported",
+    )
+    clinical: NameList = Field(
+        ("age", "hamd", "duration_months"),
+        description="numeric clinical columns: confounders, and the features of the "
+        "clinical-only rule",
+        json_schema_extra=COLUMNS,
+    )
+    regions: NameList = Field((), description="regions the rule may use (default: all)")
+    folds: int = Field(5, ge=2, description="cross-fitting folds (per-patient recommendations)")
+    evaluation_chunks: int = Field(
+        10, ge=4, description="chunks of the sequential evaluation (the first half only trains)"
+    )
+    bags: int = Field(40, ge=2, description="bootstrap bags of the benefit model")
+    min_agreement: float = Field(
+        0.95,
+        gt=0.5,
+        le=1,
+        description="share of bags in which a treatment must beat the best-on-average one to "
+        "be recommended instead",
+    )
+    trim: float = Field(
+        0.05, gt=0, lt=0.5, description="propensities below this are raised to it (reported)"
+    )
+    n_bootstrap: int = Field(500, ge=10, description="bootstrap resamples of the RATE SEs")
+    n_permutations: int = Field(2000, ge=10, description="permutations of the RATE p-values")
+    min_per_arm: int = Field(10, ge=2, description="fewest patients per treatment")
+    seed: int = Field(0, description="random seed of folds, bags and resamples")
+
+
 class NormativeSettings(RegionalSettings):
     """``sfckit normative``: deviations of every participant from a normative model of the
     controls (age, sex and site), per region."""
@@ -451,6 +500,17 @@ class SimulationSettings(StepSettings):
     alff_spread: float = Field(0.25, ge=0, description="spread of ALFF across voxels")
     site_gmv_offset: float = Field(0.03, description="GMV offset of the second site")
     site_alff_scale: float = Field(1.15, gt=0, description="ALFF scale of the second site")
+    assignment: Literal["none", "randomised", "observational"] = Field(
+        "randomised",
+        description="next-step treatments of the patients (next_treatment, remitted): "
+        "randomised like a trial, observational (by severity and chronicity), or none",
+    )
+    treatment_heterogeneity: float = Field(
+        1.0,
+        ge=0,
+        description="how much treatment benefits vary with SFC and severity (0 = the null: "
+        "one treatment best for everyone)",
+    )
 
     @model_validator(mode="after")
     def _check_size(self) -> SimulationSettings:

@@ -1,0 +1,88 @@
+"""The report's section on treatment rules (from ``treatment/``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sfckit.io.outputs import read_tsv
+from sfckit.report import blocks
+from sfckit.report.tables import display_table, format_value
+from sfckit.steps import layout
+from sfckit.steps.layout import Layout
+from sfckit.steps.treatment_rule import IMAGING, NOTICE
+
+
+def treatment_blocks(results: Layout) -> list[dict[str, Any]] | None:
+    """Text, tables and the TOC figure of the treatment-rule section, or None when the step
+    did not run."""
+    from sfckit.report.figures import toc_figure
+
+    folder = results.treatment
+    if not (folder / layout.POLICY_VALUE).is_file():
+        return None
+    values = read_tsv(folder / layout.POLICY_VALUE)
+    heterogeneity = read_tsv(folder / layout.HETEROGENEITY)
+    overlap = read_tsv(folder / layout.OVERLAP)
+    toc = read_tsv(folder / layout.TOC)
+    by_policy = values.set_index("policy")
+    gain = by_policy.loc[f"rule ({IMAGING}) - usual care"]
+    versus_best = by_policy.loc[f"rule ({IMAGING}) - best single treatment"]
+
+    def interval(row) -> str:
+        return (
+            f"{format_value(float(row['value']))} (95% CI {format_value(float(row['ci_low']))} "
+            f"to {format_value(float(row['ci_high']))})"
+        )
+
+    imaging = heterogeneity[heterogeneity["features"] == IMAGING]
+    evidence = imaging[imaging["autoc_p"] < 0.05]["treatment"].tolist()
+    return [
+        blocks.text(NOTICE),
+        blocks.text(
+            "A doubly-robust learner estimated each patient's expected benefit of every "
+            "next-step treatment from regional coupling and clinical columns, and recommended "
+            "the largest. Evaluated on patients the rule had not seen (sequential "
+            f"evaluation, n = {int(gain['n'])}), the rule changes the remission rate by "
+            f"{interval(gain)} against usual care and by {interval(versus_best)} against the "
+            "best single treatment. "
+            + (
+                "Prioritisation by predicted benefit helped (RATE p < 0.05) for "
+                + ", ".join(evidence)
+                + "."
+                if evidence
+                else "No treatment's predicted benefit ranked patients better than chance "
+                "(RATE p ≥ 0.05 for every treatment): no evidence of personalisation."
+            )
+        ),
+        blocks.table(
+            display_table(values, ["policy", "value", "ci_low", "ci_high", "n"]),
+            "Expected remission rate under each policy, and paired differences",
+        ),
+        blocks.table(
+            display_table(
+                heterogeneity,
+                [
+                    "features",
+                    "treatment",
+                    "versus",
+                    "autoc",
+                    "autoc_p",
+                    "qini",
+                    "qini_p",
+                    "differential_coef",
+                    "differential_p",
+                ],
+            ),
+            "Heterogeneity: rank-weighted average treatment effect (permutation p) and the "
+            "calibration test of the predicted benefits",
+        ),
+        blocks.table(display_table(overlap), "Overlap: propensities per treatment"),
+        blocks.figures(
+            [
+                (
+                    toc_figure(toc[toc["features"] == IMAGING]),
+                    "Targeting operator characteristic of the imaging + clinical rule",
+                )
+            ]
+        ),
+    ]

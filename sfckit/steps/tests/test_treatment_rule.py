@@ -1,0 +1,123 @@
+"""``treatment-rule`` on the simulated reference study: its files, the truth, the report."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sfckit.cli import main
+from sfckit.io.outputs import read_tsv
+from sfckit.report.treatment import treatment_blocks
+from sfckit.steps import layout, treatment_rule
+from sfckit.steps.layout import Layout
+from sfckit.steps.settings import TreatmentRuleSettings
+
+
+@pytest.fixture(scope="module")
+def rule_run(reference_study, tmp_path_factory):
+    manifest, features = reference_study
+    root = tmp_path_factory.mktemp("results")
+    settings = TreatmentRuleSettings(assignment="randomised", n_permutations=200, bags=10)
+    result = treatment_rule.run(
+        {"features": features / "sfc.tsv", "manifest": manifest},
+        Layout(root).treatment,
+        settings,
+    )
+    return manifest, root, result
+
+
+def test_every_patient_gets_a_recommendation_and_the_files_are_written(rule_run):
+    manifest, root, result = rule_run
+    folder = Layout(root).treatment
+    for name in layout.TREATMENT_FILES:
+        assert (folder / name).is_file(), name
+    cohort = read_tsv(manifest)
+    patients = cohort[cohort["group"] != "HC"]
+    recommendations = read_tsv(folder / layout.RECOMMENDATIONS)
+    assert sorted(recommendations["participant_id"]) == sorted(patients["participant_id"])
+    assert set(recommendations["recommended"]) <= set(patients["next_treatment"])
+    merged = recommendations.merge(cohort, on="participant_id")
+    assert (merged["received"] == merged["next_treatment"]).all()
+    assert (merged["outcome"] == merged["remitted"]).all()
+    description = json.loads((folder / layout.DESCRIPTION).read_text())
+    assert "research use only" in description["GeneratedBy"][0]["Parameters"]["notice"].lower()
+
+
+def test_policy_values_agree_with_the_simulated_truth(rule_run):
+    manifest, root, result = rule_run
+    truth = json.loads((manifest.parent / "truth.json").read_text())["treatment"]
+    values = result["policy_values"].set_index("policy")
+    recommendations = read_tsv(Layout(root).treatment / layout.RECOMMENDATIONS)
+    # the sequential evaluation scores the second half of the chunks
+    evaluated = int(values.loc["usual care", "n"])
+    assert 0.4 * len(recommendations) <= evaluated <= 0.6 * len(recommendations)
+    # everyone-gets-X: the truth (over all patients) within three standard errors
+    for treatment in truth["treatments"]:
+        row = values.loc[f"all {treatment}"]
+        true_value = np.mean(
+            [person[treatment] for person in truth["remission_probability"].values()]
+        )
+        assert abs(row["value"] - true_value) < 3 * row["se"], treatment
+
+
+def test_the_report_section_states_the_notice_and_shows_the_toc(rule_run):
+    _, root, _ = rule_run
+    blocks = treatment_blocks(Layout(root))
+    texts = " ".join(b["text"] for b in blocks if b["kind"] == "text")
+    assert "research use only" in texts.lower()
+    assert "usual care" in texts
+    figures = [f for b in blocks if b["kind"] == "figures" for f in b["figures"]]
+    assert figures and figures[0]["uri"].startswith("data:image/png;base64,")
+
+
+def test_one_treatment_only_is_one_line_and_exit_2(reference_study, tmp_path, capsys):
+    manifest, features = reference_study
+    cohort = read_tsv(manifest)
+    cohort["next_treatment"] = cohort["next_treatment"].where(cohort["group"] == "HC", "ect")
+    single = tmp_path / "manifest.tsv"
+    cohort.to_csv(single, sep="\t", index=False)
+    for column in ("gmv", "alff"):  # the manifest's image paths are relative to its folder
+        cohort[column] = [str(manifest.parent / p) for p in cohort[column]]
+    cohort.to_csv(single, sep="\t", index=False)
+    status = main(
+        [
+            "treatment-rule",
+            "--features",
+            str(features / "sfc.tsv"),
+            "--manifest",
+            str(single),
+            "--out",
+            str(tmp_path / "out"),
+            "--reference",
+            "ect",
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and "one treatment only" in err[0]
+    assert not (tmp_path / "out" / layout.POLICY_VALUE).exists()
+
+
+def test_an_outcome_that_is_not_0_or_1_names_the_value(reference_study, tmp_path, capsys):
+    manifest, features = reference_study
+    cohort = read_tsv(manifest)
+    cohort.loc[cohort.index[0], "remitted"] = 3
+    for column in ("gmv", "alff"):
+        cohort[column] = [str(manifest.parent / p) for p in cohort[column]]
+    bad = tmp_path / "manifest.tsv"
+    pd.DataFrame(cohort).to_csv(bad, sep="\t", index=False)
+    status = main(
+        [
+            "treatment-rule",
+            "--features",
+            str(features / "sfc.tsv"),
+            "--manifest",
+            str(bad),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert "remitted" in err[0] and "3" in err[0]
