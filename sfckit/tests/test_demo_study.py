@@ -20,6 +20,7 @@ def test_demo_study_on_aal_with_a_coverage_threshold_runs_to_the_report(tmp_path
     study["defaults"]["min_coverage"] = 0.8
     del study["searchlight"]  # the voxel-wise step does not depend on the atlas
     del study["normative"]  # 10 controls are too few for a normative model
+    del study["treatment_rule"]  # 30 patients are too few for four treatment arms
     study["classify"] = [{"model": "logistic", "repeats": 1, "permutations": 2}]
     study["benchmark"]["repeats"] = 1
     study["predict_outcome"] = [{"target": "remission", "groups": ["TRD", "nTRD"], "repeats": 1}]
