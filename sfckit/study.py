@@ -51,6 +51,7 @@ STUDY_STEPS = (
     "benchmark",
     "predict_outcome",
     "treatment_rule",
+    "subtypes",
     "report",
 )
 
@@ -587,6 +588,8 @@ def _plan(study: Study, results: Layout) -> list[Job]:
             results.treatment,
             study.one("treatment_rule"),
         )
+    if study.one("subtypes") is not None:
+        add("subtypes", "subtypes", features, results.subtypes, study.one("subtypes"))
     if study.one("report") is not None:
         add("report", "report", {"results": results.root}, results.report, study.one("report"))
     return jobs

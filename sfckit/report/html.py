@@ -596,6 +596,13 @@ class ReportBuilder:
         if blocks is not None:
             self.add("normative", "Deviations from the controls' norm", blocks)
 
+    def subtypes(self) -> None:
+        from sfckit.report.subtypes import subtype_blocks
+
+        blocks = subtype_blocks(self.layout)
+        if blocks is not None:
+            self.add("subtypes", "Are there subtypes?", blocks)
+
     def treatment(self) -> None:
         from sfckit.report.treatment import treatment_blocks
 
@@ -756,6 +763,7 @@ def build_report(
     builder.normative()
     builder.outcomes()
     builder.treatment()
+    builder.subtypes()
     builder.methods()
     builder.tripod()
     return builder.render(Path(out_path) if out_path else results / "report.html")

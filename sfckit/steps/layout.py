@@ -13,6 +13,7 @@
     benchmark/                 benchmark.tsv, comparisons.tsv, calibration.tsv, ...
     outcomes/<target>/         metrics.json, predictions.tsv, roc.tsv, calibration.tsv
     treatment/                 recommendations.tsv, policy_value.tsv, heterogeneity.tsv, ...
+    subtypes/                  verdict.json, validity.tsv, stability.tsv, assignments.tsv, ...
     report.html
 """
 
@@ -90,6 +91,14 @@ TOC = "toc.tsv"
 PAI = "pai.tsv"
 OVERLAP = "overlap.tsv"
 TREATMENT_FILES = (RECOMMENDATIONS, POLICY_VALUE, HETEROGENEITY, TOC, PAI, OVERLAP, DESCRIPTION)
+
+SUBTYPE_VERDICT = "verdict.json"
+CLUSTER_VALIDITY = "validity.tsv"
+STABILITY = "stability.tsv"
+ASSIGNMENTS = "assignments.tsv"
+SITE_REPLICATION = "site_replication.tsv"
+CCA = "cca.tsv"
+SUBTYPE_FILES = (SUBTYPE_VERDICT, CLUSTER_VALIDITY, STABILITY, ASSIGNMENTS, DESCRIPTION)
 
 DEVIATIONS = "deviations.tsv"
 NORMATIVE_FIT = "normative_fit.tsv"
@@ -181,6 +190,11 @@ class Layout:
     def outcome(self, target: str) -> Path:
         """``predict-outcome`` output of one target."""
         return self.outcomes_root / target
+
+    @property
+    def subtypes(self) -> Path:
+        """``subtypes`` output."""
+        return self.root / "subtypes"
 
     @property
     def treatment(self) -> Path:

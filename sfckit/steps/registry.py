@@ -21,6 +21,7 @@ STEP_MODULES = (
     "benchmark",
     "outcome",
     "treatment_rule",
+    "subtypes",
     "train",
     "score",
     "report",

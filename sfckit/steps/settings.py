@@ -385,6 +385,51 @@ class TreatmentRuleSettings(RegionalSettings):
     seed: int = Field(0, description="random seed of folds, bags and resamples")
 
 
+class SubtypesSettings(RegionalSettings):
+    """``sfckit subtypes``: clusters of participants, judged against one Gaussian and by
+    bootstrap stability; optional CCA with symptom scores."""
+
+    groups: NameList = Field(
+        ...,
+        min_length=1,
+        description="participants to cluster, by group (e.g. TRD,nTRD)",
+        json_schema_extra=GROUPS,
+    )
+    k_min: int = Field(2, ge=2, description="fewest clusters tried")
+    k_max: int = Field(6, ge=2, description="most clusters tried")
+    methods: NameList = Field(("kmeans", "ward"), description="kmeans and/or ward")
+    components: int = Field(
+        10, ge=1, description="principal components of the standardised features clustered"
+    )
+    n_null: int = Field(
+        99, ge=19, description="Gaussian null datasets (p-value floor 1 / (n_null + 1))"
+    )
+    n_bootstrap: int = Field(50, ge=10, description="bootstrap resamples for stability (ARI)")
+    alpha: float = Field(0.05, gt=0, lt=1, description="level of the null test")
+    min_stability: float = Field(
+        0.8, gt=0, le=1, description="median bootstrap ARI needed to call clusters stable"
+    )
+    site_column: str | None = Field(
+        "site",
+        description="site column for replication across sites (none: skip)",
+        json_schema_extra=COLUMN,
+    )
+    scores: NameList = Field(
+        (), description="symptom score columns for the CCA (none: skip)", json_schema_extra=COLUMNS
+    )
+    n_permutations: int = Field(999, ge=19, description="permutations of the CCA p-value")
+    seed: int = Field(0, description="random seed")
+
+    @model_validator(mode="after")
+    def _check_range(self) -> SubtypesSettings:
+        if self.k_max < self.k_min:
+            raise ValueError(f"k_max ({self.k_max}) is below k_min ({self.k_min})")
+        unknown = [m for m in self.methods if m not in ("kmeans", "ward")]
+        if unknown:
+            raise ValueError(f"unknown clustering method {unknown[0]!r}: use kmeans or ward")
+        return self
+
+
 class NormativeSettings(RegionalSettings):
     """``sfckit normative``: deviations of every participant from a normative model of the
     controls (age, sex and site), per region."""

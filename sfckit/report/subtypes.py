@@ -1,0 +1,68 @@
+"""The report's section on subtypes (from ``subtypes/``); it leads with the verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sfckit.io.outputs import read_tsv
+from sfckit.report import blocks
+from sfckit.report.tables import display_table, format_value
+from sfckit.steps import layout
+from sfckit.steps.layout import Layout
+
+
+def subtype_blocks(results: Layout) -> list[dict[str, Any]] | None:
+    """Verdict, validity against the Gaussian null, stability, replication and CCA, or None
+    when the step did not run."""
+    folder = results.subtypes
+    verdict = blocks.read_json(folder / layout.SUBTYPE_VERDICT)
+    if verdict is None:
+        return None
+    floor = " (the smallest p the null samples allow)" if verdict["null_p_at_floor"] else ""
+    content = [
+        blocks.text(f"Verdict: {verdict['verdict']}."),
+        blocks.text(
+            f"{verdict['n']} participants ({', '.join(verdict['groups'])}) were clustered on "
+            "the leading principal components of their regional coupling by k-means and "
+            "Ward's method. The best silhouette over methods and numbers of clusters was "
+            f"compared with the same maximum in data drawn from one multivariate Gaussian "
+            f"with the same covariance (p = {format_value(verdict['null_p'])}{floor}), and "
+            "the clusters' stability measured over bootstrap resamples (median adjusted Rand "
+            f"index {format_value(verdict['stability_median_ari'])}). Subtypes are reported "
+            "only when both checks pass (Dinga et al. 2019)."
+        ),
+        blocks.table(
+            display_table(
+                read_tsv(folder / layout.CLUSTER_VALIDITY),
+                [
+                    "method",
+                    "k",
+                    "silhouette",
+                    "null_silhouette_p95",
+                    "calinski_harabasz",
+                    "smallest_cluster",
+                ],
+            ),
+            "Cluster validity against the one-Gaussian null (95th percentile of the null)",
+        ),
+    ]
+    if (folder / layout.SITE_REPLICATION).is_file():
+        content.append(
+            blocks.table(
+                display_table(read_tsv(folder / layout.SITE_REPLICATION)),
+                "Replication across sites: clusters transferred by nearest centroid (ARI)",
+            )
+        )
+    if "cca" in verdict:
+        cca = verdict["cca"]
+        content.append(
+            blocks.text(
+                "Canonical correlation of coupling with the symptom scores: "
+                f"{format_value(cca['canonical_correlation'])} in sample (permutation p = "
+                f"{format_value(cca['permutation_p'])}), "
+                f"{format_value(cca['cross_validated_correlation'])} out of sample "
+                "(5-fold); an in-sample canonical correlation is inflated by fitting, the "
+                "out-of-sample one is the estimate."
+            )
+        )
+    return content

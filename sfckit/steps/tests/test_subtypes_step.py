@@ -1,0 +1,76 @@
+"""``subtypes`` on the simulated reference study (no planted clusters) and its report."""
+
+import json
+
+import pytest
+
+from sfckit.cli import main
+from sfckit.io.outputs import read_tsv
+from sfckit.report.subtypes import subtype_blocks
+from sfckit.steps import layout, subtypes
+from sfckit.steps.layout import Layout
+from sfckit.steps.settings import SubtypesSettings
+
+
+@pytest.fixture(scope="module")
+def subtype_run(reference_study, tmp_path_factory):
+    manifest, features = reference_study
+    root = tmp_path_factory.mktemp("results")
+    settings = SubtypesSettings(
+        groups=["TRD", "nTRD"],
+        methods=["ward"],
+        n_null=39,
+        n_bootstrap=20,
+        scores=["hamd", "bsi"],
+        n_permutations=99,
+    )
+    verdict = subtypes.run(
+        {"features": features / "sfc.tsv", "manifest": manifest}, Layout(root).subtypes, settings
+    )
+    return manifest, root, verdict
+
+
+def test_a_cohort_without_planted_clusters_gets_no_subtypes(subtype_run):
+    manifest, root, verdict = subtype_run
+    assert verdict["subtypes_found"] is False
+    assert verdict["verdict"].startswith("no evidence of subtypes")
+    folder = Layout(root).subtypes
+    for name in layout.SUBTYPE_FILES:
+        assert (folder / name).is_file(), name
+    assignments = read_tsv(folder / layout.ASSIGNMENTS)
+    cohort = read_tsv(manifest)
+    assert len(assignments) == int(cohort["group"].isin(["TRD", "nTRD"]).sum())
+    assert not assignments["subtypes_supported"].any()
+    stored = json.loads((folder / layout.SUBTYPE_VERDICT).read_text())
+    assert stored["verdict"] == verdict["verdict"]
+    assert 0 <= stored["cca"]["permutation_p"] <= 1
+
+
+def test_the_report_leads_with_the_verdict(subtype_run):
+    _, root, verdict = subtype_run
+    blocks = subtype_blocks(Layout(root))
+    assert blocks[0]["kind"] == "text"
+    assert blocks[0]["text"] == f"Verdict: {verdict['verdict']}."
+    assert any("out of sample" in b.get("text", "") for b in blocks)
+
+
+def test_too_few_participants_is_one_line(reference_study, tmp_path, capsys):
+    manifest, features = reference_study
+    status = main(
+        [
+            "subtypes",
+            "--features",
+            str(features / "sfc.tsv"),
+            "--manifest",
+            str(manifest),
+            "--out",
+            str(tmp_path / "out"),
+            "--groups",
+            "TRD",
+            "--k-max",
+            "40",
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert "--k-max" in err[0]
