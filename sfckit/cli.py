@@ -44,12 +44,13 @@ def _members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _is_pair(annotation: Any) -> bool:
-    """``tuple[float, float]``: two values after the option."""
-    return any(
-        typing.get_origin(a) is tuple and Ellipsis not in typing.get_args(a)
-        for a in _members(annotation)
-    )
+def _fixed_length(annotation: Any) -> int:
+    """``tuple[float, float]`` and the like: how many values follow the option (0: not one)."""
+    for member in _members(annotation):
+        arguments = typing.get_args(member)
+        if typing.get_origin(member) is tuple and Ellipsis not in arguments:
+            return len(arguments)
+    return 0
 
 
 def _is_names(annotation: Any) -> bool:
@@ -102,9 +103,12 @@ def add_setting(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
         choices = _literal_choices(annotation)
         if choices:
             options["choices"] = choices
-        elif _is_pair(annotation):
+        elif _fixed_length(annotation) == 2:
             options["nargs"] = 2
             options["metavar"] = ("LOW", "HIGH")
+        elif _fixed_length(annotation) == 3:
+            options["nargs"] = 3
+            options["metavar"] = ("X", "Y", "Z")
         elif _is_names(annotation):
             options["metavar"] = "X,Y,..."
         else:

@@ -52,6 +52,7 @@ STUDY_STEPS = (
     "predict_outcome",
     "treatment_rule",
     "subtypes",
+    "tms_target",
     "report",
 )
 
@@ -590,6 +591,10 @@ def _plan(study: Study, results: Layout) -> list[Job]:
         )
     if study.one("subtypes") is not None:
         add("subtypes", "subtypes", features, results.subtypes, study.one("subtypes"))
+    if study.one("tms_target") is not None:
+        add(
+            "tms-target", "tms_target", {"manifest": manifest}, results.tms, study.one("tms_target")
+        )
     if study.one("report") is not None:
         add("report", "report", {"results": results.root}, results.report, study.one("report"))
     return jobs

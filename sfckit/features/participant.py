@@ -276,7 +276,7 @@ def _alff_from_bold(
     path = row["bold"]
     image = load_image(path, ndim=4, role="bold")
     check_same_grid(grid, "the participant's GMV map", Grid.of(image), path)
-    tr = _resolve_tr(path, image, row.get("tr"))
+    tr = resolve_tr(path, image, row.get("tr"))
     problem = band_problem(image.shape[3], tr=tr, band=parameters.band)
     if problem:
         raise file_error(path, problem, fix="use a longer run or adjust --band")
@@ -324,7 +324,8 @@ def _alff_from_bold(
     return values, int(keep.sum()), (timeseries if keep.all() else timeseries[keep]), digest
 
 
-def _resolve_tr(path: str, image: Any, tr: float | None) -> float:
+def resolve_tr(path: str, image: Any, tr: float | None) -> float:
+    """The manifest's TR when given, else the header's (a UserError when neither)."""
     if tr is not None and np.isfinite(tr):
         return float(tr)
     header_tr = repetition_time(image)
@@ -439,7 +440,7 @@ def check_participant_images(
             own, own_path = Grid.of(image), row[column]
         check_same_grid(grid or own, reference if grid else own_path, Grid.of(image), row[column])
         if column == "bold":
-            tr = _resolve_tr(row[column], image, row.get("tr"))
+            tr = resolve_tr(row[column], image, row.get("tr"))
             problem = band_problem(image.shape[3], tr=tr, band=band)
             if problem:
                 raise file_error(row[column], problem, fix="use a longer run or adjust --band")

@@ -596,6 +596,13 @@ class ReportBuilder:
         if blocks is not None:
             self.add("normative", "Deviations from the controls' norm", blocks)
 
+    def tms(self) -> None:
+        from sfckit.report.tms import tms_blocks
+
+        blocks = tms_blocks(self.layout)
+        if blocks is not None:
+            self.add("tms", "Where to stimulate? Individual rTMS targets", blocks)
+
     def subtypes(self) -> None:
         from sfckit.report.subtypes import subtype_blocks
 
@@ -764,6 +771,7 @@ def build_report(
     builder.outcomes()
     builder.treatment()
     builder.subtypes()
+    builder.tms()
     builder.methods()
     builder.tripod()
     return builder.render(Path(out_path) if out_path else results / "report.html")

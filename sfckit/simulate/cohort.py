@@ -262,6 +262,8 @@ def _participant_images(
         save_nifti(nib.Nifti1Image(alff_map, grid.affine), folder / f"{pid}_alff.nii.gz")
     else:
         bold = _bold_from_alff(alff_voxels, rng, settings)
+        if "tms_centres" in context:
+            _plant_tms_cluster(bold, voxels, context, context["tms_centres"][index], rng)
         series = np.zeros((*grid.shape, settings.n_volumes), dtype=np.float32)
         series.reshape(-1, settings.n_volumes)[voxels] = bold.T
         image = nib.Nifti1Image(series, grid.affine)
@@ -316,6 +318,43 @@ def _add_treatments(
     return frame, {"modifier_region": region, **truth}
 
 
+def tms_centres(n: int, grid: Grid, brain: np.ndarray, seed: int) -> np.ndarray:
+    """Person-specific planted rTMS targets: the Fox et al. (2012) group target moved by up
+    to 10 mm per axis, kept on a brain voxel of the left DLPFC search region."""
+    from sfckit.features.tms import REFERENCE_SITES, dlpfc_search_region, voxel_coordinates
+
+    rng = np.random.default_rng([seed, 11])
+    coordinates = voxel_coordinates(grid.affine, grid.shape)
+    allowed = coordinates[dlpfc_search_region(coordinates, brain)]
+    wanted = np.asarray(REFERENCE_SITES["fox2012"]) + rng.uniform(-10, 10, (n, 3))
+    nearest = ((wanted[:, None, :] - allowed[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    return allowed[nearest]
+
+
+def _plant_tms_cluster(
+    bold: np.ndarray, voxels: np.ndarray, context: dict, centre: np.ndarray, rng
+) -> None:
+    """Add a shared in-band signal to the sgACC seed sphere and its negative, fading with a
+    4-mm Gaussian, around ``centre`` (in place; bold is time x brain voxels)."""
+    from sfckit.features.tms import SEED_RADIUS, SGACC_SEED
+
+    settings: SimulationSettings = context["settings"]
+    coordinates = context["brain_coordinates"]
+    n = settings.n_volumes
+    freqs = np.fft.rfftfreq(n, d=settings.tr)
+    in_band = (freqs >= DEFAULT_BAND[0]) & (freqs <= DEFAULT_BAND[1])
+    spectrum = np.where(in_band, np.exp(1j * rng.uniform(0, 2 * np.pi, freqs.size)), 0)
+    shared = np.fft.irfft(spectrum, n=n)
+    shared /= shared.std()
+    scale = (bold - bold.mean(axis=0)).std(axis=0)
+    seed = ((coordinates - np.asarray(SGACC_SEED)) ** 2).sum(axis=1) <= SEED_RADIUS**2
+    distance2 = ((coordinates - centre) ** 2).sum(axis=1)
+    weight = np.where(distance2 <= 8.0**2, np.exp(-distance2 / (2 * 4.0**2)), 0.0)
+    bold[:, seed] += (shared[:, None] * scale[seed]).astype(bold.dtype)
+    near = weight > 0
+    bold[:, near] -= (shared[:, None] * 1.5 * weight[near] * scale[near]).astype(bold.dtype)
+
+
 def _aal() -> Atlas:
     from sfckit.io.atlases import aal
 
@@ -360,6 +399,7 @@ def simulate_cohort(
     clinical = simulate_clinical(settings)
     sfc_z = planted_sfc(clinical, names, settings)
     treatment_truth = None
+    planted_targets = None
     if settings.assignment != "none":
         clinical, treatment_truth = _add_treatments(clinical, sfc_z, names, settings)
     template, brain = _anatomy(labels, settings)
@@ -374,6 +414,12 @@ def simulate_cohort(
         "regions": regions,
         "out_dir": out_dir,
     }
+    if settings.tms_cluster and settings.kind == "bold":
+        from sfckit.features.tms import voxel_coordinates
+
+        planted_targets = tms_centres(len(clinical), grid, brain, settings.seed)
+        context["tms_centres"] = planted_targets
+        context["brain_coordinates"] = voxel_coordinates(grid.affine, grid.shape)[brain]
     tasks = [(i, row, sfc_z[i], context) for i, row in enumerate(clinical.to_dict("records"))]
     for _ in run_tasks(
         _participant_images,
@@ -440,6 +486,11 @@ def simulate_cohort(
     }
     if treatment_truth is not None:
         truth["treatment"] = treatment_truth
+    if planted_targets is not None:
+        truth["tms_targets"] = {
+            pid: [float(v) for v in centre]
+            for pid, centre in zip(clinical["participant_id"], planted_targets, strict=True)
+        }
     write_json(truth, out_dir / "truth.json")
     write_dataset_description(out_dir, step="simulate", parameters=settings.model_dump(mode="json"))
     return manifest_path

@@ -14,6 +14,7 @@
     outcomes/<target>/         metrics.json, predictions.tsv, roc.tsv, calibration.tsv
     treatment/                 recommendations.tsv, policy_value.tsv, heterogeneity.tsv, ...
     subtypes/                  verdict.json, validity.tsv, stability.tsv, assignments.tsv, ...
+    tms/                       targets.tsv, maps/ (seed-correlation maps of the search region)
     report.html
 """
 
@@ -99,6 +100,10 @@ ASSIGNMENTS = "assignments.tsv"
 SITE_REPLICATION = "site_replication.tsv"
 CCA = "cca.tsv"
 SUBTYPE_FILES = (SUBTYPE_VERDICT, CLUSTER_VALIDITY, STABILITY, ASSIGNMENTS, DESCRIPTION)
+
+TMS_TARGETS = "targets.tsv"
+TMS_MAPS = "maps"
+TMS_FILES = (TMS_TARGETS, DESCRIPTION)
 
 DEVIATIONS = "deviations.tsv"
 NORMATIVE_FIT = "normative_fit.tsv"
@@ -190,6 +195,11 @@ class Layout:
     def outcome(self, target: str) -> Path:
         """``predict-outcome`` output of one target."""
         return self.outcomes_root / target
+
+    @property
+    def tms(self) -> Path:
+        """``tms-target`` output."""
+        return self.root / "tms"
 
     @property
     def subtypes(self) -> Path:

@@ -22,6 +22,7 @@ STEP_MODULES = (
     "outcome",
     "treatment_rule",
     "subtypes",
+    "tms_target",
     "train",
     "score",
     "report",

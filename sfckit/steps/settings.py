@@ -430,6 +430,33 @@ class SubtypesSettings(RegionalSettings):
         return self
 
 
+class TmsTargetSettings(StepSettings):
+    """``sfckit tms-target``: per participant, the left-DLPFC spot most anticorrelated with
+    the subgenual ACC (Fox et al. 2012), with split-half reliability."""
+
+    seed_coordinate: tuple[float, float, float] = Field(
+        (6.0, 16.0, -10.0), description="MNI centre (mm) of the sgACC seed sphere"
+    )
+    seed_radius: float = Field(10.0, gt=0, description="radius (mm) of the seed sphere")
+    seed_mask: str | None = Field(
+        None, description="seed mask on the BOLD grid, instead of the sphere"
+    )
+    search_mask: str | None = Field(
+        None,
+        description="search-region mask on the BOLD grid (default: left DLPFC, 20-mm spheres "
+        "around the Fox 2012, BA9, BA46 and 5-cm-rule sites)",
+    )
+    fraction: float = Field(
+        0.05,
+        gt=0,
+        lt=0.5,
+        description="share of the search region (most anticorrelated) that may form clusters",
+    )
+    reliable_distance: float = Field(
+        10.0, gt=0, description="split-half distance (mm) up to which a target is reliable"
+    )
+
+
 class NormativeSettings(RegionalSettings):
     """``sfckit normative``: deviations of every participant from a normative model of the
     controls (age, sex and site), per region."""
@@ -549,6 +576,11 @@ class SimulationSettings(StepSettings):
         "randomised",
         description="next-step treatments of the patients (next_treatment, remitted): "
         "randomised like a trial, observational (by severity and chronicity), or none",
+    )
+    tms_cluster: bool = Field(
+        False,
+        description="kind bold: plant, per participant, a left-DLPFC cluster anticorrelated "
+        "with the subgenual ACC at a person-specific location (recorded in truth.json)",
     )
     treatment_heterogeneity: float = Field(
         1.0,

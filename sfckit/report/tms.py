@@ -1,0 +1,96 @@
+"""The report's section on individual rTMS targets (from ``tms/``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sfckit.io.outputs import read_tsv
+from sfckit.report import blocks
+from sfckit.report.tables import display_table
+from sfckit.steps import layout
+from sfckit.steps.layout import Layout
+from sfckit.steps.tms_target import NOTICE
+
+MAX_FIGURES = 12
+
+
+def target_figure(map_path, target: tuple[float, float, float], title: str) -> str:
+    """Sagittal and axial cuts of a seed-correlation map through the target, marked."""
+    from nilearn import plotting
+
+    from sfckit.report.figures import plt, to_data_uri
+
+    figure = plt.figure(figsize=(5.0, 2.4))
+    display = plotting.plot_stat_map(
+        str(map_path),
+        cut_coords=(target[0], target[2]),
+        display_mode="xz",
+        cmap="cold_hot",
+        colorbar=True,
+        title=title,
+        figure=figure,
+    )
+    display.add_markers([list(target)], marker_color="lime", marker_size=60)
+    return to_data_uri(figure)
+
+
+def tms_blocks(results: Layout) -> list[dict[str, Any]] | None:
+    """Notice, reliability summary, target table and per-participant cuts, or None when
+    the step did not run."""
+    folder = results.tms
+    if not (folder / layout.TMS_TARGETS).is_file():
+        return None
+    targets = read_tsv(folder / layout.TMS_TARGETS)
+    reliable = int(targets["reliable"].sum())
+    description = blocks.read_json(folder / layout.DESCRIPTION) or {}
+    parameters = (description.get("GeneratedBy") or [{}])[0].get("Parameters", {})
+    threshold = parameters.get("reliable_distance", "the stated")
+    content = [
+        blocks.text(NOTICE),
+        blocks.text(
+            "Each participant's target is the centre of the left-DLPFC cluster most "
+            "anticorrelated with the subgenual ACC (Fox et al. 2012). Repeating the search on "
+            f"each half of the run, {reliable} of {len(targets)} targets landed within "
+            f"{threshold} mm of each other; the others are unreliable and should not be used "
+            "as given."
+        ),
+        blocks.table(
+            display_table(
+                targets,
+                [
+                    "participant_id",
+                    "x",
+                    "y",
+                    "z",
+                    "correlation",
+                    "distance_fox2012",
+                    "distance_ba9",
+                    "distance_ba46",
+                    "distance_five_cm",
+                    "split_half_distance",
+                    "reliable",
+                ],
+            ),
+            "Individual targets (MNI mm) and their distances (mm) to the reference sites",
+        ),
+    ]
+    shown = targets.head(MAX_FIGURES)
+    content.append(
+        blocks.figures(
+            [
+                (
+                    target_figure(
+                        folder / row["map"],
+                        (row["x"], row["y"], row["z"]),
+                        str(row["participant_id"]),
+                    ),
+                    f"{row['participant_id']}: seed correlation in the search region; target "
+                    f"({row['x']:.0f}, {row['y']:.0f}, {row['z']:.0f})"
+                    + ("" if row["reliable"] else " — unreliable"),
+                )
+                for _, row in shown.iterrows()
+                if row["x"] == row["x"]  # a target was found (not NaN)
+            ]
+        )
+    )
+    return content

@@ -1,0 +1,84 @@
+"""``tms-target`` on simulated BOLD cohorts with and without a planted anticorrelated
+cluster (issue 22 acceptance)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sfckit.io.outputs import read_tsv
+from sfckit.report.tms import tms_blocks
+from sfckit.simulate.cohort import simulate_cohort
+from sfckit.steps import layout, tms_target
+from sfckit.steps.layout import Layout
+from sfckit.steps.settings import SimulationSettings, TmsTargetSettings
+
+
+def _run(tmp_path_factory, planted: bool):
+    folder = tmp_path_factory.mktemp("tms-planted" if planted else "tms-null")
+    settings = SimulationSettings(
+        seed=1,
+        n_trd=4,
+        n_ntrd=4,
+        n_hc=2,
+        kind="bold",
+        resolution=4.0,
+        n_volumes=200,
+        tms_cluster=planted,
+        assignment="none",
+    )
+    manifest = simulate_cohort(folder / "cohort", settings, jobs=2, progress=False)
+    out = Layout(folder / "results").tms
+    tms_target.run({"manifest": manifest}, out, TmsTargetSettings())
+    return manifest, folder / "results"
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return _run(tmp_path_factory, True)
+
+
+@pytest.fixture(scope="module")
+def null(tmp_path_factory):
+    return _run(tmp_path_factory, False)
+
+
+def test_targets_lie_within_6_mm_of_the_planted_centres(planted):
+    manifest, results = planted
+    truth = json.loads((manifest.parent / "truth.json").read_text())["tms_targets"]
+    targets = read_tsv(Layout(results).tms / layout.TMS_TARGETS)
+    assert len(targets) == len(truth)
+    distances = [
+        np.linalg.norm(np.array([row.x, row.y, row.z]) - np.array(truth[row.participant_id]))
+        for row in targets.itertuples()
+    ]
+    assert np.mean(np.array(distances) <= 6.0) >= 0.9
+    assert targets["reliable"].mean() >= 0.9
+    assert (targets["correlation"] < 0).all()
+
+
+def test_without_a_planted_cluster_targets_are_unreliable_and_the_report_says_so(null):
+    _, results = null
+    targets = read_tsv(Layout(results).tms / layout.TMS_TARGETS)
+    assert targets["split_half_distance"].median() > 10.0
+    assert targets["reliable"].mean() <= 0.2
+    blocks = tms_blocks(Layout(results))
+    text = " ".join(b["text"] for b in blocks if b["kind"] == "text")
+    assert "research use only" in text.lower()
+    assert f"{int(targets['reliable'].sum())} of {len(targets)} targets" in text
+    assert "unreliable" in text
+    figures = [f for b in blocks if b["kind"] == "figures" for f in b["figures"]]
+    assert len(figures) == len(targets)
+    assert all(f["uri"].startswith("data:image/png;base64,") for f in figures)
+    assert any("unreliable" in f["caption"] for f in figures)
+
+
+def test_distances_to_the_reference_sites_are_euclidean(planted):
+    _, results = planted
+    targets = read_tsv(Layout(results).tms / layout.TMS_TARGETS)
+    from sfckit.features.tms import REFERENCE_SITES
+
+    row = targets.iloc[0]
+    for name, site in REFERENCE_SITES.items():
+        expected = np.linalg.norm(np.array([row.x, row.y, row.z]) - np.array(site))
+        assert row[f"distance_{name}"] == pytest.approx(expected, abs=0.15)

@@ -1,0 +1,204 @@
+"""``tms-target``: an individual left-DLPFC rTMS target per participant with a BOLD run.
+
+The method (seed, search region, cluster rule, split-half reliability) is in
+:mod:`sfckit.features.tms`; BOLD runs must be in MNI space. Writes ``targets.tsv`` (MNI
+coordinates for neuronavigation, anticorrelation, distances to the reference sites,
+split-half distance and a reliability flag) and each participant's seed-correlation map of
+the search region. For research use only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sfckit.steps import layout
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.common import write_provenance
+from sfckit.steps.settings import TmsTargetSettings
+
+Settings = TmsTargetSettings
+NOTICE = (
+    "For research use only: targets are computed from one resting-state run in MNI space; "
+    "they need confirmation on the participant's own anatomy before any stimulation."
+)
+
+
+def _masks(grid_affine, shape, settings: TmsTargetSettings):
+    import numpy as np
+
+    from sfckit.features import tms
+    from sfckit.io.images import load_data, load_image
+
+    coordinates = tms.voxel_coordinates(grid_affine, shape)
+
+    def user_mask(path: str, role: str):
+        image = load_image(path, ndim=3, role=role)
+        if image.shape[:3] != tuple(shape) or not np.allclose(image.affine, grid_affine):
+            from sfckit.errors import file_error
+
+            raise file_error(
+                path,
+                f"the {role} is not on the BOLD grid ({image.shape[:3]} vs {tuple(shape)})",
+                fix="resample the mask to the BOLD runs' grid",
+            )
+        return load_data(image, path, role=role) > 0
+
+    seed = (
+        user_mask(settings.seed_mask, "seed mask")
+        if settings.seed_mask
+        else tms.sphere(coordinates, tuple(settings.seed_coordinate), settings.seed_radius)
+    )
+    search = (
+        user_mask(settings.search_mask, "search mask")
+        if settings.search_mask
+        else tms.dlpfc_search_region(coordinates, np.ones(shape, dtype=bool))
+    )
+    return coordinates, seed, search
+
+
+def _participant(row: dict, settings: TmsTargetSettings, maps: Path) -> dict:
+    import nibabel as nib
+    import numpy as np
+
+    from sfckit.errors import UserError
+    from sfckit.features import tms
+    from sfckit.features.participant import resolve_tr
+    from sfckit.io.images import load_image, stream_voxels
+    from sfckit.io.outputs import save_nifti
+
+    path = row["bold"]
+    image = load_image(path, ndim=4, role="bold")
+    tr = resolve_tr(path, image, row.get("tr"))
+    shape = image.shape[:3]
+    coordinates, seed, search = _masks(image.affine, shape, settings)
+    series, _ = stream_voxels(image, path, seed | search, role="bold")
+    order = np.flatnonzero((seed | search).ravel())
+    seed_columns = np.isin(order, np.flatnonzero(seed.ravel()))
+    search_columns = np.isin(order, np.flatnonzero(search.ravel()))
+    brain = series.std(axis=0) > 0
+    if not (brain & seed_columns).any() or (brain & search_columns).sum() < 10:
+        raise UserError(
+            f"{path}: the run has no signal in the seed or the search region",
+            expected="a BOLD run in MNI space covering the subgenual ACC and left DLPFC",
+            fix="check the run's space and field of view, or give --seed-mask/--search-mask",
+        )
+    search_in_brain = search.copy()
+    search_in_brain[search] = brain[search_columns]
+    result, correlation = tms.find_target(
+        series[:, seed_columns & brain],
+        series[:, search_columns & brain],
+        tr=tr,
+        search_mask=search_in_brain,
+        coordinates=coordinates,
+        fraction=settings.fraction,
+        reliable_distance=settings.reliable_distance,
+    )
+    volume = np.zeros(shape, dtype=np.float32)
+    volume[search_in_brain] = correlation
+    name = f"{row['participant_id']}_desc-sgacc_correlation.nii.gz"
+    save_nifti(nib.Nifti1Image(volume, image.affine), maps / name)
+    return {"participant_id": row["participant_id"], **result, "map": f"{layout.TMS_MAPS}/{name}"}
+
+
+@staged
+def run(
+    inputs: Mapping[str, Any],
+    out_dir: str | Path,
+    settings: TmsTargetSettings,
+    execution: Execution = SERIAL,
+) -> dict[str, Any]:
+    """Individual targets for every participant with a BOLD run in ``inputs["manifest"]``.
+
+    Parameters
+    ----------
+    inputs : mapping
+        ``manifest`` (``bold`` column; ``tr`` optional).
+    out_dir : str or Path
+        Output folder.
+    settings : TmsTargetSettings
+        Seed, search region, cluster share and reliability threshold.
+    execution : Execution
+        Workers and progress bar.
+
+    Returns
+    -------
+    dict
+        ``targets`` (a DataFrame, also ``targets.tsv``).
+    """
+    import pandas as pd
+
+    from sfckit.engine import run_tasks
+    from sfckit.errors import UserError
+    from sfckit.io.manifest import read_manifest
+    from sfckit.io.outputs import write_tsv
+
+    manifest_path = Path(inputs["manifest"])
+    out_dir = Path(out_dir)
+    cohort = read_manifest(manifest_path)
+    table = cohort.table
+    if "bold" not in table.columns or table["bold"].isna().all():
+        raise UserError(
+            f"{manifest_path}: no participant has a 'bold' run",
+            expected="a 'bold' column with preprocessed resting-state runs in MNI space",
+            fix="add the runs to the manifest (ALFF maps alone cannot give a target)",
+        )
+    rows = table[table["bold"].notna()].to_dict("records")
+    maps = out_dir / layout.TMS_MAPS
+    results = run_tasks(
+        _participant,
+        [(row, settings, maps) for row in rows],
+        jobs=execution.jobs,
+        progress=execution.progress,
+        description="rTMS targets",
+    )
+    targets = pd.DataFrame(list(results)).sort_values("participant_id").reset_index(drop=True)
+    millimetres = ["x", "y", "z", "split_half_distance"]
+    millimetres += [c for c in targets.columns if c.startswith("distance_")]
+    targets[millimetres] = targets[millimetres].round(1)
+    targets[["correlation", "peak_correlation"]] = targets[
+        ["correlation", "peak_correlation"]
+    ].round(3)
+    write_tsv(targets, out_dir / layout.TMS_TARGETS)
+    write_provenance(
+        out_dir,
+        "tms-target",
+        settings,
+        [manifest_path],
+        method={
+            "seed": "mean band-passed series of the seed (sgACC sphere or user mask)",
+            "search_region": "left DLPFC: 20-mm spheres around the Fox 2012 target, BA9, BA46 "
+            "and the 5-cm-rule site, left hemisphere (or user mask)",
+            "cluster_rule": "search voxels in the lowest fraction of seed correlations, "
+            "26-connected clusters, the one with the largest summed anticorrelation, its "
+            "anticorrelation-weighted centre",
+            "notice": NOTICE,
+        },
+    )
+    return {"targets": targets}
+
+
+def summary(result: dict[str, Any], settings: TmsTargetSettings, out: Path) -> list[str]:
+    """What the command line prints."""
+    targets = result["targets"]
+    reliable = int(targets["reliable"].sum())
+    return [
+        f"{len(targets)} participant(s): {reliable} target(s) reproducible within "
+        f"{settings.reliable_distance:g} mm between the halves of the run",
+        NOTICE,
+        f"targets: {out / layout.TMS_TARGETS}",
+    ]
+
+
+STEP = Step(
+    name="tms-target",
+    help="individual left-DLPFC rTMS targets anticorrelated with the subgenual ACC",
+    settings=TmsTargetSettings,
+    inputs=(PathOption("manifest", "the manifest (bold runs in MNI space)"),),
+    output=OUT_FOLDER,
+    outputs=layout.TMS_FILES,
+    run=run,
+    summary=summary,
+    parallel=True,
+)
