@@ -178,7 +178,7 @@ def site_replication(
                     "ari": float(adjusted_rand_score(native, transferred)),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["from_site", "to_site", "k", "method", "ari"])
 
 
 @dataclass
@@ -233,6 +233,8 @@ def find_subtypes(
         if sites is not None and len(pd.unique(sites)) > 1
         else None
     )
+    if replication is not None and replication.empty:  # no two sites with enough people
+        replication = None
     stable = float(np.median(stability)) >= settings.min_stability
     found = null_p < settings.alpha and stable
     if found:

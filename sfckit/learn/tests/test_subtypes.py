@@ -113,3 +113,11 @@ def test_cca_finds_a_planted_brain_symptom_axis_out_of_sample():
     result = cca_test(features, scores, components=10, n_permutations=199, folds=5, seed=0)
     assert result["permutation_p"] < 0.01 and result["permutation_p_at_floor"]
     assert result["cross_validated_correlation"] > 0.4
+
+
+def test_sites_too_small_to_cluster_give_no_replication_table():
+    features, _ = _planted(7, n=40)
+    sites = np.array(["siteA"] * 35 + ["siteB"] * 5)
+    settings = SubtypeSettings(methods=("ward",), k_range=(4,), n_null=19, n_bootstrap=10)
+    result = find_subtypes(features, settings, sites=sites)
+    assert result.replication is None
