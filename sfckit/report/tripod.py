@@ -48,98 +48,261 @@ def classifier_metrics(results: Layout) -> list[tuple[Path, dict[str, Any]]]:
     return [(path, json.loads(path.read_text())) for path in found]
 
 
+# Every TRIPOD+AI item and sub-item in checklist order, with its topic.
+ITEMS = (
+    ("1", "Title"),
+    ("2", "Abstract"),
+    ("3a", "Background: healthcare context and rationale"),
+    ("3b", "Background: target population and intended use"),
+    ("3c", "Background: known health inequalities"),
+    ("4", "Objectives"),
+    ("5a", "Data sources"),
+    ("5b", "Dates of data collection"),
+    ("6a", "Participants: setting"),
+    ("6b", "Participants: eligibility criteria"),
+    ("6c", "Participants: treatments received"),
+    ("7", "Data preparation and quality checks"),
+    ("8a", "Outcome definition"),
+    ("8b", "Outcome assessors' qualifications"),
+    ("8c", "Blinding of outcome assessment"),
+    ("9a", "Predictors: choice and pre-selection"),
+    ("9b", "Predictors: definition and measurement"),
+    ("9c", "Predictor assessors' qualifications"),
+    ("10", "Sample size calculation (Riley et al. 2020)"),
+    ("11", "Missing data"),
+    ("12a", "How the data were used (development and evaluation)"),
+    ("12b", "How predictors were handled"),
+    ("12c", "Model type, tuning and internal validation"),
+    ("12d", "Heterogeneity across clusters (sites)"),
+    ("12e", "Performance measures, calibration and model comparison"),
+    ("12f", "Model updating or recalibration"),
+    ("12g", "How predictions were calculated"),
+    ("13", "Class imbalance"),
+    ("14", "Fairness across sex, age or other groups"),
+    ("15", "Model output (risk or class, and the threshold)"),
+    ("16", "External validation (evaluation on data not used for development)"),
+    ("17", "Ethical approval"),
+    ("18a", "Funding"),
+    ("18b", "Conflicts of interest"),
+    ("18c", "Protocol"),
+    ("18d", "Registration"),
+    ("18e", "Data availability"),
+    ("18f", "Code and parameters"),
+    ("19", "Patient and public involvement"),
+    ("20a", "Participant flow"),
+    ("20b", "Participant characteristics (Table 1)"),
+    ("20c", "Development vs evaluation data"),
+    ("21", "Participants and outcome events in each analysis"),
+    ("22", "Full model specification"),
+    ("23a", "Discrimination and calibration with confidence intervals"),
+    ("23b", "Heterogeneity of performance across sites"),
+    ("24", "Model updating results"),
+    ("25", "Interpretation"),
+    ("26", "Limitations"),
+    ("27a", "Handling of poor-quality or missing input data in use"),
+    ("27b", "User interaction and expertise"),
+    ("27c", "Future research"),
+)
+FOR_AUTHOR_ITEMS = frozenset(
+    {
+        "1",
+        "2",
+        "3a",
+        "3b",
+        "3c",
+        "4",
+        "5a",
+        "5b",
+        "6a",
+        "6b",
+        "6c",
+        "8b",
+        "8c",
+        "17",
+        "18a",
+        "18b",
+        "18c",
+        "18d",
+        "18e",
+        "19",
+        "25",
+        "26",
+        "27b",
+        "27c",
+    }
+)
+
+
 def checklist(results: Layout) -> pd.DataFrame:
-    """The checklist of the run in ``results`` (columns ``item, topic, status, evidence``)."""
-    models = classifier_metrics(results)
-    benchmark_path = results.benchmark / layout.BENCHMARK_JSON
-    benchmark = read_json(benchmark_path)
-    per_site = results.benchmark / layout.PER_SITE
-    items: list[Item] = []
+    """The checklist of the run in ``results``: every TRIPOD+AI item and sub-item, in order
+    (columns ``item, topic, status, evidence``)."""
+    found: dict[str, tuple[str, str]] = {}
+    for item in FOR_AUTHOR_ITEMS:
+        found[item] = (FOR_AUTHOR, "not in any file of the run")
+    found.update(_data_items(results))
+    found.update(_model_items(results))
+    found.update(_evaluation_items(results))
+    rows = [Item(item, topic, *found[item]) for item, topic in ITEMS]
+    return pd.DataFrame([vars(row) for row in rows], columns=COLUMNS)
 
-    def add(item: str, topic: str, status: str, evidence: str) -> None:
-        items.append(Item(item, topic, status, evidence))
 
-    for item, topic in (
-        ("1", "Title"),
-        ("2", "Abstract"),
-        ("3a-c", "Background, intended use and health inequalities"),
-        ("5a-b", "Data sources and dates"),
-        ("6a-b", "Setting and eligibility"),
-        ("17", "Ethical approval"),
-        ("19", "Patient and public involvement"),
-        ("25-27", "Discussion: interpretation, limitations, usability"),
-    ):
-        add(item, topic, FOR_AUTHOR, "not in any file of the run")
-    if results.study.is_file():
-        add("20a", "Participants: characteristics (Table 1)", REPORTED, "report.html Table 1")
+def _data_items(results: Layout) -> dict[str, tuple[str, str]]:
+    """Data preparation, predictors and participant flow, from the extraction's files."""
+    items: dict[str, tuple[str, str]] = {}
+    study = read_json(results.study)
+    extractions = sorted(results.root.glob(f"features/*/{layout.DESCRIPTION}"))
+    extractions = [p for p in extractions if p.parent.name != layout.SEARCHLIGHT]
+    if extractions:
+        where = relative_path(results, extractions[0])
+        parameters = (read_json(extractions[0]).get("GeneratedBy") or [{}])[0].get("Parameters", {})
+        qc = extractions[0].parent / layout.QC
+        items["7"] = (
+            REPORTED,
+            f"{where}: method {parameters.get('method', 'n/a')}, gray-matter threshold "
+            f"{parameters.get('gm_threshold', 'n/a')}; per-participant QC in "
+            f"{relative_path(results, qc) if qc.is_file() else 'no qc.tsv'}",
+        )
+        items["9b"] = (
+            REPORTED,
+            f"{where}: regional SFC ({parameters.get('method', 'n/a')}) on atlas "
+            f"{extractions[0].parent.name}, computed from the images by sfckit",
+        )
+        excluded = [
+            extractions[0].parent / name
+            for name in (layout.EXCLUDED, layout.FAILURES)
+            if (extractions[0].parent / name).is_file()
+        ]
+        sfc = extractions[0].parent / layout.SFC
+        n_rows = len(pd.read_csv(sfc, sep="\t")) if sfc.is_file() else 0
+        left_out = sum(len(pd.read_csv(p, sep="\t")) for p in excluded)
+        items["20a"] = (
+            REPORTED,
+            f"{relative_path(results, sfc)}: {n_rows} participant(s) with features; "
+            f"{left_out} excluded or failed"
+            + (f" ({', '.join(p.name for p in excluded)})" if excluded else ""),
+        )
     else:
-        add("20a", "Participants: characteristics (Table 1)", NOT_REPORTED, "no study.json")
-    if models:
-        path, metrics = models[0]
-        where = relative_path(results, path)
-        add(
-            "8a",
-            "Outcome definition",
+        for item in ("7", "9b", "20a"):
+            items[item] = (NOT_REPORTED, "no features/<atlas>/dataset_description.json")
+    items["9c"] = (
+        NOT_APPLICABLE,
+        "predictors are computed from the images by software, not rated by assessors",
+    )
+    items["20b"] = (
+        (REPORTED, "report.html Table 1") if study is not None else (NOT_REPORTED, "no study.json")
+    )
+    items["18f"] = (
+        REPORTED,
+        "dataset_description.json in every output folder (sfckit version, command, "
+        "parameters and their hash)",
+    )
+    items["24"] = (NOT_APPLICABLE, "no existing model was updated")
+    items["12f"] = (NOT_APPLICABLE, "no existing model was updated or recalibrated")
+    return items
+
+
+def _model_items(results: Layout) -> dict[str, tuple[str, str]]:
+    """Items answered by the classifiers' metrics.json."""
+    models = classifier_metrics(results)
+    if not models:
+        missing = "no classify/<model>/metrics.json"
+        return {
+            item: (NOT_REPORTED, missing)
+            for item in (
+                "8a",
+                "9a",
+                "10",
+                "11",
+                "12a",
+                "12b",
+                "12c",
+                "12g",
+                "13",
+                "15",
+                "21",
+                "22",
+                "23a",
+                "27a",
+            )
+        }
+    path, metrics = models[0]
+    where = relative_path(results, path)
+    size = metrics.get("sample_size") or {}
+    validation = (
+        f"nested CV {metrics['outer']} outer folds x {metrics['repeats']} repeats, "
+        f"{metrics['inner']} inner folds"
+    )
+    return {
+        "8a": (REPORTED, f"{where}: {metrics['positive']} (1) vs {metrics['negative']} (0)"),
+        "9a": (
             REPORTED,
-            f"{where}: {metrics['positive']} (1) vs {metrics['negative']} (0)",
-        )
-        add(
-            "10, 21",
-            "Sample size: participants and events per class",
-            REPORTED,
-            f"{where}: n_positive {metrics['n_positive']}, n_negative {metrics['n_negative']}",
-        )
-        size = metrics.get("sample_size") or {}
-        add(
-            "10",
-            "Sample size calculation (Riley et al. 2020)",
-            REPORTED if size.get("minimum_n") else NOT_REPORTED,
-            f"{where}: minimum {size.get('minimum_n')} for {size.get('parameters')} candidate "
-            f"parameters at C {size.get('anticipated_c', float('nan')):.2f}; actual "
-            f"{size.get('actual_n')}"
+            f"{where}: {metrics.get('n_features', 'n/a')} regional features; selection "
+            f"(select_k {metrics.get('select_k', 'n/a')}) inside the training folds",
+        ),
+        "10": (
+            (
+                REPORTED,
+                f"{where}: minimum {size.get('minimum_n')} for {size.get('parameters')} "
+                f"candidate parameters at C {size.get('anticipated_c', float('nan')):.2f}; "
+                f"actual {size.get('actual_n')}",
+            )
             if size.get("minimum_n")
-            else f"{where}: no sample size (cross-validated AUC at or below 0.5)",
-        )
-        add(
-            "11",
-            "Missing data",
+            else (NOT_REPORTED, f"{where}: no sample size (cross-validated AUC at or below 0.5)")
+        ),
+        "11": (
             REPORTED,
             f"{where}: median imputation fitted in training folds; regions dropped for "
             f"coverage: {len(metrics.get('dropped_regions') or [])}",
-        )
-        add(
-            "12c",
-            "Model type, tuning and internal validation",
+        ),
+        "12a": (REPORTED, f"{where}: every participant in development; {validation}"),
+        "12b": (
             REPORTED,
-            f"{where}: {metrics['model']}, nested CV {metrics['outer']} outer folds x "
-            f"{metrics['repeats']} repeats, {metrics['inner']} inner folds, tuned for "
-            f"{metrics.get('tuning', 'n/a')}",
-        )
-        add(
-            "13",
-            "Class imbalance",
+            f"{where}: features standardised and selected inside the training folds",
+        ),
+        "12c": (
+            REPORTED,
+            f"{where}: {metrics['model']}, {validation}, tuned for {metrics.get('tuning', 'n/a')}",
+        ),
+        "12g": (
+            REPORTED,
+            f"{relative_path(results, path.parent / layout.PREDICTIONS)}: out-of-fold "
+            "predictions of the pipeline fitted without each participant",
+        ),
+        "13": (
             REPORTED,
             f"{where}: class weighting {metrics.get('class_weighting', 'n/a')}; "
             f"{metrics.get('threshold', '')}",
-        )
-        add(
-            "23a",
-            "Discrimination with confidence interval",
+        ),
+        "15": (
+            REPORTED,
+            "predictions.tsv: calibrated probability y_score and y_pred at the training prevalence",
+        ),
+        "21": (
+            REPORTED,
+            f"{where}: n_positive {metrics['n_positive']}, n_negative {metrics['n_negative']}",
+        ),
+        "22": (
+            NOT_REPORTED,
+            f"{relative_path(results, path.parent / layout.IMPORTANCE)} ranks the features; "
+            "the fitted model itself comes from `sfckit train` (with its model card)",
+        ),
+        "23a": (
             REPORTED,
             f"{where}: AUC {metrics['auc']:.3f} "
             f"[{metrics['auc_ci_low']:.3f}, {metrics['auc_ci_high']:.3f}]",
-        )
-    else:
-        for item, topic in (
-            ("8a", "Outcome definition"),
-            ("10, 21", "Sample size: participants and events per class"),
-            ("10", "Sample size calculation (Riley et al. 2020)"),
-            ("11", "Missing data"),
-            ("12c", "Model type, tuning and internal validation"),
-            ("13", "Class imbalance"),
-            ("23a", "Discrimination with confidence interval"),
-        ):
-            add(item, topic, NOT_REPORTED, "no classify/<model>/metrics.json")
+        ),
+        "27a": (
+            REPORTED,
+            f"{where}: missing regional values are imputed by the training folds' medians",
+        ),
+    }
+
+
+def _evaluation_items(results: Layout) -> dict[str, tuple[str, str]]:
+    """Calibration, comparison, external validation, sites and fairness (benchmark)."""
+    items: dict[str, tuple[str, str]] = {}
+    benchmark_path = results.benchmark / layout.BENCHMARK_JSON
+    benchmark = read_json(benchmark_path)
     if benchmark is not None:
         where = relative_path(results, benchmark_path)
         calibration = "; ".join(
@@ -148,62 +311,50 @@ def checklist(results: Layout) -> pd.DataFrame:
             for m in benchmark["models"]
             if m.get("calibration_slope") is not None
         )
-        add("12e, 23a", "Calibration", REPORTED, f"{where}: {calibration}")
-        add(
-            "12e",
-            "Comparison with a clinical-only model and clinical utility",
+        items["12e"] = (
             REPORTED,
-            f"{where} comparisons (DeLong, NRI, IDI); decision_curve.tsv",
+            f"{where}: {calibration}; comparisons (DeLong, NRI, IDI); decision_curve.tsv",
         )
         settings = benchmark.get("settings", {})
         external = external_validation(settings)
-        add(
-            "16",
-            "External validation (evaluation on data not used for development)",
-            REPORTED if external else NOT_REPORTED,
-            f"{where}: {external}"
+        items["16"] = (
+            (REPORTED, f"{where}: {external}")
             if external
-            else f"{where}: validation '{settings.get('validation', 'cv')}' with no site held "
-            "out: internal cross-validation only",
+            else (
+                NOT_REPORTED,
+                f"{where}: validation '{settings.get('validation', 'cv')}' with no site held "
+                "out: internal cross-validation only",
+            )
+        )
+        items["20c"] = (
+            (REPORTED, f"{where}: per_site.tsv compares the held-out site(s)")
+            if external
+            else (NOT_APPLICABLE, "internal validation only: one data set")
         )
     else:
-        add("12e, 23a", "Calibration", NOT_REPORTED, "no benchmark/benchmark.json")
-        add(
-            "16",
-            "External validation (evaluation on data not used for development)",
-            NOT_REPORTED,
-            "no benchmark/benchmark.json",
-        )
+        items["12e"] = (NOT_REPORTED, "no benchmark/benchmark.json")
+        items["16"] = (NOT_REPORTED, "no benchmark/benchmark.json")
+        items["20c"] = (NOT_REPORTED, "no benchmark/benchmark.json")
+    per_site = results.benchmark / layout.PER_SITE
     if per_site.is_file():
         sites = pd.read_csv(per_site, sep="\t")
-        add(
-            "12d, 23b",
-            "Heterogeneity of performance across sites",
-            REPORTED,
-            f"{relative_path(results, per_site)}: {sites['site'].nunique()} site(s)",
-        )
+        evidence = f"{relative_path(results, per_site)}: {sites['site'].nunique()} site(s)"
+        items["12d"] = items["23b"] = (REPORTED, evidence)
     else:
-        add(
-            "12d, 23b", "Heterogeneity of performance across sites", NOT_REPORTED, "no per_site.tsv"
+        items["12d"] = items["23b"] = (NOT_REPORTED, "no per_site.tsv")
+    models = classifier_metrics(results)
+    subgroups = models[0][0].parent / layout.SUBGROUPS if models else None
+    if subgroups is not None and subgroups.is_file():
+        table = pd.read_csv(subgroups, sep="\t")
+        shown = "; ".join(
+            f"{row.variable} {row.subgroup}: AUC {row.auc:.2f} (n {row.n})"
+            for row in table.itertuples()
+            if row.auc == row.auc
         )
-    add("14", "Fairness across sex, age or other groups", NOT_REPORTED, "no subgroup analysis")
-    add(
-        "15",
-        "Model output (risk or class, and the threshold)",
-        REPORTED if models else NOT_REPORTED,
-        "predictions.tsv: calibrated probability y_score and y_pred at the training prevalence"
-        if models
-        else "no predictions.tsv",
-    )
-    add("24", "Model updating", NOT_APPLICABLE, "no existing model was updated")
-    add(
-        "18",
-        "Open science: code and parameters",
-        REPORTED,
-        "dataset_description.json in every output folder (sfckit version, command, "
-        "parameters and their hash)",
-    )
-    return pd.DataFrame([vars(item) for item in items], columns=COLUMNS)
+        items["14"] = (REPORTED, f"{relative_path(results, subgroups)}: {shown or 'too few'}")
+    else:
+        items["14"] = (NOT_REPORTED, "no classify/<model>/subgroups.tsv")
+    return items
 
 
 def external_validation(settings: dict[str, Any]) -> str | None:

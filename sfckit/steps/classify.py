@@ -75,6 +75,7 @@ def run(
 
     from sfckit.io.outputs import write_json, write_tsv
     from sfckit.learn.data import check_fold_counts
+    from sfckit.learn.fairness import subgroup_performance
     from sfckit.learn.metrics import roc_table
     from sfckit.learn.nested import nested_cv, outer_splits, permutation_aucs, tuning_scoring
     from sfckit.learn.results import (
@@ -159,6 +160,15 @@ def run(
         curve = learning_curve(data, splits, result, settings, parallel)
         write_tsv(curve, out_dir / layout.LEARNING_CURVE)
     write_predictions(result.predictions, out_dir / layout.PREDICTIONS)
+    write_tsv(
+        subgroup_performance(
+            result.predictions,
+            data.clinical,
+            n_bootstrap=settings.n_bootstrap,
+            seed=settings.seed,
+        ),
+        out_dir / layout.SUBGROUPS,
+    )
     write_tsv(importance_table(result, data.feature_names), out_dir / layout.IMPORTANCE)
     write_tsv(roc_table(result.predictions), out_dir / layout.ROC)
     write_json(metrics, out_dir / layout.METRICS)

@@ -47,3 +47,25 @@ def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp
     page = (copy / "report.html").read_text()
     assert f"needs at least {minimum} participants" in page
     assert "Minimum sample size to develop each model" in page  # the benchmark's table
+
+
+def test_every_tripod_ai_item_and_sub_item_is_listed_once_in_order(tiny_study):
+    _, results, _ = tiny_study
+    table = checklist(Layout(results))
+    expected = (
+        ["1", "2", "3a", "3b", "3c", "4", "5a", "5b", "6a", "6b", "6c", "7", "8a", "8b", "8c"]
+        + ["9a", "9b", "9c", "10", "11"]
+        + [f"12{c}" for c in "abcdefg"]
+        + ["13", "14", "15", "16", "17"]
+        + [f"18{c}" for c in "abcdef"]
+        + ["19", "20a", "20b", "20c", "21", "22", "23a", "23b", "24", "25", "26"]
+        + ["27a", "27b", "27c"]
+    )
+    assert list(table["item"]) == expected  # the 52 sub-items of Collins et al. (2024)
+    rows = table.set_index("item")
+    # the run's own files answer these
+    for item in ("7", "9b", "14", "20a", "20b", "21", "23a", "18f"):
+        assert rows.loc[item, "status"] == REPORTED, item
+    assert "subgroups.tsv" in rows.loc["14", "evidence"]
+    assert "participant(s) with features" in rows.loc["20a", "evidence"]
+    assert rows.loc["22", "status"] == NOT_REPORTED  # no fitted model file in a study run
