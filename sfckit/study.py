@@ -590,7 +590,10 @@ def _plan(study: Study, results: Layout) -> list[Job]:
             study.one("treatment_rule"),
         )
     if study.one("subtypes") is not None:
-        add("subtypes", "subtypes", features, results.subtypes, study.one("subtypes"))
+        subtype_inputs = dict(features)
+        if len(atlases) > 1:  # replication of the clusters on the second atlas
+            subtype_inputs["other_atlas"] = results.features(atlases[1].name) / layout_names.SFC
+        add("subtypes", "subtypes", subtype_inputs, results.subtypes, study.one("subtypes"))
     if study.one("tms_target") is not None:
         add(
             "tms-target", "tms_target", {"manifest": manifest}, results.tms, study.one("tms_target")

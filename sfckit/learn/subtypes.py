@@ -181,6 +181,16 @@ def site_replication(
     return pd.DataFrame(rows, columns=["from_site", "to_site", "k", "method", "ari"])
 
 
+def atlas_replication(
+    features: np.ndarray, other: np.ndarray, method: str, k: int, settings: SubtypeSettings
+) -> float:
+    """ARI between the clusters of the same participants on two atlases (each clustered on
+    its own principal components with the same method and k)."""
+    first = cluster(principal_components(features, settings.components), method, k, settings.seed)
+    second = cluster(principal_components(other, settings.components), method, k, settings.seed)
+    return float(adjusted_rand_score(first, second))
+
+
 @dataclass
 class SubtypeResult:
     """Everything :func:`find_subtypes` measured."""

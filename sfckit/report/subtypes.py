@@ -53,6 +53,14 @@ def subtype_blocks(results: Layout) -> list[dict[str, Any]] | None:
                 "Replication across sites: clusters transferred by nearest centroid (ARI)",
             )
         )
+    if "atlas_replication_ari" in verdict:
+        agreement = format_value(verdict["atlas_replication_ari"])
+        content.append(
+            blocks.text(
+                "On the second atlas the same participants fall into clusters that agree with "
+                f"these by an adjusted Rand index of {agreement} (1 = identical, 0 = chance)."
+            )
+        )
     if "cca" in verdict:
         cca = verdict["cca"]
         content.append(

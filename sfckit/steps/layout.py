@@ -99,6 +99,7 @@ CLUSTER_VALIDITY = "validity.tsv"
 STABILITY = "stability.tsv"
 ASSIGNMENTS = "assignments.tsv"
 SITE_REPLICATION = "site_replication.tsv"
+ATLAS_REPLICATION = "atlas_replication.tsv"
 CCA = "cca.tsv"
 SUBTYPE_FILES = (SUBTYPE_VERDICT, CLUSTER_VALIDITY, STABILITY, ASSIGNMENTS, DESCRIPTION)
 

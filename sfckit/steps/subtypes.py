@@ -34,7 +34,8 @@ def run(
     Parameters
     ----------
     inputs : mapping
-        ``features`` (a regional table, e.g. SFC or normative deviations) and ``manifest``.
+        ``features`` (a regional table, e.g. SFC or normative deviations), ``manifest``, and
+        optionally ``other_atlas`` (the same features on a second atlas).
     out_dir : str or Path
         Output folder.
     settings : SubtypesSettings
@@ -52,7 +53,12 @@ def run(
 
     from sfckit.errors import UserError
     from sfckit.io.outputs import write_json, write_tsv
-    from sfckit.learn.subtypes import SubtypeSettings, cca_test, find_subtypes
+    from sfckit.learn.subtypes import (
+        SubtypeSettings,
+        atlas_replication,
+        cca_test,
+        find_subtypes,
+    )
     from sfckit.stats.design import numeric_column
 
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
@@ -113,6 +119,30 @@ def run(
         ),
         out_dir / layout.ASSIGNMENTS,
     )
+    if inputs.get("other_atlas"):
+        other_path = Path(inputs["other_atlas"])
+        other, _, _ = aligned(other_path, manifest_path, settings)
+        other = other.reindex(features.index)
+        both = other.notna().all(axis=1).to_numpy()
+        ari = atlas_replication(
+            values[both], other.to_numpy(float)[both], result.method, result.k, options
+        )
+        write_tsv(
+            pd.DataFrame(
+                [
+                    {
+                        "features": str(features_path),
+                        "other_atlas": str(other_path),
+                        "method": result.method,
+                        "k": result.k,
+                        "n": int(both.sum()),
+                        "ari": ari,
+                    }
+                ]
+            ),
+            out_dir / layout.ATLAS_REPLICATION,
+        )
+        verdict["atlas_replication_ari"] = ari
     if result.replication is not None:
         write_tsv(result.replication, out_dir / layout.SITE_REPLICATION)
         verdict["site_replication_median_ari"] = float(result.replication["ari"].median())
@@ -180,6 +210,11 @@ STEP = Step(
     inputs=(
         FEATURES,
         PathOption("manifest", "the manifest (groups, sites, symptom scores)"),
+        PathOption(
+            "other_atlas",
+            "the same participants' features on a second atlas (replication across atlases)",
+            required=False,
+        ),
     ),
     output=OUT_FOLDER,
     outputs=layout.SUBTYPE_FILES,

@@ -160,6 +160,7 @@ def run(
     targets[["correlation", "peak_correlation"]] = targets[
         ["correlation", "peak_correlation"]
     ].round(3)
+    targets["note"] = NOTICE
     write_tsv(targets, out_dir / layout.TMS_TARGETS)
     write_provenance(
         out_dir,

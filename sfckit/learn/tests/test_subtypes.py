@@ -8,6 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from sfckit.learn.subtypes import (
     SubtypeSettings,
+    atlas_replication,
     canonical_correlations,
     cca_test,
     find_subtypes,
@@ -121,3 +122,14 @@ def test_sites_too_small_to_cluster_give_no_replication_table():
     settings = SubtypeSettings(methods=("ward",), k_range=(4,), n_null=19, n_bootstrap=10)
     result = find_subtypes(features, settings, sites=sites)
     assert result.replication is None
+
+
+def test_planted_clusters_replicate_on_a_second_parcellation():
+    features, truth = _planted(8, n=200, p=30)
+    rng = np.random.default_rng(8)
+    # a second "atlas": other regions mixing the same signal differently
+    other = features @ rng.normal(size=(30, 25)) / np.sqrt(30) + 0.3 * rng.normal(size=(200, 25))
+    settings = SubtypeSettings(n_null=19)
+    assert atlas_replication(features, other, "kmeans", 4, settings) > 0.8
+    null_other = _gaussian(8, n=200, p=25)
+    assert abs(atlas_replication(features, null_other, "kmeans", 4, settings)) < 0.1

@@ -24,8 +24,15 @@ def subtype_run(reference_study, tmp_path_factory):
         scores=["hamd", "bsi"],
         n_permutations=99,
     )
+    # the GMV table stands in for a second atlas's features of the same participants
     verdict = subtypes.run(
-        {"features": features / "sfc.tsv", "manifest": manifest}, Layout(root).subtypes, settings
+        {
+            "features": features / "sfc.tsv",
+            "manifest": manifest,
+            "other_atlas": features / "gmv.tsv",
+        },
+        Layout(root).subtypes,
+        settings,
     )
     return manifest, root, verdict
 
@@ -44,6 +51,9 @@ def test_a_cohort_without_planted_clusters_gets_no_subtypes(subtype_run):
     stored = json.loads((folder / layout.SUBTYPE_VERDICT).read_text())
     assert stored["verdict"] == verdict["verdict"]
     assert 0 <= stored["cca"]["permutation_p"] <= 1
+    replication = read_tsv(folder / layout.ATLAS_REPLICATION)
+    assert replication.loc[0, "n"] == len(assignments)
+    assert -1 <= stored["atlas_replication_ari"] <= 1
 
 
 def test_the_report_leads_with_the_verdict(subtype_run):

@@ -55,6 +55,7 @@ def test_targets_lie_within_6_mm_of_the_planted_centres(planted):
     assert np.mean(np.array(distances) <= 6.0) >= 0.9
     assert targets["reliable"].mean() >= 0.9
     assert (targets["correlation"] < 0).all()
+    assert targets["note"].str.contains("research use only", case=False).all()
 
 
 def test_without_a_planted_cluster_targets_are_unreliable_and_the_report_says_so(null):
