@@ -75,6 +75,8 @@ class Predictions:
     best_single: np.ndarray  # the treatment best on average in the data the rule learnt from
     received: np.ndarray
     outcome: np.ndarray
+    baseline: np.ndarray  # outcome model's remission probability under the reference
+    benefit_draws: dict[str, np.ndarray]  # feature set -> (bags x rows x treatments)
 
 
 @dataclass
@@ -280,6 +282,7 @@ def _one_fold(
         "test": test,
         "default": default,
         "propensity": propensity,
+        "baseline": predicted[:, 0],
         "scores": aipw_scores(
             outcome[test], received[test], predicted, _trimmed(propensity, settings.trim)
         ),
@@ -293,7 +296,13 @@ def _one_fold(
             seed=settings.seed + 2000 + fold + (100 if kind == "sequential" else 0),
         )
         chosen, agreement = recommend(draws, default, settings.min_agreement)
-        result[name] = (draws.mean(axis=0), draws.std(axis=0, ddof=1), chosen, agreement)
+        result[name] = (
+            draws.mean(axis=0),
+            draws.std(axis=0, ddof=1),
+            chosen,
+            agreement,
+            draws.astype(np.float32),
+        )
     return result
 
 
@@ -340,6 +349,10 @@ def _collect(
         best_single=np.concatenate([np.full(len(f["test"]), f["default"]) for f in folds]),
         received=received[rows],
         outcome=outcome[rows],
+        baseline=np.concatenate([fold["baseline"] for fold in folds]),
+        benefit_draws={
+            n: np.concatenate([fold[n][4] for fold in folds], axis=1) for n in feature_sets
+        },
     )
 
 

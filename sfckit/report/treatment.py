@@ -77,6 +77,7 @@ def treatment_blocks(results: Layout) -> list[dict[str, Any]] | None:
             "calibration test of the predicted benefits",
         ),
         blocks.table(display_table(overlap), "Overlap: propensities per treatment"),
+        *_sequence_blocks(folder),
         blocks.figures(
             [
                 (
@@ -84,5 +85,41 @@ def treatment_blocks(results: Layout) -> list[dict[str, Any]] | None:
                     "Targeting operator characteristic of the imaging + clinical rule",
                 )
             ]
+        ),
+    ]
+
+
+def _sequence_blocks(folder) -> list[dict[str, Any]]:
+    path = folder / layout.SEQUENCE
+    if not path.is_file():
+        return []
+    table = read_tsv(path)
+    difference = table.set_index("policy").loc["rule - usual"]
+    return [
+        blocks.text(
+            "What if treatments were tried one after another, in the order the rule predicts "
+            f"instead of the usual order ({table['usual_order'].iloc[0]})? The outcome models "
+            f"say {format_value(float(difference['failed_steps']))} failed steps per patient "
+            f"(95% interval {format_value(float(difference['failed_steps_ci_low']))} to "
+            f"{format_value(float(difference['failed_steps_ci_high']))}) and "
+            f"{format_value(float(difference['weeks']))} weeks in treatment. This rests on "
+            "the outcome models and on independent chances at successive steps, which no "
+            "single-step data can check: a what-if, not an estimate."
+        ),
+        blocks.table(
+            display_table(
+                table,
+                [
+                    "policy",
+                    "failed_steps",
+                    "failed_steps_ci_low",
+                    "failed_steps_ci_high",
+                    "remitted_by_end",
+                    "weeks",
+                    "weeks_ci_low",
+                    "weeks_ci_high",
+                ],
+            ),
+            "Sequential what-if: expected failed steps, remission by the end, weeks",
         ),
     ]

@@ -92,7 +92,17 @@ HETEROGENEITY = "heterogeneity.tsv"
 TOC = "toc.tsv"
 PAI = "pai.tsv"
 OVERLAP = "overlap.tsv"
-TREATMENT_FILES = (RECOMMENDATIONS, POLICY_VALUE, HETEROGENEITY, TOC, PAI, OVERLAP, DESCRIPTION)
+SEQUENCE = "sequence_what_if.tsv"
+TREATMENT_FILES = (
+    RECOMMENDATIONS,
+    POLICY_VALUE,
+    HETEROGENEITY,
+    TOC,
+    PAI,
+    OVERLAP,
+    SEQUENCE,
+    DESCRIPTION,
+)
 
 SUBTYPE_VERDICT = "verdict.json"
 CLUSTER_VALIDITY = "validity.tsv"

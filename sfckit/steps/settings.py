@@ -382,6 +382,12 @@ class TreatmentRuleSettings(RegionalSettings):
     n_bootstrap: int = Field(500, ge=10, description="bootstrap resamples of the RATE SEs")
     n_permutations: int = Field(2000, ge=10, description="permutations of the RATE p-values")
     min_per_arm: int = Field(10, ge=2, description="fewest patients per treatment")
+    usual_sequence: NameList = Field(
+        (),
+        description="the fixed order usual care tries treatments in, for the sequential "
+        "what-if (default: the reference, then the others from most to least often received)",
+    )
+    step_weeks: float = Field(8.0, gt=0, description="weeks one treatment step lasts")
     seed: int = Field(0, description="random seed of folds, bags and resamples")
 
 

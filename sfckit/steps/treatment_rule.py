@@ -100,6 +100,7 @@ def run(
     from sfckit.errors import UserError
     from sfckit.io.outputs import write_tsv
     from sfckit.learn import treatment as rules
+    from sfckit.learn.sequence import what_if
 
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
     out_dir = Path(out_dir)
@@ -191,12 +192,27 @@ def run(
         ]
     )
     pai = pd.DataFrame([rules.personalised_advantage(result, n) for n in (IMAGING, CLINICAL)])
+    usual_sequence = list(settings.usual_sequence) or [
+        names[0],
+        *[t for t in treatment.value_counts().index if t != names[0]],
+    ]
+    sequence = what_if(
+        fitted.baseline,
+        fitted.benefit_draws[IMAGING],
+        treatments=names,
+        usual_sequence=usual_sequence,
+        step_weeks=settings.step_weeks,
+        n_resamples=settings.n_bootstrap,
+        seed=settings.seed,
+    )
+    sequence.insert(1, "usual_order", " > ".join(usual_sequence))
     write_tsv(recommendations, out_dir / layout.RECOMMENDATIONS)
     write_tsv(values, out_dir / layout.POLICY_VALUE)
     write_tsv(heterogeneity, out_dir / layout.HETEROGENEITY)
     write_tsv(toc, out_dir / layout.TOC)
     write_tsv(pai, out_dir / layout.PAI)
     write_tsv(overlap, out_dir / layout.OVERLAP)
+    write_tsv(sequence, out_dir / layout.SEQUENCE)
     write_dropped(dropped, out_dir)
     write_provenance(
         out_dir,

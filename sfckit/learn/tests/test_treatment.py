@@ -229,3 +229,40 @@ def test_bad_treatment_data_gets_one_line(treatment, outcome, message):
             source="manifest.tsv",
         )
     assert "\n" not in str(error.value)
+
+
+def test_poor_overlap_is_trimmed_and_reported_never_silent():
+    """Observational assignment leaves ECT unlikely for mild, short-ill patients: their
+    propensities fall below the trim level; the overlap table counts them and no inverse
+    weight exceeds 1 / trim."""
+    from sfckit.learn.treatment import overlap_table
+
+    rng = np.random.default_rng(4)
+    n = 400
+    severity = rng.normal(size=n)
+    drawn = simulate_treatments(
+        sfc=rng.normal(size=n),
+        severity=severity,
+        chronicity=rng.normal(size=n),
+        assignment="observational",
+        heterogeneity=0.0,
+        rng=rng,
+    )
+    x = np.column_stack([severity, rng.normal(size=n)])
+    received = np.array([TREATMENTS.index(t) for t in drawn["treatment"]])
+    settings = RuleSettings(bags=5, n_bootstrap=10, n_permutations=20, trim=0.05)
+    result = learn_treatment_rule(
+        {"x": x},
+        covariates=x,
+        received=received,
+        outcome=drawn["remitted"],
+        treatments=list(TREATMENTS),
+        settings=settings,
+    )
+    table = overlap_table(result)
+    fitted = result.cross_fitted
+    below = (fitted.propensities < settings.trim).sum(axis=0)
+    assert below.sum() > 0.1 * n
+    np.testing.assert_array_equal(table["n_below_trim"], below)
+    # AIPW scores: |Γ| <= |μ| + |y - μ| / trim <= 1 + 1 / trim
+    assert np.abs(fitted.scores).max() <= 1 + 1 / settings.trim + 1e-9

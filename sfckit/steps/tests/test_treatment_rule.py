@@ -67,6 +67,7 @@ def test_the_report_section_states_the_notice_and_shows_the_toc(rule_run):
     texts = " ".join(b["text"] for b in blocks if b["kind"] == "text")
     assert "research use only" in texts.lower()
     assert "usual care" in texts
+    assert "what-if, not an estimate" in texts
     figures = [f for b in blocks if b["kind"] == "figures" for f in b["figures"]]
     assert figures and figures[0]["uri"].startswith("data:image/png;base64,")
 
