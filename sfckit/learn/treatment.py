@@ -154,9 +154,10 @@ def _nuisances(
     x_test: np.ndarray,
     *,
     n_treatments: int,
-    randomised: bool,
+    design: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Outcome predictions μ (per treatment) and propensities e for ``x_test``."""
+    """Outcome predictions μ (per treatment) and propensities e for ``x_test``: the known
+    ``design`` probabilities (a trial), or a multinomial model fitted on the training rows."""
     scaler = StandardScaler().fit(x_train)
     train, test = scaler.transform(x_train), scaler.transform(x_test)
     predicted = np.empty((len(x_test), n_treatments))
@@ -164,9 +165,8 @@ def _nuisances(
         model = LogisticRegression(C=1.0, max_iter=2000)
         model.fit(train[a_train == arm], y_train[a_train == arm])
         predicted[:, arm] = model.predict_proba(test)[:, 1]
-    if randomised:  # known design: the arms' shares
-        shares = np.bincount(a_train, minlength=n_treatments) / len(a_train)
-        return predicted, np.tile(shares, (len(x_test), 1))
+    if design is not None:
+        return predicted, np.tile(design, (len(x_test), 1))
     model = LogisticRegression(C=1.0, max_iter=2000).fit(train, a_train)
     return predicted, model.predict_proba(test)
 
@@ -183,7 +183,7 @@ def _cross_fitted_scores(
     folds: int,
     seed: int,
     n_treatments: int,
-    randomised: bool,
+    design: np.ndarray | None,
     trim: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """AIPW scores and raw propensities, each row from models fitted without it."""
@@ -198,7 +198,7 @@ def _cross_fitted_scores(
             outcome[train],
             x[test],
             n_treatments=n_treatments,
-            randomised=randomised,
+            design=design,
         )
         propensities[test] = propensity
         scores[test] = aipw_scores(
@@ -255,7 +255,14 @@ def _one_fold(
     settings: RuleSettings,
     n_treatments: int,
 ) -> dict:
-    randomised = settings.assignment == "randomised"
+    # a trial's assignment probabilities are a property of the design, one set for every
+    # fold: the arms' shares in the whole sample (outcomes unused), not each training
+    # fold's shares, which differ from the scored fold's by chance.
+    design = (
+        np.bincount(received, minlength=n_treatments) / len(received)
+        if settings.assignment == "randomised"
+        else None
+    )
     inner_scores, _ = _cross_fitted_scores(
         x[train],
         received[train],
@@ -263,7 +270,7 @@ def _one_fold(
         folds=settings.inner_folds,
         seed=settings.seed + 1000 + fold + (100 if kind == "sequential" else 0),
         n_treatments=n_treatments,
-        randomised=randomised,
+        design=design,
         trim=settings.trim,
     )
     contrasts = inner_scores[:, 1:] - inner_scores[:, :1]
@@ -273,7 +280,7 @@ def _one_fold(
         outcome[train],
         x[test],
         n_treatments=n_treatments,
-        randomised=randomised,
+        design=design,
     )
     default = int(np.argmax([0.0, *contrasts.mean(axis=0)]))
     result = {
