@@ -252,6 +252,67 @@ def target_map_statistics(n_participants: int = 310, n_voxels: int = 40000) -> d
     return {"participants": n_participants, "voxels": n_voxels, **rows}
 
 
+MAP_MEMORY_SNIPPET = """
+import json, resource, sys, time, tempfile
+from pathlib import Path
+import numpy as np
+from sfckit.stats.maps import load_maps, group_f_test
+maps, blocks, n_perm = sys.argv[1], sys.argv[2] == "blocks", int(sys.argv[3])
+start = time.perf_counter()
+with tempfile.TemporaryDirectory() as scratch:
+    stack = load_maps(maps, scratch=scratch if blocks else None)
+    n = len(stack.participant_ids)
+    groups = np.array(["TRD", "nTRD", "HC"])[np.arange(n) % 3]
+    covariates = np.random.default_rng(0).normal(size=(n, 2))
+    extra = {} if blocks else {"chunk_bytes": 2**62}
+    result = group_f_test(stack.values, groups, covariates, n_permutations=n_perm, seed=0,
+                          **extra)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": round(time.perf_counter() - start, 2),
+                  "peak_rss_mb": round(peak, 1), "max_f": float(result["f"].max())}))
+"""
+
+
+def target_map_memory(folder: Path, n_participants: int, resolution: float) -> dict:
+    """Whole-process peak RSS of loading maps and the voxel-wise F with permutations, in
+    voxel blocks over a memory-mapped matrix vs one block in memory (as before blocks)."""
+    from sfckit.io.atlases import harvard_oxford
+    from sfckit.simulate.cohort import mni_grid
+
+    grid = mni_grid(resolution)
+    gray = harvard_oxford().labels_on(grid) > 0
+    rng = np.random.default_rng(5)
+    maps_dir = folder / f"maps-{n_participants}"
+    maps_dir.mkdir(exist_ok=True)
+    rows = ["participant_id\tmap"]
+    for index in range(n_participants):
+        volume = np.full(grid.shape, np.nan, dtype=np.float32)
+        volume[gray] = rng.normal(0.4, 0.1, int(gray.sum()))
+        name = f"sub-{index:05d}.nii"
+        nib.save(nib.Nifti1Image(volume, grid.affine), maps_dir / name)
+        rows.append(f"sub-{index:05d}\t{name}")
+    (maps_dir / "maps.tsv").write_text("\n".join(rows) + "\n")
+    out = {
+        "participants": n_participants,
+        "resolution_mm": resolution,
+        "gray_voxels": int(gray.sum()),
+        "matrix_float32_mb": round(n_participants * int(gray.sum()) * 4 / 2**20, 1),
+    }
+    for mode in ("blocks", "one-block"):
+        completed = subprocess.run(
+            [sys.executable, "-c", MAP_MEMORY_SNIPPET, str(maps_dir / "maps.tsv"), mode, "20"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out[mode] = json.loads(completed.stdout.strip().splitlines()[-1])
+    out["peak_rss_ratio_blocks_vs_one_block"] = round(
+        out["blocks"]["peak_rss_mb"] / out["one-block"]["peak_rss_mb"], 2
+    )
+    out["same_max_f"] = out["blocks"]["max_f"] == out["one-block"]["max_f"]
+    return out
+
+
 REPEATS = 3
 CEILING_DATA = np.random.default_rng(4).normal(size=(120, 2000)).astype(np.float32)
 
@@ -416,7 +477,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--only",
-        choices=("extraction", "kernel", "kl", "scaling", "searchlight"),
+        choices=("extraction", "kernel", "kl", "scaling", "searchlight", "maps"),
         action="append",
         help="run only these targets (repeatable)",
     )
@@ -445,6 +506,10 @@ def main() -> None:
             print("searchlight kernel:", json.dumps(results["searchlight"]), flush=True)
             results["map_statistics"] = target_map_statistics()
             print("map statistics:", json.dumps(results["map_statistics"]), flush=True)
+        if "maps" in chosen:
+            n, resolution = (1000, 3.0) if args.quick else (2000, 2.0)
+            results["map_memory"] = target_map_memory(folder, n, resolution)
+            print("map memory:", json.dumps(results["map_memory"]), flush=True)
     results["peak_rss_of_this_script_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -43,22 +44,38 @@ from sfckit.steps import layout
 from sfckit.steps.common import write_provenance
 from sfckit.steps.settings import StatsSettings
 
+CHUNK_BYTES = 256 * 2**20  # float64 working set of one voxel chunk (participants x voxels)
+
 
 @dataclass
 class MapStack:
     """Participants' maps restricted to the voxels every map covers."""
 
-    values: np.ndarray  # participants x voxels
+    values: np.ndarray  # participants x voxels (float32; a memory map for large stacks)
     mask: np.ndarray  # 3-D bool
     grid: Grid
     participant_ids: list[str]
     paths: list[Path]
 
 
-def load_maps(maps_path: str | Path, participant_ids: Sequence[str] | None = None) -> MapStack:
+def voxel_chunks(n_participants: int, n_voxels: int, chunk_bytes: int = CHUNK_BYTES) -> list:
+    """Column slices whose float64 block (participants x chunk) fits ``chunk_bytes``."""
+    width = max(1, min(n_voxels, chunk_bytes // (8 * max(n_participants, 1))))
+    return [slice(start, min(start + width, n_voxels)) for start in range(0, n_voxels, width)]
+
+
+def load_maps(
+    maps_path: str | Path,
+    participant_ids: Sequence[str] | None = None,
+    *,
+    scratch: str | Path | None = None,
+) -> MapStack:
     """Read the maps listed in ``maps.tsv`` (``participant_id``, ``map``; paths relative to it).
 
-    Voxels that are not finite in every map are dropped.
+    Voxels that are not finite in every map are dropped. Maps are streamed twice, one at a
+    time (the common mask, then the values), so memory holds one map plus the
+    participants x voxels matrix, which goes to a memory-mapped file in ``scratch`` when
+    given (then the caller removes the folder).
     """
     maps_path = Path(maps_path)
     table = read_tsv(maps_path, dtype=str)
@@ -80,21 +97,33 @@ def load_maps(maps_path: str | Path, participant_ids: Sequence[str] | None = Non
             fix="re-run extract --method searchlight on the same manifest, or restrict --groups",
         )
     paths = [(maps_path.parent / table.loc[pid, "map"]).resolve() for pid in wanted]
-    grid, reference, volumes = None, "", []
+
+    def read(path: Path) -> np.ndarray:
+        return load_data(load_image(path, ndim=3, role="coupling map"), path, role="coupling map")
+
+    grid, reference, mask = None, "", None
     for path in paths:
         image = load_image(path, ndim=3, role="coupling map")
         if grid is None:
             grid, reference = Grid.of(image), str(path)
         check_same_grid(grid, reference, Grid.of(image), path)
-        volumes.append(load_data(image, path, role="coupling map"))
-    stacked = np.stack(volumes)
-    mask = np.isfinite(stacked).all(axis=0)
-    if not mask.any():
+        finite = np.isfinite(load_data(image, path, role="coupling map"))
+        mask = finite if mask is None else mask & finite
+    if mask is None or not mask.any():
         raise UserError(
             f"{maps_path}: no voxel has a value in every participant's map",
             fix="check the maps (e.g. a participant with an empty map) and re-run extract",
         )
-    return MapStack(stacked[:, mask].astype(np.float64), mask, grid, wanted, paths)
+    shape = (len(paths), int(mask.sum()))
+    if scratch is None:
+        values = np.empty(shape, dtype=np.float32)
+    else:
+        values = np.lib.format.open_memmap(
+            Path(scratch) / "maps.npy", mode="w+", dtype=np.float32, shape=shape
+        )
+    for row, path in enumerate(paths):
+        values[row] = read(path)[mask]
+    return MapStack(values, mask, grid, wanted, paths)
 
 
 def _orthonormal(matrix: np.ndarray) -> np.ndarray:
@@ -118,6 +147,7 @@ def group_f_test(
     n_permutations: int = 1000,
     seed: int = 0,
     jobs: int = 1,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> dict[str, Any]:
     """Voxel-wise omnibus group F with Freedman-Lane max-F family-wise error.
 
@@ -137,6 +167,8 @@ def group_f_test(
         Seeds the permutations.
     jobs : int
         Worker processes for the permutations.
+    chunk_bytes : int
+        Working memory of one block of voxels (the result does not depend on it).
 
     Returns
     -------
@@ -151,30 +183,39 @@ def group_f_test(
     full = np.column_stack([reduced, dummies])
     q_reduced, q_full = _orthonormal(reduced), _orthonormal(full)
     df_effect, df_error = len(levels) - 1, len(groups) - full.shape[1]
-    residuals = values - q_reduced @ (q_reduced.T @ values)
-    total = (residuals**2).sum(axis=0)
-    f = f_from_projections(
-        q_full.T @ residuals, q_reduced.T @ residuals, total, df_effect, df_error
-    )
     seeds = np.random.SeedSequence(seed).generate_state(n_permutations)
-    # One chunk per worker: each task carries the residual matrix (participants x voxels),
-    # so more chunks would mean more copies of it, not more parallelism.
-    chunks = np.array_split(seeds, max(1, min(len(seeds), max(jobs, 1))))
-    maxima = np.concatenate(
-        list(
+    # One chunk of seeds per worker: each task carries a block of residuals (participants x
+    # voxels), so more chunks would mean more copies of it, not more parallelism.
+    seed_chunks = [c for c in np.array_split(seeds, max(1, min(len(seeds), jobs))) if len(c)]
+    f_parts, maxima = [], np.full(n_permutations, -np.inf)
+    # Voxels in blocks: the same permutations run on every block, and the maximum F of a
+    # permutation over all voxels is the maximum of the blocks' maxima.
+    for block in voxel_chunks(*values.shape, chunk_bytes):
+        block_values = np.asarray(values[:, block], dtype=np.float64)
+        residuals = block_values - q_reduced @ (q_reduced.T @ block_values)
+        total = (residuals**2).sum(axis=0)
+        f_parts.append(
+            f_from_projections(
+                q_full.T @ residuals, q_reduced.T @ residuals, total, df_effect, df_error
+            )
+        )
+        # results arrive in completion order; the index puts each permutation back in its
+        # place, so that the blocks' maxima are compared permutation by permutation
+        parts = dict(
             run_tasks(
-                max_f_chunk,
+                _indexed_max_f,
                 [
-                    (q_full, q_reduced, residuals, total, chunk, df_effect, df_error)
-                    for chunk in chunks
-                    if len(chunk)
+                    (index, q_full, q_reduced, residuals, total, chunk, df_effect, df_error)
+                    for index, chunk in enumerate(seed_chunks)
                 ],
                 jobs=jobs,
                 progress=False,
                 description="voxel-wise permutations",
             )
         )
-    )
+        block_maxima = np.concatenate([parts[index] for index in range(len(seed_chunks))])
+        maxima = np.maximum(maxima, block_maxima)
+    f = np.concatenate(f_parts)
     exceed = (maxima[None, :] >= f[:, None]).sum(axis=1)
     return {
         "f": f,
@@ -187,6 +228,10 @@ def group_f_test(
     }
 
 
+def _indexed_max_f(index: int, *arguments: Any) -> tuple[int, np.ndarray]:
+    return index, max_f_chunk(*arguments)
+
+
 def pairwise_contrasts(
     values: np.ndarray,
     groups: np.ndarray,
@@ -196,8 +241,10 @@ def pairwise_contrasts(
     n_permutations: int,
     seed: int,
     jobs: int = 1,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
-    """Two-sided t (first minus second group) and max-t FWE per voxel for each group pair.
+    """Two-sided t (first minus second group) and max-t FWE per voxel for each group pair,
+    computed in blocks of voxels (``chunk_bytes`` of working memory each).
 
     Returns
     -------
@@ -209,18 +256,31 @@ def pairwise_contrasts(
     results = {}
     for first, second in combinations(list(levels or dict.fromkeys(groups)), 2):
         rows = np.isin(groups, [first, second])
-        output = permuted_ols(
-            (groups[rows] == first).astype(float)[:, None],
-            values[rows],
-            confounding_vars=covariates[rows] if covariates.shape[1] else None,
-            model_intercept=True,
-            n_perm=n_permutations,
-            two_sided_test=True,
-            random_state=seed,
-            n_jobs=jobs,
-            verbose=0,
-        )
-        results[(first, second)] = {"t": output["t"][0], "logp_fwe": output["logp_max_t"][0]}
+        t_parts, null_max = [], None
+        # voxel blocks with the same random_state: nilearn draws the same permutations for
+        # every block, so the max-|t| null over all voxels is the blocks' elementwise max
+        for block in voxel_chunks(int(rows.sum()), values.shape[1], chunk_bytes):
+            output = permuted_ols(
+                (groups[rows] == first).astype(float)[:, None],
+                np.asarray(values[rows][:, block], dtype=np.float64),
+                confounding_vars=covariates[rows] if covariates.shape[1] else None,
+                model_intercept=True,
+                n_perm=n_permutations,
+                two_sided_test=True,
+                random_state=seed,
+                n_jobs=jobs,
+                verbose=0,
+            )
+            t_parts.append(output["t"][0])
+            block_null = output["h0_max_t"][0]
+            null_max = block_null if null_max is None else np.maximum(null_max, block_null)
+        t = np.concatenate(t_parts)
+        # nilearn's voxel-level FWE p: (1 + #(null max >= |t|)) / (1 + permutations)
+        exceed = (null_max[None, :] >= np.abs(t)[:, None]).sum(axis=1)
+        results[(first, second)] = {
+            "t": t,
+            "logp_fwe": -np.log10((1 + exceed) / (1 + n_permutations)),
+        }
     return results
 
 
@@ -303,7 +363,7 @@ def run_map_stats(
         The content of ``map_stats.json`` plus ``clusters`` (DataFrame).
     """
     groups, covariates, alpha = settings.groups, settings.covariates, settings.alpha
-    n_permutations, seed = settings.permutations, settings.seed
+    n_permutations = settings.permutations
     maps_path, manifest_path, out_dir = Path(maps_path), Path(manifest_path), Path(out_dir)
     if n_permutations < 1 / alpha - 1:
         raise UserError(
@@ -318,7 +378,37 @@ def run_map_stats(
     design = covariate_design(clinical, covariates, categorical=settings.categorical, source=source)
     clinical = clinical[design.complete]
     covariate_matrix = design.matrix[design.complete]
-    stack = load_maps(maps_path, list(clinical["participant_id"].astype(str)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".maps-") as scratch:
+        return _map_stats(
+            load_maps(maps_path, list(clinical["participant_id"].astype(str)), scratch=scratch),
+            clinical,
+            design,
+            covariate_matrix,
+            chosen,
+            out_dir,
+            atlas=atlas,
+            settings=settings,
+            jobs=jobs,
+            inputs=(maps_path, manifest_path),
+        )
+
+
+def _map_stats(
+    stack: MapStack,
+    clinical: pd.DataFrame,
+    design: Any,
+    covariate_matrix: np.ndarray,
+    chosen: list[str],
+    out_dir: Path,
+    *,
+    atlas: Atlas,
+    settings: StatsSettings,
+    jobs: int,
+    inputs: tuple[Path, Path],
+) -> dict[str, Any]:
+    alpha, n_permutations, seed = settings.alpha, settings.permutations, settings.seed
+    maps_path, manifest_path = inputs
     group_labels = clinical["group"].astype(str).to_numpy()
     test = group_f_test(
         stack.values,

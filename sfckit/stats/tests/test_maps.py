@@ -217,3 +217,66 @@ def test_planted_searchlight_decoupling_is_found_end_to_end(tmp_path, capsys):
     section = html[html.index('id="searchlight"') :]
     section = section[: section.index("</section>")]
     assert "data:image/png;base64," in section and "Front" in section
+
+
+def test_voxel_blocks_give_the_same_statistics_as_one_block():
+    """Bounded memory: blocks of a few voxels give the F, FWE p, t and max-t FWE of the
+    whole-matrix computation to 1e-10 (the same permutations run on every block)."""
+    from sfckit.stats.maps import pairwise_contrasts
+
+    maps, groups, age = planted_maps(seed=2, per_group=10)
+    values = maps.reshape(len(groups), -1)[:, :300]
+    whole = group_f_test(values, groups, age[:, None], n_permutations=99, seed=3)
+    tiny_blocks = 8 * len(groups) * 37  # 37 voxels per block
+    blocks = group_f_test(
+        values, groups, age[:, None], n_permutations=99, seed=3, jobs=2, chunk_bytes=tiny_blocks
+    )
+    for key in ("f", "p_uncorrected", "p_fwe", "null_max_f"):
+        np.testing.assert_allclose(blocks[key], whole[key], rtol=1e-10, atol=1e-12)
+    one = pairwise_contrasts(
+        values, groups, age[:, None], n_permutations=99, seed=3, chunk_bytes=10**9
+    )
+    many = pairwise_contrasts(
+        values, groups, age[:, None], n_permutations=99, seed=3, chunk_bytes=tiny_blocks
+    )
+    from nilearn.mass_univariate import permuted_ols
+
+    rows = np.isin(groups, ["TRD", "nTRD"])
+    reference = permuted_ols(
+        (groups[rows] == "TRD").astype(float)[:, None],
+        values[rows],
+        confounding_vars=age[rows, None],
+        model_intercept=True,
+        n_perm=99,
+        two_sided_test=True,
+        random_state=3,
+        verbose=0,
+    )
+    for pair in one:
+        np.testing.assert_allclose(many[pair]["t"], one[pair]["t"], rtol=1e-10)
+        np.testing.assert_allclose(many[pair]["logp_fwe"], one[pair]["logp_fwe"], rtol=1e-10)
+    # and the one-block result is nilearn's own
+    np.testing.assert_allclose(one[("TRD", "nTRD")]["t"], reference["t"][0], rtol=1e-10)
+    np.testing.assert_allclose(
+        one[("TRD", "nTRD")]["logp_fwe"], reference["logp_max_t"][0], rtol=1e-10
+    )
+
+
+def test_maps_stream_into_a_memory_map_with_the_common_mask(tmp_path):
+    from sfckit.stats.maps import load_maps
+
+    maps, groups, _ = planted_maps(seed=4, per_group=3)
+    maps[0, 0, 0, 0] = np.nan  # one participant lacks a voxel: it leaves the mask
+    rows = []
+    for index, volume in enumerate(maps):
+        name = f"sub-{index}.nii.gz"
+        nib.save(nib.Nifti1Image(volume.astype(np.float32), AFFINE), tmp_path / name)
+        rows.append({"participant_id": f"sub-{index}", "map": name})
+    pd.DataFrame(rows).to_csv(tmp_path / "maps.tsv", sep="\t", index=False)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    stack = load_maps(tmp_path / "maps.tsv", scratch=scratch)
+    assert isinstance(stack.values, np.memmap)
+    assert not stack.mask[0, 0, 0] and stack.mask.sum() == np.prod(SHAPE) - 1
+    expected = maps.astype(np.float32)[:, stack.mask]
+    np.testing.assert_array_equal(np.asarray(stack.values), expected)
