@@ -44,7 +44,7 @@ from sfckit.steps import layout
 from sfckit.steps.common import write_provenance
 from sfckit.steps.settings import StatsSettings
 
-CHUNK_BYTES = 256 * 2**20  # float64 working set of one voxel chunk (participants x voxels)
+CHUNK_BYTES = 128 * 2**20  # float64 working set of one voxel chunk (participants x voxels)
 
 
 @dataclass
@@ -123,7 +123,23 @@ def load_maps(
         )
     for row, path in enumerate(paths):
         values[row] = read(path)[mask]
+        if scratch is not None and row % 64 == 63:  # written pages leave the resident set
+            values.flush()
+            _release(values)
+    if scratch is not None:
+        values.flush()
+        _release(values)
     return MapStack(values, mask, grid, wanted, paths)
+
+
+def _release(values: np.ndarray) -> None:
+    """Drop a memory-mapped matrix's pages from this process's resident set (they stay in
+    the page cache), so that the pages read for successive voxel blocks do not add up."""
+    import mmap
+
+    handle = getattr(values, "_mmap", None)
+    if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+        handle.madvise(mmap.MADV_DONTNEED)
 
 
 def _orthonormal(matrix: np.ndarray) -> np.ndarray:
@@ -192,6 +208,7 @@ def group_f_test(
     # permutation over all voxels is the maximum of the blocks' maxima.
     for block in voxel_chunks(*values.shape, chunk_bytes):
         block_values = np.asarray(values[:, block], dtype=np.float64)
+        _release(values)
         residuals = block_values - q_reduced @ (q_reduced.T @ block_values)
         total = (residuals**2).sum(axis=0)
         f_parts.append(
@@ -260,9 +277,11 @@ def pairwise_contrasts(
         # voxel blocks with the same random_state: nilearn draws the same permutations for
         # every block, so the max-|t| null over all voxels is the blocks' elementwise max
         for block in voxel_chunks(int(rows.sum()), values.shape[1], chunk_bytes):
+            block_values = np.asarray(values[:, block], dtype=np.float64)[rows]
+            _release(values)
             output = permuted_ols(
                 (groups[rows] == first).astype(float)[:, None],
-                np.asarray(values[rows][:, block], dtype=np.float64),
+                block_values,
                 confounding_vars=covariates[rows] if covariates.shape[1] else None,
                 model_intercept=True,
                 n_perm=n_permutations,
