@@ -140,7 +140,10 @@ def add_step_parser(verbs: Any, step: Any) -> None:
     if step.parallel:
         sub.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     if step.scheduler:
-        sub.add_argument("--scheduler", help="Dask: local-cluster or tcp://host:port")
+        sub.add_argument(
+            "--scheduler",
+            help="Dask: local-cluster, tcp://host:port, or a cluster file (.yaml; README)",
+        )
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.set_defaults(step=step)
 

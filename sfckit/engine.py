@@ -7,7 +7,8 @@ tasks run on a terminal; elsewhere (a log file, a batch job) one line every
 :data:`HEARTBEAT_SECONDS` says how many tasks are done and how long it has taken.
 ``scheduler="local-cluster"`` starts a Dask ``LocalCluster`` on this machine;
 ``scheduler="tcp://host:port"`` sends the tasks to an existing cluster (HPC, Kubernetes),
-whose workers must see the same file paths.
+whose workers must see the same file paths; ``scheduler="cluster.yaml"`` starts the cluster
+a file describes (dask-jobqueue's SLURM, PBS, SGE, LSF... clusters, or a LocalCluster).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -70,7 +72,8 @@ def run_tasks(
     progress : bool
         Show a progress bar.
     scheduler : str, optional
-        ``"local-cluster"`` or the address of a Dask scheduler.
+        ``"local-cluster"``, the address of a Dask scheduler, or a cluster file
+        (:func:`cluster_from_file`).
     """
     check_jobs(jobs)
     release: Callable[[], None] | None = None
@@ -191,10 +194,14 @@ def _dask_results(
         address = cluster
     elif scheduler.startswith(("tcp://", "tls://", "ucx://")):
         address = scheduler
+    elif scheduler.endswith((".yaml", ".yml")):
+        cluster = cluster_from_file(scheduler)
+        address = cluster
     else:
         raise UserError(
             f"invalid --scheduler '{scheduler}'",
-            expected="local-cluster or a scheduler address such as tcp://host:8786",
+            expected="local-cluster, a scheduler address such as tcp://host:8786, or a "
+            "cluster file (.yaml)",
             fix="correct --scheduler",
         )
     try:
@@ -211,6 +218,73 @@ def _dask_results(
         raise
     results = (future.result() for future in as_completed(futures))
     return results, partial(_close_dask, client, cluster)
+
+
+CLUSTER_CLASSES = {
+    "LocalCluster": "distributed",
+    "SLURMCluster": "dask_jobqueue",
+    "PBSCluster": "dask_jobqueue",
+    "SGECluster": "dask_jobqueue",
+    "LSFCluster": "dask_jobqueue",
+    "HTCondorCluster": "dask_jobqueue",
+    "OARCluster": "dask_jobqueue",
+    "MoabCluster": "dask_jobqueue",
+}
+
+
+def cluster_from_file(path: str | Path) -> Any:
+    """Start the Dask cluster a YAML file describes (``--scheduler cluster.yaml``).
+
+    The file names a cluster class (``cluster: SLURMCluster``; the classes of
+    ``dask-jobqueue`` or ``LocalCluster``, nothing else is imported), its keyword arguments
+    (``options:``) and how far to scale it (``scale: {jobs: 10}`` or ``{n: 20}`` workers).
+    """
+    import importlib
+
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: the cluster file does not exist", fix="correct --scheduler")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise UserError(
+            f"{path}: not valid YAML ({str(error).splitlines()[0]})", fix="correct the file"
+        ) from None
+    name = spec.get("cluster") if isinstance(spec, dict) else None
+    if name not in CLUSTER_CLASSES:
+        raise UserError(
+            f"{path}: field 'cluster' is {name!r}",
+            expected=f"one of {', '.join(CLUSTER_CLASSES)}",
+            fix="name a dask-jobqueue cluster class (e.g. SLURMCluster) or LocalCluster",
+        )
+    unknown = set(spec) - {"cluster", "options", "scale"}
+    if unknown:
+        raise UserError(
+            f"{path}: unknown field '{sorted(unknown)[0]}'",
+            expected="cluster, options and scale",
+            fix="remove or correct the field",
+        )
+    module = CLUSTER_CLASSES[name]
+    try:
+        cluster_class = getattr(importlib.import_module(module), name)
+    except ImportError:
+        raise UserError(
+            f"{path}: {name} needs the '{module.replace('_', '-')}' package",
+            fix=f"pip install {module.replace('_', '-')}",
+        ) from None
+    try:
+        cluster = cluster_class(**(spec.get("options") or {}))
+    except Exception as error:  # a rejected option surfaces as whatever the class raises
+        detail = str(error).splitlines()[0] if str(error) else ""
+        raise UserError(
+            f"{path}: {name} did not start with these options ({type(error).__name__}: {detail})",
+            fix=f"use keyword arguments of {name} under 'options'",
+        ) from None
+    if spec.get("scale"):
+        cluster.scale(**spec["scale"])
+    return cluster
 
 
 def _close_dask(client: Any, cluster: Any) -> None:

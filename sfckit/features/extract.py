@@ -100,7 +100,8 @@ def extract_cohort(
         Record participants whose files are bad in ``failures.tsv`` (their rows are all
         missing) instead of stopping at the first.
     scheduler : str, optional
-        ``"local-cluster"`` or a Dask scheduler address (``tcp://host:port``).
+        ``"local-cluster"``, a Dask scheduler address (``tcp://host:port``) or a cluster
+        file (``.yaml``, see :func:`sfckit.engine.cluster_from_file`).
     log : callable, optional
         Receives progress lines (how many participants were reused).
     exclude_qc : str, optional

@@ -128,6 +128,52 @@ def test_dask_local_cluster_gives_the_serial_tables(tiny_cohort, tmp_path):
     assert np.isfinite(dask["sfc"].iloc[:, 1:].to_numpy()).all()
 
 
+def test_a_cluster_file_starts_its_cluster_and_gives_the_serial_tables(tiny_cohort, tmp_path):
+    """The path a SLURM/PBS user takes (``--scheduler cluster.yaml``), with LocalCluster in
+    place of dask-jobqueue's SLURMCluster."""
+    pytest.importorskip("distributed")
+    manifest, atlas = tiny_cohort
+    cohort = read_manifest(manifest)
+    config = tmp_path / "cluster.yaml"
+    config.write_text(
+        "cluster: LocalCluster\n"
+        "options: {n_workers: 0, threads_per_worker: 1, processes: true, "
+        "dashboard_address: null}\n"
+        "scale: {n: 2}\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        serial = extract_cohort(cohort, tmp_path / "serial", atlas=atlas, progress=False)
+        clustered = extract_cohort(
+            cohort, tmp_path / "cluster", atlas=atlas, progress=False, scheduler=str(config)
+        )
+    for name in ("sfc", "gmv", "alff"):
+        pd.testing.assert_frame_equal(serial[name], clustered[name])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("cluster: os.system\n", "field 'cluster' is 'os.system'"),
+        ("cluster: LocalCluster\nworkers: 3\n", "unknown field 'workers'"),
+        (
+            "cluster: LocalCluster\noptions: {n_workers: 1, no_such_option: 1, "
+            "dashboard_address: null}\n",
+            "did not start with these options",
+        ),
+        ("cluster: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_cluster_file_is_one_line(tmp_path, content, message):
+    from sfckit.engine import cluster_from_file
+
+    config = tmp_path / "cluster.yaml"
+    config.write_text(content)
+    with pytest.raises(UserError, match=message) as error:
+        cluster_from_file(config)
+    assert "\n" not in str(error.value)
+
+
 def test_parallel_run_reports_the_first_bad_row_and_writes_nothing(damaged):
     folder, atlas, table = damaged
     for position, column in ((2, "gmv"), (5, "alff")):  # two unreadable headers
