@@ -122,8 +122,9 @@ def what_if(
         row: dict[str, object] = {"policy": policy}
         for measure, value in values.items():
             spread = [r[policy][measure] for r in replicates]
-            row[measure] = value
-            row[f"{measure}_ci_low"] = float(np.quantile(spread, 0.025))
-            row[f"{measure}_ci_high"] = float(np.quantile(spread, 0.975))
+            # rounded so that sums of probabilities that cancel print as 0, not 1e-19
+            row[measure] = round(value, 12)
+            row[f"{measure}_ci_low"] = round(float(np.quantile(spread, 0.025)), 12)
+            row[f"{measure}_ci_high"] = round(float(np.quantile(spread, 0.975)), 12)
         rows.append(row)
     return pd.DataFrame(rows)
