@@ -122,6 +122,60 @@ def target_extraction(folder: Path, n_volumes: int) -> dict:
     }
 
 
+def _whole_process(command: list[str]) -> dict:
+    """Wall time and peak RSS (GNU time's %M: the largest process, workers included) of one
+    command, from start (imports included) to exit."""
+    with tempfile.NamedTemporaryFile("r", suffix=".txt") as record:
+        start = time.perf_counter()
+        subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", record.name, *command],
+            check=True,
+            capture_output=True,
+        )
+        seconds = time.perf_counter() - start
+        peak_kb = int(Path(record.name).read_text().split()[-1])
+    return {"seconds": seconds, "peak_rss_mb": peak_kb / 1024}
+
+
+def target_extraction_whole_process(folder: Path, n_volumes: int) -> dict:
+    """``sfckit extract`` of one participant as a whole process (start-up, imports, atlas,
+    checksums, tables) against a process that only loads the BOLD run with nibabel."""
+    bold, gmv = folder / "bold.nii.gz", folder / "gmv.nii.gz"
+    if not bold.is_file():
+        bold, gmv = make_realistic_participant(folder, n_volumes)
+    manifest = folder / "one.tsv"
+    manifest.write_text(f"participant_id\tgroup\tgmv\tbold\ttr\np1\tHC\t{gmv}\t{bold}\t2.0\n")
+    load = [
+        sys.executable,
+        "-c",
+        f"import numpy as np, nibabel as nib; np.asarray(nib.load({str(bold)!r}).dataobj)",
+    ]
+    sfckit = Path(sys.executable).parent / "sfckit"
+    rows = {"nibabel_load": [], "sfckit_extract": []}
+    for repeat in range(2):
+        rows["nibabel_load"].append(_whole_process(load))
+        out = folder / f"extract-{repeat}"
+        rows["sfckit_extract"].append(
+            _whole_process(
+                [str(sfckit), "extract", "--manifest", str(manifest), "--out", str(out), "--quiet"]
+            )
+        )
+    best = {name: min(runs, key=lambda r: r["seconds"]) for name, runs in rows.items()}
+    uncompressed_mb = float(np.prod(nib.load(bold).shape)) * 4 / 2**20
+    return {
+        "bold_gz_mb": round(bold.stat().st_size / 2**20, 1),
+        "uncompressed_mb": round(uncompressed_mb, 1),
+        "nibabel_load_seconds": round(best["nibabel_load"]["seconds"], 2),
+        "sfckit_extract_seconds": round(best["sfckit_extract"]["seconds"], 2),
+        "time_ratio": round(best["sfckit_extract"]["seconds"] / best["nibabel_load"]["seconds"], 2),
+        "nibabel_load_peak_rss_mb": round(best["nibabel_load"]["peak_rss_mb"], 1),
+        "sfckit_extract_peak_rss_mb": round(best["sfckit_extract"]["peak_rss_mb"], 1),
+        "rss_ratio_extract_over_uncompressed": round(
+            best["sfckit_extract"]["peak_rss_mb"] / uncompressed_mb, 2
+        ),
+    }
+
+
 def target_kernel(n_voxels: int, n_volumes: int = 240) -> dict:
     from scipy import signal
 
@@ -477,7 +531,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--only",
-        choices=("extraction", "kernel", "kl", "scaling", "searchlight", "maps"),
+        choices=("extraction", "whole", "kernel", "kl", "scaling", "searchlight", "maps"),
         action="append",
         help="run only these targets (repeatable)",
     )
@@ -489,6 +543,15 @@ def main() -> None:
         if "extraction" in chosen:
             results["extraction"] = target_extraction(folder, 60 if args.quick else 240)
             print("1-2. extraction:", json.dumps(results["extraction"]), flush=True)
+        if "whole" in chosen:
+            results["extraction_whole_process"] = target_extraction_whole_process(
+                folder, 60 if args.quick else 240
+            )
+            print(
+                "extraction, whole processes:",
+                json.dumps(results["extraction_whole_process"]),
+                flush=True,
+            )
         if "kernel" in chosen:
             results["kernel"] = target_kernel(20000 if args.quick else 200000)
             print("3. ALFF kernel:", json.dumps(results["kernel"]), flush=True)
