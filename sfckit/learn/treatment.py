@@ -38,26 +38,13 @@ from sklearn.preprocessing import StandardScaler
 
 from sfckit.engine import run_tasks
 from sfckit.errors import UserError
+from sfckit.steps.settings import TreatmentRuleSettings
 
 RIDGE_ALPHAS = np.logspace(-1, 4, 16)
 
 
-@dataclass(frozen=True)
-class RuleSettings:
-    """How the treatment rule is learnt and evaluated (see :class:`TreatmentRuleSettings`)."""
-
-    reference: str = "medication"
-    assignment: str = "observational"
-    folds: int = 5
-    evaluation_chunks: int = 10
-    inner_folds: int = 3
-    bags: int = 40
-    min_agreement: float = 0.95
-    trim: float = 0.05
-    n_bootstrap: int = 500
-    n_permutations: int = 2000
-    min_per_arm: int = 10
-    seed: int = 0
+# inner cross-fit of the training folds' pseudo-outcomes
+INNER_FOLDS = 3
 
 
 @dataclass
@@ -92,11 +79,11 @@ class RuleResult:
     treatments: list[str]
     cross_fitted: Predictions
     evaluation: Predictions
-    settings: RuleSettings
+    settings: TreatmentRuleSettings
 
 
 def check_treatment_data(
-    treatment: pd.Series, outcome: pd.Series, settings: RuleSettings, *, source: str
+    treatment: pd.Series, outcome: pd.Series, settings: TreatmentRuleSettings, *, source: str
 ) -> list[str]:
     """Validate the treatment and outcome columns; returns the treatments (reference first)."""
     values = set(pd.unique(outcome.dropna()))
@@ -252,7 +239,7 @@ def _one_fold(
     feature_sets: dict[str, np.ndarray],
     received: np.ndarray,
     outcome: np.ndarray,
-    settings: RuleSettings,
+    settings: TreatmentRuleSettings,
     n_treatments: int,
 ) -> dict:
     # a trial's assignment probabilities are a property of the design, one set for every
@@ -267,7 +254,7 @@ def _one_fold(
         x[train],
         received[train],
         outcome[train],
-        folds=settings.inner_folds,
+        folds=INNER_FOLDS,
         seed=settings.seed + 1000 + fold + (100 if kind == "sequential" else 0),
         n_treatments=n_treatments,
         design=design,
@@ -313,7 +300,7 @@ def _one_fold(
     return result
 
 
-def fold_plan(received: np.ndarray, settings: RuleSettings) -> tuple[list, list]:
+def fold_plan(received: np.ndarray, settings: TreatmentRuleSettings) -> tuple[list, list]:
     """Train/test index pairs of the cross-fitting folds and of the sequential evaluation.
 
     Sequential evaluation (Luedtke & van der Laan 2016, "online" one-step estimation):
@@ -370,7 +357,7 @@ def learn_treatment_rule(
     received: np.ndarray,
     outcome: np.ndarray,
     treatments: list[str],
-    settings: RuleSettings,
+    settings: TreatmentRuleSettings,
     jobs: int = 1,
     progress: bool = False,
 ) -> RuleResult:
@@ -389,7 +376,7 @@ def learn_treatment_rule(
         The outcome (1 = remitted).
     treatments : list of str
         Treatment names, the reference first.
-    settings : RuleSettings
+    settings : TreatmentRuleSettings
         Folds, bagging, trimming and seed.
     jobs : int
         Folds and chunks run in parallel.

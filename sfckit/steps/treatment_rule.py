@@ -129,20 +129,7 @@ def run(
             stacklevel=2,
         )
     treatment, outcome = treatment[usable].astype(str), outcome[usable]
-    rule_settings = rules.RuleSettings(
-        reference=settings.reference,
-        assignment=settings.assignment,
-        folds=settings.folds,
-        evaluation_chunks=settings.evaluation_chunks,
-        bags=settings.bags,
-        min_agreement=settings.min_agreement,
-        trim=settings.trim,
-        n_bootstrap=settings.n_bootstrap,
-        n_permutations=settings.n_permutations,
-        min_per_arm=settings.min_per_arm,
-        seed=settings.seed,
-    )
-    names = rules.check_treatment_data(treatment, outcome, rule_settings, source=source)
+    names = rules.check_treatment_data(treatment, outcome, settings, source=source)
     received = treatment.map({name: i for i, name in enumerate(names)}).to_numpy(int)
     clinical_matrix = covariates[usable]
     both = np.hstack([features.to_numpy(float)[usable], clinical_matrix])
@@ -152,7 +139,7 @@ def run(
         received=received,
         outcome=outcome.to_numpy(int),
         treatments=names,
-        settings=rule_settings,
+        settings=settings,
         jobs=execution.jobs,
         progress=execution.progress,
     )

@@ -6,8 +6,9 @@ import pytest
 
 from sfckit.errors import UserError
 from sfckit.learn.sequence import expected_course, sequence_order, what_if
-from sfckit.learn.treatment import RuleSettings, learn_treatment_rule
+from sfckit.learn.treatment import learn_treatment_rule
 from sfckit.simulate.treatment import TREATMENTS, simulate_treatments
+from sfckit.steps.settings import TreatmentRuleSettings
 
 
 def test_expected_course_matches_the_hand_computation():
@@ -51,7 +52,9 @@ def test_the_rule_order_saves_failed_steps_as_the_truth_says():
             received=received,
             outcome=drawn["remitted"],
             treatments=list(TREATMENTS),
-            settings=RuleSettings(assignment="randomised", bags=10, n_bootstrap=10, seed=seed),
+            settings=TreatmentRuleSettings(
+                assignment="randomised", bags=10, n_bootstrap=10, seed=seed
+            ),
         ).cross_fitted
         usual = ["medication", "augmentation", "rtms", "ect"]
         table = what_if(

@@ -10,7 +10,6 @@ import pytest
 
 from sfckit.errors import UserError
 from sfckit.learn.treatment import (
-    RuleSettings,
     aipw_scores,
     check_treatment_data,
     heterogeneity_table,
@@ -18,6 +17,7 @@ from sfckit.learn.treatment import (
     policy_values,
 )
 from sfckit.simulate.treatment import TREATMENTS, simulate_treatments
+from sfckit.steps.settings import TreatmentRuleSettings
 
 RULE = "rule (imaging+clinical)"
 
@@ -43,7 +43,7 @@ def _simulated(seed, *, n=600, heterogeneity=2.0, assignment="randomised", bags=
     imaging = np.column_stack([sfc + rng.normal(0, 0.035, n), rng.normal(size=(n, 5))])
     clinical = np.column_stack([severity, chronicity, rng.normal(size=n)])
     received = np.array([TREATMENTS.index(t) for t in drawn["treatment"]])
-    settings = RuleSettings(
+    settings = TreatmentRuleSettings(
         assignment=assignment, seed=seed, bags=bags, n_bootstrap=100, n_permutations=500
     )
     result = learn_treatment_rule(
@@ -157,7 +157,7 @@ def test_same_numbers_twice_and_with_two_workers():
         received=received,
         outcome=drawn["remitted"],
         treatments=list(TREATMENTS),
-        settings=RuleSettings(bags=5, n_bootstrap=20, seed=1),
+        settings=TreatmentRuleSettings(bags=5, n_bootstrap=20, seed=1),
     )
     first = policy_values(learn_treatment_rule({"x": features}, **kwargs))
     again = policy_values(learn_treatment_rule({"x": features}, **kwargs))
@@ -191,7 +191,7 @@ def test_dr_learner_agrees_with_econml():
         received=received,
         outcome=drawn["remitted"],
         treatments=list(TREATMENTS),
-        settings=RuleSettings(assignment="randomised", bags=5, n_bootstrap=10),
+        settings=TreatmentRuleSettings(assignment="randomised", bags=5, n_bootstrap=10),
     ).cross_fitted
     reference = econml.DRLearner(
         model_propensity=LogisticRegression(max_iter=2000),
@@ -225,7 +225,7 @@ def test_bad_treatment_data_gets_one_line(treatment, outcome, message):
         check_treatment_data(
             pd.Series(treatment, name="next_treatment"),
             pd.Series(outcome, name="remitted"),
-            RuleSettings(),
+            TreatmentRuleSettings(),
             source="manifest.tsv",
         )
     assert "\n" not in str(error.value)
@@ -250,7 +250,7 @@ def test_poor_overlap_is_trimmed_and_reported_never_silent():
     )
     x = np.column_stack([severity, rng.normal(size=n)])
     received = np.array([TREATMENTS.index(t) for t in drawn["treatment"]])
-    settings = RuleSettings(bags=5, n_bootstrap=10, n_permutations=20, trim=0.05)
+    settings = TreatmentRuleSettings(bags=5, n_bootstrap=10, n_permutations=20, trim=0.05)
     result = learn_treatment_rule(
         {"x": x},
         covariates=x,
