@@ -80,10 +80,12 @@ def _silhouette(data: np.ndarray, labels: np.ndarray) -> float:
     return float(silhouette_score(data, labels)) if len(np.unique(labels)) > 1 else -1.0
 
 
-def validity_table(data: np.ndarray, settings: SubtypeSettings) -> pd.DataFrame:
-    """Silhouette and Calinski-Harabasz index of every method and k."""
+def validity_table(
+    data: np.ndarray, clusterings: dict[tuple[str, int], np.ndarray]
+) -> pd.DataFrame:
+    """Silhouette and Calinski-Harabasz index of every (method, k) clustering."""
     rows = []
-    for (method, k), labels in _all_labels(data, settings, settings.seed).items():
+    for (method, k), labels in clusterings.items():
         rows.append(
             {
                 "method": method,
@@ -139,11 +141,11 @@ def nearest_centroid(data: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_stability(
-    data: np.ndarray, method: str, k: int, settings: SubtypeSettings
+    data: np.ndarray, reference: np.ndarray, method: str, k: int, settings: SubtypeSettings
 ) -> np.ndarray:
-    """ARI between the full-sample clusters and those of each bootstrap resample."""
+    """ARI between the full-sample clusters ``reference`` (``method``, ``k``) and those of
+    each bootstrap resample."""
     rng = np.random.default_rng([settings.seed, 23])
-    reference = cluster(data, method, k, settings.seed)
     values = np.empty(settings.n_bootstrap)
     for draw in range(settings.n_bootstrap):
         sample = rng.integers(0, len(data), len(data))
@@ -231,13 +233,14 @@ def find_subtypes(
     SubtypeResult
     """
     data = principal_components(features, settings.components)
-    validity = validity_table(data, settings)
+    clusterings = _all_labels(data, settings, settings.seed)
+    validity = validity_table(data, clusterings)
     best = validity.loc[validity["silhouette"].idxmax()]
     method, k = str(best["method"]), int(best["k"])
     null_best, null_summary = gaussian_null(data, settings)
     exceed = int((null_best >= best["silhouette"]).sum())
     null_p = (1 + exceed) / (1 + settings.n_null)
-    stability = bootstrap_stability(data, method, k, settings)
+    stability = bootstrap_stability(data, clusterings[method, k], method, k, settings)
     replication = (
         site_replication(data, np.asarray(sites), method, k, settings.seed)
         if sites is not None and len(pd.unique(sites)) > 1
@@ -276,7 +279,7 @@ def find_subtypes(
         null_p=null_p,
         null_p_at_floor=exceed == 0,
         stability=stability,
-        labels=cluster(data, method, k, settings.seed),
+        labels=clusterings[method, k],
         replication=replication,
         verdict=verdict,
         subtypes_found=found,
