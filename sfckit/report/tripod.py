@@ -140,8 +140,9 @@ def checklist(results: Layout) -> pd.DataFrame:
     for item in FOR_AUTHOR_ITEMS:
         found[item] = (FOR_AUTHOR, "not in any file of the run")
     found.update(_data_items(results))
-    found.update(_model_items(results))
-    found.update(_evaluation_items(results))
+    models = classifier_metrics(results)
+    found.update(_model_items(results, models))
+    found.update(_evaluation_items(results, models))
     rows = [Item(item, topic, *found[item]) for item, topic in ITEMS]
     return pd.DataFrame([vars(row) for row in rows], columns=COLUMNS)
 
@@ -201,9 +202,10 @@ def _data_items(results: Layout) -> dict[str, tuple[str, str]]:
     return items
 
 
-def _model_items(results: Layout) -> dict[str, tuple[str, str]]:
+def _model_items(
+    results: Layout, models: list[tuple[Path, dict[str, Any]]]
+) -> dict[str, tuple[str, str]]:
     """Items answered by the classifiers' metrics.json."""
-    models = classifier_metrics(results)
     if not models:
         missing = "no classify/<model>/metrics.json"
         return {
@@ -298,7 +300,9 @@ def _model_items(results: Layout) -> dict[str, tuple[str, str]]:
     }
 
 
-def _evaluation_items(results: Layout) -> dict[str, tuple[str, str]]:
+def _evaluation_items(
+    results: Layout, models: list[tuple[Path, dict[str, Any]]]
+) -> dict[str, tuple[str, str]]:
     """Calibration, comparison, external validation, sites and fairness (benchmark)."""
     items: dict[str, tuple[str, str]] = {}
     benchmark_path = results.benchmark / layout.BENCHMARK_JSON
@@ -342,7 +346,6 @@ def _evaluation_items(results: Layout) -> dict[str, tuple[str, str]]:
         items["12d"] = items["23b"] = (REPORTED, evidence)
     else:
         items["12d"] = items["23b"] = (NOT_REPORTED, "no per_site.tsv")
-    models = classifier_metrics(results)
     subgroups = models[0][0].parent / layout.SUBGROUPS if models else None
     if subgroups is not None and subgroups.is_file():
         table = pd.read_csv(subgroups, sep="\t")
