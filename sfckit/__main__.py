@@ -7,7 +7,7 @@ instead of a traceback.
 
 import sys
 
-from sfckit.errors import INTERRUPTED, caused_by_interrupt
+from sfckit.errors import interrupted_status
 
 
 def main() -> int:
@@ -16,14 +16,8 @@ def main() -> int:
         from sfckit.cli import main as command_line
 
         return command_line()
-    except KeyboardInterrupt:
-        print(INTERRUPTED, file=sys.stderr)
-        return 130
-    except ImportError as error:
-        if not caused_by_interrupt(error):
-            raise
-        print(INTERRUPTED, file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, ImportError) as error:
+        return interrupted_status(error)
 
 
 if __name__ == "__main__":

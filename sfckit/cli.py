@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sfckit import __version__
-from sfckit.errors import EXIT_USER_ERROR, INTERRUPTED, UserError, caused_by_interrupt
+from sfckit.errors import EXIT_USER_ERROR, UserError, interrupted_status
 
 INPUT, SETTING = "input__", "setting__"
 
@@ -242,14 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"sfckit: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(INTERRUPTED, file=sys.stderr)
-        return 130
-    except ImportError as error:
-        if not caused_by_interrupt(error):
-            raise
-        print(INTERRUPTED, file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, ImportError) as error:
+        return interrupted_status(error)
     return 0
 
 

@@ -7,6 +7,7 @@ without a traceback. Everything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
@@ -24,6 +25,15 @@ def caused_by_interrupt(error: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def interrupted_status(error: BaseException) -> int:
+    """For a Ctrl-C (a KeyboardInterrupt, or an ImportError it caused): print the one-line
+    notice and return exit status 130. Any other error is raised again."""
+    if not caused_by_interrupt(error):
+        raise error
+    print(INTERRUPTED, file=sys.stderr)
+    return 130
 
 
 class UserError(Exception):
