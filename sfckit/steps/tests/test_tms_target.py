@@ -83,3 +83,16 @@ def test_distances_to_the_reference_sites_are_euclidean(planted):
     for name, site in REFERENCE_SITES.items():
         expected = np.linalg.norm(np.array([row.x, row.y, row.z]) - np.array(site))
         assert row[f"distance_{name}"] == pytest.approx(expected, abs=0.15)
+
+
+def test_a_manifest_without_bold_runs_is_one_line_and_writes_nothing(
+    reference_study, tmp_path, capsys
+):
+    from sfckit.cli import main
+
+    manifest, _ = reference_study  # ALFF maps only
+    status = main(["tms-target", "--manifest", str(manifest), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert "no participant has a 'bold' run" in err[0]
+    assert not (tmp_path / "out" / layout.TMS_TARGETS).exists()
