@@ -12,6 +12,8 @@ import gzip
 import hashlib
 import io
 import zlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -202,25 +204,46 @@ def _open_sequential(path: Path, raw: Any):
 
 
 class _HashingReader(io.RawIOBase):
-    """A raw file that feeds every byte read through it to a SHA-256 digest."""
+    """A raw file that feeds every byte read through it to a SHA-256 digest.
+
+    The digest is updated on a helper thread (hashlib releases the GIL on large buffers),
+    so hashing overlaps decompression instead of adding ~15 % to a participant's read.
+    """
+
+    _MAX_PENDING = 16  # chunks handed to the helper thread and not yet hashed
 
     def __init__(self, raw: Any):
         self.raw = raw
         self.digest = hashlib.sha256()
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sfckit-sha256")
+        self._pending: deque = deque()
 
     def readable(self) -> bool:
         return True
 
+    def _hash_later(self, chunk: bytes) -> None:
+        if len(self._pending) >= self._MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._hasher.submit(self.digest.update, chunk))
+
     def readinto(self, buffer: Any) -> int:
         count = self.raw.readinto(buffer)
-        self.digest.update(memoryview(buffer)[:count])
+        if count:
+            self._hash_later(bytes(memoryview(buffer)[:count]))
         return count
 
     def finish(self) -> str:
         """Hash the bytes not read yet, and return the file's SHA-256."""
         while chunk := self.raw.read(1 << 20):
-            self.digest.update(chunk)
+            self._hash_later(chunk)
+        self._hasher.shutdown(wait=True)
+        for future in self._pending:
+            future.result()
         return self.digest.hexdigest()
+
+    def close(self) -> None:
+        self._hasher.shutdown(wait=True, cancel_futures=True)
+        super().close()
 
 
 def stream_voxels(
@@ -248,8 +271,7 @@ def stream_voxels(
     positions = np.ravel_multi_index(np.nonzero(mask), shape[:3], order="F")
     out = np.empty((shape[3], positions.size), dtype=np.float32)
     try:
-        with open(path, "rb") as file:
-            hashing = _HashingReader(file)
+        with open(path, "rb") as file, _HashingReader(file) as hashing:
             with _open_sequential(path, hashing) as handle:
                 handle.read(int(proxy.offset))
                 for volume in range(shape[3]):

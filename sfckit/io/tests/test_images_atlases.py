@@ -152,6 +152,36 @@ def test_user_atlas_resampled_with_nearest_neighbour(tmp_path):
     np.testing.assert_array_equal(atlas.labels_on(Grid.of(atlas.image)), labels)
 
 
+@pytest.mark.parametrize(
+    "affine",
+    [
+        np.diag([2.0, 2.0, 2.0, 1.0]) + np.c_[np.zeros((4, 3)), [-90, -126, -72, 0]],
+        np.diag([-3.0, 3.0, 3.0, 1.0]) + np.c_[np.zeros((4, 3)), [92, -128, -74, 0]],
+        np.diag([1.5, 1.5, 2.5, 1.0]) + np.c_[np.zeros((4, 3)), [-60.3, -100.7, -50.2, 0]],
+    ],
+    ids=["2mm", "3mm-flipped", "anisotropic-shifted"],
+)
+def test_atlas_resampling_equals_nilearn_nearest(affine):
+    """The atlas is resampled without importing nilearn; the labels must be nilearn's."""
+    from nilearn.image import resample_img
+
+    atlas = harvard_oxford()
+    grid = Grid((60, 72, 60), affine)
+    reference = resample_img(
+        atlas.image,
+        target_affine=affine,
+        target_shape=grid.shape,
+        interpolation="nearest",
+        force_resample=True,
+        copy_header=True,
+    )
+    expected = np.rint(np.asarray(reference.dataobj)).astype(np.int32)
+    expected[~np.isin(expected, atlas.labels["index"].to_numpy())] = 0
+    labels = atlas.labels_on(grid)
+    assert (labels > 0).sum() > 10000
+    np.testing.assert_array_equal(labels, expected)
+
+
 def test_user_atlas_errors(tmp_path):
     atlas_path = save(tmp_path / "atlas.nii.gz", np.ones((4, 4, 4), np.int16))
     with pytest.raises(UserError, match="unknown atlas 'schaefer'"):
