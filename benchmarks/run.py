@@ -1,17 +1,16 @@
-"""Performance benchmarks of sfckit (speed ratios against baselines measured in the same run,
-and peak memory). Results are summarised in benchmarks/RESULTS.md.
+"""Performance benchmarks of sfckit: speed ratios against baselines measured in the same run,
+and peak memory. ``--markdown benchmarks/RESULTS.md`` writes the results file.
 
-    python benchmarks/run.py            # all targets (about 10 minutes on 2 cores)
-    python benchmarks/run.py --quick    # smaller sizes, for a smoke run
+    python benchmarks/run.py --markdown benchmarks/RESULTS.md   # all targets (~25 min, 2 cores)
+    python benchmarks/run.py --quick                             # smaller sizes, a smoke run
 
-Targets (issue "Speed, memory and scale"):
-1. one participant's extraction (2 mm BOLD, 240 volumes, gzipped float32, + GMV) vs merely
-   reading and decompressing the BOLD with nibabel;
-2. peak memory of that extraction vs the uncompressed BOLD array;
-3. the ALFF kernel in voxels/second vs a plain per-voxel scipy periodogram loop;
-4. cohort extraction time for several cohort sizes with 1 and 2 workers.
-Also (issue "More ways to define coupling"): the searchlight kernel vs one scipy Pearson per
-sphere, and the voxel-wise permutation F-test's time and memory for a realistic map size.
+Whole processes (benchmarks/whole.py; start-up and imports included, peak RSS of the largest
+process): one 2 mm participant's ``sfckit extract`` vs a bare nibabel load of its BOLD run;
+simulate -> extract -> stats -> classify of 6 mm cohorts of 2,500 and 10,000; ``sfckit demo``
+with 2 workers and 1; ``stats --maps`` in voxel blocks vs one block (2,000 participants, 2 mm).
+In one process, side by side: the ALFF kernel vs a per-voxel scipy periodogram loop,
+kl-similarity vs exact gaussian_kde, the searchlight kernel vs a per-sphere Pearson loop, the
+voxel-wise permutation F with 1 and 2 workers, and cohort extraction with 1 and 2 workers.
 """
 
 from __future__ import annotations
@@ -29,155 +28,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-
-RSS_SNIPPET = """
-import json, resource, sys, time, tracemalloc, warnings
-warnings.simplefilter("ignore")
-import numpy as np, nibabel as nib
-from sfckit.features.participant import extract_participant
-from sfckit.steps.settings import ExtractionParameters
-from sfckit.io.atlases import harvard_oxford
-from sfckit.io.images import Grid
-mode, bold, gmv = sys.argv[1], sys.argv[2], sys.argv[3]
-atlas = harvard_oxford()
-grid = Grid.of(nib.load(gmv))
-labels = atlas.labels_on(grid)
-start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-tracemalloc.start()
-start = time.perf_counter()
-if mode == "read":
-    data = np.asarray(nib.load(bold).dataobj)
-else:
-    row = {"participant_id": "p", "gmv": gmv, "functional": "bold", "bold": bold, "tr": 2.0}
-    extract_participant(row, labels=labels, regions=atlas.labels["index"].to_numpy(),
-                        region_names=atlas.region_names, grid=grid,
-                        parameters=ExtractionParameters())
-elapsed = time.perf_counter() - start
-traced_peak = tracemalloc.get_traced_memory()[1]
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": elapsed, "peak_mb": peak / 1024, "start_mb": start_rss / 1024,
-                  "allocated_peak_mb": traced_peak / 2**20}))
-"""
-
-
-def make_realistic_participant(folder: Path, n_volumes: int) -> tuple[Path, Path]:
-    """A 2 mm MNI participant: GMV map and a gzipped float32 BOLD run."""
-    from sfckit.io.atlases import harvard_oxford
-    from sfckit.simulate.cohort import (
-        SimulationSettings,
-        _anatomy,
-        _bold_from_alff,
-        mni_grid,
-    )
-
-    settings = SimulationSettings(resolution=2.0, n_volumes=n_volumes)
-    grid = mni_grid(2.0)
-    labels = harvard_oxford().labels_on(grid)
-    template, brain = _anatomy(labels, settings)
-    rng = np.random.default_rng(0)
-    gmv = np.where(brain, np.clip(template + rng.normal(0, 0.04, template.shape), 0.01, 1), 0)
-    nib.save(nib.Nifti1Image(gmv.astype(np.float32), grid.affine), folder / "gmv.nii.gz")
-    voxels = np.flatnonzero(brain)
-    alff = 10 * (1 + 0.25 * rng.normal(size=voxels.size)).clip(0.2)
-    # Outside the brain a scanner records noise, not zeros: magnitude images carry Rayleigh
-    # noise (unmasked runs), which leaves the gzipped file about as large as the raw data
-    # (~750 MB at 2 mm, as the issue asks) instead of a mostly-zero file that decompresses
-    # unusually fast.
-    series = rng.rayleigh(20.0, size=(*grid.shape, n_volumes)).astype(np.float32)
-    flat = series.reshape(-1, n_volumes)
-    for start in range(0, voxels.size, 50000):
-        chunk = voxels[start : start + 50000]
-        flat[chunk] = _bold_from_alff(alff[start : start + 50000], rng, settings).T
-    image = nib.Nifti1Image(series, grid.affine)
-    image.header.set_data_dtype(np.float32)
-    nib.save(image, folder / "bold.nii.gz")
-    return folder / "bold.nii.gz", folder / "gmv.nii.gz"
-
-
-def measure(mode: str, bold: Path, gmv: Path) -> dict:
-    output = subprocess.run(
-        [sys.executable, "-c", RSS_SNIPPET, mode, str(bold), str(gmv)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def target_extraction(folder: Path, n_volumes: int) -> dict:
-    bold, gmv = make_realistic_participant(folder, n_volumes)
-    read = min((measure("read", bold, gmv) for _ in range(2)), key=lambda r: r["seconds"])
-    extract = min((measure("extract", bold, gmv) for _ in range(2)), key=lambda r: r["seconds"])
-    shape = nib.load(bold).shape
-    uncompressed_mb = np.prod(shape) * 4 / 2**20
-    return {
-        "bold_shape": list(shape),
-        "uncompressed_mb": round(float(uncompressed_mb), 1),
-        "read_seconds": round(read["seconds"], 2),
-        "extract_seconds": round(extract["seconds"], 2),
-        "time_ratio_extract_over_read": round(extract["seconds"] / read["seconds"], 2),
-        "extract_peak_allocated_mb": round(extract["allocated_peak_mb"], 1),
-        "read_peak_allocated_mb": round(read["allocated_peak_mb"], 1),
-        "extract_process_peak_rss_mb": round(extract["peak_mb"], 1),
-        "read_process_peak_rss_mb": round(read["peak_mb"], 1),
-        "memory_ratio_extract_over_uncompressed": round(
-            extract["allocated_peak_mb"] / uncompressed_mb, 2
-        ),
-    }
-
-
-def _whole_process(command: list[str]) -> dict:
-    """Wall time and peak RSS (GNU time's %M: the largest process, workers included) of one
-    command, from start (imports included) to exit."""
-    with tempfile.NamedTemporaryFile("r", suffix=".txt") as record:
-        start = time.perf_counter()
-        subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", record.name, *command],
-            check=True,
-            capture_output=True,
-        )
-        seconds = time.perf_counter() - start
-        peak_kb = int(Path(record.name).read_text().split()[-1])
-    return {"seconds": seconds, "peak_rss_mb": peak_kb / 1024}
-
-
-def target_extraction_whole_process(folder: Path, n_volumes: int) -> dict:
-    """``sfckit extract`` of one participant as a whole process (start-up, imports, atlas,
-    checksums, tables) against a process that only loads the BOLD run with nibabel."""
-    bold, gmv = folder / "bold.nii.gz", folder / "gmv.nii.gz"
-    if not bold.is_file():
-        bold, gmv = make_realistic_participant(folder, n_volumes)
-    manifest = folder / "one.tsv"
-    manifest.write_text(f"participant_id\tgroup\tgmv\tbold\ttr\np1\tHC\t{gmv}\t{bold}\t2.0\n")
-    load = [
-        sys.executable,
-        "-c",
-        f"import numpy as np, nibabel as nib; np.asarray(nib.load({str(bold)!r}).dataobj)",
-    ]
-    sfckit = Path(sys.executable).parent / "sfckit"
-    rows = {"nibabel_load": [], "sfckit_extract": []}
-    for repeat in range(2):
-        rows["nibabel_load"].append(_whole_process(load))
-        out = folder / f"extract-{repeat}"
-        rows["sfckit_extract"].append(
-            _whole_process(
-                [str(sfckit), "extract", "--manifest", str(manifest), "--out", str(out), "--quiet"]
-            )
-        )
-    best = {name: min(runs, key=lambda r: r["seconds"]) for name, runs in rows.items()}
-    uncompressed_mb = float(np.prod(nib.load(bold).shape)) * 4 / 2**20
-    return {
-        "bold_gz_mb": round(bold.stat().st_size / 2**20, 1),
-        "uncompressed_mb": round(uncompressed_mb, 1),
-        "nibabel_load_seconds": round(best["nibabel_load"]["seconds"], 2),
-        "sfckit_extract_seconds": round(best["sfckit_extract"]["seconds"], 2),
-        "time_ratio": round(best["sfckit_extract"]["seconds"] / best["nibabel_load"]["seconds"], 2),
-        "nibabel_load_peak_rss_mb": round(best["nibabel_load"]["peak_rss_mb"], 1),
-        "sfckit_extract_peak_rss_mb": round(best["sfckit_extract"]["peak_rss_mb"], 1),
-        "rss_ratio_extract_over_uncompressed": round(
-            best["sfckit_extract"]["peak_rss_mb"] / uncompressed_mb, 2
-        ),
-    }
+from markdown import write_results
+from whole import target_cohort, target_demo, target_extraction
 
 
 def target_kernel(n_voxels: int, n_volumes: int = 240) -> dict:
@@ -533,55 +385,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--markdown", type=Path, help="write RESULTS.md-style results here")
+    targets = ("whole", "kernel", "kl", "scaling", "searchlight", "maps", "cohort", "demo")
     parser.add_argument(
-        "--only",
-        choices=("extraction", "whole", "kernel", "kl", "scaling", "searchlight", "maps"),
-        action="append",
-        help="run only these targets (repeatable)",
+        "--only", choices=targets, action="append", help="run only these targets (repeatable)"
     )
     args = parser.parse_args()
-    chosen = set(args.only or ("extraction", "kernel", "kl", "scaling", "searchlight"))
+    chosen = set(args.only or targets)
+    quick = args.quick
+    map_size = (300, 3.0) if quick else (2000, 2.0)
+    runs = {
+        "whole": ("extraction_whole_process", lambda f: target_extraction(f, 60 if quick else 240)),
+        "kernel": ("kernel", lambda f: target_kernel(20000 if quick else 200000)),
+        "kl": ("kl_similarity", lambda f: target_kl_similarity()),
+        "scaling": ("scaling", lambda f: target_scaling(f, [30, 60] if quick else [50, 200, 1000])),
+        "searchlight": ("searchlight", lambda f: target_searchlight()),
+        "maps": ("map_memory", lambda f: target_map_memory(f, *map_size)),
+        "cohort": ("cohort", lambda f: target_cohort(f, [500, 1000] if quick else [2500, 10000])),
+        "demo": ("demo", lambda f: target_demo(f, (2,) if quick else (2, 1))),
+    }  # fmt: skip
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        if "extraction" in chosen:
-            results["extraction"] = target_extraction(folder, 60 if args.quick else 240)
-            print("1-2. extraction:", json.dumps(results["extraction"]), flush=True)
-        if "whole" in chosen:
-            results["extraction_whole_process"] = target_extraction_whole_process(
-                folder, 60 if args.quick else 240
-            )
-            print(
-                "extraction, whole processes:",
-                json.dumps(results["extraction_whole_process"]),
-                flush=True,
-            )
-        if "kernel" in chosen:
-            results["kernel"] = target_kernel(20000 if args.quick else 200000)
-            print("3. ALFF kernel:", json.dumps(results["kernel"]), flush=True)
-        if "kl" in chosen:
-            results["kl_similarity"] = target_kl_similarity()
-            print("kl-similarity:", json.dumps(results["kl_similarity"]), flush=True)
-        if "scaling" in chosen:
-            sizes = [30, 60] if args.quick else [50, 200, 1000]
-            results["scaling"] = target_scaling(folder, sizes)
-            print("4. cohort scaling:", json.dumps(results["scaling"]), flush=True)
+    for target in targets:
+        if target not in chosen:
+            continue
+        key, run = runs[target]
+        with tempfile.TemporaryDirectory() as tmp:
+            results[key] = run(Path(tmp))
+        print(f"{key}:", json.dumps(results[key]), flush=True)
+        if target == "scaling":
             results["parallel_ceiling"] = parallel_ceiling()
-            print("4. machine ceiling:", json.dumps(results["parallel_ceiling"]), flush=True)
-        if "searchlight" in chosen:
-            results["searchlight"] = target_searchlight()
-            print("searchlight kernel:", json.dumps(results["searchlight"]), flush=True)
+            print("parallel_ceiling:", json.dumps(results["parallel_ceiling"]), flush=True)
+        if target == "searchlight":
             results["map_statistics"] = target_map_statistics()
-            print("map statistics:", json.dumps(results["map_statistics"]), flush=True)
-        if "maps" in chosen:
-            n, resolution = (1000, 3.0) if args.quick else (2000, 2.0)
-            results["map_memory"] = target_map_memory(folder, n, resolution)
-            print("map memory:", json.dumps(results["map_memory"]), flush=True)
+            print("map_statistics:", json.dumps(results["map_statistics"]), flush=True)
     results["peak_rss_of_this_script_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    if args.markdown:
+        write_results(args.markdown, results, ["python", "benchmarks/run.py", *sys.argv[1:]])
 
 
 if __name__ == "__main__":
