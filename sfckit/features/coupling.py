@@ -198,58 +198,168 @@ def kl_similarity(
     """
     gmv_z = (gmv - gmv.mean()) / gmv.std()
     alff_z = (alff - alff.mean()) / alff.std()
-    values = np.full(n_regions, np.nan)
-    for region in range(n_regions):
-        in_region = position == region
-        if in_region.sum() < 3:
-            continue
-        values[region] = kl_similarity_of_samples(gmv_z[in_region], alff_z[in_region])
-    return values
+    in_regions = np.flatnonzero((position >= 0) & (position < n_regions))
+    order = in_regions[np.argsort(position[in_regions], kind="stable")]
+    counts = np.bincount(position[order], minlength=n_regions)
+    return _kl_similarities((gmv_z[order], counts), (alff_z[order], counts))
 
 
 def kl_similarity_of_samples(first: np.ndarray, second: np.ndarray) -> float:
     """exp(-symmetric KL) between KDEs of two 1-D samples (NaN for degenerate samples)."""
-    if np.ptp(first) == 0 or np.ptp(second) == 0:
-        return float("nan")
-    h_first = first.std(ddof=1) * first.size ** (-0.2)  # Scott's rule, as gaussian_kde
-    h_second = second.std(ddof=1) * second.size ** (-0.2)
-    pad = 3.0 * max(h_first, h_second)
-    low = min(first.min(), second.min()) - pad
-    high = max(first.max(), second.max()) + pad
-    floor = 1e-12
-    p = np.maximum(binned_kde(first, low, high, h_first), floor)
-    q = np.maximum(binned_kde(second, low, high, h_second), floor)
-    p, q = p / p.sum(), q / q.sum()
-    divergence = float(np.sum(p * np.log(p / q)) + np.sum(q * np.log(q / p)))
-    return float(np.exp(-divergence))
+    first, second = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    return float(
+        _kl_similarities((first, np.array([first.size])), (second, np.array([second.size])))[0]
+    )
 
 
-KDE_SUBDIVISION = 8  # fine-grid steps per step of the KL grid
+FINE_STEPS_PER_BANDWIDTH = 20  # fine-grid resolution of the binned KDE (error ~1e-5)
+MAX_FINE_POINTS = 1 << 16  # beyond this, a region's KDEs are summed exactly at the KL grid
+KDE_FFT_BYTES = 64 << 20  # work arrays of one batch of FFTs
 
 
-def binned_kde(sample: np.ndarray, low: float, high: float, bandwidth: float) -> np.ndarray:
-    """Gaussian KDE of ``sample`` at the :data:`KL_GRID_POINTS` points of [low, high].
+def _kl_similarities(
+    first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """exp(-symmetric KL) per region between two samples, each given as (values sorted by
+    region, count per region); NaN where a sample has < 3 values or no spread.
 
-    Linear binning onto a grid :data:`KDE_SUBDIVISION` times finer, convolved with the
-    sampled Gaussian kernel by FFT (Silverman 1982): O(grid log grid) instead of
-    O(sample x grid); the KL grid points are points of the fine grid, and the result
-    matches the exact kernel sum to about 1e-4 relative wherever it exceeds 1e-12.
+    The binned KDE needs a fine grid that resolves the narrower bandwidth: each region gets
+    the smallest power-of-two subdivision of the KL grid with at least
+    :data:`FINE_STEPS_PER_BANDWIDTH` steps per bandwidth (typical regions 2-4, a skewed
+    region with far outliers more), and regions with the same subdivision share batched
+    FFTs. A region that would need more than :data:`MAX_FINE_POINTS` is summed exactly.
     """
-    n_fine = (KL_GRID_POINTS - 1) * KDE_SUBDIVISION + 1
+    samples = []
+    for values, counts in (first, second):
+        region_of = np.repeat(np.arange(counts.size), counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
+        low, sd, high = _region_moments(values, region_of, counts.size)
+        bandwidth = sd * np.maximum(counts, 1) ** (-0.2)  # Scott's rule, as gaussian_kde
+        samples.append((values, counts, starts, low, high, bandwidth))
+    n_regions = first[1].size
+    usable = np.ones(n_regions, dtype=bool)
+    for _, counts, _, low, high, _ in samples:
+        usable &= (counts >= 3) & (high > low)
+    pad = 3.0 * np.maximum(samples[0][5], samples[1][5])
+    grid_low = np.minimum(samples[0][3], samples[1][3]) - pad
+    grid_high = np.maximum(samples[0][4], samples[1][4]) + pad
+    kl_step = (grid_high - grid_low) / (KL_GRID_POINTS - 1)
+    narrowest = np.minimum(samples[0][5], samples[1][5])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        needed = np.ceil(FINE_STEPS_PER_BANDWIDTH * kl_step / narrowest)
+    subdivision = np.where(
+        usable, 2 ** np.ceil(np.log2(np.clip(np.nan_to_num(needed, nan=1.0), 1, 2**30))), 0
+    ).astype(np.int64)
+    exact = usable & ((KL_GRID_POINTS - 1) * subdivision + 1 > MAX_FINE_POINTS)
+    similarity = np.full(n_regions, np.nan)
+
+    def densities(block: np.ndarray, sub: int | None) -> list[np.ndarray]:
+        out = []
+        for values, counts, starts, *_, bandwidth in samples:
+            rows = np.concatenate([np.arange(starts[r], starts[r] + counts[r]) for r in block])
+            local = np.repeat(np.arange(block.size), counts[block])
+            args = (values[rows], local, grid_low[block], grid_high[block], bandwidth[block])
+            if sub is None:
+                density = _exact_kdes(*args, counts[block])
+            else:
+                density = _binned_kdes(*args, counts[block], subdivision=sub)
+            density = np.maximum(density, 1e-12)
+            out.append(density / density.sum(axis=1, keepdims=True))
+        return out
+
+    batches = [(np.flatnonzero(exact), None)]
+    for sub in np.unique(subdivision[usable & ~exact]):
+        members = np.flatnonzero(usable & ~exact & (subdivision == sub))
+        fft_bytes = 16 * 16 * ((KL_GRID_POINTS - 1) * int(sub) + 1)  # ~4 arrays of 4 n_fine
+        per_batch = max(1, KDE_FFT_BYTES // fft_bytes)
+        batches += [
+            (members[i : i + per_batch], int(sub)) for i in range(0, members.size, per_batch)
+        ]
+    for block, sub in batches:
+        if block.size == 0:
+            continue
+        p, q = densities(block, sub)
+        divergence = np.sum(p * np.log(p / q), axis=1) + np.sum(q * np.log(q / p), axis=1)
+        similarity[block] = np.exp(-divergence)
+    return similarity
+
+
+def _exact_kdes(
+    sample: np.ndarray,
+    region: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    bandwidth: np.ndarray,
+    n: np.ndarray,
+) -> np.ndarray:
+    """Gaussian KDEs summed exactly at the :data:`KL_GRID_POINTS` points of [low, high]
+    (what ``scipy.stats.gaussian_kde`` evaluates), one region at a time."""
+    out = np.empty((low.size, KL_GRID_POINTS))
+    for index in range(low.size):
+        points = np.linspace(low[index], high[index], KL_GRID_POINTS)
+        values = sample[region == index]
+        total = np.zeros(KL_GRID_POINTS)
+        for start in range(0, values.size, 8192):  # bounded (256 x 8192) work array
+            z = (points[:, None] - values[None, start : start + 8192]) / bandwidth[index]
+            total += np.exp(-0.5 * z**2).sum(axis=1)
+        out[index] = total / (n[index] * bandwidth[index] * np.sqrt(2 * np.pi))
+    return out
+
+
+def _region_moments(
+    values: np.ndarray, region_of: np.ndarray, n_regions: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per region: minimum, SD (ddof 1) and maximum."""
+    n = np.bincount(region_of, minlength=n_regions).astype(float)
+    mean = np.bincount(region_of, weights=values, minlength=n_regions) / np.maximum(n, 1)
+    squares = np.bincount(region_of, weights=(values - mean[region_of]) ** 2, minlength=n_regions)
+    sd = np.sqrt(squares / np.maximum(n - 1, 1))
+    low = np.full(n_regions, np.inf)
+    high = np.full(n_regions, -np.inf)
+    np.minimum.at(low, region_of, values)
+    np.maximum.at(high, region_of, values)
+    return low, sd, high
+
+
+def _binned_kdes(
+    sample: np.ndarray,
+    region: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    bandwidth: np.ndarray,
+    n: np.ndarray,
+    *,
+    subdivision: int,
+) -> np.ndarray:
+    """Gaussian KDEs, one per region, at the :data:`KL_GRID_POINTS` points of [low, high].
+
+    Linear binning onto a grid ``subdivision`` times finer, convolved with the
+    sampled Gaussian kernel by FFT (Silverman 1982): O(grid log grid) instead of
+    O(sample x grid), all regions of a block in one batched FFT; the KL grid points are
+    points of the fine grid. No maintained library bins onto a grid given per
+    sample (KDEpy and statsmodels choose their own grid), hence written here.
+    """
+    n_fine = (KL_GRID_POINTS - 1) * subdivision + 1
     step = (high - low) / (n_fine - 1)
-    position = (sample - low) / step
+    position = (sample - low[region]) / step[region]
     left = np.clip(np.floor(position).astype(np.int64), 0, n_fine - 2)
     right_weight = position - left
-    weights = np.bincount(left, weights=1 - right_weight, minlength=n_fine)
-    weights += np.bincount(left + 1, weights=right_weight, minlength=n_fine)
+    flat = region * n_fine + left
+    size = low.size * n_fine
+    weights = np.bincount(flat, weights=1 - right_weight, minlength=size)
+    weights += np.bincount(flat + 1, weights=right_weight, minlength=size)
+    weights = weights.reshape(low.size, n_fine)
     reach = n_fine - 1  # the whole grid: the KL's log ratio needs the far tails too
-    offsets = np.arange(-reach, reach + 1) * step
-    kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * np.sqrt(2 * np.pi))
+    offsets = np.arange(-reach, reach + 1)[None, :] * step[:, None]
+    kernel = np.exp(-0.5 * (offsets / bandwidth[:, None]) ** 2) / (
+        bandwidth[:, None] * np.sqrt(2 * np.pi)
+    )
     # linear (not circular) convolution by numpy's FFT, at a power-of-two length
-    size = 1 << (weights.size + kernel.size - 2).bit_length()
-    full = np.fft.irfft(np.fft.rfft(weights, size) * np.fft.rfft(kernel, size), size)
-    density = full[reach : reach + n_fine] / sample.size
-    return density[::KDE_SUBDIVISION]
+    length = 1 << (n_fine + kernel.shape[1] - 2).bit_length()
+    spectrum = np.fft.rfft(weights, length, axis=1) * np.fft.rfft(kernel, length, axis=1)
+    full = np.fft.irfft(spectrum, length, axis=1)
+    density = full[:, reach : reach + n_fine] / n[:, None]
+    return density[:, ::subdivision]
 
 
 # Methods of the other kinds live in their own modules; importing them registers them.

@@ -33,21 +33,7 @@ from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhou
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
-METHODS = ("kmeans", "ward")
-
-
-@dataclass(frozen=True)
-class SubtypeSettings:
-    """See :class:`sfckit.steps.settings.SubtypesSettings`."""
-
-    k_range: tuple[int, ...] = (2, 3, 4, 5, 6)
-    methods: tuple[str, ...] = METHODS
-    components: int = 10
-    n_null: int = 99
-    n_bootstrap: int = 50
-    alpha: float = 0.05
-    min_stability: float = 0.8
-    seed: int = 0
+from sfckit.steps.settings import SubtypesSettings
 
 
 def principal_components(features: np.ndarray, components: int) -> np.ndarray:
@@ -64,7 +50,7 @@ def cluster(data: np.ndarray, method: str, k: int, seed: int) -> np.ndarray:
     return fcluster(linkage(data, method="ward"), t=k, criterion="maxclust") - 1
 
 
-def _all_labels(data: np.ndarray, settings: SubtypeSettings, seed: int) -> dict:
+def _all_labels(data: np.ndarray, settings: SubtypesSettings, seed: int) -> dict:
     labels = {}
     for method in settings.methods:
         tree = linkage(data, method="ward") if method == "ward" else None
@@ -100,7 +86,7 @@ def validity_table(
     return pd.DataFrame(rows)
 
 
-def gaussian_null(data: np.ndarray, settings: SubtypeSettings) -> tuple[np.ndarray, pd.DataFrame]:
+def gaussian_null(data: np.ndarray, settings: SubtypesSettings) -> tuple[np.ndarray, pd.DataFrame]:
     """Best silhouette (over methods and k) in ``n_null`` datasets drawn from one Gaussian
     with the data's mean and covariance, and the per-(method, k) null means."""
     rng = np.random.default_rng([settings.seed, 17])
@@ -141,7 +127,7 @@ def nearest_centroid(data: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_stability(
-    data: np.ndarray, reference: np.ndarray, method: str, k: int, settings: SubtypeSettings
+    data: np.ndarray, reference: np.ndarray, method: str, k: int, settings: SubtypesSettings
 ) -> np.ndarray:
     """ARI between the full-sample clusters ``reference`` (``method``, ``k``) and those of
     each bootstrap resample."""
@@ -184,7 +170,7 @@ def site_replication(
 
 
 def atlas_replication(
-    features: np.ndarray, other: np.ndarray, method: str, k: int, settings: SubtypeSettings
+    features: np.ndarray, other: np.ndarray, method: str, k: int, settings: SubtypesSettings
 ) -> float:
     """ARI between the clusters of the same participants on two atlases (each clustered on
     its own principal components with the same method and k)."""
@@ -213,7 +199,7 @@ class SubtypeResult:
 
 def find_subtypes(
     features: np.ndarray,
-    settings: SubtypeSettings,
+    settings: SubtypesSettings,
     *,
     sites: np.ndarray | None = None,
 ) -> SubtypeResult:
@@ -223,7 +209,7 @@ def find_subtypes(
     ----------
     features : ndarray, shape (n, p)
         Regional features (SFC or normative deviations), one row per participant.
-    settings : SubtypeSettings
+    settings : SubtypesSettings
         Range of k, methods, principal components, null and bootstrap sizes, thresholds.
     sites : ndarray, optional
         Site of every participant (replication across sites).

@@ -426,6 +426,11 @@ class SubtypesSettings(RegionalSettings):
     n_permutations: int = Field(999, ge=19, description="permutations of the CCA p-value")
     seed: int = Field(0, description="random seed")
 
+    @property
+    def k_range(self) -> tuple[int, ...]:
+        """The numbers of clusters tried, ``k_min`` to ``k_max``."""
+        return tuple(range(self.k_min, self.k_max + 1))
+
     @model_validator(mode="after")
     def _check_range(self) -> SubtypesSettings:
         if self.k_max < self.k_min:

@@ -54,7 +54,6 @@ def run(
     from sfckit.errors import UserError
     from sfckit.io.outputs import write_json, write_tsv
     from sfckit.learn.subtypes import (
-        SubtypeSettings,
         atlas_replication,
         cca_test,
         find_subtypes,
@@ -79,18 +78,8 @@ def run(
     sites = None
     if settings.site_column is not None and settings.site_column in clinical.columns:
         sites = clinical[settings.site_column].astype(str).to_numpy()
-    options = SubtypeSettings(
-        k_range=tuple(range(settings.k_min, settings.k_max + 1)),
-        methods=tuple(settings.methods),
-        components=settings.components,
-        n_null=settings.n_null,
-        n_bootstrap=settings.n_bootstrap,
-        alpha=settings.alpha,
-        min_stability=settings.min_stability,
-        seed=settings.seed,
-    )
     values = features.to_numpy(float)
-    result = find_subtypes(values, options, sites=sites)
+    result = find_subtypes(values, settings, sites=sites)
     verdict = {
         "subtypes_found": bool(result.subtypes_found),
         "verdict": result.verdict,
@@ -125,7 +114,7 @@ def run(
         other = other.reindex(features.index)
         both = other.notna().all(axis=1).to_numpy()
         ari = atlas_replication(
-            values[both], other.to_numpy(float)[both], result.method, result.k, options
+            values[both], other.to_numpy(float)[both], result.method, result.k, settings
         )
         write_tsv(
             pd.DataFrame(

@@ -10,6 +10,7 @@ the search region. For research use only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,26 @@ NOTICE = (
 
 
 def _masks(grid_affine, shape, settings: TmsTargetSettings):
+    """Voxel coordinates, seed and search masks on a run's grid, built (and user masks read)
+    once per grid and worker process, not once per participant; read-only."""
+    return _masks_on_grid(
+        grid_affine.tobytes(),
+        tuple(int(n) for n in shape),
+        settings.seed_mask,
+        settings.search_mask,
+        tuple(settings.seed_coordinate),
+        settings.seed_radius,
+    )
+
+
+@lru_cache(maxsize=4)
+def _masks_on_grid(affine_bytes, shape, seed_mask, search_mask, seed_coordinate, seed_radius):
     import numpy as np
 
     from sfckit.features import tms
     from sfckit.io.images import load_data, load_image
 
+    grid_affine = np.frombuffer(affine_bytes, dtype=float).reshape(4, 4)
     coordinates = tms.voxel_coordinates(grid_affine, shape)
 
     def user_mask(path: str, role: str):
@@ -46,15 +62,17 @@ def _masks(grid_affine, shape, settings: TmsTargetSettings):
         return load_data(image, path, role=role) > 0
 
     seed = (
-        user_mask(settings.seed_mask, "seed mask")
-        if settings.seed_mask
-        else tms.sphere(coordinates, tuple(settings.seed_coordinate), settings.seed_radius)
+        user_mask(seed_mask, "seed mask")
+        if seed_mask
+        else tms.sphere(coordinates, seed_coordinate, seed_radius)
     )
     search = (
-        user_mask(settings.search_mask, "search mask")
-        if settings.search_mask
+        user_mask(search_mask, "search mask")
+        if search_mask
         else tms.dlpfc_search_region(coordinates, np.ones(shape, dtype=bool))
     )
+    for array in (coordinates, seed, search):
+        array.setflags(write=False)
     return coordinates, seed, search
 
 

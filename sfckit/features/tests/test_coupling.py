@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from sfckit.errors import SparseRegionWarning
-from sfckit.features.coupling import METHODS, coupling, kl_similarity_of_samples
+from sfckit.features.coupling import METHODS, coupling, kl_similarity, kl_similarity_of_samples
 from sfckit.features.regional import regional_mean
 
 
@@ -186,3 +186,17 @@ def test_kl_similarity_equals_the_exact_kernel_density_version():
         assert kl_similarity_of_samples(first, second) == pytest.approx(
             exact(first, second), abs=1e-3
         )
+    # far outliers (vessels in an ALFF map): four regions' ALFF exponentiated, which
+    # stretches their range and, after z-scoring over all voxels, squeezes the other four;
+    # both make the bandwidth a fraction of a KL-grid step, which a fixed fine grid did not
+    # resolve (off by 0.1 before the grid adapted); some regions need the exact sum
+    n_regions, per_region = 8, 1500
+    position = np.repeat(np.arange(n_regions), per_region)
+    gmv = rng.normal(size=position.size)
+    alff = 0.4 * gmv + rng.gamma(2.0, size=gmv.size)
+    stretch = np.array([0, 0, 0, 0, 1.0, 1.5, 2.0, 2.5])[position]
+    alff = np.where(stretch > 0, np.exp(stretch * alff), alff)
+    values = kl_similarity(gmv, alff, position, n_regions)
+    gmv_z, alff_z = (gmv - gmv.mean()) / gmv.std(), (alff - alff.mean()) / alff.std()
+    expected = [exact(gmv_z[position == r], alff_z[position == r]) for r in range(n_regions)]
+    np.testing.assert_allclose(values, expected, atol=1e-3)

@@ -7,13 +7,13 @@ from sklearn.cross_decomposition import CCA
 from sklearn.metrics import adjusted_rand_score
 
 from sfckit.learn.subtypes import (
-    SubtypeSettings,
     atlas_replication,
     canonical_correlations,
     cca_test,
     find_subtypes,
     nearest_centroid,
 )
+from sfckit.steps.settings import SubtypesSettings
 
 
 def _gaussian(seed, n=200, p=30):
@@ -31,14 +31,14 @@ def _planted(seed, n=200, p=30, k=4, separation=1.2):
 
 
 def test_unimodal_gaussian_cohorts_rarely_get_subtypes():
-    settings = SubtypeSettings(methods=("ward",), n_null=39, n_bootstrap=20)
+    settings = SubtypesSettings(groups=("TRD",), methods=("ward",), n_null=39, n_bootstrap=20)
     claimed = [find_subtypes(_gaussian(seed), settings).subtypes_found for seed in range(40)]
     assert np.mean(claimed) <= 0.05
 
 
 def test_planted_four_clusters_are_recovered_and_beat_the_null():
     features, truth = _planted(3)
-    result = find_subtypes(features, SubtypeSettings(n_null=199, n_bootstrap=30))
+    result = find_subtypes(features, SubtypesSettings(groups=("TRD",), n_null=199, n_bootstrap=30))
     assert result.subtypes_found
     assert result.k == 4
     assert result.null_p < 0.01 and result.null_p_at_floor
@@ -48,7 +48,9 @@ def test_planted_four_clusters_are_recovered_and_beat_the_null():
 
 
 def test_the_verdict_says_why_there_is_no_evidence():
-    result = find_subtypes(_gaussian(1), SubtypeSettings(methods=("ward",), n_null=19))
+    result = find_subtypes(
+        _gaussian(1), SubtypesSettings(groups=("TRD",), methods=("ward",), n_null=19)
+    )
     assert not result.subtypes_found
     assert result.verdict.startswith("no evidence of subtypes")
     assert "one Gaussian" in result.verdict or "unstable" in result.verdict
@@ -58,7 +60,9 @@ def test_planted_clusters_replicate_across_sites():
     features, truth = _planted(5, n=240)
     sites = np.where(np.random.default_rng(0).random(240) < 0.5, "siteA", "siteB")
     result = find_subtypes(
-        features, SubtypeSettings(methods=("kmeans",), n_null=19, n_bootstrap=10), sites=sites
+        features,
+        SubtypesSettings(groups=("TRD",), methods=("kmeans",), n_null=19, n_bootstrap=10),
+        sites=sites,
     )
     assert set(result.replication["from_site"]) == {"siteA", "siteB"}
     assert (result.replication["ari"] > 0.8).all()
@@ -119,7 +123,9 @@ def test_cca_finds_a_planted_brain_symptom_axis_out_of_sample():
 def test_sites_too_small_to_cluster_give_no_replication_table():
     features, _ = _planted(7, n=40)
     sites = np.array(["siteA"] * 35 + ["siteB"] * 5)
-    settings = SubtypeSettings(methods=("ward",), k_range=(4,), n_null=19, n_bootstrap=10)
+    settings = SubtypesSettings(
+        groups=("TRD",), methods=("ward",), k_min=4, k_max=4, n_null=19, n_bootstrap=10
+    )
     result = find_subtypes(features, settings, sites=sites)
     assert result.replication is None
 
@@ -129,7 +135,7 @@ def test_planted_clusters_replicate_on_a_second_parcellation():
     rng = np.random.default_rng(8)
     # a second "atlas": other regions mixing the same signal differently
     other = features @ rng.normal(size=(30, 25)) / np.sqrt(30) + 0.3 * rng.normal(size=(200, 25))
-    settings = SubtypeSettings(n_null=19)
+    settings = SubtypesSettings(groups=("TRD",), n_null=19)
     assert atlas_replication(features, other, "kmeans", 4, settings) > 0.8
     null_other = _gaussian(8, n=200, p=25)
     assert abs(atlas_replication(features, null_other, "kmeans", 4, settings)) < 0.1
