@@ -23,11 +23,15 @@ def whole_process(command: list[str], *, cwd: Path | None = None) -> dict:
         start = time.perf_counter()
         completed = subprocess.run(
             ["/usr/bin/time", "-f", "%M", "-o", record.name, *command],
-            check=True,
             capture_output=True,
             text=True,
             cwd=cwd,
         )
+        if completed.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(command)} exited with {completed.returncode}:\n"
+                + completed.stderr[-2000:]
+            )
         seconds = time.perf_counter() - start
         peak_kb = int(Path(record.name).read_text().split()[-1])
     output = completed.stdout + completed.stderr
@@ -131,8 +135,8 @@ def _cohort_steps(folder: Path, size: int) -> list[tuple[str, list[str]]]:
             "classify",
             [SFCKIT, "classify", "--features", str(features / "sfc.tsv"),
              "--manifest", str(cohort / "manifest.tsv"), "--out", str(folder / f"ml-{size}"),
-             "--model", "logistic", "--repeats", "1", "--permutations", "0", "--jobs", "2",
-             "--quiet"],
+             "--positive", "TRD", "--negative", "nTRD", "--model", "logistic", "--repeats", "1",
+             "--permutations", "0", "--jobs", "2", "--quiet"],
         ),
     ]  # fmt: skip
 

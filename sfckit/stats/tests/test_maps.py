@@ -280,3 +280,22 @@ def test_maps_stream_into_a_memory_map_with_the_common_mask(tmp_path):
     assert not stack.mask[0, 0, 0] and stack.mask.sum() == np.prod(SHAPE) - 1
     expected = maps.astype(np.float32)[:, stack.mask]
     np.testing.assert_array_equal(np.asarray(stack.values), expected)
+
+
+def test_column_blocks_of_a_memory_map_are_read_without_mapping_the_file(tmp_path):
+    """Positional reads give exactly the slice, at every block offset, after the npy header
+    (their effect on peak memory is measured by benchmarks/run.py --only maps)."""
+    from sfckit.stats.maps import column_block
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(37, 1001)).astype(np.float32)
+    stored = np.lib.format.open_memmap(
+        tmp_path / "m.npy", mode="w+", dtype=np.float32, shape=data.shape
+    )
+    stored[:] = data
+    stored.flush()
+    for block in (slice(0, 1), slice(0, 1001), slice(500, 777), slice(1000, 1001)):
+        got = column_block(stored, block)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, data[:, block].astype(np.float64))
+    np.testing.assert_array_equal(column_block(data, slice(3, 9)), data[:, 3:9])
