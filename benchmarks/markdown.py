@@ -67,7 +67,7 @@ def _extraction(r: dict) -> str:
         [
             f"One 2 mm participant ({shape} float32, {r['uncompressed_mb']:,} MB uncompressed, "
             f"{r['bold_gz_mb']:,} MB gzipped; Rayleigh noise outside the brain as in an "
-            "unmasked run), each command a whole process, best of 3, alternating.",
+            "unmasked run), each command a whole process, best of 5, alternating.",
             _table(
                 ["command", "seconds", "peak RSS (MB)"],
                 [

@@ -34,8 +34,12 @@ def whole_process(command: list[str], *, cwd: Path | None = None) -> dict:
             )
         seconds = time.perf_counter() - start
         peak_kb = int(Path(record.name).read_text().split()[-1])
-    output = completed.stdout + completed.stderr
-    return {"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "output": output}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": peak_kb / 1024,
+        "stdout": completed.stdout,
+        "output": completed.stdout + completed.stderr,
+    }
 
 
 def make_realistic_participant(folder: Path, n_volumes: int) -> tuple[Path, Path]:
@@ -72,7 +76,7 @@ def make_realistic_participant(folder: Path, n_volumes: int) -> tuple[Path, Path
     return folder / "bold.nii.gz", folder / "gmv.nii.gz"
 
 
-def target_extraction(folder: Path, n_volumes: int, repeats: int = 3) -> dict:
+def target_extraction(folder: Path, n_volumes: int, repeats: int = 5) -> dict:
     """``sfckit extract`` of one participant (start-up, imports, atlas, read, ALFF, SFC,
     checksums, tables) against a process that only loads the BOLD run with nibabel; the two
     alternate, best of ``repeats`` each."""

@@ -199,7 +199,8 @@ def kl_similarity(
     gmv_z = (gmv - gmv.mean()) / gmv.std()
     alff_z = (alff - alff.mean()) / alff.std()
     in_regions = np.flatnonzero((position >= 0) & (position < n_regions))
-    order = in_regions[np.argsort(position[in_regions], kind="stable")]
+    small = np.int16 if n_regions < 2**15 else np.int64  # numpy radix-sorts 16-bit keys
+    order = in_regions[np.argsort(position[in_regions].astype(small), kind="stable")]
     counts = np.bincount(position[order], minlength=n_regions)
     return _kl_similarities((gmv_z[order], counts), (alff_z[order], counts))
 
@@ -334,7 +335,7 @@ def _binned_kdes(
     """Gaussian KDEs, one per region, at the :data:`KL_GRID_POINTS` points of [low, high].
 
     Linear binning onto a grid ``subdivision`` times finer, convolved with the
-    sampled Gaussian kernel by FFT (Silverman 1982): O(grid log grid) instead of
+    Gaussian kernel by FFT (Silverman 1982): O(grid log grid) instead of
     O(sample x grid), all regions of a block in one batched FFT; the KL grid points are
     points of the fine grid. No maintained library bins onto a grid given per
     sample (KDEpy and statsmodels choose their own grid), hence written here.
@@ -349,16 +350,17 @@ def _binned_kdes(
     weights = np.bincount(flat, weights=1 - right_weight, minlength=size)
     weights += np.bincount(flat + 1, weights=right_weight, minlength=size)
     weights = weights.reshape(low.size, n_fine)
-    reach = n_fine - 1  # the whole grid: the KL's log ratio needs the far tails too
-    offsets = np.arange(-reach, reach + 1)[None, :] * step[:, None]
-    kernel = np.exp(-0.5 * (offsets / bandwidth[:, None]) ** 2) / (
-        bandwidth[:, None] * np.sqrt(2 * np.pi)
-    )
-    # linear (not circular) convolution by numpy's FFT, at a power-of-two length
-    length = 1 << (n_fine + kernel.shape[1] - 2).bit_length()
-    spectrum = np.fft.rfft(weights, length, axis=1) * np.fft.rfft(kernel, length, axis=1)
-    full = np.fft.irfft(spectrum, length, axis=1)
-    density = full[:, reach : reach + n_fine] / n[:, None]
+    # Circular convolution with the Gaussian's spectrum: the periodic sampled kernel's DFT
+    # is (1/step) exp(-2 pi^2 (h/step)^2 (k/L)^2) (Poisson summation; the aliases vanish
+    # because h >= 20 steps). The length leaves 10 bandwidths between the grid's ends, so
+    # wrapped-around kernel mass is below e^-50 of the peak.
+    widths = bandwidth / step
+    length = 1 << int(n_fine + np.ceil(10 * widths.max())).bit_length()
+    frequency = np.arange(length // 2 + 1) / length
+    kernel_spectrum = np.exp(-2 * np.pi**2 * (widths[:, None] * frequency[None, :]) ** 2)
+    kernel_spectrum /= step[:, None]
+    spectrum = np.fft.rfft(weights, length, axis=1) * kernel_spectrum
+    density = np.fft.irfft(spectrum, length, axis=1)[:, :n_fine] / n[:, None]
     return density[:, ::subdivision]
 
 
