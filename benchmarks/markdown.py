@@ -148,7 +148,9 @@ def _scaling(r: dict) -> str:
             f"(speed-up {fitted['speedup_per_participant_warm']}, cold "
             f"{fitted['speedup_per_participant_cold']}); R² "
             f"{min(fitted[mode]['r_squared'] for mode in modes)}"
-            " or more, so time is linear in participants."
+            " or more, so time is linear in participants. One worker already hashes each run "
+            "on a helper thread (part of a second core), which lowers the 2-worker ratio; "
+            "compare the absolute per-participant times with benchmarks/HISTORY.md."
         )
     ceiling = r.get("parallel_ceiling")
     if ceiling:
