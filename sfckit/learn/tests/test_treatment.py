@@ -110,7 +110,7 @@ def test_no_heterogeneity_no_invented_personalisation():
         rate_p += table.loc[table["features"] == "imaging+clinical", "autoc_p"].tolist()
     assert np.mean(includes_zero) >= 0.93
     # RATE p-values under the null: loose bounds for 90 p-values (validation/rate_null.py
-    # measures the level on 800 simulations: 4-6 % below 0.05; docs/DECISIONS.md)
+    # measures the level on 800 simulations: 4-7 % below 0.05; docs/DECISIONS.md)
     rate_p = np.array(rate_p)
     assert np.mean(rate_p < 0.05) <= 0.1
     assert 0.3 <= np.median(rate_p) <= 0.7
