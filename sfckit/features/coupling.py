@@ -25,6 +25,13 @@ from typing import Any
 import numpy as np
 
 from sfckit.errors import SparseRegionWarning
+from sfckit.features.kde import (
+    KDE_GRID_POINTS,
+    normalised,
+    region_kdes,
+    region_moments,
+    scott_bandwidth,
+)
 from sfckit.features.regional import grouped_mean, region_positions
 
 DEFAULT_METHOD = "voxel-correlation"
@@ -177,7 +184,7 @@ def voxel_spearman(
     return voxel_correlation(gmv_ranks, alff_ranks, position, n_regions)
 
 
-KL_GRID_POINTS = 256
+KL_GRID_POINTS = KDE_GRID_POINTS
 
 
 @register_method(
@@ -213,155 +220,29 @@ def kl_similarity_of_samples(first: np.ndarray, second: np.ndarray) -> float:
     )
 
 
-FINE_STEPS_PER_BANDWIDTH = 20  # fine-grid resolution of the binned KDE (error ~1e-5)
-MAX_FINE_POINTS = 1 << 16  # beyond this, a region's KDEs are summed exactly at the KL grid
-KDE_FFT_BYTES = 64 << 20  # work arrays of one batch of FFTs
-
-
 def _kl_similarities(
     first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
     """exp(-symmetric KL) per region between two samples, each given as (values sorted by
-    region, count per region); NaN where a sample has < 3 values or no spread.
-
-    The binned KDE needs a fine grid that resolves the narrower bandwidth: each region gets
-    the smallest power-of-two subdivision of the KL grid with at least
-    :data:`FINE_STEPS_PER_BANDWIDTH` steps per bandwidth (typical regions 2-4, a skewed
-    region with far outliers more), and regions with the same subdivision share batched
-    FFTs. A region that would need more than :data:`MAX_FINE_POINTS` is summed exactly.
-    """
-    samples = []
-    for values, counts in (first, second):
-        region_of = np.repeat(np.arange(counts.size), counts)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
-        low, sd, high = _region_moments(values, region_of, counts.size)
-        bandwidth = sd * np.maximum(counts, 1) ** (-0.2)  # Scott's rule, as gaussian_kde
-        samples.append((values, counts, starts, low, high, bandwidth))
-    n_regions = first[1].size
-    usable = np.ones(n_regions, dtype=bool)
-    for _, counts, _, low, high, _ in samples:
+    region, count per region); NaN where a sample has < 3 values or no spread."""
+    moments = [region_moments(values, counts) for values, counts in (first, second)]
+    usable = np.ones(first[1].size, dtype=bool)
+    for (_, counts), (low, _, high) in zip((first, second), moments, strict=True):
         usable &= (counts >= 3) & (high > low)
-    pad = 3.0 * np.maximum(samples[0][5], samples[1][5])
-    grid_low = np.minimum(samples[0][3], samples[1][3]) - pad
-    grid_high = np.maximum(samples[0][4], samples[1][4]) + pad
-    kl_step = (grid_high - grid_low) / (KL_GRID_POINTS - 1)
-    narrowest = np.minimum(samples[0][5], samples[1][5])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        needed = np.ceil(FINE_STEPS_PER_BANDWIDTH * kl_step / narrowest)
-    subdivision = np.where(
-        usable, 2 ** np.ceil(np.log2(np.clip(np.nan_to_num(needed, nan=1.0), 1, 2**30))), 0
-    ).astype(np.int64)
-    exact = usable & ((KL_GRID_POINTS - 1) * subdivision + 1 > MAX_FINE_POINTS)
-    similarity = np.full(n_regions, np.nan)
-
-    def densities(block: np.ndarray, sub: int | None) -> list[np.ndarray]:
-        out = []
-        for values, counts, starts, *_, bandwidth in samples:
-            rows = np.concatenate([np.arange(starts[r], starts[r] + counts[r]) for r in block])
-            local = np.repeat(np.arange(block.size), counts[block])
-            args = (values[rows], local, grid_low[block], grid_high[block], bandwidth[block])
-            if sub is None:
-                density = _exact_kdes(*args, counts[block])
-            else:
-                density = _binned_kdes(*args, counts[block], subdivision=sub)
-            density = np.maximum(density, 1e-12)
-            out.append(density / density.sum(axis=1, keepdims=True))
-        return out
-
-    batches = [(np.flatnonzero(exact), None)]
-    for sub in np.unique(subdivision[usable & ~exact]):
-        members = np.flatnonzero(usable & ~exact & (subdivision == sub))
-        fft_bytes = 16 * 16 * ((KL_GRID_POINTS - 1) * int(sub) + 1)  # ~4 arrays of 4 n_fine
-        per_batch = max(1, KDE_FFT_BYTES // fft_bytes)
-        batches += [
-            (members[i : i + per_batch], int(sub)) for i in range(0, members.size, per_batch)
-        ]
-    for block, sub in batches:
-        if block.size == 0:
-            continue
-        p, q = densities(block, sub)
+    bandwidths = [
+        scott_bandwidth(sd, counts)
+        for (_, counts), (_, sd, _) in zip((first, second), moments, strict=True)
+    ]
+    pad = 3.0 * np.maximum(*bandwidths)
+    low = np.minimum(moments[0][0], moments[1][0]) - pad
+    high = np.maximum(moments[0][2], moments[1][2]) + pad
+    p, q = (
+        normalised(region_kdes(values, counts, low=low, high=high, bandwidth=h, usable=usable))
+        for (values, counts), h in zip((first, second), bandwidths, strict=True)
+    )
+    with np.errstate(invalid="ignore"):
         divergence = np.sum(p * np.log(p / q), axis=1) + np.sum(q * np.log(q / p), axis=1)
-        similarity[block] = np.exp(-divergence)
-    return similarity
-
-
-def _exact_kdes(
-    sample: np.ndarray,
-    region: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    bandwidth: np.ndarray,
-    n: np.ndarray,
-) -> np.ndarray:
-    """Gaussian KDEs summed exactly at the :data:`KL_GRID_POINTS` points of [low, high]
-    (what ``scipy.stats.gaussian_kde`` evaluates), one region at a time."""
-    out = np.empty((low.size, KL_GRID_POINTS))
-    for index in range(low.size):
-        points = np.linspace(low[index], high[index], KL_GRID_POINTS)
-        values = sample[region == index]
-        total = np.zeros(KL_GRID_POINTS)
-        for start in range(0, values.size, 8192):  # bounded (256 x 8192) work array
-            z = (points[:, None] - values[None, start : start + 8192]) / bandwidth[index]
-            total += np.exp(-0.5 * z**2).sum(axis=1)
-        out[index] = total / (n[index] * bandwidth[index] * np.sqrt(2 * np.pi))
-    return out
-
-
-def _region_moments(
-    values: np.ndarray, region_of: np.ndarray, n_regions: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per region: minimum, SD (ddof 1) and maximum."""
-    n = np.bincount(region_of, minlength=n_regions).astype(float)
-    mean = np.bincount(region_of, weights=values, minlength=n_regions) / np.maximum(n, 1)
-    squares = np.bincount(region_of, weights=(values - mean[region_of]) ** 2, minlength=n_regions)
-    sd = np.sqrt(squares / np.maximum(n - 1, 1))
-    low = np.full(n_regions, np.inf)
-    high = np.full(n_regions, -np.inf)
-    np.minimum.at(low, region_of, values)
-    np.maximum.at(high, region_of, values)
-    return low, sd, high
-
-
-def _binned_kdes(
-    sample: np.ndarray,
-    region: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    bandwidth: np.ndarray,
-    n: np.ndarray,
-    *,
-    subdivision: int,
-) -> np.ndarray:
-    """Gaussian KDEs, one per region, at the :data:`KL_GRID_POINTS` points of [low, high].
-
-    Linear binning onto a grid ``subdivision`` times finer, convolved with the
-    Gaussian kernel by FFT (Silverman 1982): O(grid log grid) instead of
-    O(sample x grid), all regions of a block in one batched FFT; the KL grid points are
-    points of the fine grid. No maintained library bins onto a grid given per
-    sample (KDEpy and statsmodels choose their own grid), hence written here.
-    """
-    n_fine = (KL_GRID_POINTS - 1) * subdivision + 1
-    step = (high - low) / (n_fine - 1)
-    position = (sample - low[region]) / step[region]
-    left = np.clip(np.floor(position).astype(np.int64), 0, n_fine - 2)
-    right_weight = position - left
-    flat = region * n_fine + left
-    size = low.size * n_fine
-    weights = np.bincount(flat, weights=1 - right_weight, minlength=size)
-    weights += np.bincount(flat + 1, weights=right_weight, minlength=size)
-    weights = weights.reshape(low.size, n_fine)
-    # Circular convolution with the Gaussian's spectrum: the periodic sampled kernel's DFT
-    # is (1/step) exp(-2 pi^2 (h/step)^2 (k/L)^2) (Poisson summation; the aliases vanish
-    # because h >= 20 steps). The length leaves 10 bandwidths between the grid's ends, so
-    # wrapped-around kernel mass is below e^-50 of the peak.
-    widths = bandwidth / step
-    length = 1 << int(n_fine + np.ceil(10 * widths.max())).bit_length()
-    frequency = np.arange(length // 2 + 1) / length
-    kernel_spectrum = np.exp(-2 * np.pi**2 * (widths[:, None] * frequency[None, :]) ** 2)
-    kernel_spectrum /= step[:, None]
-    spectrum = np.fft.rfft(weights, length, axis=1) * kernel_spectrum
-    density = np.fft.irfft(spectrum, length, axis=1)[:, :n_fine] / n[:, None]
-    return density[:, ::subdivision]
+    return np.where(usable, np.exp(-divergence), np.nan)
 
 
 # Methods of the other kinds live in their own modules; importing them registers them.

@@ -16,29 +16,39 @@ from __future__ import annotations
 import numpy as np
 
 from sfckit.features.coupling import register_method
+from sfckit.features.kde import (
+    KDE_GRID_POINTS,
+    normalised,
+    region_kdes,
+    region_moments,
+    scott_bandwidth,
+)
 from sfckit.features.regional import region_positions
 
-GRID_POINTS = 256
+GRID_POINTS = KDE_GRID_POINTS
 
 
-def region_densities(
-    values: np.ndarray, positions: np.ndarray, n_regions: int, *, grid_points: int = GRID_POINTS
-) -> np.ndarray:
+def region_densities(values: np.ndarray, positions: np.ndarray, n_regions: int) -> np.ndarray:
     """KDE (Scott's bandwidth) of each region's values on one common grid, rows sum to 1.
 
-    Regions with fewer than 3 distinct values give a row of NaN.
+    The grid has :data:`GRID_POINTS` points from the smallest value - 1 to the largest + 1;
+    regions with fewer than 3 values or no spread give a row of NaN.
     """
-    from scipy.stats import gaussian_kde  # imported here: scipy.stats is slow to import
-
-    grid = np.linspace(values.min() - 1.0, values.max() + 1.0, grid_points)
-    densities = np.full((n_regions, grid_points), np.nan)
-    for region in range(n_regions):
-        sample = values[positions == region]
-        if sample.size < 3 or np.ptp(sample) == 0:
-            continue
-        density = np.maximum(gaussian_kde(sample)(grid), 1e-12)
-        densities[region] = density / density.sum()
-    return densities
+    inside = np.flatnonzero((positions >= 0) & (positions < n_regions))
+    order = inside[np.argsort(positions[inside], kind="stable")]
+    counts = np.bincount(positions[order], minlength=n_regions)
+    sorted_values = values[order]
+    low, sd, high = region_moments(sorted_values, counts)
+    usable = (counts >= 3) & (high > low)
+    densities = region_kdes(
+        sorted_values,
+        counts,
+        low=np.full(n_regions, values.min() - 1.0),
+        high=np.full(n_regions, values.max() + 1.0),
+        bandwidth=scott_bandwidth(sd, counts),
+        usable=usable,
+    )
+    return np.where(usable[:, None], normalised(densities), np.nan)
 
 
 def morphometric_similarity(densities: np.ndarray) -> np.ndarray:

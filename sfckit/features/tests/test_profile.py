@@ -51,6 +51,27 @@ def test_morphometric_similarity_properties():
     assert similarity[0, 1] > 0.8 > similarity[0, 2]
 
 
+def test_region_densities_are_gaussian_kde_on_the_common_grid():
+    """The binned KDEs equal scipy's gaussian_kde evaluated on the common grid; a region with
+    far outliers and one with two values give the exact sum and NaN."""
+    rng = np.random.default_rng(4)
+    samples = [rng.normal(0, 1, 40), rng.normal(1, 0.3, 900), rng.gamma(2.0, size=500)]
+    samples.append(np.concatenate([rng.normal(0, 0.05, 300), [40.0]]))  # a vessel
+    samples.append(np.array([1.0, 2.0]))
+    values = np.concatenate(samples)
+    positions = np.repeat(np.arange(len(samples)), [s.size for s in samples])
+    densities = region_densities(values, positions, len(samples))
+    grid = np.linspace(values.min() - 1.0, values.max() + 1.0, densities.shape[1])
+    expected = np.array([stats.gaussian_kde(sample)(grid) for sample in samples[:4]])
+    expected = np.maximum(expected, 1e-12)
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(densities[:4], expected, rtol=1e-2, atol=1e-6)
+    np.testing.assert_allclose(
+        morphometric_similarity(densities[:4]), morphometric_similarity(expected), atol=1e-3
+    )
+    assert np.isnan(densities[4]).all()
+
+
 def test_functional_network_is_fisher_z_pearson():
     series = np.random.default_rng(3).normal(size=(50, 4))
     expected = np.arctanh(stats.pearsonr(series[:, 0], series[:, 2]).statistic)
