@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sfckit.steps import layout
-from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
 from sfckit.steps.common import write_provenance
 from sfckit.steps.settings import TmsTargetSettings
 
@@ -76,7 +76,65 @@ def _masks_on_grid(affine_bytes, shape, seed_mask, search_mask, seed_coordinate,
     return coordinates, seed, search
 
 
-def _participant(row: dict, settings: TmsTargetSettings, maps: Path) -> dict:
+def _cache_key(row: dict, settings: TmsTargetSettings) -> str:
+    """What a participant's target depends on: the run (path, size, modification time),
+    the TR, every setting and any user mask, and the sfckit version."""
+    from sfckit import __version__
+    from sfckit.io.outputs import parameters_hash
+
+    files = {}
+    for name in (row["bold"], settings.seed_mask, settings.search_mask):
+        if name:
+            stat = Path(name).stat()
+            files[str(name)] = [stat.st_size, stat.st_mtime_ns]
+    return parameters_hash(
+        {
+            "participant_id": row["participant_id"],
+            "tr": row.get("tr"),
+            "files": files,
+            "settings": settings.model_dump(mode="json"),
+            "sfckit": __version__,
+        }
+    )
+
+
+def _cache_file(cache: Path, participant_id: str) -> Path:
+    from sfckit.features.participant import cache_name
+
+    return cache / cache_name(participant_id).replace(".npz", ".json")
+
+
+def _cached(row: dict, settings: TmsTargetSettings, cache: Path, out_dir: Path) -> dict | None:
+    """The stored target of a finished participant, if its inputs and settings are the same
+    and its map is still there; ``None`` otherwise (also for a damaged entry)."""
+    import json
+
+    try:
+        entry = json.loads(_cache_file(cache, row["participant_id"]).read_text())
+    except (OSError, ValueError):
+        return None
+    if entry.get("key") != _cache_key(row, settings):
+        return None
+    if not (out_dir / entry["result"]["map"]).is_file():
+        return None
+    return entry["result"]
+
+
+def _participant(row: dict, settings: TmsTargetSettings, maps: Path, cache: Path) -> dict:
+    """One participant's target, stored in ``cache`` as soon as it is found, so that an
+    interrupted run resumes without recomputing it."""
+    import json
+
+    from sfckit.io.outputs import atomic_write
+
+    key = _cache_key(row, settings)
+    result = _target(row, settings, maps)
+    with atomic_write(_cache_file(cache, row["participant_id"]), durable=False) as handle:
+        json.dump({"key": key, "result": result}, handle)
+    return result
+
+
+def _target(row: dict, settings: TmsTargetSettings, maps: Path) -> dict:
     import nibabel as nib
     import numpy as np
 
@@ -120,7 +178,6 @@ def _participant(row: dict, settings: TmsTargetSettings, maps: Path) -> dict:
     return {"participant_id": row["participant_id"], **result, "map": f"{layout.TMS_MAPS}/{name}"}
 
 
-@staged
 def run(
     inputs: Mapping[str, Any],
     out_dir: str | Path,
@@ -149,8 +206,9 @@ def run(
 
     from sfckit.engine import run_tasks
     from sfckit.errors import UserError
+    from sfckit.features.extract import CACHE_FOLDER
     from sfckit.io.manifest import read_manifest
-    from sfckit.io.outputs import write_tsv
+    from sfckit.io.outputs import staged_folder
 
     manifest_path = Path(inputs["manifest"])
     out_dir = Path(out_dir)
@@ -164,14 +222,24 @@ def run(
         )
     rows = table[table["bold"].notna()].to_dict("records")
     maps = out_dir / layout.TMS_MAPS
+    cache = out_dir / CACHE_FOLDER / "tms-target"
+    cache.mkdir(parents=True, exist_ok=True)
+    reused = [_cached(row, settings, cache, out_dir) for row in rows]
+    pending = [row for row, done in zip(rows, reused, strict=True) if done is None]
+    if execution.log and len(pending) < len(rows):
+        execution.log(
+            f"tms-target: {len(rows) - len(pending)} participant(s) reused from the cache, "
+            f"{len(pending)} to compute"
+        )
     results = run_tasks(
         _participant,
-        [(row, settings, maps) for row in rows],
+        [(row, settings, maps, cache) for row in pending],
         jobs=execution.jobs,
         progress=execution.progress,
         description="rTMS targets",
     )
-    targets = pd.DataFrame(list(results)).sort_values("participant_id").reset_index(drop=True)
+    found = [done for done in reused if done is not None] + list(results)
+    targets = pd.DataFrame(found).sort_values("participant_id").reset_index(drop=True)
     millimetres = ["x", "y", "z", "split_half_distance"]
     millimetres += [c for c in targets.columns if c.startswith("distance_")]
     targets[millimetres] = targets[millimetres].round(1)
@@ -179,6 +247,18 @@ def run(
         ["correlation", "peak_correlation"]
     ].round(3)
     targets["note"] = NOTICE
+    # Not staged as a whole: the maps and the cache of finished participants stay in place
+    # (an interrupted run resumes from them); the table and provenance appear together.
+    with staged_folder(out_dir) as stage:
+        _write_table_and_provenance(targets, stage, settings, manifest_path)
+    return {"targets": targets}
+
+
+def _write_table_and_provenance(
+    targets: Any, out_dir: Path, settings: TmsTargetSettings, manifest_path: Path
+) -> None:
+    from sfckit.io.outputs import write_tsv
+
     write_tsv(targets, out_dir / layout.TMS_TARGETS)
     write_provenance(
         out_dir,
@@ -195,7 +275,6 @@ def run(
             "notice": NOTICE,
         },
     )
-    return {"targets": targets}
 
 
 def summary(result: dict[str, Any], settings: TmsTargetSettings, out: Path) -> list[str]:

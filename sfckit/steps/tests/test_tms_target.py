@@ -96,3 +96,25 @@ def test_a_manifest_without_bold_runs_is_one_line_and_writes_nothing(
     assert status == 2 and len(err) == 1
     assert "no participant has a 'bold' run" in err[0]
     assert not (tmp_path / "out" / layout.TMS_TARGETS).exists()
+
+
+def test_a_rerun_reuses_finished_participants_and_recomputes_a_changed_run(planted):
+    import os
+
+    from sfckit.io.manifest import read_manifest
+    from sfckit.steps.base import Execution
+
+    manifest, results = planted
+    out = Layout(results).tms
+    before = (out / layout.TMS_TARGETS).read_text()
+    lines = []
+    tms_target.run({"manifest": manifest}, out, TmsTargetSettings(), Execution(log=lines.append))
+    assert lines == ["tms-target: 10 participant(s) reused from the cache, 0 to compute"]
+    assert (out / layout.TMS_TARGETS).read_text() == before
+    bold = read_manifest(manifest).table["bold"].iloc[0]
+    stat = os.stat(bold)
+    os.utime(bold, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    lines.clear()
+    tms_target.run({"manifest": manifest}, out, TmsTargetSettings(), Execution(log=lines.append))
+    assert lines == ["tms-target: 9 participant(s) reused from the cache, 1 to compute"]
+    assert (out / layout.TMS_TARGETS).read_text() == before
