@@ -22,7 +22,11 @@ import numpy as np
 import pandas as pd
 
 from sfckit.errors import UserError
-from sfckit.learn.calibration import calibration_metrics, reliability_curve
+from sfckit.learn.calibration import (
+    calibration_metrics,
+    reliability_curve,
+    smoothed_calibration_curve,
+)
 from sfckit.learn.comparison import delong_test, reclassification, stratified_bootstrap
 from sfckit.learn.data import ClassificationData, check_fold_counts, site_labels
 from sfckit.learn.decision_curve import DEFAULT_THRESHOLDS, net_benefit, treat_all
@@ -56,6 +60,7 @@ class BenchmarkResult:
     comparisons: pd.DataFrame
     decision_curve: pd.DataFrame
     calibration: pd.DataFrame
+    calibration_curve: pd.DataFrame
     per_site: pd.DataFrame | None = None
     confound_audit: pd.DataFrame | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -425,6 +430,13 @@ def benchmark(
         comparisons=pd.DataFrame(comparison_rows),
         decision_curve=_decision_curve(pooled_predictions, settings.seed, settings.n_bootstrap),
         calibration=calibration[["model", "bin", "mean_predicted", "observed", "count"]],
+        calibration_curve=pd.concat(
+            [
+                smoothed_calibration_curve(part["y_true"], part["y_score"]).assign(model=name)
+                for name, part in pooled_predictions.groupby("model", sort=False)
+            ],
+            ignore_index=True,
+        )[["model", "predicted", "observed"]],
     )
     if sites is not None:
         result.per_site = _per_site(pooled_predictions, sites)

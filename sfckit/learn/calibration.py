@@ -1,5 +1,7 @@
 """Calibration of predicted probabilities: Brier score, logistic recalibration intercept and
-slope, expected calibration error and reliability-curve points.
+slope, expected calibration error and reliability-curve points, and the smoothed
+(flexible) calibration curve with its integrated calibration index (Austin & Steyerberg
+2019), which does not depend on a choice of bins.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def calibration_metrics(y_true, probabilities, *, n_bins: int = 10) -> dict[str,
     The slope is the coefficient of ``logit(p)`` in a logistic regression of the outcome on
     ``logit(p)``; the intercept (calibration-in-the-large) is the intercept of a logistic
     regression with ``logit(p)`` as offset. A perfectly calibrated model has intercept 0 and
-    slope 1. ECE uses ``n_bins`` equal-width bins weighted by their counts.
+    slope 1. ECE uses ``n_bins`` equal-width bins weighted by their counts; ICI, E50 and E90
+    summarise the smoothed calibration curve (:func:`smoothed_observed`), without bins.
     """
     y = np.asarray(y_true, dtype=float)
     p = np.asarray(probabilities, dtype=float)
@@ -35,12 +38,45 @@ def calibration_metrics(y_true, probabilities, *, n_bins: int = 10) -> dict[str,
     ece = float(
         np.sum(curve["count"] * np.abs(curve["observed"] - curve["mean_predicted"])) / len(y)
     )
+    error = np.abs(smoothed_observed(y, p) - p)
     return {
         "brier": float(np.mean((p - y) ** 2)),
         "calibration_intercept": float(intercept_fit.params[0]),
         "calibration_slope": float(slope_fit.params[1]),
         "ece": ece,
+        "ici": float(error.mean()),
+        "e50": float(np.median(error)),
+        "e90": float(np.quantile(error, 0.9)),
     }
+
+
+SMOOTHING_SPAN = 2 / 3  # share of the predictions each local fit uses (lowess' default)
+
+
+def smoothed_observed(y_true, probabilities) -> np.ndarray:
+    """The observed event rate at each prediction, by lowess of the outcome on the
+    prediction (local linear, tricube weights, span :data:`SMOOTHING_SPAN`, no robustness
+    iterations, which would down-weight the 0/1 outcomes themselves), clipped to [0, 1].
+
+    ``mean |smoothed - p|`` is the integrated calibration index (ICI), its median and 90th
+    percentile E50 and E90 (Austin & Steyerberg 2019).
+    """
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(probabilities, dtype=float)
+    fitted = lowess(y, p, frac=SMOOTHING_SPAN, it=0, return_sorted=False)
+    return np.clip(fitted, 0.0, 1.0)
+
+
+def smoothed_calibration_curve(y_true, probabilities, *, points: int = 50) -> pd.DataFrame:
+    """The smoothed calibration curve at ``points`` predictions evenly spaced between the
+    1st and 99th percentiles of the predictions (``predicted``, ``observed``)."""
+    p = np.asarray(probabilities, dtype=float)
+    observed = smoothed_observed(y_true, p)
+    order = np.argsort(p, kind="stable")
+    grid = np.linspace(*np.quantile(p, [0.01, 0.99]), points)
+    return pd.DataFrame({"predicted": grid, "observed": np.interp(grid, p[order], observed[order])})
 
 
 def reliability_curve(y_true, probabilities, *, n_bins: int = 10) -> pd.DataFrame:

@@ -38,6 +38,7 @@ def benchmark_blocks(results: Layout, facts: dict[str, Any]) -> list[dict[str, A
                     "calibration_intercept",
                     "calibration_slope",
                     "ece",
+                    "ici",
                     "balanced_accuracy",
                 ],
             ),
@@ -65,10 +66,16 @@ def benchmark_blocks(results: Layout, facts: dict[str, Any]) -> list[dict[str, A
             curves[name] = roc_table(part)
         images.append((figures.roc_figure(curves), "ROC of each model (band over repeats)"))
     if (folder / layout.CALIBRATION).is_file():
+        curve_file = folder / layout.CALIBRATION_CURVE
         images.append(
             (
-                figures.calibration_figure(read_tsv(folder / layout.CALIBRATION)),
-                "Calibration of pooled out-of-fold probabilities",
+                figures.calibration_figure(
+                    read_tsv(folder / layout.CALIBRATION),
+                    read_tsv(curve_file) if curve_file.is_file() else None,
+                ),
+                "Calibration of pooled out-of-fold probabilities: smoothed curves (lowess; "
+                "ICI = their mean distance from the diagonal) and tenths of the probability scale "
+                "(points)",
             )
         )
     if (folder / layout.DECISION_CURVE).is_file():

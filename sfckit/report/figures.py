@@ -228,13 +228,19 @@ def roc_figure(curves: dict[str, pd.DataFrame]) -> str:
     return to_data_uri(figure)
 
 
-def calibration_figure(calibration: pd.DataFrame) -> str:
-    """Reliability curves (observed frequency against mean predicted probability)."""
+def calibration_figure(calibration: pd.DataFrame, smoothed: pd.DataFrame | None = None) -> str:
+    """Reliability curves: observed frequency against predicted probability, the smoothed
+    curve of each model as a line (when given) and its binned points as markers."""
     figure, ax = plt.subplots(figsize=(4.2, 4))
     names = list(dict.fromkeys(calibration["model"]))
     for name, part in calibration.groupby("model", sort=False):
         colour = model_colour(name, names)
-        ax.plot(part["mean_predicted"], part["observed"], marker="o", color=colour, label=name)
+        if smoothed is not None and name in set(smoothed["model"]):
+            curve = smoothed[smoothed["model"] == name]
+            ax.plot(curve["predicted"], curve["observed"], color=colour, label=name)
+            ax.plot(part["mean_predicted"], part["observed"], "o", color=colour, markersize=3)
+        else:
+            ax.plot(part["mean_predicted"], part["observed"], marker="o", color=colour, label=name)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed frequency")

@@ -73,6 +73,7 @@ def run(
     write_tsv(result.comparisons, out_dir / layout.COMPARISONS)
     write_tsv(result.decision_curve, out_dir / layout.DECISION_CURVE)
     write_tsv(result.calibration, out_dir / layout.CALIBRATION)
+    write_tsv(result.calibration_curve, out_dir / layout.CALIBRATION_CURVE)
     if result.per_site is not None:
         write_tsv(result.per_site, out_dir / layout.PER_SITE)
     if result.confound_audit is not None:

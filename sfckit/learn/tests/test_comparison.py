@@ -116,6 +116,28 @@ def test_calibration_of_a_calibrated_model():
     assert curve["count"].sum() == p.size and len(curve) == 10
 
 
+def test_smoothed_calibration_recovers_a_planted_miscalibration():
+    """ICI/E50/E90 against their closed forms: predictions p whose true risk is
+    expit(2 logit p) (under-confident) miss it by |expit(2 logit p) - p|."""
+    from sfckit.learn.calibration import smoothed_calibration_curve
+
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.05, 0.95, 5000)
+    calibrated = calibration_metrics(rng.uniform(size=p.size) < p, p)
+    assert calibrated["ici"] < 0.02 and calibrated["e90"] < 0.04
+    true_risk = 1 / (1 + np.exp(-2 * np.log(p / (1 - p))))
+    y = rng.uniform(size=p.size) < true_risk
+    metrics = calibration_metrics(y, p)
+    gap = np.abs(true_risk - p)
+    assert metrics["ici"] == pytest.approx(gap.mean(), abs=0.015)
+    assert metrics["e50"] == pytest.approx(np.median(gap), abs=0.02)
+    assert metrics["e90"] == pytest.approx(np.quantile(gap, 0.9), abs=0.03)
+    curve = smoothed_calibration_curve(y, p)
+    expected = 1 / (1 + np.exp(-2 * np.log(curve["predicted"] / (1 - curve["predicted"]))))
+    middle = curve["predicted"].between(0.15, 0.85)
+    np.testing.assert_allclose(curve.loc[middle, "observed"], expected[middle], atol=0.05)
+
+
 def test_net_benefit_closed_form():
     y = np.array([1, 1, 0, 0, 0])
     p = np.array([0.9, 0.4, 0.6, 0.2, 0.1])
