@@ -84,9 +84,9 @@ def _cache_key(row: dict, settings: TmsTargetSettings) -> str:
 
     files = {}
     for name in (row["bold"], settings.seed_mask, settings.search_mask):
-        if name:
-            stat = Path(name).stat()
-            files[str(name)] = [stat.st_size, stat.st_mtime_ns]
+        if name:  # a missing file is reported by the loader, in one line
+            stat = Path(name).stat() if Path(name).is_file() else None
+            files[str(name)] = [stat.st_size, stat.st_mtime_ns] if stat else "missing"
     return parameters_hash(
         {
             "participant_id": row["participant_id"],
@@ -111,13 +111,11 @@ def _cached(row: dict, settings: TmsTargetSettings, cache: Path, out_dir: Path) 
 
     try:
         entry = json.loads(_cache_file(cache, row["participant_id"]).read_text())
-    except (OSError, ValueError):
+        if entry["key"] != _cache_key(row, settings):
+            return None
+        return entry["result"] if (out_dir / entry["result"]["map"]).is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if entry.get("key") != _cache_key(row, settings):
-        return None
-    if not (out_dir / entry["result"]["map"]).is_file():
-        return None
-    return entry["result"]
 
 
 def _participant(row: dict, settings: TmsTargetSettings, maps: Path, cache: Path) -> dict:
