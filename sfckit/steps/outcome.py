@@ -50,7 +50,11 @@ def run(
     """
     from sfckit.io.outputs import write_tsv
     from sfckit.learn.benchmark import pooled
-    from sfckit.learn.calibration import calibration_metrics, reliability_curve
+    from sfckit.learn.calibration import (
+        calibration_metrics,
+        reliability_curve,
+        smoothed_calibration_curve,
+    )
     from sfckit.learn.data import ClassificationData, check_fold_counts
     from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
     from sfckit.learn.nested import nested_cv, outer_splits
@@ -126,10 +130,9 @@ def run(
     )
     write_predictions(result.predictions, out_dir / layout.PREDICTIONS)
     write_tsv(roc_table(result.predictions), out_dir / layout.ROC)
-    write_tsv(
-        reliability_curve(pooled_predictions["y_true"], pooled_predictions["y_score"]),
-        out_dir / layout.CALIBRATION,
-    )
+    truth, scores = pooled_predictions["y_true"], pooled_predictions["y_score"]
+    write_tsv(reliability_curve(truth, scores), out_dir / layout.CALIBRATION)
+    write_tsv(smoothed_calibration_curve(truth, scores), out_dir / layout.CALIBRATION_CURVE)
     return _write_metrics(metrics, out_dir, settings, (features_path, manifest_path), dropped)
 
 

@@ -104,9 +104,12 @@ def test_remission_is_predicted_from_baseline_sfc(reference_study, tmp_path, cap
     # chance but far from perfect
     assert 0.6 < metrics["auc"] < 0.9
     assert metrics["definition"] == "hamd_post <= 7.0"
-    for key in ("brier", "calibration_slope", "calibration_intercept", "ece"):
+    for key in ("brier", "calibration_slope", "calibration_intercept", "ece", "ici"):
         assert metrics[key] is not None
     assert (tmp_path / "calibration.tsv").is_file()
+    curve = pd.read_csv(tmp_path / "calibration_curve.tsv", sep="\t")
+    assert list(curve.columns) == ["predicted", "observed"]
+    assert curve["observed"].between(0, 1).all() and curve["predicted"].is_monotonic_increasing
 
 
 @pytest.mark.parametrize(
