@@ -31,6 +31,7 @@ from sfckit.features.kde import (
     region_kdes,
     region_moments,
     scott_bandwidth,
+    sorted_by_region,
 )
 from sfckit.features.regional import grouped_mean, region_positions
 
@@ -205,10 +206,7 @@ def kl_similarity(
     """
     gmv_z = (gmv - gmv.mean()) / gmv.std()
     alff_z = (alff - alff.mean()) / alff.std()
-    in_regions = np.flatnonzero((position >= 0) & (position < n_regions))
-    small = np.int16 if n_regions < 2**15 else np.int64  # numpy radix-sorts 16-bit keys
-    order = in_regions[np.argsort(position[in_regions].astype(small), kind="stable")]
-    counts = np.bincount(position[order], minlength=n_regions)
+    order, counts = sorted_by_region(position, n_regions)
     return _kl_similarities((gmv_z[order], counts), (alff_z[order], counts))
 
 

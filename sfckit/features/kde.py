@@ -23,6 +23,15 @@ KDE_FFT_BYTES = 64 << 20  # work arrays of one batch of FFTs
 DENSITY_FLOOR = 1e-12  # densities below it are set to it (the KL's logarithms stay finite)
 
 
+def sorted_by_region(position: np.ndarray, n_regions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the values in regions ``0 .. n_regions - 1`` grouped by region (stable),
+    and the count per region; values at other positions (e.g. -1) are left out."""
+    inside = np.flatnonzero((position >= 0) & (position < n_regions))
+    small = np.int16 if n_regions < 2**15 else np.int64  # numpy radix-sorts 16-bit keys
+    order = inside[np.argsort(position[inside].astype(small), kind="stable")]
+    return order, np.bincount(position[order], minlength=n_regions)
+
+
 def region_moments(
     values: np.ndarray, counts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

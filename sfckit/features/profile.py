@@ -22,6 +22,7 @@ from sfckit.features.kde import (
     region_kdes,
     region_moments,
     scott_bandwidth,
+    sorted_by_region,
 )
 from sfckit.features.regional import region_positions
 
@@ -34,9 +35,7 @@ def region_densities(values: np.ndarray, positions: np.ndarray, n_regions: int) 
     The grid has :data:`GRID_POINTS` points from the smallest value - 1 to the largest + 1;
     regions with fewer than 3 values or no spread give a row of NaN.
     """
-    inside = np.flatnonzero((positions >= 0) & (positions < n_regions))
-    order = inside[np.argsort(positions[inside], kind="stable")]
-    counts = np.bincount(positions[order], minlength=n_regions)
+    order, counts = sorted_by_region(positions, n_regions)
     sorted_values = values[order]
     low, sd, high = region_moments(sorted_values, counts)
     usable = (counts >= 3) & (high > low)
