@@ -104,28 +104,28 @@ def _cache_file(cache: Path, participant_id: str) -> Path:
     return cache / cache_name(participant_id).replace(".npz", ".json")
 
 
-def _cached(row: dict, settings: TmsTargetSettings, cache: Path, out_dir: Path) -> dict | None:
-    """The stored target of a finished participant, if its inputs and settings are the same
-    and its map is still there; ``None`` otherwise (also for a damaged entry)."""
+def _cached(row: dict, key: str, cache: Path, out_dir: Path) -> dict | None:
+    """The stored target of a finished participant, if it was stored under ``key`` (same
+    inputs and settings) and its map is still there; ``None`` otherwise (also for a damaged
+    entry)."""
     import json
 
     try:
         entry = json.loads(_cache_file(cache, row["participant_id"]).read_text())
-        if entry["key"] != _cache_key(row, settings):
+        if entry["key"] != key:
             return None
         return entry["result"] if (out_dir / entry["result"]["map"]).is_file() else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _participant(row: dict, settings: TmsTargetSettings, maps: Path, cache: Path) -> dict:
-    """One participant's target, stored in ``cache`` as soon as it is found, so that an
-    interrupted run resumes without recomputing it."""
+def _participant(row: dict, key: str, settings: TmsTargetSettings, maps: Path, cache: Path) -> dict:
+    """One participant's target, stored in ``cache`` under ``key`` as soon as it is found,
+    so that an interrupted run resumes without recomputing it."""
     import json
 
     from sfckit.io.outputs import atomic_write
 
-    key = _cache_key(row, settings)
     result = _target(row, settings, maps)
     with atomic_write(_cache_file(cache, row["participant_id"]), durable=False) as handle:
         json.dump({"key": key, "result": result}, handle)
@@ -222,8 +222,11 @@ def run(
     maps = out_dir / layout.TMS_MAPS
     cache = out_dir / CACHE_FOLDER / "tms-target"
     cache.mkdir(parents=True, exist_ok=True)
-    reused = [_cached(row, settings, cache, out_dir) for row in rows]
-    pending = [row for row, done in zip(rows, reused, strict=True) if done is None]
+    keys = [_cache_key(row, settings) for row in rows]
+    reused = [_cached(row, key, cache, out_dir) for row, key in zip(rows, keys, strict=True)]
+    pending = [
+        (row, key) for row, key, done in zip(rows, keys, reused, strict=True) if done is None
+    ]
     if execution.log and len(pending) < len(rows):
         execution.log(
             f"tms-target: {len(rows) - len(pending)} participant(s) reused from the cache, "
@@ -231,7 +234,7 @@ def run(
         )
     results = run_tasks(
         _participant,
-        [(row, settings, maps, cache) for row in pending],
+        [(row, key, settings, maps, cache) for row, key in pending],
         jobs=execution.jobs,
         progress=execution.progress,
         description="rTMS targets",
