@@ -336,7 +336,7 @@ def _plant_tms_cluster(
 ) -> None:
     """Add a shared in-band signal to the sgACC seed sphere and its negative, fading with a
     4-mm Gaussian, around ``centre`` (in place; bold is time x brain voxels)."""
-    from sfckit.features.tms import SEED_RADIUS, SGACC_SEED
+    from sfckit.features.tms import SEED_RADIUS, SGACC_SEED, sphere
 
     settings: SimulationSettings = context["settings"]
     coordinates = context["brain_coordinates"]
@@ -347,7 +347,7 @@ def _plant_tms_cluster(
     shared = np.fft.irfft(spectrum, n=n)
     shared /= shared.std()
     scale = (bold - bold.mean(axis=0)).std(axis=0)
-    seed = ((coordinates - np.asarray(SGACC_SEED)) ** 2).sum(axis=1) <= SEED_RADIUS**2
+    seed = sphere(coordinates, SGACC_SEED, SEED_RADIUS)
     distance2 = ((coordinates - centre) ** 2).sum(axis=1)
     weight = np.where(distance2 <= 8.0**2, np.exp(-distance2 / (2 * 4.0**2)), 0.0)
     bold[:, seed] += (shared[:, None] * scale[seed]).astype(bold.dtype)
