@@ -6,8 +6,8 @@ import pytest
 
 from sfckit.errors import UserError
 from sfckit.learn.sequence import expected_course, sequence_order, what_if
-from sfckit.learn.treatment import learn_treatment_rule
-from sfckit.simulate.treatment import TREATMENTS, simulate_treatments
+from sfckit.learn.tests.trials import randomised_trial, rule_on
+from sfckit.simulate.treatment import TREATMENTS
 from sfckit.steps.settings import TreatmentRuleSettings
 
 
@@ -33,29 +33,12 @@ def test_the_rule_order_saves_failed_steps_as_the_truth_says():
     probabilities of the same patients under the same orders)."""
     estimated, true = [], []
     for seed in range(8):
-        rng = np.random.default_rng(seed)
         n = 800
-        sfc, severity, chronicity = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
-        drawn = simulate_treatments(
-            sfc=sfc,
-            severity=severity,
-            chronicity=chronicity,
-            assignment="randomised",
-            heterogeneity=2.0,
-            rng=rng,
+        drawn, x, received = randomised_trial(seed, n, sfc_noise=0.5)
+        settings = TreatmentRuleSettings(
+            assignment="randomised", bags=10, n_bootstrap=10, seed=seed
         )
-        x = np.column_stack([sfc + 0.5 * rng.normal(size=n), severity, chronicity])
-        received = np.array([TREATMENTS.index(t) for t in drawn["treatment"]])
-        fitted = learn_treatment_rule(
-            {"x": x},
-            covariates=x,
-            received=received,
-            outcome=drawn["remitted"],
-            treatments=list(TREATMENTS),
-            settings=TreatmentRuleSettings(
-                assignment="randomised", bags=10, n_bootstrap=10, seed=seed
-            ),
-        ).cross_fitted
+        fitted = rule_on(x, received, drawn, settings).cross_fitted
         usual = ["medication", "augmentation", "rtms", "ect"]
         table = what_if(
             fitted.baseline,

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from sfckit.errors import UserError
+from sfckit.learn.tests.trials import randomised_trial, rule_on
 from sfckit.learn.treatment import (
     aipw_scores,
     check_treatment_data,
@@ -172,27 +173,9 @@ def test_dr_learner_agrees_with_econml():
 
     from sfckit.learn.treatment import RIDGE_ALPHAS
 
-    rng = np.random.default_rng(11)
-    n = 3000
-    sfc, severity, chronicity = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
-    drawn = simulate_treatments(
-        sfc=sfc,
-        severity=severity,
-        chronicity=chronicity,
-        assignment="randomised",
-        heterogeneity=2.0,
-        rng=rng,
-    )
-    x = np.column_stack([sfc, severity, chronicity])
-    received = np.array([TREATMENTS.index(t) for t in drawn["treatment"]])
-    ours = learn_treatment_rule(
-        {"x": x},
-        covariates=x,
-        received=received,
-        outcome=drawn["remitted"],
-        treatments=list(TREATMENTS),
-        settings=TreatmentRuleSettings(assignment="randomised", bags=5, n_bootstrap=10),
-    ).cross_fitted
+    drawn, x, received = randomised_trial(11, 3000)
+    settings = TreatmentRuleSettings(assignment="randomised", bags=5, n_bootstrap=10)
+    ours = rule_on(x, received, drawn, settings).cross_fitted
     reference = econml.DRLearner(
         model_propensity=LogisticRegression(max_iter=2000),
         model_regression=LogisticRegression(max_iter=2000),
@@ -251,14 +234,7 @@ def test_poor_overlap_is_trimmed_and_reported_never_silent():
     x = np.column_stack([severity, rng.normal(size=n)])
     received = np.array([TREATMENTS.index(t) for t in drawn["treatment"]])
     settings = TreatmentRuleSettings(bags=5, n_bootstrap=10, n_permutations=20, trim=0.05)
-    result = learn_treatment_rule(
-        {"x": x},
-        covariates=x,
-        received=received,
-        outcome=drawn["remitted"],
-        treatments=list(TREATMENTS),
-        settings=settings,
-    )
+    result = rule_on(x, received, drawn, settings)
     table = overlap_table(result)
     fitted = result.cross_fitted
     below = (fitted.propensities < settings.trim).sum(axis=0)
