@@ -179,19 +179,35 @@ def _cross_fitted_scores(
     strata = received  # not the outcome: test folds would mirror the training outcomes
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(x, strata):
-        predicted, propensity = _nuisances(
-            x[train],
-            received[train],
-            outcome[train],
-            x[test],
-            n_treatments=n_treatments,
-            design=design,
-        )
-        propensities[test] = propensity
-        scores[test] = aipw_scores(
-            outcome[test], received[test], predicted, _trimmed(propensity, trim)
+        _, propensities[test], scores[test] = _fitted_and_scored(
+            x, received, outcome, train, test, n_treatments=n_treatments, design=design, trim=trim
         )
     return scores, propensities
+
+
+def _fitted_and_scored(
+    x: np.ndarray,
+    received: np.ndarray,
+    outcome: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    *,
+    n_treatments: int,
+    design: np.ndarray | None,
+    trim: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nuisance models fitted on ``train``: the ``test`` rows' predicted outcomes under each
+    treatment, their raw propensities and their AIPW scores (trimmed propensities)."""
+    predicted, propensity = _nuisances(
+        x[train],
+        received[train],
+        outcome[train],
+        x[test],
+        n_treatments=n_treatments,
+        design=design,
+    )
+    scores = aipw_scores(outcome[test], received[test], predicted, _trimmed(propensity, trim))
+    return predicted, propensity, scores
 
 
 def _bagged_benefit(
@@ -261,13 +277,15 @@ def _one_fold(
         trim=settings.trim,
     )
     contrasts = inner_scores[:, 1:] - inner_scores[:, :1]
-    predicted, propensity = _nuisances(
-        x[train],
-        received[train],
-        outcome[train],
-        x[test],
+    predicted, propensity, scores = _fitted_and_scored(
+        x,
+        received,
+        outcome,
+        train,
+        test,
         n_treatments=n_treatments,
         design=design,
+        trim=settings.trim,
     )
     default = int(np.argmax([0.0, *contrasts.mean(axis=0)]))
     result = {
@@ -277,9 +295,7 @@ def _one_fold(
         "default": default,
         "propensity": propensity,
         "baseline": predicted[:, 0],
-        "scores": aipw_scores(
-            outcome[test], received[test], predicted, _trimmed(propensity, settings.trim)
-        ),
+        "scores": scores,
     }
     for name, features in feature_sets.items():
         draws = _bagged_benefit(
