@@ -31,7 +31,7 @@ from sfckit.learn.comparison import delong_test, reclassification, stratified_bo
 from sfckit.learn.data import ClassificationData, check_fold_counts, site_labels
 from sfckit.learn.decision_curve import DEFAULT_THRESHOLDS, net_benefit, treat_all
 from sfckit.learn.harmonize import Harmonization, check_unseen_site
-from sfckit.learn.metrics import auc_with_ci, rank_auc, threshold_metrics
+from sfckit.learn.metrics import auc_with_ci, pooled, rank_auc, threshold_metrics
 from sfckit.learn.models import check_model
 from sfckit.learn.nested import (
     OuterSplit,
@@ -226,15 +226,6 @@ def _harmonization_inputs(
         site_names=tuple(str(n) for n in names),
     )
     return side, harmonization
-
-
-def pooled(predictions: pd.DataFrame) -> pd.DataFrame:
-    """One row per participant and model: out-of-fold probability averaged over repeats."""
-    return (
-        predictions.groupby(["model", "participant_id"], sort=False)
-        .agg(y_true=("y_true", "first"), y_score=("y_score", "mean"))
-        .reset_index()
-    )
 
 
 def _model_rows(predictions: pd.DataFrame, seed: int, n_bootstrap: int) -> list[dict[str, Any]]:

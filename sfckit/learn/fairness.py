@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sfckit.learn.metrics import auc_with_ci
+from sfckit.learn.metrics import auc_with_ci, pooled
 
 MIN_PER_CLASS = 5  # fewer cases or controls in a subgroup: no AUC
 
@@ -61,16 +61,14 @@ def subgroup_performance(
         :data:`MIN_PER_CLASS` of either class).
     """
     rows = []
-    pooled = predictions.groupby("participant_id").agg(
-        y_true=("y_true", "first"), y_score=("y_score", "mean")
-    )
+    by_participant = pooled(predictions).set_index("participant_id")
     for variable, labels in subgroups(
         clinical, sex_column=sex_column, age_column=age_column
     ).items():
-        labels = labels.reindex(pooled.index)
+        labels = labels.reindex(by_participant.index)
         for value in sorted(labels.dropna().unique()):
             members = labels.index[labels == value]
-            inside = pooled.loc[members]
+            inside = by_participant.loc[members]
             n_positive = int(inside["y_true"].sum())
             n_negative = len(inside) - n_positive
             row = {

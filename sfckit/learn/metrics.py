@@ -109,3 +109,14 @@ def roc_table(predictions: pd.DataFrame) -> pd.DataFrame:
 def pooled_auc(predictions: pd.DataFrame) -> float:
     """AUC of all out-of-fold predictions of one repeat (scikit-learn)."""
     return float(roc_auc_score(predictions["y_true"], predictions["y_score"]))
+
+
+def pooled(predictions: pd.DataFrame) -> pd.DataFrame:
+    """One row per participant (and model, when there is a ``model`` column): the
+    out-of-fold probability averaged over repeats."""
+    keys = [key for key in ("model", "participant_id") if key in predictions.columns]
+    return (
+        predictions.groupby(keys, sort=False)
+        .agg(y_true=("y_true", "first"), y_score=("y_score", "mean"))
+        .reset_index()
+    )

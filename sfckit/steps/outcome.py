@@ -49,14 +49,13 @@ def run(
         The content of ``metrics.json``.
     """
     from sfckit.io.outputs import write_tsv
-    from sfckit.learn.benchmark import pooled
     from sfckit.learn.calibration import (
         calibration_metrics,
         reliability_curve,
         smoothed_calibration_curve,
     )
     from sfckit.learn.data import ClassificationData, check_fold_counts
-    from sfckit.learn.metrics import auc_with_ci, roc_table, threshold_metrics
+    from sfckit.learn.metrics import auc_with_ci, pooled, roc_table, threshold_metrics
     from sfckit.learn.nested import nested_cv, outer_splits
     from sfckit.learn.outcome import outcome_definition, outcome_labels
     from sfckit.learn.results import RESEARCH_NOTICE, write_predictions
@@ -148,8 +147,8 @@ def _group_only(
     import numpy as np
     import pandas as pd
 
-    from sfckit.learn.benchmark import pooled
     from sfckit.learn.comparison import delong_test
+    from sfckit.learn.metrics import pooled
     from sfckit.learn.nested import nested_cv
 
     present = sorted(set(data.clinical["group"].astype(str)))
