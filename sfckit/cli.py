@@ -88,7 +88,7 @@ def setting_help(field: Any) -> str:
 
 def add_setting(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
     """One command-line option for one settings field."""
-    from sfckit.steps.base import option_name
+    from sfckit.declarations.base import option_name
 
     flags = [option_name(name), *(field.json_schema_extra or {}).get("cli_aliases", [])]
     options: dict[str, Any] = {
@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_step(args: argparse.Namespace) -> None:
-    from sfckit.steps.base import Execution, as_paths, validate_settings
+    from sfckit.declarations.base import validate_settings
+    from sfckit.steps.base import Execution, as_paths
 
     step = args.step
     values = {k[len(SETTING) :]: v for k, v in vars(args).items() if k.startswith(SETTING)}
@@ -213,8 +214,8 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from sfckit.declarations.settings import SimulationSettings
     from sfckit.demo import run_demo
-    from sfckit.steps.settings import SimulationSettings
 
     settings = SimulationSettings() if args.seed is None else SimulationSettings(seed=args.seed)
     report = run_demo(args.out, settings=settings, jobs=args.jobs, progress=not args.quiet)

@@ -10,7 +10,7 @@ to every section that has an option of that name, unless the section sets it.
 The whole file is checked before the first step runs: keys, types and bounds, model and
 method names, manifest columns and groups, atlases. A problem names the key, its line and
 the command-line option. Then ``study.json`` (the resolved study) is written and the steps
-run in order into one folder (:mod:`sfckit.steps.layout`); a step whose settings and inputs
+run in order into one folder (:mod:`sfckit.declarations.layout`); a step whose settings and inputs
 did not change since it last finished is skipped.
 """
 
@@ -28,13 +28,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from sfckit.declarations import layout as layout_names
+from sfckit.declarations.base import StepSettings, describe_error, option_name
+from sfckit.declarations.layout import Layout
+from sfckit.declarations.settings import SearchlightSettings, StatsSettings
 from sfckit.errors import SparseRegionWarning, file_error
 from sfckit.io.outputs import file_sha256, write_json
-from sfckit.steps import layout as layout_names
-from sfckit.steps.base import Execution, Step, StepSettings, describe_error, option_name
-from sfckit.steps.layout import Layout
+from sfckit.steps.base import Execution, Step
 from sfckit.steps.registry import get_step
-from sfckit.steps.settings import SearchlightSettings, StatsSettings
 
 BUILT_IN_ATLASES = ("harvard-oxford", "aal")
 # section -> (settings model, may be a list, runs without a section)
@@ -381,7 +382,7 @@ def load_study(path: str | Path) -> Study:
 
 
 def _resolve_paths(settings: StepSettings, folder: Path) -> StepSettings:
-    from sfckit.steps.base import field_meta
+    from sfckit.declarations.base import field_meta
 
     changes = {
         name: str((folder / value).resolve())
@@ -399,8 +400,8 @@ def check_study(study: Study) -> Any:
     Cohort
         The manifest.
     """
+    from sfckit.declarations.base import field_meta
     from sfckit.io.manifest import read_manifest
-    from sfckit.steps.base import field_meta
 
     reader: _Reader = study.reader
     cohort = read_manifest(study.manifest, check_files=False)

@@ -43,8 +43,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-DEFAULT_BAND = (0.01, 0.08)
-CONVENTIONS = ("sfckit", "dpabi", "xcpd")
+from sfckit.declarations.names import ALFF_CONVENTIONS as CONVENTIONS
+from sfckit.declarations.names import DEFAULT_BAND
+
 _BLOCK_VOXELS = 16384
 
 

@@ -18,12 +18,11 @@ module and importing that module at the end of this one.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
+from sfckit.declarations.names import DEFAULT_METHOD, DEFAULT_MIN_VOXELS
 from sfckit.errors import SparseRegionWarning
 from sfckit.features.kde import (
     KDE_GRID_POINTS,
@@ -33,49 +32,10 @@ from sfckit.features.kde import (
     scott_bandwidth,
     sorted_by_region,
 )
+from sfckit.features.methods import METHODS, register_method
 from sfckit.features.regional import grouped_mean, region_positions
 
-DEFAULT_METHOD = "voxel-correlation"
-DEFAULT_MIN_VOXELS = 10
 _R_CLIP = 1.0 - 1e-7
-
-
-METHOD_KINDS = ("regional", "network", "map")
-
-
-@dataclass(frozen=True)
-class CouplingMethod:
-    """A registered SFC method (see the module docs for what each kind receives)."""
-
-    name: str
-    function: Callable[..., Any]
-    description: str
-    kind: str = "regional"
-
-    @property
-    def needs_bold(self) -> bool:
-        """Whether the method needs the BOLD time series (not only an ALFF map)."""
-        return self.kind == "network"
-
-    @property
-    def writes_map(self) -> bool:
-        """Whether the method produces a voxel map per participant."""
-        return self.kind == "map"
-
-
-METHODS: dict[str, CouplingMethod] = {}
-
-
-def register_method(name: str, description: str, *, kind: str = "regional") -> Callable:
-    """Register a function as the SFC method ``name`` of ``kind`` (see the module docs)."""
-    if kind not in METHOD_KINDS:
-        raise ValueError(f"unknown method kind {kind!r}; choose one of {METHOD_KINDS}")
-
-    def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
-        METHODS[name] = CouplingMethod(name, function, description, kind)
-        return function
-
-    return decorator
 
 
 def coupling(
@@ -241,7 +201,3 @@ def _kl_similarities(
     with np.errstate(invalid="ignore"):
         divergence = np.sum(p * np.log(p / q), axis=1) + np.sum(q * np.log(q / p), axis=1)
     return np.where(usable, np.exp(-divergence), np.nan)
-
-
-# Methods of the other kinds live in their own modules; importing them registers them.
-from sfckit.features import profile, searchlight  # noqa: E402, F401, I001

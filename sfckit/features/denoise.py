@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sfckit.declarations.names import DENOISE_STRATEGIES as STRATEGIES
 from sfckit.errors import file_error
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MOTION = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
-STRATEGIES = ("none", "6P", "24P", "24P+2P")
 
 
 def confound_columns(strategy: str) -> list[str]:

@@ -18,9 +18,11 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from sfckit.declarations import layout
+from sfckit.declarations.settings import ExtractionParameters
 from sfckit.engine import run_tasks
 from sfckit.errors import SparseRegionWarning, UserError, file_error
-from sfckit.features.coupling import METHODS
+from sfckit.features.methods import METHODS
 from sfckit.features.participant import (
     Failure,
     ParticipantFeatures,
@@ -49,8 +51,6 @@ from sfckit.io.outputs import (
     write_dataset_description,
     write_tsv,
 )
-from sfckit.steps import layout
-from sfckit.steps.settings import ExtractionParameters
 
 ALFF_CONVENTIONS = {
     "sfckit": "linear detrend, 2 x mean sqrt(one-sided power spectrum) over the closed band",

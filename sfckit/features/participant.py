@@ -25,13 +25,14 @@ import numpy as np
 from sfckit.errors import SparseRegionWarning, UserError, file_error
 from sfckit.features.alff import alff as alff_kernel
 from sfckit.features.alff import band_problem
-from sfckit.features.coupling import METHODS, coupling
+from sfckit.features.coupling import coupling
 from sfckit.features.denoise import (
     censoring_mask,
     clean_timeseries,
     nuisance_matrix,
     read_confounds,
 )
+from sfckit.features.methods import METHODS
 from sfckit.features.regional import grouped_mean, region_positions, regional_mean
 from sfckit.features.searchlight import sphere_footprint
 from sfckit.io.images import (
@@ -50,7 +51,7 @@ from sfckit.io.outputs import (
 )
 
 if TYPE_CHECKING:
-    from sfckit.steps.settings import ExtractionParameters
+    from sfckit.declarations.settings import ExtractionParameters
 
 
 @dataclass

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from sfckit.features.coupling import register_method
 from sfckit.features.kde import (
     KDE_GRID_POINTS,
     normalised,
@@ -24,6 +23,7 @@ from sfckit.features.kde import (
     scott_bandwidth,
     sorted_by_region,
 )
+from sfckit.features.methods import register_method
 from sfckit.features.regional import region_positions
 
 GRID_POINTS = KDE_GRID_POINTS

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sfckit.features.coupling import register_method
+from sfckit.features.methods import register_method
 
-DEFAULT_RADIUS_MM = 6.0
 DEFAULT_MIN_SPHERE_VOXELS = 10
 
 

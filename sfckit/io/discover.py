@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sfckit.declarations.settings import ManifestSettings
 from sfckit.errors import UserError, file_error
 from sfckit.io.tables import read_text_table
-from sfckit.steps.settings import ManifestSettings
 
 GM_PATTERNS = {"cat12": ("mwp1",), "spm": ("mwc1",), "spm-smoothed": ("smwc1",)}
 ALFF_PREFIXES = {"raw": "ALFFMap_", "m": "mALFFMap_", "z": "zALFFMap_"}

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sfckit.declarations.settings import BenchmarkSettings
 from sfckit.errors import UserError
 from sfckit.learn.calibration import (
     calibration_metrics,
@@ -40,7 +41,6 @@ from sfckit.learn.nested import (
     site_strata,
 )
 from sfckit.stats.design import numeric_column
-from sfckit.steps.settings import BenchmarkSettings
 
 CLINICAL, IMAGING, COMBINED = "clinical", "imaging", "imaging+clinical"
 DECONFOUNDED, CONFOUNDS = "imaging_deconfounded", "confounds"

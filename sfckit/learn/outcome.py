@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sfckit.declarations.names import OUTCOME_TARGETS
+from sfckit.declarations.settings import OutcomeSettings
 from sfckit.errors import UserError
 from sfckit.learn.survival import survival_outcome
 from sfckit.stats.design import numeric_column
-from sfckit.steps.settings import OUTCOME_TARGETS, OutcomeSettings
 
 BINARY_TARGETS = ("response", "remission", "neuromodulation", "relapse")
 TARGETS = OUTCOME_TARGETS

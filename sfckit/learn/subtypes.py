@@ -33,7 +33,7 @@ from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhou
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
-from sfckit.steps.settings import SubtypesSettings
+from sfckit.declarations.settings import SubtypesSettings
 
 
 def principal_components(features: np.ndarray, components: int) -> np.ndarray:

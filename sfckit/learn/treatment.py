@@ -36,9 +36,9 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+from sfckit.declarations.settings import TreatmentRuleSettings
 from sfckit.engine import run_tasks
 from sfckit.errors import UserError
-from sfckit.steps.settings import TreatmentRuleSettings
 
 RIDGE_ALPHAS = np.logspace(-1, 4, 16)
 

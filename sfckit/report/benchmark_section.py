@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.metrics import roc_table
 from sfckit.report import figures
@@ -12,8 +14,6 @@ from sfckit.report.blocks import read_json as _json
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
 from sfckit.report.tables import display_table, format_value
-from sfckit.steps import layout
-from sfckit.steps.layout import Layout
 
 
 def benchmark_blocks(results: Layout, facts: dict[str, Any]) -> list[dict[str, Any]] | None:

@@ -21,6 +21,8 @@ import pandas as pd
 from scipy import stats
 
 from sfckit import __version__
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
 from sfckit.errors import file_error
 from sfckit.features.qc import OUTLIER_MADS, outlier_mask
 from sfckit.io.manifest import read_manifest
@@ -32,8 +34,6 @@ from sfckit.report.blocks import read_json as _json
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
 from sfckit.report.tables import display_table, format_value, table_one
-from sfckit.steps import layout
-from sfckit.steps.layout import Layout
 
 MAX_REGION_FIGURES = 8
 DEFAULT_ALPHA = 0.05  # only when the stats folder records none (written by older sfckit)

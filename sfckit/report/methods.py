@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from sfckit import __version__
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
 from sfckit.report.tables import format_value
-from sfckit.steps import layout
-from sfckit.steps.layout import Layout
 
 REFERENCES = {
     "zang": "Zang YF et al. (2007). Altered baseline brain activity in children with ADHD "

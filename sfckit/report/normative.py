@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
 from sfckit.io.outputs import read_tsv
 from sfckit.report import blocks
 from sfckit.report.tables import display_table, format_value
-from sfckit.steps import layout
-from sfckit.steps.layout import Layout
 
 
 def normative_blocks(results: Layout) -> list[dict[str, Any]] | None:

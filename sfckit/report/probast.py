@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
 from sfckit.report.blocks import read_json
 from sfckit.report.tripod import classifier_metrics, external_validation, relative_path
-from sfckit.steps import layout
-from sfckit.steps.layout import Layout
 
 YES, NO, NO_INFORMATION = "yes", "no", "no information"
 COLUMNS = ["question", "topic", "answer", "evidence"]

@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
 from sfckit.report.blocks import read_json
-from sfckit.steps import layout
-from sfckit.steps.layout import Layout
 
 REPORTED, NOT_REPORTED = "reported", "not reported"
 NOT_APPLICABLE, FOR_AUTHOR = "not applicable", "for the author"

@@ -35,15 +35,15 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from sfckit.declarations.names import DEFAULT_BAND
+from sfckit.declarations.settings import SimulationSettings
 from sfckit.engine import run_tasks
-from sfckit.features.alff import DEFAULT_BAND
 from sfckit.features.regional import grouped_mean, region_positions
 from sfckit.io.atlases import Atlas, harvard_oxford
 from sfckit.io.images import Grid
 from sfckit.io.outputs import save_nifti, write_dataset_description, write_json, write_tsv
 from sfckit.simulate.treatment import add_treatments
 from sfckit.stats.sensitivity import REFERENCE_AREAS
-from sfckit.steps.settings import SimulationSettings
 
 PLANTED_SFC_REGIONS = (
     "Right_Middle_Frontal_Gyrus",

@@ -28,6 +28,8 @@ import pandas as pd
 from scipy import ndimage
 from scipy import stats as scipy_stats
 
+from sfckit.declarations import layout
+from sfckit.declarations.settings import StatsSettings
 from sfckit.engine import run_tasks
 from sfckit.errors import UserError
 from sfckit.io.atlases import Atlas
@@ -41,9 +43,7 @@ from sfckit.io.outputs import (
 )
 from sfckit.stats.design import check_groups, covariate_design
 from sfckit.stats.permutation import f_from_projections, max_f_chunk
-from sfckit.steps import layout
 from sfckit.steps.common import write_provenance
-from sfckit.steps.settings import StatsSettings
 
 CHUNK_BYTES = 128 * 2**20  # float64 working set of one voxel chunk (participants x voxels)
 

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfckit.steps import layout
+from sfckit.declarations import layout
+from sfckit.declarations.settings import AcrossSubjectSettings
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
-from sfckit.steps.settings import AcrossSubjectSettings
 from sfckit.steps.stats import aligned
 
 if TYPE_CHECKING:

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfckit.steps import layout
+from sfckit.declarations import layout
+from sfckit.declarations.settings import BenchmarkSettings
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.classify import two_classes
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
-from sfckit.steps.settings import BenchmarkSettings
 
 if TYPE_CHECKING:
     from sfckit.learn.benchmark import BenchmarkResult

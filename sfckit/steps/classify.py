@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sfckit.declarations import layout
+from sfckit.declarations.settings import ClassifySettings
 from sfckit.errors import UserError
-from sfckit.steps import layout
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
-from sfckit.steps.settings import ClassifySettings
 
 Settings = ClassifySettings
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfckit.steps.base import StepSettings
-from sfckit.steps.layout import DROPPED_REGIONS
+from sfckit.declarations.base import StepSettings
+from sfckit.declarations.layout import DROPPED_REGIONS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,7 +10,7 @@ import sys
 import typing
 from typing import Any
 
-from sfckit.steps.base import option_name
+from sfckit.declarations.base import option_name
 
 INTRO = """# The study file
 

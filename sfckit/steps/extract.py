@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfckit.steps import layout
+from sfckit.declarations import layout
+from sfckit.declarations.settings import ExtractSettings
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
-from sfckit.steps.settings import ExtractSettings
 
 if TYPE_CHECKING:
     import pandas as pd

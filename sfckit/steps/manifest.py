@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sfckit.declarations.settings import ManifestSettings
 from sfckit.steps.base import SERIAL, Execution, PathOption, Step
-from sfckit.steps.settings import ManifestSettings
 
 Settings = ManifestSettings
 

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sfckit.steps import layout
+from sfckit.declarations import layout
+from sfckit.declarations.settings import NormativeSettings
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
-from sfckit.steps.settings import NormativeSettings
 
 Settings = NormativeSettings
 

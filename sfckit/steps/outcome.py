@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfckit.steps import layout
+from sfckit.declarations import layout
+from sfckit.declarations.settings import OutcomeSettings
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
-from sfckit.steps.settings import OutcomeSettings
 from sfckit.steps.stats import aligned
 
 if TYPE_CHECKING:

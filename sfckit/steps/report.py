@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sfckit.steps import layout
+from sfckit.declarations import layout
+from sfckit.declarations.settings import ReportSettings
 from sfckit.steps.base import SERIAL, Execution, PathOption, Step
-from sfckit.steps.settings import ReportSettings
 
 Settings = ReportSettings
 

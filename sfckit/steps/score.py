@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sfckit.declarations.settings import ScoreSettings
 from sfckit.steps.base import SERIAL, Execution, PathOption, Step
-from sfckit.steps.settings import ScoreSettings
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sfckit.declarations import layout
+from sfckit.declarations.settings import SensitivitySettings
 from sfckit.errors import UserError
-from sfckit.steps import layout
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_provenance
-from sfckit.steps.settings import SensitivitySettings
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sfckit.declarations.settings import SimulationSettings
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, Step
-from sfckit.steps.settings import SimulationSettings
 
 Settings = SimulationSettings
 MANIFEST = "manifest.tsv"

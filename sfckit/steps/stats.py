@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sfckit.declarations import layout
+from sfckit.declarations.settings import StatsSettings
 from sfckit.errors import CoverageWarning, UserError
-from sfckit.steps import layout
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import read_regions, write_dropped, write_provenance
-from sfckit.steps.settings import StatsSettings
 
 if TYPE_CHECKING:
     import pandas as pd

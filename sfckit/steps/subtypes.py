@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sfckit.steps import layout
+from sfckit.declarations import layout
+from sfckit.declarations.settings import SubtypesSettings
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
-from sfckit.steps.settings import SubtypesSettings
 from sfckit.steps.stats import aligned
 
 Settings = SubtypesSettings

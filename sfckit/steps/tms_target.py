@@ -14,10 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sfckit.steps import layout
+from sfckit.declarations import layout
+from sfckit.declarations.settings import TmsTargetSettings
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
 from sfckit.steps.common import write_provenance
-from sfckit.steps.settings import TmsTargetSettings
 
 Settings = TmsTargetSettings
 NOTICE = (

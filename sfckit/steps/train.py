@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sfckit.declarations.settings import TrainSettings
 from sfckit.steps.base import FEATURES, SERIAL, Execution, PathOption, Step
-from sfckit.steps.settings import TrainSettings
 
 Settings = TrainSettings
 

@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from sfckit.errors import SparseRegionWarning
-from sfckit.features.coupling import METHODS, coupling, kl_similarity, kl_similarity_of_samples
+from sfckit.features.coupling import coupling, kl_similarity, kl_similarity_of_samples
+from sfckit.features.methods import METHODS
 from sfckit.features.regional import regional_mean
 
 
@@ -135,8 +136,8 @@ def test_regional_mean_matches_pandas(voxels):
 def test_every_extraction_method_is_in_one_registry_with_its_kind():
     from typing import get_args
 
-    from sfckit.features.coupling import METHODS
-    from sfckit.steps.settings import ExtractSettings
+    from sfckit.declarations.settings import ExtractSettings
+    from sfckit.features.methods import METHODS
 
     kinds = {name: method.kind for name, method in METHODS.items()}
     assert kinds == {

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import SparseRegionWarning
 from sfckit.features import extract as extract_module
 from sfckit.features import participant as participant_module
@@ -17,7 +18,6 @@ from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
 from sfckit.io.outputs import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
-from sfckit.steps.settings import ExtractionParameters
 
 
 def run(manifest, atlas, out, **kwargs):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import SparseRegionWarning, UserError
 from sfckit.features.extract import extract_cohort
 from sfckit.features.profile import (
@@ -17,7 +18,6 @@ from sfckit.features.profile import (
 from sfckit.io.manifest import read_manifest
 from sfckit.simulate.atlas import block_atlas
 from sfckit.simulate.cohort import SimulationSettings, mni_grid, simulate_cohort
-from sfckit.steps.settings import ExtractionParameters
 
 
 def test_identical_networks_give_coupling_one():

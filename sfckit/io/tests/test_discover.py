@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from sfckit.cli import main
+from sfckit.declarations.settings import ManifestSettings
 from sfckit.errors import UserError
 from sfckit.io.discover import discover
 from sfckit.io.manifest import read_manifest
-from sfckit.steps.settings import ManifestSettings
 
 
 def touch_nifti(path: Path, shape=(4, 5, 6)) -> None:

@@ -6,14 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sfckit.declarations.base import validate_settings
+from sfckit.declarations.settings import BenchmarkSettings
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.benchmark import benchmark
 from sfckit.learn.sample_size import sample_size_verdict
 from sfckit.learn.tests.helpers import classification_data
 from sfckit.steps import benchmark as benchmark_step
-from sfckit.steps.base import Execution, validate_settings
-from sfckit.steps.settings import BenchmarkSettings
+from sfckit.steps.base import Execution
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
+from sfckit.declarations.settings import TrainSettings
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.conformal import (
@@ -15,7 +16,6 @@ from sfckit.learn.conformal import (
     prediction_sets,
 )
 from sfckit.learn.export import score_participants, train_model
-from sfckit.steps.settings import TrainSettings
 
 
 def cohort(rng, n, prevalence=0.3):

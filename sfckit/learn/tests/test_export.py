@@ -6,10 +6,10 @@ import shutil
 import pytest
 
 from sfckit.cli import main
+from sfckit.declarations.settings import TrainSettings
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.export import load_model, score_participants, train_model
-from sfckit.steps.settings import TrainSettings
 
 
 @pytest.fixture(scope="module")

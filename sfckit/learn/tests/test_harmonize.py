@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sfckit.declarations.base import validate_settings
+from sfckit.declarations.settings import BenchmarkSettings
 from sfckit.errors import UserError
 from sfckit.learn.benchmark import benchmark
 from sfckit.learn.harmonize import ComBat
 from sfckit.learn.tests.helpers import classification_data
-from sfckit.steps.base import validate_settings
-from sfckit.steps.settings import BenchmarkSettings
 
 
 def site_data(seed=0, n=90, p=25, shifts=(0.0, 1.0, -0.8), scales=(1.0, 1.6, 0.7)):

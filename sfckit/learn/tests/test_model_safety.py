@@ -9,9 +9,9 @@ import zipfile
 import pytest
 
 from sfckit.cli import main
+from sfckit.declarations.settings import TrainSettings
 from sfckit.learn.export import TRUSTED_TYPES, file_types, load_model, train_model
 from sfckit.learn.models import MODELS
-from sfckit.steps.settings import TrainSettings
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,15 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from sfckit.cli import main
+from sfckit.declarations.base import validate_settings
+from sfckit.declarations.settings import ClassifySettings
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.metrics import auc_with_ci, rank_auc, roc_table, threshold_metrics
 from sfckit.learn.nested import nested_cv, outer_splits
 from sfckit.learn.sample_size import sample_size_verdict
 from sfckit.steps import classify
-from sfckit.steps.base import Execution, validate_settings
-from sfckit.steps.settings import ClassifySettings
+from sfckit.steps.base import Execution
 
 
 def noise(seed, n=80, p=500):

@@ -8,10 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from sfckit.cli import main
+from sfckit.declarations.settings import OutcomeSettings
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.learn.outcome import outcome_labels
-from sfckit.steps.settings import OutcomeSettings
 
 
 def test_response_and_remission_definitions():

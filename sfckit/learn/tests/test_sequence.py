@@ -4,11 +4,11 @@ simulated cohort."""
 import numpy as np
 import pytest
 
+from sfckit.declarations.settings import TreatmentRuleSettings
 from sfckit.errors import UserError
 from sfckit.learn.sequence import expected_course, sequence_order, what_if
 from sfckit.learn.tests.trials import randomised_trial, rule_on
 from sfckit.simulate.treatment import TREATMENTS
-from sfckit.steps.settings import TreatmentRuleSettings
 
 
 def test_expected_course_matches_the_hand_computation():

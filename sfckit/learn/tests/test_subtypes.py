@@ -6,6 +6,7 @@ import pytest
 from sklearn.cross_decomposition import CCA
 from sklearn.metrics import adjusted_rand_score
 
+from sfckit.declarations.settings import SubtypesSettings
 from sfckit.learn.subtypes import (
     atlas_replication,
     canonical_correlations,
@@ -13,7 +14,6 @@ from sfckit.learn.subtypes import (
     find_subtypes,
     nearest_centroid,
 )
-from sfckit.steps.settings import SubtypesSettings
 
 
 def _gaussian(seed, n=200, p=30):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sfckit.declarations.settings import TreatmentRuleSettings
 from sfckit.errors import UserError
 from sfckit.learn.tests.trials import randomised_trial, rule_on
 from sfckit.learn.treatment import (
@@ -18,7 +19,6 @@ from sfckit.learn.treatment import (
     policy_values,
 )
 from sfckit.simulate.treatment import TREATMENTS, simulate_treatments
-from sfckit.steps.settings import TreatmentRuleSettings
 
 RULE = "rule (imaging+clinical)"
 

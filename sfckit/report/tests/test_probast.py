@@ -3,10 +3,10 @@
 import json
 import shutil
 
+from sfckit.declarations.layout import Layout
 from sfckit.io.outputs import read_tsv
 from sfckit.report.html import build_report
 from sfckit.report.probast import NO, NO_INFORMATION, YES, analysis_check
-from sfckit.steps.layout import Layout
 
 
 def answers(table):

@@ -183,8 +183,8 @@ def test_follow_up_columns_stay_out_of_the_baseline_table(tiny_study, tmp_path):
 
 
 def test_methods_paragraph_covers_every_analysis_that_ran_with_references(tiny_study):
+    from sfckit.declarations.layout import Layout
     from sfckit.report.methods import methods_paragraph
-    from sfckit.steps.layout import Layout
 
     _, results, _ = tiny_study
     from sfckit.report.html import ReportBuilder

@@ -4,10 +4,10 @@ external validation; leave-site-out is, and the evidence names file and value.""
 import json
 import shutil
 
+from sfckit.declarations.layout import Layout
 from sfckit.io.outputs import read_tsv
 from sfckit.report.html import build_report
 from sfckit.report.tripod import NOT_REPORTED, REPORTED, checklist
-from sfckit.steps.layout import Layout
 
 
 def status(table, item_prefix):

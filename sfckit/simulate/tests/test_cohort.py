@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from sfckit.cli import main
+from sfckit.declarations.base import validate_settings
 from sfckit.errors import UserError
 from sfckit.io.outputs import read_tsv
 from sfckit.simulate.cohort import (
@@ -15,7 +16,6 @@ from sfckit.simulate.cohort import (
     mni_grid,
     simulate_clinical,
 )
-from sfckit.steps.base import validate_settings
 
 
 def test_mni_grid_at_2mm_is_the_standard_template_grid():

@@ -10,16 +10,16 @@ import nibabel as nib
 import pytest
 
 from sfckit.cli import build_parser, main
-from sfckit.steps import classify, correlate, extract, stats
-from sfckit.steps.base import Execution
-from sfckit.steps.registry import all_steps
-from sfckit.steps.settings import (
+from sfckit.declarations.settings import (
     BenchmarkSettings,
     ClassifySettings,
     CorrelateSettings,
     ExtractSettings,
     StatsSettings,
 )
+from sfckit.steps import classify, correlate, extract, stats
+from sfckit.steps.base import Execution
+from sfckit.steps.registry import all_steps
 from sfckit.study import study_model
 
 EXECUTION_OPTIONS = {"--jobs", "--quiet", "--scheduler", "--help"}
@@ -214,3 +214,12 @@ def test_verbs_study_file_and_python_api_give_identical_tables(tiny_cohort, tmp_
         for folder in (tmp_path / "study", verbs, api)
     ]
     assert metrics[0] == metrics[1] == metrics[2]
+
+
+def test_every_declared_name_has_one_implementation_of_its_kind():
+    from sfckit.declarations import names
+    from sfckit.features.methods import METHODS
+    from sfckit.learn.models import MODELS
+
+    assert {name: method.kind for name, method in METHODS.items()} == names.SFC_METHODS
+    assert tuple(MODELS) == names.MODELS

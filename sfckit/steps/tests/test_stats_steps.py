@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from sfckit.cli import main
+from sfckit.declarations.settings import CorrelateSettings, ReplicateSettings, StatsSettings
 from sfckit.io.outputs import read_tsv
 from sfckit.simulate.cohort import PLANTED_CORRELATION_REGION, PLANTED_SFC_REGIONS
 from sfckit.stats.replication import replicate_regions
 from sfckit.steps import correlate, replicate, stats
-from sfckit.steps.settings import CorrelateSettings, ReplicateSettings, StatsSettings
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,12 @@ import json
 import pytest
 
 from sfckit.cli import main
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
+from sfckit.declarations.settings import SubtypesSettings
 from sfckit.io.outputs import read_tsv
 from sfckit.report.subtypes import subtype_blocks
-from sfckit.steps import layout, subtypes
-from sfckit.steps.layout import Layout
-from sfckit.steps.settings import SubtypesSettings
+from sfckit.steps import subtypes
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,13 @@ import json
 import numpy as np
 import pytest
 
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
+from sfckit.declarations.settings import SimulationSettings, TmsTargetSettings
 from sfckit.io.outputs import read_tsv
 from sfckit.report.tms import tms_blocks
 from sfckit.simulate.cohort import simulate_cohort
-from sfckit.steps import layout, tms_target
-from sfckit.steps.layout import Layout
-from sfckit.steps.settings import SimulationSettings, TmsTargetSettings
+from sfckit.steps import tms_target
 
 
 def _run(tmp_path_factory, planted: bool):

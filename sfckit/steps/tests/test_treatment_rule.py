@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 
 from sfckit.cli import main
+from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
+from sfckit.declarations.settings import TreatmentRuleSettings
 from sfckit.io.outputs import read_tsv
 from sfckit.report.treatment import treatment_blocks
-from sfckit.steps import layout, treatment_rule
-from sfckit.steps.layout import Layout
-from sfckit.steps.settings import TreatmentRuleSettings
+from sfckit.steps import treatment_rule
 
 
 @pytest.fixture(scope="module")

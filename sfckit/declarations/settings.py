@@ -13,17 +13,21 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sfckit.features.alff import CONVENTIONS as ALFF_CONVENTIONS
-from sfckit.features.alff import DEFAULT_BAND
-from sfckit.features.coupling import DEFAULT_METHOD, DEFAULT_MIN_VOXELS, METHODS
-from sfckit.features.denoise import STRATEGIES
-from sfckit.features.searchlight import DEFAULT_RADIUS_MM
-from sfckit.learn.models import MODELS
-from sfckit.steps.base import NameList, NumberList, StepSettings
+from sfckit.declarations.base import NameList, NumberList, StepSettings
+from sfckit.declarations.names import (
+    ALFF_CONVENTIONS,
+    DEFAULT_BAND,
+    DEFAULT_METHOD,
+    DEFAULT_MIN_VOXELS,
+    DEFAULT_RADIUS_MM,
+    DENOISE_STRATEGIES,
+    MODELS,
+    OUTCOME_TARGETS,
+    SFC_METHODS,
+)
 
-ModelName = Literal[tuple(MODELS)]  # type: ignore[valid-type]
-MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
-OUTCOME_TARGETS = ("response", "remission", "neuromodulation", "relapse", "time-to-relapse")
+ModelName = Literal[MODELS]  # type: ignore[valid-type]
+MethodName = Literal[tuple(SFC_METHODS)]  # type: ignore[valid-type]
 
 COLUMN = {"manifest": "column"}
 COLUMNS = {"manifest": "columns"}
@@ -58,7 +62,7 @@ class ExtractionParameters(StepSettings):
     gm_mask: str | None = Field(
         None, description="optional gray-matter mask image", json_schema_extra={"path": True}
     )
-    denoise: Literal[tuple(STRATEGIES)] = Field(  # type: ignore[valid-type]
+    denoise: Literal[DENOISE_STRATEGIES] = Field(  # type: ignore[valid-type]
         "none",
         description="nuisance regression with the fMRIPrep confounds: motion (6P), + "
         "derivatives and squares (24P), + white matter and CSF (24P+2P)",
@@ -81,7 +85,7 @@ class ExtractionParameters(StepSettings):
         low, high = self.band
         if not 0 <= low < high:
             raise ValueError(f"band must satisfy 0 <= low < high Hz, got {low} {high}")
-        writes_map = METHODS[self.method].writes_map
+        writes_map = SFC_METHODS[self.method] == "map"
         if self.radius is not None and not writes_map:
             raise ValueError(
                 f"radius is only used by the searchlight method, not '{self.method}': drop it"

@@ -1,0 +1,94 @@
+"""The bottom floor of step declarations: the settings base class and its helpers.
+
+A step's settings are one pydantic model. Each field carries its default, its bounds and its
+help text; the command line, the study file, its JSON Schema and the documentation are all
+generated from these models, so an option is declared exactly once. Every layer may import
+this module (it imports only pydantic and :mod:`sfckit.errors`).
+
+Field metadata understood by the generators (``json_schema_extra``):
+
+- ``"manifest": "column"`` / ``"columns"``: the value names one / several manifest columns;
+  a study file is checked against its manifest before any step runs.
+- ``"manifest": "group"`` / ``"groups"``: likewise for values of the manifest's ``group``.
+- ``"path": True``: a file path (relative paths in a study file are resolved from its folder).
+- ``"cli_aliases": [...]``: further option spellings accepted on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from sfckit.errors import UserError
+
+
+def _split_names(value: Any) -> Any:
+    """``"a, b"`` -> ``("a", "b")``; lists pass through for pydantic to check."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+NameList = Annotated[tuple[str, ...], BeforeValidator(_split_names)]
+"""Several names: a YAML list, or comma-separated text on the command line."""
+
+NumberList = Annotated[tuple[float, ...], BeforeValidator(_split_names)]
+"""Several numbers: a YAML list, or comma-separated on the command line (``0.2,0.5``)."""
+
+
+class StepSettings(BaseModel):
+    """Base of every step's settings: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    def updated(self, **changes: Any):
+        """A validated copy with ``changes`` applied (``model_copy`` would skip validation)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
+SettingsT = TypeVar("SettingsT", bound=StepSettings)
+
+
+def option_name(field_name: str) -> str:
+    """The command-line option of a settings field (``select_k`` -> ``--select-k``)."""
+    return "--" + field_name.replace("_", "-")
+
+
+def field_meta(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """The sfckit metadata (``json_schema_extra``) of one field."""
+    extra = model.model_fields[name].json_schema_extra
+    return dict(extra) if isinstance(extra, dict) else {}
+
+
+def describe_error(error: Mapping[str, Any]) -> tuple[str, str]:
+    """The field path and a readable message of one pydantic error."""
+    location = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown option"
+    elif error["type"] == "missing":
+        message = "required but not given"
+    if "input" in error and error["type"] not in ("missing", "extra_forbidden"):
+        message += f" (got {error['input']!r})"
+    return ".".join(location), message
+
+
+def validate_settings(
+    model: type[SettingsT], values: Mapping[str, Any], *, where: str | None = None
+) -> SettingsT:
+    """Build ``model`` from ``values``; a problem becomes one UserError naming the option."""
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path, message = describe_error(error)
+        name = path.split(".")[0]
+        option = option_name(name) if name in model.model_fields else path or "options"
+        help_text = model.model_fields[name].description if name in model.model_fields else None
+        raise UserError(
+            f"{where + ': ' if where else ''}invalid {option}: {message}",
+            expected=help_text,
+            fix=f"correct {option} (see --help)",
+        ) from None
