@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sfckit {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for step in all_steps().values():
-        add_step_parser(verbs, step)
+        if step.verb:
+            add_step_parser(verbs, step)
 
     run = verbs.add_parser("run", help="run a whole study from a study file (YAML)")
     run.add_argument("study", type=Path, nargs="?")

@@ -41,10 +41,10 @@ def reference_study(tmp_path_factory: pytest.TempPathFactory):
     import warnings
 
     from sfckit.errors import SparseRegionWarning
-    from sfckit.features.extract import extract_cohort
     from sfckit.io.atlases import harvard_oxford
     from sfckit.io.manifest import read_manifest
     from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
+    from sfckit.steps.extract import extract_cohort
 
     folder = tmp_path_factory.mktemp("reference")
     atlas = harvard_oxford()

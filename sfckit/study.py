@@ -1,17 +1,17 @@
 """``sfckit run study.yaml``: the whole study in one command, validated first, resumable.
 
-A study file names the inputs and, per step, that step's settings under the step's verb
-(underscores for dashes): ``extract``, ``stats``, ``searchlight``, ``replicate``,
-``correlate``, ``across_subject``, ``classify``, ``benchmark``, ``predict_outcome``. The
-keys of a section are the verb's options (``--select-k`` -> ``select_k``); ``classify``
-and ``predict_outcome`` may be lists (one run per model / target). ``defaults`` gives values
-to every section that has an option of that name, unless the section sets it.
+A study file names the inputs and, per step, that step's settings under the step's section
+(its verb with underscores for dashes); the sections, their order and how each is planned
+come from the step registry (:mod:`sfckit.steps.registry`), so this module has no per-step
+code. The keys of a section are the verb's options (``--select-k`` -> ``select_k``); a step
+that runs once per entry (``classify``, ``predict_outcome``) takes a list. ``defaults``
+gives values to every section that has an option of that name, unless the section sets it.
 
 The whole file is checked before the first step runs: keys, types and bounds, model and
 method names, manifest columns and groups, atlases. A problem names the key, its line and
 the command-line option. Then ``study.json`` (the resolved study) is written and the steps
-run in order into one folder (:mod:`sfckit.declarations.layout`); a step whose settings and inputs
-did not change since it last finished is skipped.
+run in order into one folder (:mod:`sfckit.declarations.layout`); a step whose settings and
+inputs did not change since it last finished is skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -31,44 +31,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sfckit.declarations import layout as layout_names
 from sfckit.declarations.base import StepSettings, describe_error, option_name
 from sfckit.declarations.layout import Layout
-from sfckit.declarations.settings import SearchlightSettings, StatsSettings
 from sfckit.errors import SparseRegionWarning, file_error
 from sfckit.io.outputs import file_sha256, write_json
-from sfckit.steps.base import Execution, Step
-from sfckit.steps.registry import get_step
+from sfckit.steps.base import Execution
+from sfckit.steps.plan import Job, Planner
+from sfckit.steps.registry import all_steps
 
 BUILT_IN_ATLASES = ("harvard-oxford", "aal")
-# section -> (settings model, may be a list, runs without a section)
-SECTIONS: dict[str, tuple[type[StepSettings], bool, bool]] = {}
-STUDY_STEPS = (
-    "extract",
-    "stats",
-    "searchlight",
-    "replicate",
-    "correlate",
-    "across_subject",
-    "normative",
-    "classify",
-    "benchmark",
-    "predict_outcome",
-    "treatment_rule",
-    "subtypes",
-    "tms_target",
-    "report",
-)
 
 
 def _sections() -> dict[str, tuple[type[StepSettings], bool, bool]]:
-    if not SECTIONS:
-        for name in STUDY_STEPS:
-            if name == "searchlight":
-                SECTIONS[name] = (SearchlightSettings, False, False)
-                continue
-            step = get_step(name)
-            many = name in ("classify", "predict_outcome")
-            always = name in ("extract", "stats", "replicate", "report")
-            SECTIONS[name] = (step.settings, many, always)
-    return SECTIONS
+    """Section -> (settings model, may be a list, runs without a section), in the registry's
+    order: every step that a study can run."""
+    return {
+        step.section: (step.settings, step.study.many, step.study.always)
+        for step in all_steps().values()
+        if step.study is not None
+    }
 
 
 class StudyDeprecationWarning(UserWarning):
@@ -97,8 +76,9 @@ class StudyHeader(BaseModel):
         description="atlases; the first is primary, the first two are compared by replicate",
     )
     jobs: int = Field(1, description="worker processes (-1: all cores); --jobs overrides it")
-    steps: list[Literal[STUDY_STEPS]] | None = Field(  # type: ignore[valid-type]
-        None, description="run only these steps (default: every step with a section)"
+    steps: list[str] | None = Field(
+        None,
+        description="run only these steps, by section name (default: every step with a section)",
     )
     defaults: dict[str, Any] = Field(
         {}, description="values for every section that has an option of that name"
@@ -368,6 +348,14 @@ def load_study(path: str | Path) -> Study:
                 "no step has this option",
                 fix="remove it or correct its spelling (sfckit run --print-schema)",
             )
+    for index, name in enumerate(header.steps or []):
+        if name not in sections:
+            raise reader.error(
+                ("steps", index),
+                f"'{name}' is not a step of a study",
+                expected=f"one of {', '.join(sections)}",
+                fix="correct the step's name (a section name: underscores for dashes)",
+            )
     chosen = set(header.steps) if header.steps else None
     study = Study(header=header, folder=path.parent.resolve(), path=path, reader=reader)
     for name, (_, _, always) in sections.items():
@@ -464,144 +452,21 @@ def reader_raw_keys(reader: _Reader, location: tuple[Any, ...]) -> list[str] | N
 
 
 # -- running ---------------------------------------------------------------------------------
-@dataclass
-class Job:
-    """One run of one step inside a study."""
-
-    key: str
-    step: Step
-    inputs: dict[str, Any]
-    out: Path
-    settings: StepSettings
-    resumable: bool = False  # extraction: never skipped whole, it resumes per participant
-    outputs: tuple[str, ...] | None = None  # default: the step's
-
-    @property
-    def expected(self) -> tuple[str, ...]:
-        """The files whose presence means the job finished."""
-        return self.step.outputs if self.outputs is None else self.outputs
-
-
 def _plan(study: Study, results: Layout) -> list[Job]:
-    """Every step run of the study, in order."""
-    steps = {name: get_step(name) for name in STUDY_STEPS if name != "searchlight"}
-    atlases = study.atlases()
-    manifest = study.manifest
-    primary = results.features(atlases[0].name) / layout_names.SFC
-    jobs: list[Job] = []
-
-    def atlas_inputs(spec: AtlasSpec) -> dict[str, Any]:
-        return {"atlas": spec.image or spec.name, "atlas_labels": spec.labels}
-
-    def add(key: str, section: str, inputs: dict[str, Any], out: Path, settings: Any) -> None:
-        step = get_step("extract") if section == "searchlight" else steps[section]
-        jobs.append(Job(key, step, inputs, out, settings, resumable=step.name == "extract"))
-
-    extract = study.one("extract")
-    for spec in atlases:
-        if extract is not None:
-            add(
-                f"extract-{spec.name}",
-                "extract",
-                {"manifest": manifest, **atlas_inputs(spec)},
-                results.features(spec.name),
-                extract,
-            )
-        if study.one("stats") is not None:
-            add(
-                f"stats-{spec.name}",
-                "stats",
-                {"features": results.features(spec.name) / layout_names.SFC, "manifest": manifest},
-                results.stats(spec.name),
-                study.one("stats"),
-            )
-    searchlight = study.one("searchlight")
-    if searchlight is not None:
-        maps = results.features(layout_names.SEARCHLIGHT)
-        maps_settings = (extract or get_step("extract").settings()).updated(
-            method="searchlight", radius=searchlight.radius
-        )
-        jobs.append(
-            Job(
-                "searchlight-maps",
-                get_step("extract"),
-                {"manifest": manifest, **atlas_inputs(atlases[0])},
-                maps,
-                maps_settings,
-                resumable=True,
-            )
-        )
-        jobs.append(
-            Job(
-                "searchlight-stats",
-                steps["stats"],
-                {
-                    "maps": maps / layout_names.MAPS,
-                    "manifest": manifest,
-                    **atlas_inputs(atlases[0]),
-                },
-                results.stats(layout_names.SEARCHLIGHT),
-                study.one("stats") or StatsSettings(),
-                outputs=layout_names.MAP_STATS_FILES,
-            )
-        )
-    if study.one("replicate") is not None and len(atlases) > 1:
-        a, b = (results.stats(spec.name) for spec in atlases[:2])
-        add("replicate", "replicate", {"a": a, "b": b}, results.replication, study.one("replicate"))
-    features = {"features": primary, "manifest": manifest}
-    if study.one("correlate") is not None:
-        add("correlate", "correlate", features, results.correlations, study.one("correlate"))
-    if study.one("across_subject") is not None:
-        add(
-            "across-subject",
-            "across_subject",
-            {"features_dir": primary.parent, "manifest": manifest},
-            results.across_subject,
-            study.one("across_subject"),
-        )
-    deviations = None
-    if study.one("normative") is not None:
-        add("normative", "normative", features, results.normative, study.one("normative"))
-        deviations = results.normative / layout_names.DEVIATIONS
-    for settings in study.settings.get("classify", []):
-        add(
-            f"classify-{settings.model}",
-            "classify",
-            features,
-            results.classify(settings.model),
-            settings,
-        )
-    if study.one("benchmark") is not None:
-        benchmark_inputs = {**features, **({"deviations": deviations} if deviations else {})}
-        add("benchmark", "benchmark", benchmark_inputs, results.benchmark, study.one("benchmark"))
-    for settings in study.settings.get("predict_outcome", []):
-        add(
-            f"outcome-{settings.target}",
-            "predict_outcome",
-            features,
-            results.outcome(settings.target),
-            settings,
-        )
-    if study.one("treatment_rule") is not None:
-        add(
-            "treatment-rule",
-            "treatment_rule",
-            features,
-            results.treatment,
-            study.one("treatment_rule"),
-        )
-    if study.one("subtypes") is not None:
-        subtype_inputs = dict(features)
-        if len(atlases) > 1:  # replication of the clusters on the second atlas
-            subtype_inputs["other_atlas"] = results.features(atlases[1].name) / layout_names.SFC
-        add("subtypes", "subtypes", subtype_inputs, results.subtypes, study.one("subtypes"))
-    if study.one("tms_target") is not None:
-        add(
-            "tms-target", "tms_target", {"manifest": manifest}, results.tms, study.one("tms_target")
-        )
-    if study.one("report") is not None:
-        add("report", "report", {"results": results.root}, results.report, study.one("report"))
-    return jobs
+    """Every step run of the study, in the registry's order (each step plans its own)."""
+    steps = all_steps()
+    planner = Planner(
+        manifest=study.manifest,
+        atlases=study.atlases(),
+        results=results,
+        settings=study.settings,
+        steps=steps,
+    )
+    for step in steps.values():
+        runs = study.settings.get(step.section)
+        if step.study is not None and runs:
+            step.study.plan(planner, step, runs)
+    return planner.jobs
 
 
 def _fingerprint(path: Path) -> dict[str, str]:
@@ -618,12 +483,22 @@ def _fingerprint(path: Path) -> dict[str, str]:
 
 
 def _job_key(job: Job) -> str:
+    """What a job's result depends on: its step, settings, and the content of its input
+    files (paths given as settings, such as ``benchmark.deviations``, included)."""
+    from sfckit.declarations.base import field_meta
+
+    model = type(job.settings)
+    setting_paths = {
+        name: getattr(job.settings, name)
+        for name in model.model_fields
+        if field_meta(model, name).get("path") and getattr(job.settings, name)
+    }
     record = {
         "step": job.step.name,
         "settings": job.settings.model_dump(mode="json"),
         "inputs": {
             name: _fingerprint(Path(value))
-            for name, value in sorted(job.inputs.items())
+            for name, value in sorted({**job.inputs, **setting_paths}.items())
             if value is not None and name != "results"
         },
     }

@@ -297,6 +297,12 @@ class BenchmarkSettings(CrossValidationSettings):
     audit_permutations: int = Field(
         1000, ge=19, description="conditional permutations per confounder test"
     )
+    deviations: str | None = Field(
+        None,
+        description="deviations.tsv of sfckit normative: adds a model on them, compared with "
+        "imaging (in a study: the normative step's, when it runs)",
+        json_schema_extra={"path": True},
+    )
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> BenchmarkSettings:

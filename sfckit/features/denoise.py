@@ -38,29 +38,6 @@ def confound_columns(strategy: str) -> list[str]:
     return columns
 
 
-def read_confounds(path: str | Path, n_volumes: int) -> pd.DataFrame:
-    """Read an fMRIPrep confounds TSV and check it has one row per volume."""
-    path = Path(path)
-    if not path.is_file():
-        raise file_error(
-            path,
-            "the confounds file does not exist",
-            fix="fix the 'confounds' column of the manifest (sfckit manifest fills "
-            "it from fMRIPrep)",
-        )
-    import pandas as pd  # imported here so that worker processes start quickly
-
-    table = pd.read_csv(path, sep="\t", na_values=["n/a"])
-    if len(table) != n_volumes:
-        raise file_error(
-            path,
-            f"{len(table)} rows for a run of {n_volumes} volumes",
-            expected="one row per volume",
-            fix="use the run's own confounds file",
-        )
-    return table
-
-
 def nuisance_matrix(table: pd.DataFrame, strategy: str, path: str | Path) -> np.ndarray:
     """The confound regressors (missing first-row derivatives set to 0)."""
     columns = confound_columns(strategy)

@@ -30,7 +30,6 @@ from sfckit.features.denoise import (
     censoring_mask,
     clean_timeseries,
     nuisance_matrix,
-    read_confounds,
 )
 from sfckit.features.methods import METHODS
 from sfckit.features.regional import grouped_mean, region_positions, regional_mean
@@ -49,6 +48,7 @@ from sfckit.io.outputs import (
     file_sha256,
     save_nifti,
 )
+from sfckit.io.tables import read_confounds
 
 if TYPE_CHECKING:
     from sfckit.declarations.settings import ExtractionParameters
@@ -293,7 +293,7 @@ def _alff_from_bold(
                 fix="add a 'confounds' column to the manifest (sfckit manifest "
                 "fills it from fMRIPrep)",
             )
-        table = read_confounds(confounds_path, image.shape[3])
+        table = read_confounds(confounds_path, n_volumes=image.shape[3])
         keep = censoring_mask(table, parameters.fd_threshold, confounds_path)
         problem = band_problem(int(keep.sum()), tr=tr, band=parameters.band)
         if problem:

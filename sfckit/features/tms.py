@@ -25,6 +25,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+NOTICE = (
+    "For research use only: targets are computed from one resting-state run in MNI space; "
+    "they need confirmation on the participant's own anatomy before any stimulation."
+)
+
 SGACC_SEED = (6.0, 16.0, -10.0)
 SEED_RADIUS = 10.0
 SEARCH_RADIUS = 20.0

@@ -34,6 +34,7 @@ from scipy.ndimage import affine_transform
 from sfckit.errors import UserError, file_error
 from sfckit.io.images import Grid, load_image
 from sfckit.io.outputs import atomic_write, file_sha256, save_nifti
+from sfckit.io.tables import read_tsv
 
 BUILTIN_ATLASES = ("harvard-oxford", "aal")
 HARVARD_OXFORD_THRESHOLD = 25
@@ -156,7 +157,7 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise file_error(path, "the atlas label table does not exist", fix="check --atlas-labels")
     try:
-        table = pd.read_csv(path, sep="\t", dtype={"name": str})
+        table = read_tsv(path, dtype={"name": str})
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise file_error(
             path,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from sfckit.declarations.settings import ManifestSettings
 from sfckit.errors import UserError, file_error
-from sfckit.io.tables import read_text_table
+from sfckit.io.tables import read_confounds, read_text_table
 
 GM_PATTERNS = {"cat12": ("mwp1",), "spm": ("mwc1",), "spm-smoothed": ("smwc1",)}
 ALFF_PREFIXES = {"raw": "ALFFMap_", "m": "mALFFMap_", "z": "zALFFMap_"}
@@ -97,7 +97,7 @@ def repetition_time_of(bold: Path) -> float | None:
 
 def motion_summary(confounds: Path, fd_threshold: float) -> dict[str, float]:
     """Mean framewise displacement and the number of volumes above ``fd_threshold``."""
-    table = pd.read_csv(confounds, sep="\t", na_values=["n/a"])
+    table = read_confounds(confounds)
     if "framewise_displacement" not in table.columns:
         raise file_error(
             confounds,

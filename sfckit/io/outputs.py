@@ -146,13 +146,6 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, *, index: bool = False) -> 
     return Path(path)
 
 
-def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
-    """Read a TSV written by :func:`write_tsv` (``n/a`` and empty cells are missing)."""
-    import pandas as pd  # imported here so that worker processes start quickly
-
-    return pd.read_csv(path, sep="\t", na_values=["n/a", ""], keep_default_na=True, **kwargs)
-
-
 def save_nifti(image: Any, path: str | Path, *, compresslevel: int = 1) -> Path:
     """Save a NIfTI image atomically; ``.nii.gz`` paths are gzip-compressed.
 

@@ -1,14 +1,36 @@
-"""Reading the tables sfckit steps write (features, statistics) with clear errors."""
+"""The one place tables are read: TSV files sfckit wrote, user-written tables (manifest,
+participants.tsv) and fMRIPrep confounds, each with clear errors."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sfckit.errors import CoverageWarning, file_error
-from sfckit.io.outputs import read_tsv
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def read_tsv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Read a tab-separated table (``n/a`` and empty cells are missing); every reader of
+    sfckit goes through here.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    **kwargs
+        Passed to :func:`pandas.read_csv` (e.g. ``dtype``, ``nrows``).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd  # imported here so that worker processes start quickly
+
+    return pd.read_csv(path, sep="\t", na_values=["n/a", ""], keep_default_na=True, **kwargs)
 
 
 def read_text_table(path: Path, *, what: str, dtype: dict | None = None) -> pd.DataFrame:
@@ -19,10 +41,10 @@ def read_text_table(path: Path, *, what: str, dtype: dict | None = None) -> pd.D
     UserError
         Empty, binary, not UTF-8, or not parseable as tab-separated text.
     """
+    import pandas as pd  # imported here so that worker processes start quickly
+
     try:
-        return pd.read_csv(
-            path, sep="\t", dtype=dtype, na_values=["n/a", ""], keep_default_na=True, comment=None
-        )
+        return read_tsv(path, dtype=dtype, comment=None)
     except pd.errors.EmptyDataError:
         raise file_error(
             path,
@@ -43,6 +65,8 @@ def read_table(
     path: str | Path, *, required: Sequence[str] = (), what: str = "table"
 ) -> pd.DataFrame:
     """Read a TSV that must exist and hold the ``required`` columns."""
+    import pandas as pd  # imported here so that worker processes start quickly
+
     path = Path(path)
     if not path.is_file():
         raise file_error(
@@ -78,6 +102,8 @@ def read_feature_table(path: str | Path) -> pd.DataFrame:
     UserError
         Missing file, no ``participant_id`` column, duplicate IDs or a non-numeric value.
     """
+    import pandas as pd  # imported here so that worker processes start quickly
+
     table = read_table(path, required=["participant_id"], what="feature table")
     table["participant_id"] = table["participant_id"].astype(str)
     if table.shape[1] < 2:
@@ -114,6 +140,8 @@ def region_coverage(table: pd.DataFrame) -> pd.Series:
 
     Participants without any value (failed or excluded by QC) do not count.
     """
+    import pandas as pd  # imported here so that worker processes start quickly
+
     values = table.drop(columns="participant_id")
     measured = values.notna().any(axis=1)
     if not measured.any():
@@ -135,6 +163,8 @@ def drop_sparse_regions(
     """
     import warnings
 
+    import pandas as pd  # imported here so that worker processes start quickly
+
     coverage = region_coverage(table)
     sparse = coverage[(coverage < min_coverage) | (coverage == 0)]
     dropped = pd.DataFrame({"region": sparse.index.astype(str), "coverage": sparse.to_numpy()})
@@ -149,3 +179,36 @@ def drop_sparse_regions(
             stacklevel=3,
         )
     return table.drop(columns=list(sparse.index)), dropped
+
+
+def read_confounds(path: str | Path, *, n_volumes: int | None = None) -> pd.DataFrame:
+    """Read an fMRIPrep confounds TSV (``n/a`` in the first rows is missing).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``*_desc-confounds_timeseries.tsv`` file.
+    n_volumes : int, optional
+        The run's length: the table must have one row per volume.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(
+            path,
+            "the confounds file does not exist",
+            fix="fix the 'confounds' column of the manifest (sfckit manifest fills "
+            "it from fMRIPrep)",
+        )
+    table = read_tsv(path)
+    if n_volumes is not None and len(table) != n_volumes:
+        raise file_error(
+            path,
+            f"{len(table)} rows for a run of {n_volumes} volumes",
+            expected="one row per volume",
+            fix="use the run's own confounds file",
+        )
+    return table

@@ -131,11 +131,11 @@ def _fit_fold(data: SurvivalData, split: OuterSplit, inner: int, seed: int) -> d
 def nested_survival(
     data: SurvivalData,
     *,
-    outer: int = 5,
-    repeats: int = 10,
-    inner: int = 5,
-    seed: int = 0,
-    n_bootstrap: int = 1000,
+    outer: int,
+    repeats: int,
+    inner: int,
+    seed: int,
+    n_bootstrap: int,
     jobs: int = 1,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -158,14 +158,15 @@ def nested_survival(
             fix="lower --outer or add participants",
         )
     splits = outer_splits(data.event, n_splits=outer, n_repeats=repeats, seed=seed)
-    folds = list(
+    folds = sorted(  # workers finish in any order; the table is in (repeat, fold) order
         run_tasks(
             _fit_fold,
             [(data, split, inner, seed) for split in splits],
             jobs=jobs,
             progress=progress,
             description="time-to-relapse: outer folds",
-        )
+        ),
+        key=lambda fold: (fold["repeat"], fold["fold"]),
     )
     ids = np.asarray(data.participant_ids)
     predictions = pd.concat(

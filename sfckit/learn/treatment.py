@@ -40,6 +40,12 @@ from sfckit.declarations.settings import TreatmentRuleSettings
 from sfckit.engine import run_tasks
 from sfckit.errors import UserError
 
+IMAGING, CLINICAL = "imaging+clinical", "clinical"  # the two feature sets a rule is learnt on
+NOTICE = (
+    "For research use only: a treatment rule learnt from one cohort is a hypothesis for a "
+    "prospective trial, not a clinical recommendation."
+)
+
 RIDGE_ALPHAS = np.logspace(-1, 4, 16)
 
 

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sfckit.declarations import layout
-from sfckit.declarations.layout import Layout
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.learn.metrics import roc_table
 from sfckit.report import figures
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import read_json as _json
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
+from sfckit.report.context import Blocks, ReportContext, listing
 from sfckit.report.tables import display_table, format_value
 
 
-def benchmark_blocks(results: Layout, facts: dict[str, Any]) -> list[dict[str, Any]] | None:
+def benchmark_blocks(context: ReportContext) -> Blocks | None:
     """The benchmark section's blocks, or None when the step did not run."""
+    results, facts = context.layout, context.facts
     folder = results.benchmark
     if not (folder / layout.BENCHMARK).is_file():
         return None
@@ -156,3 +155,47 @@ def benchmark_blocks(results: Layout, facts: dict[str, Any]) -> list[dict[str, A
             )
         )
     return blocks
+
+
+def benchmark_methods(context: ReportContext) -> list[str] | None:
+    """The clinical benchmark, harmonisation, deconfounding and the confound audit."""
+    benchmark = _json(context.layout.benchmark / layout.BENCHMARK_JSON)
+    if not benchmark:
+        return None
+    settings = benchmark.get("settings", {})
+    aucs = {m["model"]: m for m in benchmark.get("models", [])}
+    text = (
+        "To ask whether imaging adds to what is known clinically, a logistic model on "
+        f"{listing(settings.get('clinical') or [])} was compared with the imaging and "
+        "the combined models on the same folds by DeLong's test"
+        f"{context.cite('delong')}, the net reclassification and integrated "
+        f"discrimination improvements{context.cite('pencina')}, calibration"
+        f"{context.cite('vancalster', 'austin')} and decision curves{context.cite('vickers')}"
+    )
+    if settings.get("harmonize"):
+        text += f", with ComBat{context.cite('fortin')} fitted inside the training folds"
+    if settings.get("deconfound"):
+        text += (
+            f", and once with {listing(settings['deconfound'])} regressed out of the "
+            f"imaging features inside the training folds{context.cite('snoek')}"
+        )
+    found = [
+        f"{name} {format_value(aucs[name]['auc'])}"
+        for name in ("clinical", "imaging", "imaging+clinical")
+        if name in aucs
+    ]
+    sentences = [text + (f" (AUC: {'; '.join(found)})." if found else ".")]
+    if (context.layout.benchmark / layout.CONFOUND_AUDIT).is_file():
+        audit = read_tsv(context.layout.benchmark / layout.CONFOUND_AUDIT)
+        confounders = list(dict.fromkeys(audit["confounder"].astype(str)))
+        sentences.append(
+            "Whether the imaging predictions depend on "
+            f"{listing(confounders)} was audited with the partial and full confounder tests "
+            f"(conditional permutations){context.cite('spisak')}."
+        )
+    if (context.layout.benchmark / layout.SAMPLE_SIZE).is_file():
+        sentences.append(
+            "The minimum sample size for the clinical model was computed as Riley et al. "
+            f"propose{context.cite('riley')}."
+        )
+    return sentences

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sfckit.declarations import layout
-from sfckit.declarations.layout import Layout
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.report import blocks
+from sfckit.report.context import Blocks, ReportContext, listing
 from sfckit.report.tables import display_table, format_value
 
 
-def normative_blocks(results: Layout) -> list[dict[str, Any]] | None:
+def normative_blocks(context: ReportContext) -> Blocks | None:
     """Text and tables of the normative section, or None when the step did not run."""
+    results = context.layout
     folder = results.normative
     if not (folder / layout.NORMATIVE_FIT).is_file():
         return None
@@ -49,4 +48,22 @@ def normative_blocks(results: Layout) -> list[dict[str, Any]] | None:
             ),
             "Regions with the most extreme deviations (per group)",
         ),
+    ]
+
+
+def normative_methods(context: ReportContext) -> list[str] | None:
+    """The normative model of the controls and what counts as an extreme deviation."""
+    parameters = context.parameters(context.layout.normative)
+    if not parameters or not (context.layout.normative / layout.NORMATIVE_FIT).is_file():
+        return None
+    covariates = [parameters.get("age_column", "age"), parameters.get("sex_column", "sex")]
+    if parameters.get("site_column"):
+        covariates.append(parameters["site_column"])
+    return [
+        f"Each region's SFC was modelled in the {parameters['controls']} group by Bayesian "
+        f"linear regression on a natural cubic spline of age ({parameters['n_knots']} knots) "
+        f"and on {listing(covariates[1:])}, with a site-specific residual "
+        f"scale{context.cite('marquand', 'fraza')}; every participant's deviation is a z "
+        f"score from that norm, the controls' own from {parameters['folds']}-fold models "
+        "fitted without them, and a deviation is extreme when |z| > 2.6."
     ]

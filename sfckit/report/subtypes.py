@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sfckit.declarations import layout
-from sfckit.declarations.layout import Layout
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.report import blocks
+from sfckit.report.context import Blocks, ReportContext, listing
 from sfckit.report.tables import display_table, format_value
 
 
-def subtype_blocks(results: Layout) -> list[dict[str, Any]] | None:
+def subtype_blocks(context: ReportContext) -> Blocks | None:
     """Verdict, validity against the Gaussian null, stability, replication and CCA, or None
     when the step did not run."""
+    results = context.layout
     folder = results.subtypes
     verdict = blocks.read_json(folder / layout.SUBTYPE_VERDICT)
     if verdict is None:
@@ -74,3 +73,29 @@ def subtype_blocks(results: Layout) -> list[dict[str, Any]] | None:
             )
         )
     return content
+
+
+def subtype_methods(context: ReportContext) -> list[str] | None:
+    """Clustering, the Gaussian null, stability and the CCA."""
+    parameters = context.parameters(context.layout.subtypes)
+    if not parameters or not (context.layout.subtypes / layout.SUBTYPE_VERDICT).is_file():
+        return None
+    methods = {"kmeans": "k-means", "ward": "Ward"}
+    sentences = [
+        f"Patients of {listing(parameters['groups'])} were clustered "
+        f"({listing(methods.get(m, m) for m in parameters['methods'])}, "
+        f"{parameters['k_min']} to {parameters['k_max']} clusters, on the first "
+        f"{parameters['components']} principal components of the standardised SFC); "
+        f"subtypes were claimed only when the best silhouette beat that of "
+        f"{parameters['n_null']} datasets drawn from one multivariate Gaussian with the same "
+        f"mean and covariance{context.cite('dinga')} and the clusters were stable over "
+        f"{parameters['n_bootstrap']} bootstrap resamples (median adjusted Rand index ≥ "
+        f"{parameters['min_stability']}){context.cite('hennig')}."
+    ]
+    if parameters.get("scores"):
+        sentences.append(
+            "A canonical correlation analysis related SFC to "
+            f"{listing(parameters['scores'])} ({parameters['n_permutations']} permutations, "
+            "and out of sample by cross-validation)."
+        )
+    return sentences

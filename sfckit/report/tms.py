@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sfckit.declarations import layout
-from sfckit.declarations.layout import Layout
-from sfckit.io.outputs import read_tsv
+from sfckit.features.tms import NOTICE
+from sfckit.io.tables import read_tsv
 from sfckit.report import blocks
+from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.tables import display_table
-from sfckit.steps.tms_target import NOTICE
 
 MAX_FIGURES = 12
 
@@ -34,9 +32,10 @@ def target_figure(map_path, target: tuple[float, float, float], title: str) -> s
     return to_data_uri(figure)
 
 
-def tms_blocks(results: Layout) -> list[dict[str, Any]] | None:
+def tms_blocks(context: ReportContext) -> Blocks | None:
     """Notice, reliability summary, target table and per-participant cuts, or None when
     the step did not run."""
+    results = context.layout
     folder = results.tms
     if not (folder / layout.TMS_TARGETS).is_file():
         return None
@@ -94,3 +93,19 @@ def tms_blocks(results: Layout) -> list[dict[str, Any]] | None:
         )
     )
     return content
+
+
+def tms_methods(context: ReportContext) -> list[str] | None:
+    """The individual rTMS target definition."""
+    parameters = context.parameters(context.layout.tms)
+    if not parameters or not (context.layout.tms / layout.TMS_TARGETS).is_file():
+        return None
+    seed = ", ".join(f"{v:g}" for v in parameters["seed_coordinate"])
+    return [
+        "Per participant, the left dorsolateral prefrontal spot most anticorrelated with a "
+        f"{parameters['seed_radius']:g}-mm subgenual cingulate sphere at MNI ({seed}) was "
+        f"taken as the rTMS target{context.cite('fox', 'cash')}: the strongest "
+        f"{parameters['fraction']:.0%} of the search region formed clusters whose largest "
+        "gave the target; targets of the run's two halves closer than "
+        f"{parameters['reliable_distance']:g} mm were called reliable."
+    ]

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from sfckit.declarations import layout
-from sfckit.declarations.layout import Layout
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
+from sfckit.learn.treatment import IMAGING, NOTICE
 from sfckit.report import blocks
+from sfckit.report.context import Blocks, ReportContext, count, listing
 from sfckit.report.tables import display_table, format_value
-from sfckit.steps.treatment_rule import IMAGING, NOTICE
 
 
-def treatment_blocks(results: Layout) -> list[dict[str, Any]] | None:
+def treatment_blocks(context: ReportContext) -> Blocks | None:
     """Text, tables and the TOC figure of the treatment-rule section, or None when the step
     did not run."""
+    results = context.layout
     from sfckit.report.figures import toc_figure
 
     folder = results.treatment
@@ -122,4 +123,30 @@ def _sequence_blocks(folder) -> list[dict[str, Any]]:
             ),
             "Sequential what-if: expected failed steps, remission by the end, weeks",
         ),
+    ]
+
+
+def treatment_methods(context: ReportContext) -> list[str] | None:
+    """The DR-learner, the rule, its evaluation and the heterogeneity tests."""
+    parameters = context.parameters(context.layout.treatment)
+    if not parameters or not (context.layout.treatment / layout.POLICY_VALUE).is_file():
+        return None
+    design = (
+        "propensities known from the randomised design"
+        if parameters.get("assignment") == "randomised"
+        else "propensities fitted from the clinical covariates and trimmed at "
+        f"{parameters.get('trim')}"
+    )
+    return [
+        f"Which next-step treatment ({listing(parameters['treatments'])}) benefits whom was "
+        f"learnt from {parameters['outcome_column']} by a cross-fitted DR-learner: augmented "
+        f"inverse-probability-weighted (AIPW) pseudo-outcomes{context.cite('robins')} "
+        f"({design}) regressed on SFC and {listing(parameters['clinical'])} by "
+        f"{count(int(parameters['bags']), 'bootstrap bag')} of ridge "
+        f"models{context.cite('chernozhukov')}, relative to {parameters['reference']}.",
+        "The rule's value was compared with usual care, everyone receiving each treatment "
+        "and the rule without imaging by doubly robust estimates"
+        f"{context.cite('athey')}; heterogeneity was tested by the rank-weighted average "
+        f"treatment effect (RATE){context.cite('yadlowsky')} and a calibration test of the "
+        "predicted benefit.",
     ]

@@ -11,6 +11,7 @@ alone: a checklist line cites the file that proves it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pandas as pd
 
 from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
+from sfckit.io.tables import read_tsv
 from sfckit.report.blocks import read_json
 
 REPORTED, NOT_REPORTED = "reported", "not reported"
@@ -133,18 +135,52 @@ FOR_AUTHOR_ITEMS = frozenset(
 )
 
 
-def checklist(results: Layout) -> pd.DataFrame:
-    """The checklist of the run in ``results``: every TRIPOD+AI item and sub-item, in order
-    (columns ``item, topic, status, evidence``)."""
+def checklist(
+    results: Layout, evidence: Iterable[Callable[[Layout], dict[str, tuple[str, str]]]]
+) -> pd.DataFrame:
+    """The checklist of the run in ``results``: every TRIPOD+AI item and sub-item, in order.
+
+    Parameters
+    ----------
+    results : Layout
+        The results folder.
+    evidence : iterable of callable
+        The steps' evidence functions, in the registry's order: each gives the items its
+        files answer, ``{item: (status, evidence)}``; a later step's answer replaces an
+        earlier one's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``item, topic, status, evidence``; items no step answers are ``not reported``
+        unless only the author can answer them.
+    """
     found: dict[str, tuple[str, str]] = {}
     for item in FOR_AUTHOR_ITEMS:
         found[item] = (FOR_AUTHOR, "not in any file of the run")
-    found.update(_data_items(results))
-    models = classifier_metrics(results)
-    found.update(_model_items(results, models))
-    found.update(_evaluation_items(results, models))
-    rows = [Item(item, topic, *found[item]) for item, topic in ITEMS]
+    for contribution in evidence:
+        found.update(contribution(results))
+    rows = [
+        Item(item, topic, *found.get(item, (NOT_REPORTED, "no step of this run answers it")))
+        for item, topic in ITEMS
+    ]
     return pd.DataFrame([vars(row) for row in rows], columns=COLUMNS)
+
+
+def data_evidence(results: Layout) -> dict[str, tuple[str, str]]:
+    """The items the extraction's files answer (data preparation, missing data, flow)."""
+    return _data_items(results)
+
+
+def model_evidence(results: Layout) -> dict[str, tuple[str, str]]:
+    """The items the classifiers' files answer (model, tuning, internal validation)."""
+    return _model_items(results, classifier_metrics(results))
+
+
+def evaluation_evidence(results: Layout) -> dict[str, tuple[str, str]]:
+    """The items the classifiers' and the benchmark's files answer (performance,
+    calibration, comparison, sites, external validation)."""
+    return _evaluation_items(results, classifier_metrics(results))
 
 
 def _data_items(results: Layout) -> dict[str, tuple[str, str]]:
@@ -174,8 +210,8 @@ def _data_items(results: Layout) -> dict[str, tuple[str, str]]:
             if (extractions[0].parent / name).is_file()
         ]
         sfc = extractions[0].parent / layout.SFC
-        n_rows = len(pd.read_csv(sfc, sep="\t")) if sfc.is_file() else 0
-        left_out = sum(len(pd.read_csv(p, sep="\t")) for p in excluded)
+        n_rows = len(read_tsv(sfc)) if sfc.is_file() else 0
+        left_out = sum(len(read_tsv(p)) for p in excluded)
         items["20a"] = (
             REPORTED,
             f"{relative_path(results, sfc)}: {n_rows} participant(s) with features; "
@@ -341,14 +377,14 @@ def _evaluation_items(
         items["20c"] = (NOT_REPORTED, "no benchmark/benchmark.json")
     per_site = results.benchmark / layout.PER_SITE
     if per_site.is_file():
-        sites = pd.read_csv(per_site, sep="\t")
+        sites = read_tsv(per_site)
         evidence = f"{relative_path(results, per_site)}: {sites['site'].nunique()} site(s)"
         items["12d"] = items["23b"] = (REPORTED, evidence)
     else:
         items["12d"] = items["23b"] = (NOT_REPORTED, "no per_site.tsv")
     subgroups = models[0][0].parent / layout.SUBGROUPS if models else None
     if subgroups is not None and subgroups.is_file():
-        table = pd.read_csv(subgroups, sep="\t")
+        table = read_tsv(subgroups)
         shown = "; ".join(
             f"{row.variable} {row.subgroup}: AUC {row.auc:.2f} (n {row.n})"
             for row in table.itertuples()

@@ -1,6 +1,7 @@
 """Voxel-wise group statistics on coupling maps with permutation family-wise error control.
 
-``sfckit stats --maps DIR/maps.tsv`` (maps from ``extract --method searchlight``):
+The kernels of ``sfckit stats --maps DIR/maps.tsv`` (maps from ``extract --method
+searchlight``; the step, which writes the maps and tables, is :mod:`sfckit.steps.stats`):
 
 - Omnibus group F per voxel (OLS ``map ~ group + covariates``), family-wise error by
   Freedman-Lane permutation of the reduced-model residuals with the maximum F over voxels
@@ -15,35 +16,22 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 from scipy import stats as scipy_stats
 
-from sfckit.declarations import layout
-from sfckit.declarations.settings import StatsSettings
 from sfckit.engine import run_tasks
 from sfckit.errors import UserError
-from sfckit.io.atlases import Atlas
 from sfckit.io.images import Grid, check_same_grid, load_data, load_image
-from sfckit.io.manifest import read_manifest
-from sfckit.io.outputs import (
-    read_tsv,
-    save_nifti,
-    write_json,
-    write_tsv,
-)
-from sfckit.stats.design import check_groups, covariate_design
+from sfckit.io.tables import read_tsv
 from sfckit.stats.permutation import f_from_projections, max_f_chunk
-from sfckit.steps.common import write_provenance
 
 CHUNK_BYTES = 128 * 2**20  # float64 working set of one voxel chunk (participants x voxels)
 
@@ -371,150 +359,3 @@ def cluster_table(
     ]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values("n_voxels", ascending=False, ignore_index=True)
-
-
-def run_map_stats(
-    maps_path: str | Path,
-    manifest_path: str | Path,
-    out_dir: str | Path,
-    *,
-    atlas: Atlas,
-    settings: StatsSettings,
-    jobs: int = 1,
-) -> dict[str, Any]:
-    """Voxel-wise group F-map, pairwise contrast maps, FWE clusters; written to ``out_dir``.
-
-    Parameters
-    ----------
-    maps_path, manifest_path : str or Path
-        ``maps.tsv`` of a searchlight extraction and the manifest.
-    out_dir : str or Path
-        Output folder.
-    atlas : Atlas
-        Labels the clusters.
-    settings : StatsSettings
-        Groups, covariates, alpha, permutations and seed.
-    jobs : int
-        Worker processes for the permutations.
-
-    Returns
-    -------
-    dict
-        The content of ``map_stats.json`` plus ``clusters`` (DataFrame).
-    """
-    groups, covariates, alpha = settings.groups, settings.covariates, settings.alpha
-    n_permutations = settings.permutations
-    maps_path, manifest_path, out_dir = Path(maps_path), Path(manifest_path), Path(out_dir)
-    if n_permutations < 1 / alpha - 1:
-        raise UserError(
-            f"--permutations {n_permutations} cannot reach p < {alpha}",
-            expected=f"at least {int(np.ceil(1 / alpha))} permutations",
-            fix="use e.g. --permutations 1000",
-        )
-    clinical = read_manifest(manifest_path, check_files=False).clinical()
-    source = str(manifest_path)
-    chosen = check_groups(clinical["group"], groups, source=source)
-    clinical = clinical[clinical["group"].astype(str).isin(chosen)]
-    design = covariate_design(clinical, covariates, categorical=settings.categorical, source=source)
-    clinical = clinical[design.complete]
-    covariate_matrix = design.matrix[design.complete]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".maps-") as scratch:
-        return _map_stats(
-            load_maps(maps_path, list(clinical["participant_id"].astype(str)), scratch=scratch),
-            clinical,
-            design,
-            covariate_matrix,
-            chosen,
-            out_dir,
-            atlas=atlas,
-            settings=settings,
-            jobs=jobs,
-            inputs=(maps_path, manifest_path),
-        )
-
-
-def _map_stats(
-    stack: MapStack,
-    clinical: pd.DataFrame,
-    design: Any,
-    covariate_matrix: np.ndarray,
-    chosen: list[str],
-    out_dir: Path,
-    *,
-    atlas: Atlas,
-    settings: StatsSettings,
-    jobs: int,
-    inputs: tuple[Path, Path],
-) -> dict[str, Any]:
-    alpha, n_permutations, seed = settings.alpha, settings.permutations, settings.seed
-    maps_path, manifest_path = inputs
-    group_labels = clinical["group"].astype(str).to_numpy()
-    test = group_f_test(
-        stack.values,
-        group_labels,
-        covariate_matrix,
-        levels=chosen,
-        n_permutations=n_permutations,
-        seed=seed,
-        jobs=jobs,
-    )
-
-    def volume(values: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
-        data = np.zeros(stack.mask.shape, dtype=dtype)
-        data[stack.mask] = values
-        return data
-
-    def image(values: np.ndarray) -> nib.Nifti1Image:
-        return nib.Nifti1Image(volume(values), stack.grid.affine)
-
-    maps_dir = out_dir / layout.MAP_FOLDER
-    save_nifti(image(test["f"]), maps_dir / layout.GROUP_F_MAP)
-    save_nifti(image(-np.log10(test["p_fwe"])), maps_dir / "group_logp_fwe.nii.gz")
-    contrasts = pairwise_contrasts(
-        stack.values,
-        group_labels,
-        covariate_matrix,
-        levels=chosen,
-        n_permutations=n_permutations,
-        seed=seed,
-        jobs=jobs,
-    )
-    contrast_counts = {}
-    for (first, second), result in contrasts.items():
-        stem = f"{first}_vs_{second}"
-        save_nifti(image(result["t"]), maps_dir / f"{stem}_t.nii.gz")
-        save_nifti(image(result["logp_fwe"]), maps_dir / f"{stem}_logp_fwe.nii.gz")
-        contrast_counts[stem] = int((result["logp_fwe"] > -np.log10(alpha)).sum())
-    significant = volume(test["p_fwe"] < alpha, bool)
-    f_volume = volume(test["f"], np.float64)
-    labels = atlas.labels_on(stack.grid)
-    names = dict(zip(atlas.labels["index"].astype(int), atlas.region_names, strict=True))
-    clusters = cluster_table(significant, f_volume, stack.grid, labels, names)
-    write_tsv(clusters, out_dir / layout.CLUSTERS)
-    summary = {
-        "groups": chosen,
-        "covariates": design.names,
-        "n_participants": len(group_labels),
-        "n_dropped_missing_covariates": int((~design.complete).sum()),
-        "n_voxels": int(stack.mask.sum()),
-        "n_permutations": n_permutations,
-        "alpha": alpha,
-        "f_critical_fwe": test["f_critical"],
-        "df": [test["df_effect"], test["df_error"]],
-        "n_significant_voxels_fwe": int(significant.sum()),
-        "n_clusters": len(clusters),
-        "significant_voxels_per_contrast": contrast_counts,
-        "model": "OLS map ~ group + covariates per voxel; omnibus F with Freedman-Lane "
-        "max-F permutation FWE; pairwise contrasts with nilearn permuted_ols (max-t FWE)",
-        "atlas": atlas.name,
-    }
-    write_json(summary, out_dir / layout.MAP_STATS)
-    write_provenance(
-        out_dir,
-        "stats --maps",
-        settings,
-        [maps_path, manifest_path, *stack.paths],
-        method={"groups_used": chosen, "atlas": atlas.name, "covariate_types": design.kinds},
-    )
-    return {**summary, "clusters": clusters}

@@ -11,12 +11,11 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import AcrossSubjectSettings
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
+from sfckit.steps.plan import Planner, StudyRole
 from sfckit.steps.stats import aligned
 
 if TYPE_CHECKING:
     import pandas as pd
-
-Settings = AcrossSubjectSettings
 
 
 @staged
@@ -66,6 +65,17 @@ def summary(result: dict[str, Any], settings: AcrossSubjectSettings, out: Path) 
     ]
 
 
+def plan(planner: Planner, step: Step, runs: list[AcrossSubjectSettings]) -> None:
+    """Group-level coupling on the primary atlas's GMV and ALFF tables."""
+    planner.add(
+        step.name,
+        step,
+        {"features_dir": planner.primary_features.parent, "manifest": planner.manifest},
+        planner.results.across_subject,
+        runs[0],
+    )
+
+
 STEP = Step(
     name="across-subject",
     help="group-level GMV-ALFF coupling per region",
@@ -78,4 +88,5 @@ STEP = Step(
     outputs=(layout.ACROSS_SUBJECT, layout.ACROSS_SUBJECT_DIFFERENCES, layout.DESCRIPTION),
     run=run,
     summary=summary,
+    study=StudyRole(plan),
 )

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sfckit.declarations.base import StepSettings, option_name
+from sfckit.report.context import MethodsText, Section
+from sfckit.steps.plan import StudyRole
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,26 @@ class Step:
     outputs : tuple of str
         The files it writes into its output folder (from :mod:`sfckit.declarations.layout`).
     run : callable
-        ``run(inputs, out, settings, execution) -> result``.
+        ``run(inputs, out, settings, execution) -> result`` (None for a study-file section
+        whose jobs are other steps', such as ``searchlight``).
     summary : callable
         ``summary(result, settings, out) -> lines`` printed by the command line.
     parallel, scheduler : bool
         Whether ``--jobs`` / ``--scheduler`` apply.
+    study : StudyRole, optional
+        How a study plans the step (None: not part of a study, e.g. ``simulate``).
+    sections : tuple of Section
+        Its report sections, in order.
+    methods : MethodsText, optional
+        Its Methods subsection.
+    evidence : callable, optional
+        ``evidence(results) -> {item: (status, evidence)}``: the TRIPOD+AI items its files
+        answer.
+    follow_up : tuple of str
+        Settings fields that name manifest columns measured after baseline (outcomes,
+        treatments received): Table 1 keeps those columns out of the baseline.
+    verb : bool
+        Whether the command line has the verb (False: a study-file section only).
     """
 
     name: str
@@ -71,10 +88,16 @@ class Step:
     inputs: tuple[PathOption, ...]
     output: PathOption
     outputs: tuple[str, ...]
-    run: Callable[..., Any]
-    summary: Callable[..., Sequence[str]]
+    run: Callable[..., Any] | None
+    summary: Callable[..., Sequence[str]] | None
     parallel: bool = False
     scheduler: bool = False
+    study: StudyRole | None = None
+    sections: tuple[Section, ...] = ()
+    methods: MethodsText | None = None
+    evidence: Callable[[Any], dict[str, tuple[str, str]]] | None = None
+    follow_up: tuple[str, ...] = ()
+    verb: bool = True
 
     @property
     def section(self) -> str:

@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import BenchmarkSettings
+from sfckit.report.benchmark_section import benchmark_blocks, benchmark_methods
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.tripod import evaluation_evidence
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.classify import two_classes
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
+from sfckit.steps.plan import Planner, StudyRole
 
 if TYPE_CHECKING:
     from sfckit.learn.benchmark import BenchmarkResult
-
-Settings = BenchmarkSettings
 
 
 @staged
@@ -55,9 +57,7 @@ def run(
     out_dir = Path(out_dir)
     data = two_classes(features_path, manifest_path, settings)
     deviations = (
-        _deviations(Path(inputs["deviations"]), data, settings)
-        if inputs.get("deviations")
-        else None
+        _deviations(Path(settings.deviations), data, settings) if settings.deviations else None
     )
     result = benchmark(
         data,
@@ -95,7 +95,16 @@ def run(
     }
     write_json(clean_for_json(summary), out_dir / layout.BENCHMARK_JSON)
     write_dropped(data.dropped_regions, out_dir)
-    write_provenance(out_dir, "benchmark", settings, [features_path, manifest_path])
+    write_provenance(
+        out_dir,
+        "benchmark",
+        settings,
+        [
+            features_path,
+            manifest_path,
+            *([Path(settings.deviations)] if settings.deviations else []),
+        ],
+    )
     return result
 
 
@@ -180,6 +189,14 @@ def summary(result: BenchmarkResult, settings: BenchmarkSettings, out: Path) -> 
     return [*lines, f"benchmark: {out / layout.BENCHMARK} (research use only)"]
 
 
+def plan(planner: Planner, step: Step, runs: list[BenchmarkSettings]) -> None:
+    """Once; with the normative step's deviations when it ran and none were given."""
+    settings = runs[0]
+    if settings.deviations is None and "deviations" in planner.produced:
+        settings = settings.updated(deviations=str(planner.produced["deviations"]))
+    planner.add(step.name, step, planner.features, planner.results.benchmark, settings)
+
+
 STEP = Step(
     name="benchmark",
     help="imaging vs clinical-only vs combined models",
@@ -187,11 +204,6 @@ STEP = Step(
     inputs=(
         FEATURES,
         PathOption("manifest", "the manifest (groups, clinical columns, sites)"),
-        PathOption(
-            "deviations",
-            "deviations.tsv of sfckit normative: adds a model on them, compared with imaging",
-            required=False,
-        ),
     ),
     output=OUT_FOLDER,
     outputs=layout.BENCHMARK_FILES,
@@ -199,4 +211,15 @@ STEP = Step(
     summary=summary,
     parallel=True,
     scheduler=True,
+    study=StudyRole(plan),
+    sections=(
+        Section(
+            "benchmark",
+            "Does imaging add to the clinical model?",
+            benchmark_blocks,
+            "benchmark/benchmark.tsv",
+        ),
+    ),
+    methods=MethodsText("Clinical benchmark and confound audit", benchmark_methods),
+    evidence=evaluation_evidence,
 )

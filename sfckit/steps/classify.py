@@ -15,10 +15,12 @@ from typing import Any
 from sfckit.declarations import layout
 from sfckit.declarations.settings import ClassifySettings
 from sfckit.errors import UserError
+from sfckit.report.classification import classification_blocks, classification_methods
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.tripod import model_evidence
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
-
-Settings = ClassifySettings
+from sfckit.steps.plan import StudyRole, plan_each
 
 
 def check_select_k(select_k: int | str, n_features: int) -> None:
@@ -244,4 +246,17 @@ STEP = Step(
     summary=summary,
     parallel=True,
     scheduler=True,
+    study=StudyRole(
+        plan_each("classify", "model", lambda results, value: results.classify(value)), many=True
+    ),
+    sections=(
+        Section(
+            "classification",
+            "Classification",
+            classification_blocks,
+            "classify/<model>/metrics.json",
+        ),
+    ),
+    methods=MethodsText("Classification", classification_methods),
+    evidence=model_evidence,
 )

@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import CorrelateSettings
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.correlations import correlation_blocks, correlation_methods
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
+from sfckit.steps.plan import StudyRole, plan_once
 from sfckit.steps.stats import aligned, covariate_kinds
 
 if TYPE_CHECKING:
     import pandas as pd
-
-Settings = CorrelateSettings
 
 
 @staged
@@ -86,4 +87,11 @@ STEP = Step(
     outputs=layout.CORRELATE_FILES,
     run=run,
     summary=summary,
+    study=StudyRole(plan_once(lambda results: results.correlations)),
+    sections=(
+        Section(
+            "correlations", "SFC and symptoms", correlation_blocks, "correlations/correlations.tsv"
+        ),
+    ),
+    methods=MethodsText("Symptom correlations", correlation_methods),
 )

@@ -10,8 +10,6 @@ from typing import Any
 from sfckit.declarations.settings import ManifestSettings
 from sfckit.steps.base import SERIAL, Execution, PathOption, Step
 
-Settings = ManifestSettings
-
 
 def run(
     inputs: Mapping[str, Any],

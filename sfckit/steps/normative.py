@@ -17,9 +17,10 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import NormativeSettings
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.normative import normative_blocks, normative_methods
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
-
-Settings = NormativeSettings
+from sfckit.steps.plan import Planner, StudyRole
 
 
 def _covariates(clinical: Any, settings: NormativeSettings, source: str) -> tuple:
@@ -170,13 +171,14 @@ def _deviation_maps(features_dir: Path, out_dir: Path, deviations: Any) -> None:
     import nibabel as nib
     import numpy as np
 
+    from sfckit.io.images import load_image
     from sfckit.io.outputs import save_nifti
     from sfckit.io.tables import read_table
 
     atlas_path, regions_path = features_dir / layout.ATLAS_IMAGE, features_dir / layout.REGIONS
     if not (atlas_path.is_file() and regions_path.is_file()):
         return
-    image = nib.load(atlas_path)
+    image = load_image(atlas_path, ndim=3, role="atlas")
     labels = np.asarray(image.dataobj).astype(np.int64)
     table = read_table(regions_path, required=["index", "name"], what="region table")
     index = dict(zip(table["name"].astype(str), table["index"].astype(int), strict=True))
@@ -203,6 +205,12 @@ def summary(result: dict[str, Any], settings: NormativeSettings, out: Path) -> l
     ]
 
 
+def plan(planner: Planner, step: Step, runs: list[NormativeSettings]) -> None:
+    """Once, on the primary features; the benchmark may use its deviations."""
+    planner.add(step.name, step, planner.features, planner.results.normative, runs[0])
+    planner.produced["deviations"] = planner.results.normative / layout.DEVIATIONS
+
+
 STEP = Step(
     name="normative",
     help="deviations from a normative model of the controls (age, sex, site)",
@@ -212,4 +220,14 @@ STEP = Step(
     outputs=(layout.DEVIATIONS, layout.NORMATIVE_FIT, layout.DESCRIPTION),
     run=run,
     summary=summary,
+    study=StudyRole(plan),
+    sections=(
+        Section(
+            "normative",
+            "Deviations from the controls' norm",
+            normative_blocks,
+            "normative/normative_fit.tsv",
+        ),
+    ),
+    methods=MethodsText("Normative model", normative_methods),
 )

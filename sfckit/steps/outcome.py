@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import OutcomeSettings
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.outcomes import outcome_blocks, outcome_methods
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
+from sfckit.steps.plan import StudyRole, plan_each
 from sfckit.steps.stats import aligned
 
 if TYPE_CHECKING:
     import pandas as pd
-
-Settings = OutcomeSettings
 
 
 @staged
@@ -286,4 +287,17 @@ STEP = Step(
     run=run,
     summary=summary,
     parallel=True,
+    study=StudyRole(
+        plan_each("outcome", "target", lambda results, value: results.outcome(value)), many=True
+    ),
+    sections=(
+        Section(
+            "outcomes",
+            "Treatment outcomes from baseline coupling",
+            outcome_blocks,
+            "outcomes/<target>/metrics.json",
+        ),
+    ),
+    methods=MethodsText("Outcomes", outcome_methods),
+    follow_up=("post", "time_column", "event_column"),
 )

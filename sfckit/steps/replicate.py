@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any
 from sfckit.declarations import layout
 from sfckit.declarations.settings import ReplicateSettings
 from sfckit.errors import file_error
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.replication import replication_blocks, replication_methods
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_provenance
+from sfckit.steps.plan import Planner, StudyRole
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from sfckit.io.atlases import Atlas
-
-Settings = ReplicateSettings
 
 
 def read_stats_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, Atlas]:
@@ -139,6 +140,13 @@ def summary(table: pd.DataFrame, settings: ReplicateSettings, out: Path) -> list
     ]
 
 
+def plan(planner: Planner, step: Step, runs: list[ReplicateSettings]) -> None:
+    """The first two atlases' statistics compared (nothing with one atlas)."""
+    if len(planner.atlases) > 1:
+        a, b = (planner.results.stats(spec.name) for spec in planner.atlases[:2])
+        planner.add(step.name, step, {"a": a, "b": b}, planner.results.replication, runs[0])
+
+
 STEP = Step(
     name="replicate",
     help="replication of significant regions across atlases",
@@ -151,4 +159,14 @@ STEP = Step(
     outputs=(layout.REPLICATION, layout.REPLICATION_SUMMARY, layout.DESCRIPTION),
     run=run,
     summary=summary,
+    study=StudyRole(plan, always=True),
+    sections=(
+        Section(
+            "replication",
+            "Replication across atlases",
+            replication_blocks,
+            "replication/replication.tsv",
+        ),
+    ),
+    methods=MethodsText("Replication across atlases", replication_methods),
 )

@@ -1,16 +1,166 @@
-"""``report``: one self-contained HTML report built from a results folder."""
+"""``report``: one self-contained HTML report built from a results folder.
+
+The page is assembled here from the registry, in its order: Table 1, then every step's
+sections (a step that did not run is listed under "Sections not shown", with the reason),
+the Methods (one subsection per step that ran, references numbered across them, also
+written as ``methods.md``) and the TRIPOD+AI / PROBAST+AI checklists built from the steps'
+evidence. The sections themselves are the steps' report modules (:mod:`sfckit.report`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import ReportSettings
 from sfckit.steps.base import SERIAL, Execution, PathOption, Step
+from sfckit.steps.plan import Planner, StudyRole
 
-Settings = ReportSettings
+METHODS_FILE = "methods.md"
+
+
+def _steps() -> list[Step]:
+    from sfckit.steps.registry import all_steps
+
+    return list(all_steps().values())
+
+
+def _absent(context: Any, step: Step, files: str) -> str:
+    """Why a step's section is not shown."""
+    in_study = context.in_study(step.section) if step.study is not None else None
+    if in_study is False:
+        return "not in the study file"
+    return f"{files} not found"
+
+
+def build_report(
+    results_dir: str | Path,
+    out_path: str | Path | None = None,
+    *,
+    follow_up: Sequence[str] = (),
+) -> Path:
+    """Write one self-contained HTML report (and ``methods.md``) for a results folder.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        A folder written by ``sfckit run`` or ``sfckit demo`` (or with the same layout).
+    out_path : str or Path, optional
+        Default ``results_dir/report.html``.
+    follow_up : sequence of str
+        Manifest columns measured after baseline (kept out of Table 1's baseline part),
+        besides those the steps' settings name.
+
+    Returns
+    -------
+    Path
+        The report.
+    """
+    from sfckit.errors import file_error
+    from sfckit.io.outputs import atomic_write, write_tsv
+    from sfckit.report.blocks import table, text
+    from sfckit.report.context import MethodsText, ReportContext
+    from sfckit.report.page import render_page
+    from sfckit.report.participants import participants_methods, table_one_blocks
+    from sfckit.report.probast import analysis_check
+    from sfckit.report.tables import display_table
+    from sfckit.report.tripod import checklist
+
+    results = Path(results_dir)
+    if not results.is_dir():
+        raise file_error(
+            results,
+            "the results folder does not exist",
+            fix="point --results at the folder sfckit run wrote",
+        )
+    out_path = Path(out_path) if out_path else results / layout.REPORT
+    context = ReportContext(results, follow_up)
+    steps = _steps()
+    sections: list[dict[str, Any]] = []
+    missing: list[str] = []
+    ran: list[Step] = []
+
+    def add(key: str, title: str, blocks: list[dict[str, Any]]) -> None:
+        sections.append({"id": key, "title": title, "blocks": blocks})
+
+    first = table_one_blocks(context, [(s.section, s.follow_up) for s in steps if s.follow_up])
+    if first is None:
+        missing.append("Table 1: no manifest found via study.json or the features' provenance")
+    else:
+        add("table1", "Table 1: participants", first)
+    for step in steps:
+        shown = False
+        for section in step.sections:
+            blocks = section.build(context)
+            if blocks is None:
+                missing.append(f"{section.title}: {_absent(context, step, section.files)}")
+            else:
+                add(section.key, section.title, blocks)
+                shown = True
+        if shown or not step.sections:
+            ran.append(step)
+
+    subsections = [("Participants", MethodsText("Participants", participants_methods))]
+    subsections += [(s.methods.title, s.methods) for s in ran if s.methods is not None]
+    methods: list[tuple[str, list[str]]] = []
+    for title, declared in subsections:
+        sentences = declared.write(context)
+        if sentences:
+            methods.append((title, sentences))
+    if any(s.name in ("classify", "benchmark") for s in ran):
+        methods.append(("Reporting", [f"Reporting follows TRIPOD+AI{context.cite('collins')}."]))
+    if methods:
+        blocks = []
+        for title, sentences in methods:
+            blocks += [{"kind": "heading", "text": title}, text(" ".join(sentences))]
+        blocks.append({"kind": "list", "items": context.references()})
+        add("methods", "Methods (generated from the files of this run)", blocks)
+        _write_methods(methods, context.references(), out_path.parent / METHODS_FILE)
+
+    tripod = checklist(context.layout, [s.evidence for s in steps if s.evidence is not None])
+    bias = analysis_check(context.layout)
+    add(
+        "tripod",
+        "TRIPOD+AI items and PROBAST+AI analysis check this run can answer",
+        [
+            text(
+                "Status 'reported' only where a file of this run shows it (the evidence "
+                "column names the file and value); 'for the author' marks what no file "
+                "can answer. Also written as tripod_ai.tsv."
+            ),
+            table(display_table(tripod)),
+            table(
+                display_table(bias),
+                "PROBAST+AI analysis domain (signalling questions answered from this run's "
+                "files; also written as probast_ai.tsv)",
+            ),
+        ],
+    )
+    html = render_page(
+        title=str(context.study.get("name", "sfckit report")),
+        results=results,
+        sections=sections,
+        missing=missing,
+    )
+    with atomic_write(out_path) as handle:
+        handle.write(html)
+    write_tsv(tripod, out_path.parent / layout.TRIPOD)
+    write_tsv(bias, out_path.parent / layout.PROBAST)
+    return out_path
+
+
+def _write_methods(methods: list[tuple[str, list[str]]], references: list[str], path: Path) -> None:
+    """``methods.md``: the Methods subsections and references, ready to paste."""
+    from sfckit.io.outputs import atomic_write
+
+    lines = ["# Methods", ""]
+    for title, sentences in methods:
+        lines += [f"## {title}", "", " ".join(sentences), ""]
+    lines += ["## References", "", *references, ""]
+    with atomic_write(path) as handle:
+        handle.write("\n".join(lines))
 
 
 def run(
@@ -20,14 +170,17 @@ def run(
     execution: Execution = SERIAL,
 ) -> Path:
     """Write the report of ``inputs["results"]`` (default ``RESULTS/report.html``)."""
-    from sfckit.report.html import build_report
-
     return build_report(inputs["results"], out_path, follow_up=settings.follow_up)
 
 
 def summary(report: Path, settings: ReportSettings, out: Path | None) -> list[str]:
     """What the command line prints."""
     return [f"report: {Path(report).resolve()}"]
+
+
+def plan(planner: Planner, step: Step, runs: list[ReportSettings]) -> None:
+    """Last: the report of the whole results folder."""
+    planner.add(step.name, step, {"results": planner.results.root}, planner.results.report, runs[0])
 
 
 STEP = Step(
@@ -39,4 +192,5 @@ STEP = Step(
     outputs=(layout.REPORT,),
     run=run,
     summary=summary,
+    study=StudyRole(plan, always=True),
 )

@@ -12,8 +12,6 @@ from sfckit.steps.base import SERIAL, Execution, PathOption, Step
 if TYPE_CHECKING:
     import pandas as pd
 
-Settings = ScoreSettings
-
 
 def run(
     inputs: Mapping[str, Any],

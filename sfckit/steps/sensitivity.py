@@ -16,8 +16,6 @@ from sfckit.steps.common import write_provenance
 if TYPE_CHECKING:
     import pandas as pd
 
-Settings = SensitivitySettings
-
 
 def labelled_folders(items: list[Any]) -> dict[str, Path]:
     """``["corr=out/a", "kl=out/b"]`` -> ``{"corr": Path("out/a"), ...}``."""

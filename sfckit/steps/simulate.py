@@ -9,7 +9,6 @@ from typing import Any
 from sfckit.declarations.settings import SimulationSettings
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, Step
 
-Settings = SimulationSettings
 MANIFEST = "manifest.tsv"
 TRUTH = "truth.json"
 

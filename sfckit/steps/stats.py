@@ -3,7 +3,7 @@
 Regional: per region, OLS ``feature ~ group + covariates`` with the type-II F of the group,
 Benjamini-Hochberg FDR across regions, covariate-adjusted post-hoc contrasts (Holm within a
 region); with ``gmv.tsv``/``alff.tsv`` beside ``sfc.tsv`` the same for regional GMV and ALFF
-and ``specificity.tsv``. Voxel-wise (``--maps``): see :func:`sfckit.stats.maps.run_map_stats`.
+and ``specificity.tsv``. Voxel-wise (``--maps``): see :func:`run_map_stats`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 from sfckit.declarations import layout
 from sfckit.declarations.settings import StatsSettings
 from sfckit.errors import CoverageWarning, UserError
+from sfckit.report import groups
+from sfckit.report.context import MethodsText, Section
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import read_regions, write_dropped, write_provenance
+from sfckit.steps.plan import Planner, StudyRole
 
 if TYPE_CHECKING:
     import pandas as pd
 
-Settings = StatsSettings
 SPECIFICITY_COLUMNS = [
     "region",
     "p_fdr_sfc",
@@ -118,7 +120,6 @@ def run(
         )
     if maps is not None:
         from sfckit.io.atlases import load_atlas
-        from sfckit.stats.maps import run_map_stats
 
         atlas = inputs.get("atlas") or "harvard-oxford"
         return run_map_stats(
@@ -242,6 +243,183 @@ def summary(result: dict[str, Any], settings: StatsSettings, out: Path) -> list[
     ]
 
 
+# -- voxel-wise (--maps) -----------------------------------------------------------------------
+def run_map_stats(
+    maps_path: str | Path,
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    *,
+    atlas: Any,
+    settings: StatsSettings,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Voxel-wise group F-map, pairwise contrast maps, FWE clusters; written to ``out_dir``.
+
+    Parameters
+    ----------
+    maps_path, manifest_path : str or Path
+        ``maps.tsv`` of a searchlight extraction and the manifest.
+    out_dir : str or Path
+        Output folder.
+    atlas : Atlas
+        Labels the clusters.
+    settings : StatsSettings
+        Groups, covariates, alpha, permutations and seed.
+    jobs : int
+        Worker processes for the permutations.
+
+    Returns
+    -------
+    dict
+        The content of ``map_stats.json`` plus ``clusters`` (DataFrame).
+    """
+    import tempfile
+
+    import numpy as np
+
+    from sfckit.io.manifest import read_manifest
+    from sfckit.stats.design import check_groups, covariate_design
+    from sfckit.stats.maps import load_maps
+
+    groups, covariates, alpha = settings.groups, settings.covariates, settings.alpha
+    n_permutations = settings.permutations
+    maps_path, manifest_path, out_dir = Path(maps_path), Path(manifest_path), Path(out_dir)
+    if n_permutations < 1 / alpha - 1:
+        raise UserError(
+            f"--permutations {n_permutations} cannot reach p < {alpha}",
+            expected=f"at least {int(np.ceil(1 / alpha))} permutations",
+            fix="use e.g. --permutations 1000",
+        )
+    clinical = read_manifest(manifest_path, check_files=False).clinical()
+    source = str(manifest_path)
+    chosen = check_groups(clinical["group"], groups, source=source)
+    clinical = clinical[clinical["group"].astype(str).isin(chosen)]
+    design = covariate_design(clinical, covariates, categorical=settings.categorical, source=source)
+    clinical = clinical[design.complete]
+    covariate_matrix = design.matrix[design.complete]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".maps-") as scratch:
+        return _map_stats(
+            load_maps(maps_path, list(clinical["participant_id"].astype(str)), scratch=scratch),
+            clinical,
+            design,
+            covariate_matrix,
+            chosen,
+            out_dir,
+            atlas=atlas,
+            settings=settings,
+            jobs=jobs,
+            inputs=(maps_path, manifest_path),
+        )
+
+
+def _map_stats(
+    stack: Any,
+    clinical: pd.DataFrame,
+    design: Any,
+    covariate_matrix: Any,
+    chosen: list[str],
+    out_dir: Path,
+    *,
+    atlas: Any,
+    settings: StatsSettings,
+    jobs: int,
+    inputs: tuple[Path, Path],
+) -> dict[str, Any]:
+    import nibabel as nib
+    import numpy as np
+
+    from sfckit.io.outputs import save_nifti, write_json, write_tsv
+    from sfckit.stats.maps import cluster_table, group_f_test, pairwise_contrasts
+
+    alpha, n_permutations, seed = settings.alpha, settings.permutations, settings.seed
+    maps_path, manifest_path = inputs
+    group_labels = clinical["group"].astype(str).to_numpy()
+    test = group_f_test(
+        stack.values,
+        group_labels,
+        covariate_matrix,
+        levels=chosen,
+        n_permutations=n_permutations,
+        seed=seed,
+        jobs=jobs,
+    )
+
+    def volume(values: Any, dtype: Any = np.float32) -> Any:
+        data = np.zeros(stack.mask.shape, dtype=dtype)
+        data[stack.mask] = values
+        return data
+
+    def image(values: Any) -> Any:
+        return nib.Nifti1Image(volume(values), stack.grid.affine)
+
+    maps_dir = out_dir / layout.MAP_FOLDER
+    save_nifti(image(test["f"]), maps_dir / layout.GROUP_F_MAP)
+    save_nifti(image(-np.log10(test["p_fwe"])), maps_dir / "group_logp_fwe.nii.gz")
+    contrasts = pairwise_contrasts(
+        stack.values,
+        group_labels,
+        covariate_matrix,
+        levels=chosen,
+        n_permutations=n_permutations,
+        seed=seed,
+        jobs=jobs,
+    )
+    contrast_counts = {}
+    for (first, second), result in contrasts.items():
+        stem = f"{first}_vs_{second}"
+        save_nifti(image(result["t"]), maps_dir / f"{stem}_t.nii.gz")
+        save_nifti(image(result["logp_fwe"]), maps_dir / f"{stem}_logp_fwe.nii.gz")
+        contrast_counts[stem] = int((result["logp_fwe"] > -np.log10(alpha)).sum())
+    significant = volume(test["p_fwe"] < alpha, bool)
+    f_volume = volume(test["f"], np.float64)
+    labels = atlas.labels_on(stack.grid)
+    names = dict(zip(atlas.labels["index"].astype(int), atlas.region_names, strict=True))
+    clusters = cluster_table(significant, f_volume, stack.grid, labels, names)
+    write_tsv(clusters, out_dir / layout.CLUSTERS)
+    summary = {
+        "groups": chosen,
+        "covariates": design.names,
+        "n_participants": len(group_labels),
+        "n_dropped_missing_covariates": int((~design.complete).sum()),
+        "n_voxels": int(stack.mask.sum()),
+        "n_permutations": n_permutations,
+        "alpha": alpha,
+        "f_critical_fwe": test["f_critical"],
+        "df": [test["df_effect"], test["df_error"]],
+        "n_significant_voxels_fwe": int(significant.sum()),
+        "n_clusters": len(clusters),
+        "significant_voxels_per_contrast": contrast_counts,
+        "model": "OLS map ~ group + covariates per voxel; omnibus F with Freedman-Lane "
+        "max-F permutation FWE; pairwise contrasts with nilearn permuted_ols (max-t FWE)",
+        "atlas": atlas.name,
+    }
+    write_json(summary, out_dir / layout.MAP_STATS)
+    write_provenance(
+        out_dir,
+        "stats --maps",
+        settings,
+        [maps_path, manifest_path, *stack.paths],
+        method={"groups_used": chosen, "atlas": atlas.name, "covariate_types": design.kinds},
+    )
+    return {**summary, "clusters": clusters}
+
+
+def plan(planner: Planner, step: Step, runs: list[StatsSettings]) -> None:
+    """One ANCOVA per atlas, on that atlas's features."""
+    for spec in planner.atlases:
+        planner.add(
+            f"stats-{spec.name}",
+            step,
+            {
+                "features": planner.results.features(spec.name) / layout.SFC,
+                "manifest": planner.manifest,
+            },
+            planner.results.stats(spec.name),
+            runs[0],
+        )
+
+
 STEP = Step(
     name="stats",
     help="group ANCOVA per region, post-hoc, specificity (or voxel-wise with --maps)",
@@ -264,4 +442,23 @@ STEP = Step(
     run=run,
     summary=summary,
     parallel=True,
+    study=StudyRole(plan, always=True),
+    sections=(
+        Section(
+            "groups",
+            "Group differences in SFC",
+            groups.group_blocks,
+            "stats/<atlas>/group_stats.tsv",
+        ),
+        Section(
+            "qc", "Coverage and missing values", groups.quality_blocks, "features/<atlas>/sfc.tsv"
+        ),
+        Section(
+            "specificity",
+            "Specificity: does SFC find what GMV or ALFF alone miss?",
+            groups.specificity_blocks,
+            "stats/<atlas>/specificity.tsv",
+        ),
+    ),
+    methods=MethodsText("Group statistics", groups.group_methods),
 )

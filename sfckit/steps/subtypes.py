@@ -15,11 +15,12 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import SubtypesSettings
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.subtypes import subtype_blocks, subtype_methods
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
+from sfckit.steps.plan import Planner, StudyRole
 from sfckit.steps.stats import aligned
-
-Settings = SubtypesSettings
 
 
 @staged
@@ -192,6 +193,14 @@ def summary(result: dict[str, Any], settings: SubtypesSettings, out: Path) -> li
     return lines
 
 
+def plan(planner: Planner, step: Step, runs: list[SubtypesSettings]) -> None:
+    """Once, on the primary features; clusters replicated on the second atlas if any."""
+    inputs = dict(planner.features)
+    if len(planner.atlases) > 1:
+        inputs["other_atlas"] = planner.results.features(planner.atlases[1].name) / layout.SFC
+    planner.add(step.name, step, inputs, planner.results.subtypes, runs[0])
+
+
 STEP = Step(
     name="subtypes",
     help="subtypes of coupling, tested against one Gaussian and for stability",
@@ -209,4 +218,7 @@ STEP = Step(
     outputs=layout.SUBTYPE_FILES,
     run=run,
     summary=summary,
+    study=StudyRole(plan),
+    sections=(Section("subtypes", "Are there subtypes?", subtype_blocks, "subtypes/verdict.json"),),
+    methods=MethodsText("Subtypes", subtype_methods),
 )

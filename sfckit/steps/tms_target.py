@@ -16,14 +16,12 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import TmsTargetSettings
+from sfckit.features.tms import NOTICE
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.tms import tms_blocks, tms_methods
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
 from sfckit.steps.common import write_provenance
-
-Settings = TmsTargetSettings
-NOTICE = (
-    "For research use only: targets are computed from one resting-state run in MNI space; "
-    "they need confirmation on the participant's own anatomy before any stimulation."
-)
+from sfckit.steps.plan import StudyRole, plan_once
 
 
 def _masks(grid_affine, shape, settings: TmsTargetSettings):
@@ -204,9 +202,9 @@ def run(
 
     from sfckit.engine import run_tasks
     from sfckit.errors import UserError
-    from sfckit.features.extract import CACHE_FOLDER
     from sfckit.io.manifest import read_manifest
     from sfckit.io.outputs import staged_folder
+    from sfckit.steps.extract import CACHE_FOLDER
 
     manifest_path = Path(inputs["manifest"])
     out_dir = Path(out_dir)
@@ -300,4 +298,11 @@ STEP = Step(
     run=run,
     summary=summary,
     parallel=True,
+    study=StudyRole(plan_once(lambda results: results.tms, inputs="manifest")),
+    sections=(
+        Section(
+            "tms", "Where to stimulate? Individual rTMS targets", tms_blocks, "tms/targets.tsv"
+        ),
+    ),
+    methods=MethodsText("TMS targets", tms_methods),
 )

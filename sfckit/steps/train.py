@@ -9,8 +9,6 @@ from typing import Any
 from sfckit.declarations.settings import TrainSettings
 from sfckit.steps.base import FEATURES, SERIAL, Execution, PathOption, Step
 
-Settings = TrainSettings
-
 
 def run(
     inputs: Mapping[str, Any],

@@ -16,16 +16,14 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import TreatmentRuleSettings
+from sfckit.learn.treatment import CLINICAL, IMAGING, NOTICE
+from sfckit.report.context import MethodsText, Section
+from sfckit.report.treatment import treatment_blocks, treatment_methods
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
+from sfckit.steps.plan import StudyRole, plan_once
 from sfckit.steps.stats import aligned
 
-Settings = TreatmentRuleSettings
-IMAGING, CLINICAL = "imaging+clinical", "clinical"
-NOTICE = (
-    "For research use only: a treatment rule learnt from one cohort is a hypothesis for a "
-    "prospective trial, not a clinical recommendation."
-)
 TRIMMED_WARNING_SHARE = 0.1
 
 
@@ -253,4 +251,15 @@ STEP = Step(
     run=run,
     summary=summary,
     parallel=True,
+    study=StudyRole(plan_once(lambda results: results.treatment)),
+    sections=(
+        Section(
+            "treatment",
+            "Which next step for whom? Treatment rules",
+            treatment_blocks,
+            "treatment/policy_value.tsv",
+        ),
+    ),
+    methods=MethodsText("Treatment rule", treatment_methods),
+    follow_up=("treatment_column", "outcome_column"),
 )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sfckit.cli import main
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 
 
 @pytest.fixture

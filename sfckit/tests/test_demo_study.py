@@ -7,7 +7,7 @@ from importlib.resources import files
 import yaml
 
 from sfckit.io.atlases import harvard_oxford
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
 from sfckit.study import run_study
 

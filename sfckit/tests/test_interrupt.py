@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
 
 SFCKIT = Path(sys.executable).parent / "sfckit"

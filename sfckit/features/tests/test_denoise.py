@@ -10,7 +10,7 @@ import pytest
 
 from sfckit.cli import main
 from sfckit.features.denoise import clean_timeseries, confound_columns
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.simulate.atlas import block_atlas
 from sfckit.simulate.cohort import SimulationSettings, mni_grid, simulate_cohort
 

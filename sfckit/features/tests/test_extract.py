@@ -11,13 +11,13 @@ from scipy import stats
 
 from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import SparseRegionWarning
-from sfckit.features import extract as extract_module
 from sfckit.features import participant as participant_module
-from sfckit.features.extract import extract_cohort
 from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
+from sfckit.steps import extract as extract_module
+from sfckit.steps.extract import extract_cohort
 
 
 def run(manifest, atlas, out, **kwargs):
@@ -162,8 +162,8 @@ def test_a_bold_run_is_read_once(tmp_path, monkeypatch):
         return file_sha256(path, *args, **kwargs)
 
     monkeypatch.setattr(participant, "file_sha256", recording)
-    from sfckit.features.extract import extract_cohort
     from sfckit.io.manifest import read_manifest
+    from sfckit.steps.extract import extract_cohort
 
     cohort = read_manifest(manifest)
     extract_cohort(cohort, tmp_path / "out", atlas=atlas, progress=False)

@@ -8,7 +8,6 @@ from scipy import stats
 
 from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import SparseRegionWarning, UserError
-from sfckit.features.extract import extract_cohort
 from sfckit.features.profile import (
     functional_network,
     morphometric_similarity,
@@ -18,6 +17,7 @@ from sfckit.features.profile import (
 from sfckit.io.manifest import read_manifest
 from sfckit.simulate.atlas import block_atlas
 from sfckit.simulate.cohort import SimulationSettings, mni_grid, simulate_cohort
+from sfckit.steps.extract import extract_cohort
 
 
 def test_identical_networks_give_coupling_one():

@@ -13,10 +13,10 @@ from scipy import signal
 from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import SparseRegionWarning
 from sfckit.features.alff import alff
-from sfckit.features.extract import extract_cohort
 from sfckit.io.images import Grid, load_data, load_image, stream_voxels
 from sfckit.io.manifest import read_manifest
 from sfckit.simulate.atlas import block_atlas
+from sfckit.steps.extract import extract_cohort
 
 
 def shipped(package: str, relative: str) -> Path:

@@ -16,11 +16,11 @@ import pytest
 from sfckit.cli import main
 from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import UserError
-from sfckit.features.extract import CACHE_FOLDER, extract_cohort
 from sfckit.features.participant import batch_task
 from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
+from sfckit.steps.extract import CACHE_FOLDER, extract_cohort
 
 
 def test_killed_run_resumes_without_recomputing_finished_participants(reference_study, tmp_path):

@@ -8,12 +8,13 @@ import pytest
 from scipy import stats
 
 from sfckit.declarations.base import validate_settings
+from sfckit.declarations.names import DEFAULT_RADIUS_MM
 from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import SparseRegionWarning, UserError
-from sfckit.features.extract import extract_cohort
-from sfckit.features.searchlight import DEFAULT_RADIUS_MM, searchlight_coupling, sphere_footprint
+from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
 from sfckit.io.manifest import read_manifest
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
+from sfckit.steps.extract import extract_cohort
 
 
 def test_sphere_footprint_counts_lattice_points():

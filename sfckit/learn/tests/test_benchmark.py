@@ -9,7 +9,7 @@ import pytest
 from sfckit.declarations.base import validate_settings
 from sfckit.declarations.settings import BenchmarkSettings
 from sfckit.errors import UserError
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.learn.benchmark import benchmark
 from sfckit.learn.sample_size import sample_size_verdict
 from sfckit.learn.tests.helpers import classification_data

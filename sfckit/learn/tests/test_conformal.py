@@ -8,7 +8,7 @@ from scipy.special import expit
 
 from sfckit.declarations.settings import TrainSettings
 from sfckit.errors import UserError
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.learn.conformal import (
     calibrated_sites,
     calibration_record,

@@ -8,7 +8,7 @@ import pytest
 from sfckit.cli import main
 from sfckit.declarations.settings import TrainSettings
 from sfckit.errors import UserError
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.learn.export import load_model, score_participants, train_model
 
 

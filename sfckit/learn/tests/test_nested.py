@@ -14,7 +14,7 @@ from sfckit.cli import main
 from sfckit.declarations.base import validate_settings
 from sfckit.declarations.settings import ClassifySettings
 from sfckit.errors import UserError
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.learn.metrics import auc_with_ci, rank_auc, roc_table, threshold_metrics
 from sfckit.learn.nested import nested_cv, outer_splits
 from sfckit.learn.sample_size import sample_size_verdict

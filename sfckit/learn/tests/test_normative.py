@@ -10,7 +10,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from sfckit.cli import main
 from sfckit.errors import UserError
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.learn.normative import NormativeModel, held_out_control_z
 
 OFFSET = {"A": 0.0, "B": 0.3, "C": -0.2, "D": 0.5}

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sfckit.cli import main
 from sfckit.declarations.settings import OutcomeSettings
 from sfckit.errors import UserError
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.learn.outcome import outcome_labels
 
 

@@ -44,15 +44,19 @@ def test_harrell_c_equals_a_pair_count_with_ties():
     )
 
 
+# the outcome step passes every one of these from OutcomeSettings; the kernel has no defaults
+SETTINGS = {"outer": 5, "repeats": 1, "inner": 3, "seed": 0, "n_bootstrap": 1000}
+
+
 def test_a_planted_hazard_is_found_and_noise_is_not():
     data = planted()
     oracle = harrell_c(data.time, data.event, data.X[:, 0])
-    predictions, metrics = nested_survival(data, repeats=1, inner=3, progress=False)
+    predictions, metrics = nested_survival(data, progress=False, **SETTINGS)
     assert oracle > 0.68
     assert oracle - 0.06 < metrics["c_index"] <= oracle + 0.02
     assert metrics["c_index_ci_low"] > 0.6
     assert len(predictions) == 200 and predictions["participant_id"].is_unique
-    _, noise = nested_survival(planted(seed=2, effect=0.0), repeats=1, inner=3, progress=False)
+    _, noise = nested_survival(planted(seed=2, effect=0.0), progress=False, **SETTINGS)
     assert abs(noise["c_index"] - 0.5) < 0.08
     assert noise["c_index_ci_low"] < 0.5 < noise["c_index_ci_high"]
 
@@ -62,4 +66,4 @@ def test_too_few_relapses_is_a_clear_error():
     data.event[:] = 0
     data.event[:3] = 1
     with pytest.raises(UserError, match="3 relapse\\(s\\) among 30"):
-        nested_survival(data, progress=False)
+        nested_survival(data, progress=False, **SETTINGS)

@@ -4,9 +4,9 @@ import json
 import shutil
 
 from sfckit.declarations.layout import Layout
-from sfckit.io.outputs import read_tsv
-from sfckit.report.html import build_report
+from sfckit.io.tables import read_tsv
 from sfckit.report.probast import NO, NO_INFORMATION, YES, analysis_check
+from sfckit.steps.report import build_report
 
 
 def answers(table):

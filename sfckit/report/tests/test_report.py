@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sfckit.io.outputs import read_tsv
-from sfckit.report.html import build_report
+from sfckit.io.tables import read_tsv
+from sfckit.steps.report import build_report
 
 
 def test_report_has_every_section_and_the_key_numbers(tiny_study):
@@ -46,8 +46,9 @@ def test_missing_sections_are_listed_and_the_rest_renders(tiny_study, tmp_path):
     shutil.copy(results / "study.json", partial / "study.json")
     html = build_report(partial).read_text()
     assert 'id="groups"' in html and 'id="missing-sections"' in html
-    assert "Classification (classify/&lt;model&gt;/metrics.json)" in html
-    assert "Clinical benchmark" in html
+    assert "<li>Classification: classify/&lt;model&gt;/metrics.json not found</li>" in html
+    assert "<li>Does imaging add to the clinical model?: benchmark/benchmark.tsv not found" in html
+    assert "Where to stimulate? Individual rTMS targets: not in the study file" in html
 
 
 def test_text_from_input_files_is_escaped(tiny_study, tmp_path):
@@ -182,32 +183,23 @@ def test_follow_up_columns_stay_out_of_the_baseline_table(tiny_study, tmp_path):
     assert "hama" in later and "hamd_post" in later
 
 
-def test_methods_paragraph_covers_every_analysis_that_ran_with_references(tiny_study):
-    from sfckit.declarations.layout import Layout
-    from sfckit.report.methods import methods_paragraph
-
+def test_methods_cover_every_analysis_that_ran_with_references(tiny_study, tmp_path):
     _, results, _ = tiny_study
-    from sfckit.report.html import ReportBuilder
-
-    builder = ReportBuilder(results)
-    for section in ("table_one", "group_effects", "specificity_and_replication"):
-        getattr(builder, section)()
-    for section in ("correlations", "classification", "benchmark", "searchlight", "outcomes"):
-        getattr(builder, section)()
-    sentences = methods_paragraph(Layout(results), builder.facts, builder.atlases)
-    text, references = " ".join(sentences[:-1]), sentences[-1]
+    build_report(results, tmp_path / "report.html")
+    markdown = (tmp_path / "methods.md").read_text()
+    body, references = markdown.split("## References")
     for phrase in (
         "analysis of covariance adjusting for age",
         "partial correlations of SFC with bsi",
         "nested cross-validation",
         "DeLong's test",
         "ComBat",
-        "Freedman-Lane",
+        "Freedman–Lane",
         "predicted remission",
         "a model knowing only the group",
     ):
-        assert phrase in text, phrase
+        assert phrase in body, phrase
     assert "DeLong ER" in references and "TRIPOD+AI" in references and "Fortin JP" in references
-    cited = {int(n) for part in text.split("[")[1:] for n in part.split("]")[0].split(", ")}
-    assert cited == set(range(1, references.count("] ") + 1))
-    assert "None" not in text and "nan" not in text
+    cited = {int(n) for part in body.split(" [")[1:] for n in part.split("]")[0].split(", ")}
+    assert cited == set(range(1, references.count("\n[") + 1))
+    assert "None" not in body and "nan" not in body

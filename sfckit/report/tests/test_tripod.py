@@ -5,9 +5,12 @@ import json
 import shutil
 
 from sfckit.declarations.layout import Layout
-from sfckit.io.outputs import read_tsv
-from sfckit.report.html import build_report
+from sfckit.io.tables import read_tsv
 from sfckit.report.tripod import NOT_REPORTED, REPORTED, checklist
+from sfckit.steps.registry import all_steps
+from sfckit.steps.report import build_report
+
+EVIDENCE = [step.evidence for step in all_steps().values() if step.evidence is not None]
 
 
 def status(table, item_prefix):
@@ -16,7 +19,7 @@ def status(table, item_prefix):
 
 def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp_path):
     _, results, _ = tiny_study
-    table = checklist(Layout(results))
+    table = checklist(Layout(results), EVIDENCE)
     assert status(table, "16") == NOT_REPORTED
     assert "internal cross-validation only" in table.set_index("item").loc["16", "evidence"]
     assert (
@@ -33,7 +36,7 @@ def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp
     content = json.loads(description.read_text())
     content["settings"]["validation"] = "leave-site-out"
     description.write_text(json.dumps(content))
-    assert status(checklist(Layout(copy)), "16") == REPORTED
+    assert status(checklist(Layout(copy), EVIDENCE), "16") == REPORTED
     build_report(copy)
     written = read_tsv(copy / "tripod_ai.tsv")
     assert list(written.columns) == ["item", "topic", "status", "evidence"]
@@ -51,7 +54,7 @@ def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp
 
 def test_every_tripod_ai_item_and_sub_item_is_listed_once_in_order(tiny_study):
     _, results, _ = tiny_study
-    table = checklist(Layout(results))
+    table = checklist(Layout(results), EVIDENCE)
     expected = (
         ["1", "2", "3a", "3b", "3c", "4", "5a", "5b", "6a", "6b", "6c", "7", "8a", "8b", "8c"]
         + ["9a", "9b", "9c", "10", "11"]

@@ -9,7 +9,7 @@ from scipy import stats
 from sfckit.cli import main
 from sfckit.declarations.base import validate_settings
 from sfckit.errors import UserError
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import (
     PLANTED_SFC_REGIONS,
     SimulationSettings,

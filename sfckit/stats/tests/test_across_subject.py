@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from sfckit.cli import main
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.stats.across_subject import across_subject_coupling
 from sfckit.stats.sensitivity import agreement, survival
 

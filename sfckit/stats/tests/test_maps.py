@@ -10,7 +10,7 @@ import statsmodels.formula.api as smf
 from statsmodels.stats.anova import anova_lm
 
 from sfckit.cli import main
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.stats.maps import group_f_test
 
 SHAPE = (10, 10, 10)
@@ -209,7 +209,7 @@ def test_planted_searchlight_decoupling_is_found_end_to_end(tmp_path, capsys):
         .items()
     }
     # the report shows the map and the cluster table from these files alone
-    from sfckit.report.html import build_report
+    from sfckit.steps.report import build_report
 
     (tmp_path / "results" / "stats").mkdir(parents=True)
     (tmp_path / "stats").rename(tmp_path / "results" / "stats" / "searchlight")

@@ -92,10 +92,10 @@ def test_choices_of_the_settings_are_those_the_code_accepts():
 
 
 def test_the_study_file_documentation_is_generated_from_the_settings():
-    from sfckit.steps.docs import study_file_markdown
+    from sfckit.docs import study_file_markdown
 
     assert DOCS.read_text() == study_file_markdown(), (
-        "docs/STUDY_FILE.md is stale: run python -m sfckit.steps.docs > docs/STUDY_FILE.md"
+        "docs/STUDY_FILE.md is stale: run python -m sfckit.docs > docs/STUDY_FILE.md"
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from sfckit.cli import main
 from sfckit.declarations.settings import CorrelateSettings, ReplicateSettings, StatsSettings
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import PLANTED_CORRELATION_REGION, PLANTED_SFC_REGIONS
 from sfckit.stats.replication import replicate_regions
 from sfckit.steps import correlate, replicate, stats
@@ -140,9 +140,9 @@ def test_replication_finds_a_region_in_an_overlapping_atlas():
 
 
 def test_replicate_step_on_two_atlases(reference_study, tmp_path):
-    from sfckit.features.extract import extract_cohort
     from sfckit.io.atlases import aal
     from sfckit.io.manifest import read_manifest
+    from sfckit.steps.extract import extract_cohort
 
     manifest, features = reference_study
     with warnings.catch_warnings():

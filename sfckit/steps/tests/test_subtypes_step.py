@@ -8,7 +8,8 @@ from sfckit.cli import main
 from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
 from sfckit.declarations.settings import SubtypesSettings
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
+from sfckit.report.context import ReportContext
 from sfckit.report.subtypes import subtype_blocks
 from sfckit.steps import subtypes
 
@@ -59,7 +60,7 @@ def test_a_cohort_without_planted_clusters_gets_no_subtypes(subtype_run):
 
 def test_the_report_leads_with_the_verdict(subtype_run):
     _, root, verdict = subtype_run
-    blocks = subtype_blocks(Layout(root))
+    blocks = subtype_blocks(ReportContext(root))
     assert blocks[0]["kind"] == "text"
     assert blocks[0]["text"] == f"Verdict: {verdict['verdict']}."
     assert any("out of sample" in b.get("text", "") for b in blocks)

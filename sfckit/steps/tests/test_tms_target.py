@@ -9,7 +9,8 @@ import pytest
 from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
 from sfckit.declarations.settings import SimulationSettings, TmsTargetSettings
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
+from sfckit.report.context import ReportContext
 from sfckit.report.tms import tms_blocks
 from sfckit.simulate.cohort import simulate_cohort
 from sfckit.steps import tms_target
@@ -64,7 +65,7 @@ def test_without_a_planted_cluster_targets_are_unreliable_and_the_report_says_so
     targets = read_tsv(Layout(results).tms / layout.TMS_TARGETS)
     assert targets["split_half_distance"].median() > 10.0
     assert targets["reliable"].mean() <= 0.2
-    blocks = tms_blocks(Layout(results))
+    blocks = tms_blocks(ReportContext(results))
     text = " ".join(b["text"] for b in blocks if b["kind"] == "text")
     assert "research use only" in text.lower()
     assert f"{int(targets['reliable'].sum())} of {len(targets)} targets" in text

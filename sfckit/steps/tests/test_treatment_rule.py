@@ -10,7 +10,8 @@ from sfckit.cli import main
 from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
 from sfckit.declarations.settings import TreatmentRuleSettings
-from sfckit.io.outputs import read_tsv
+from sfckit.io.tables import read_tsv
+from sfckit.report.context import ReportContext
 from sfckit.report.treatment import treatment_blocks
 from sfckit.steps import treatment_rule
 
@@ -64,7 +65,7 @@ def test_policy_values_agree_with_the_simulated_truth(rule_run):
 
 def test_the_report_section_states_the_notice_and_shows_the_toc(rule_run):
     _, root, _ = rule_run
-    blocks = treatment_blocks(Layout(root))
+    blocks = treatment_blocks(ReportContext(root))
     texts = " ".join(b["text"] for b in blocks if b["kind"] == "text")
     assert "research use only" in texts.lower()
     assert "usual care" in texts

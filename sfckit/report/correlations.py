@@ -1,0 +1,119 @@
+"""The report's section on SFC and symptoms (from ``correlations/``) and its Methods."""
+
+from __future__ import annotations
+
+from sfckit.declarations import layout
+from sfckit.io.tables import read_tsv
+from sfckit.report import figures
+from sfckit.report.blocks import figures as _figures
+from sfckit.report.blocks import table as _table
+from sfckit.report.blocks import text as _text
+from sfckit.report.context import Blocks, ReportContext, count, listing
+from sfckit.report.groups import MAX_REGION_FIGURES
+from sfckit.report.tables import display_table
+
+
+def correlation_blocks(context: ReportContext) -> Blocks | None:
+    """Significant within-group partial correlations, their group differences and scatter plots."""
+    path = context.layout.correlations / layout.CORRELATIONS
+    if not path.is_file():
+        return None
+    table = read_tsv(path)
+    significant = table[table["p_fdr"] < 0.05].sort_values("p")
+    context.facts["correlations"] = significant.to_dict("records")
+    blocks = [
+        _text(
+            f"{len(significant)} of {len(table)} within-group partial correlations "
+            "reach FDR < 0.05."
+        ),
+        _table(
+            display_table(
+                significant,
+                ["group", "region", "score", "n", "r", "ci_low", "ci_high", "p", "p_fdr"],
+            )
+        ),
+    ]
+    differences_path = context.layout.correlations / layout.CORRELATION_DIFFERENCES
+    if differences_path.is_file() and len(significant):
+        differences = read_tsv(differences_path)
+        tested = differences.merge(
+            significant[["region", "score"]].drop_duplicates(), on=["region", "score"]
+        )
+        blocks.append(
+            _table(
+                display_table(
+                    tested,
+                    ["region", "score", "group_a", "group_b", "r_a", "r_b", "z", "p", "p_fdr"],
+                ),
+                "Is the correlation different between groups? (Fisher z test of r_a - "
+                "r_b; a correlation 'in one group but not the other' needs this test, not "
+                "two separate p-values)",
+            )
+        )
+    sfc_path = context.layout.features(context.primary or "") / layout.SFC
+    if context.clinical is not None and sfc_path.is_file() and len(significant):
+        from sfckit.stats.correlations import group_partial_residuals
+        from sfckit.stats.design import align_features
+
+        parameters = context.parameters(context.layout.correlations)
+        features, clinical = align_features(
+            read_tsv(sfc_path),
+            context.clinical,
+            features_source=str(sfc_path),
+            clinical_source="manifest",
+        )
+        covariates = parameters.get("covariates") or []
+        adjusted = f" adjusted for {', '.join(covariates)}" if covariates else ""
+        images = []
+        for row in significant.head(MAX_REGION_FIGURES).itertuples():
+            x_res, y_res = group_partial_residuals(
+                features,
+                clinical,
+                group=row.group,
+                region=row.region,
+                score=row.score,
+                covariates=covariates,
+                categorical=parameters.get("categorical") or [],
+                method=parameters.get("method", "pearson"),
+            )
+            images.append(
+                (
+                    figures.residual_scatter(
+                        x_res,
+                        y_res,
+                        xlabel=f"SFC {row.region} (residual)",
+                        ylabel=f"{row.score} (residual)",
+                        title=f"{row.group}: partial r = {row.r:.2f}",
+                    ),
+                    f"{row.region} vs {row.score} in {row.group}: residuals{adjusted}; "
+                    f"their correlation is the partial r = {row.r:.2f} (n = {row.n})",
+                )
+            )
+        blocks.append(_figures(images))
+    return blocks
+
+
+def correlation_methods(context: ReportContext) -> list[str] | None:
+    """Within-group partial correlations and their comparison between groups."""
+    correlations = context.parameters(context.layout.correlations)
+    if "correlations" not in context.facts or not correlations:
+        return None
+    covariates = correlations.get("covariates") or []
+    within = correlations.get("within") or []
+    method = {"pearson": "Pearson", "spearman": "Spearman"}.get(
+        correlations.get("method", "pearson"), correlations.get("method", "pearson")
+    )
+    found = len(context.facts["correlations"])
+    compared = (
+        ", and correlations were compared between groups by Fisher's z test"
+        + context.cite("fisher")
+        if len(within) > 1
+        else ""
+    )
+    return [
+        f"Within {listing(within)}, {method} partial correlations of SFC with "
+        f"{listing(correlations.get('scores') or [])}"
+        + (f" adjusting for {listing(covariates)}" if covariates else "")
+        + f" were tested with FDR across regions and scores{compared}; "
+        f"{count(found, 'correlation')} reached FDR < 0.05."
+    ]

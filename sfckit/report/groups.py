@@ -1,0 +1,233 @@
+"""The report's group-difference sections (from ``stats/<atlas>/``) and their Methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sfckit.declarations import layout
+from sfckit.features.qc import OUTLIER_MADS, outlier_mask
+from sfckit.io.images import load_image
+from sfckit.io.tables import read_tsv
+from sfckit.report import figures
+from sfckit.report.blocks import figures as _figures
+from sfckit.report.blocks import table as _table
+from sfckit.report.blocks import text as _text
+from sfckit.report.context import Blocks, ReportContext, count, listing
+from sfckit.report.tables import display_table, format_value
+
+MAX_REGION_FIGURES = 8
+
+
+def readable(name: str) -> str:
+    """An atlas region name for a figure title (``Right_Middle_Frontal_Gyrus`` -> spaces)."""
+    return str(name).replace("_", " ")
+
+
+def group_blocks(context: ReportContext) -> Blocks | None:
+    """Significant regions, the effect-size brain maps and each region's adjusted SFC."""
+    if (
+        context.primary is None
+        or not (context.layout.stats(context.primary) / layout.GROUP_STATS).is_file()
+    ):
+        return None
+    folder = context.layout.stats(context.primary)
+    stats_table = read_tsv(folder / layout.GROUP_STATS)
+    posthoc = read_tsv(folder / layout.POSTHOC)
+    significant = stats_table[stats_table["p_fdr"] < context.alpha].sort_values("p")
+    context.facts["significant_regions"] = significant["region"].tolist()
+    blocks = [
+        _text(
+            f"Atlas {context.primary}: {len(significant)} of {len(stats_table)} "
+            f"regions differ between groups at FDR < {context.alpha}."
+        )
+    ]
+    if (folder / layout.ATLAS_IMAGE).is_file() and (folder / layout.REGIONS).is_file():
+        uri = figures.brain_maps(
+            load_image(folder / layout.ATLAS_IMAGE, ndim=3, role="atlas"),
+            read_tsv(folder / layout.REGIONS),
+            stats_table,
+            context.alpha,
+        )
+        blocks.append(
+            _figures(
+                [
+                    (
+                        uri,
+                        "Group effect size per region (top) and the regions "
+                        "significant after FDR correction (bottom).",
+                    )
+                ]
+            )
+        )
+    blocks.append(
+        _table(
+            display_table(
+                significant, ["region", "F", "df1", "df2", "p", "p_fdr", "partial_eta2", "n"]
+            ),
+            "Significant regions (ANCOVA, type-II F)",
+        )
+    )
+    posthoc_significant = posthoc[posthoc["region"].isin(significant["region"])]
+    blocks.append(
+        _table(
+            display_table(
+                posthoc_significant,
+                ["region", "contrast", "estimate", "t", "p_holm", "cohen_d"],
+            ),
+            "Post-hoc contrasts of adjusted means (Holm within region)",
+        )
+    )
+    sfc_path = context.layout.features(context.primary) / layout.SFC
+    if context.clinical is not None and sfc_path.is_file():
+        sfc = read_tsv(sfc_path).set_index("participant_id")
+        adjusted, label = _adjusted(context, sfc, significant["region"].head(MAX_REGION_FIGURES))
+        groups = context.clinical.set_index("participant_id")["group"].reindex(sfc.index)
+        images = []
+        for region in significant["region"].head(MAX_REGION_FIGURES):
+            rows = posthoc[posthoc["region"] == region]
+            note = "; ".join(
+                f"{r.contrast}: p(Holm) {format_value(r.p_holm)}" for r in rows.itertuples()
+            )
+            means = stats_table.set_index("region").loc[region]
+            marks = [means.get(f"adjusted_mean_{g}", np.nan) for g in context.group_order()]
+            images.append(
+                (
+                    figures.group_distribution(
+                        adjusted[region],
+                        groups,
+                        context.group_order(),
+                        readable(region),
+                        note,
+                        ylabel=label,
+                        marks=marks,
+                    ),
+                    f"{readable(region)}: SFC by group, {label.split(', ', 1)[-1]}; "
+                    "diamonds are the estimated marginal means of the ANCOVA",
+                )
+            )
+        if images:
+            blocks.append(_figures(images))
+    return blocks
+
+
+def _adjusted(context: ReportContext, sfc: pd.DataFrame, regions: Any) -> tuple[pd.DataFrame, str]:
+    """SFC moved to the covariates' mean with the ANCOVA's slopes, per region."""
+    from sfckit.stats.design import covariate_design
+    from sfckit.stats.group_tests import adjusted_values
+
+    covariates = context.stats_parameters.get("covariates") or []
+    order = context.group_order()
+    clinical = context.clinical.set_index("participant_id").reindex(sfc.index)
+    rows = clinical["group"].astype(str).isin(order).to_numpy()
+    design = covariate_design(
+        clinical.loc[rows],
+        covariates,
+        categorical=context.stats_parameters.get("categorical") or [],
+    ).matrix
+    codes = pd.Categorical(clinical.loc[rows, "group"].astype(str), categories=order).codes
+    adjusted = pd.DataFrame(np.nan, index=sfc.index, columns=list(regions))
+    for region in regions:
+        values = sfc.loc[rows, region].to_numpy(dtype=float)
+        adjusted.loc[rows, region] = adjusted_values(values, codes, design, len(order))
+    label = "SFC (Fisher z)" + (
+        f", adjusted for {', '.join(covariates)}" if covariates else ", unadjusted"
+    )
+    return adjusted, label
+
+
+def quality_blocks(context: ReportContext) -> Blocks | None:
+    """Failed and excluded participants, sparse regions and outlying values."""
+    if context.primary is None:
+        return None
+    features = context.layout.features(context.primary)
+    sfc_path = features / layout.SFC
+    if not sfc_path.is_file():
+        return None
+    sfc = read_tsv(sfc_path).set_index("participant_id")
+    regions = [r for r in context.facts.get("significant_regions", []) if r in sfc.columns]
+    regions_table = features / layout.REGIONS
+    blocks = []
+    for name, label in ((layout.FAILURES, "reason"), (layout.EXCLUDED, "rule")):
+        if (features / name).is_file():
+            table = read_tsv(features / name)
+            what = "failed extraction" if name == layout.FAILURES else "were excluded by QC"
+            blocks.append(_text(f"{count(len(table), 'participant')} {what}."))
+            if len(table):
+                blocks.append(_table(display_table(table, ["participant_id", label])))
+    if regions_table.is_file():
+        coverage = read_tsv(regions_table)
+        low = coverage[coverage["coverage"] < 1]
+        blocks.append(
+            _text(
+                f"{count(len(low), 'region')} lack a value in some participants "
+                "(too few gray-matter voxels)."
+            )
+        )
+        if len(low):
+            blocks.append(
+                _table(
+                    display_table(
+                        low, ["name", "n_voxels", "coverage", "n_participants_nan"], limit=30
+                    )
+                )
+            )
+    if regions:
+        gaps = sfc.index[sfc[regions].isna().any(axis=1)].tolist()
+        blocks.append(
+            _text(
+                "Participants missing a value in a significant region: "
+                + (", ".join(map(str, gaps)) if gaps else "none")
+                + "."
+            )
+        )
+        outlying = outlier_mask(sfc[regions]).stack()
+        flagged = [f"{pid} ({region})" for (pid, region), hit in outlying.items() if hit]
+        blocks.append(
+            _text(
+                f"Values beyond {OUTLIER_MADS} scaled MADs from the median in a significant "
+                "region: " + (", ".join(flagged[:40]) if flagged else "none") + "."
+            )
+        )
+    return blocks
+
+
+def specificity_blocks(context: ReportContext) -> Blocks | None:
+    """Does SFC find what GMV or ALFF alone miss?"""
+    folder = context.layout.stats(context.primary or "")
+    if not (folder / layout.SPECIFICITY).is_file():
+        return None
+    table = read_tsv(folder / layout.SPECIFICITY)
+    return [
+        _table(display_table(table)),
+        _text(
+            "gmv_differs / alff_differs: the same ANCOVA on regional GMV or mALFF is "
+            f"significant at FDR < {context.alpha}; sfc_specific: neither is."
+        ),
+    ]
+
+
+def group_methods(context: ReportContext) -> list[str] | None:
+    """The ANCOVA, its corrections and the specificity models."""
+    stats = context.stats_parameters
+    if "significant_regions" not in context.facts or not stats:
+        return None
+    covariates = stats.get("covariates") or []
+    found = len(context.facts["significant_regions"])
+    sentences = [
+        "Group differences in SFC were tested in each region by analysis of covariance"
+        + (f" adjusting for {listing(covariates)}" if covariates else "")
+        + " (type-II sums of squares), with the Benjamini–Hochberg false discovery rate "
+        f"across regions{context.cite('bh')} at {stats.get('alpha', 0.05)} and "
+        f"Holm-corrected pairwise contrasts{context.cite('holm')}; regions with a value "
+        f"for fewer than {stats.get('min_coverage', 0):.0%} of participants were "
+        f"excluded. {count(found, 'region')} differed."
+    ]
+    if (context.layout.stats(context.primary or "") / layout.SPECIFICITY).is_file():
+        sentences.append(
+            "To ask whether the differences were specific to coupling, the same models "
+            "were fitted to regional GMV and ALFF."
+        )
+    return sentences

@@ -1,0 +1,104 @@
+"""Table 1 (the participants, baseline apart from follow-up) and the Methods on the
+participants and the feature extraction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sfckit import __version__
+from sfckit.report.blocks import table as _table
+from sfckit.report.blocks import text as _text
+from sfckit.report.context import Blocks, ReportContext, count, follow_up_columns, listing
+from sfckit.report.tables import table_one
+
+RESERVED = {"participant_id", "group"}
+ATLAS_NAMES = {"harvard-oxford": "Harvard–Oxford", "aal": "AAL"}
+
+
+def atlas_name(name: str) -> str:
+    """The published name of a built-in atlas (a custom atlas keeps its own name)."""
+    return ATLAS_NAMES.get(name, name)
+
+
+def table_one_blocks(
+    context: ReportContext, declared: Iterable[tuple[str, Iterable[str]]]
+) -> Blocks | None:
+    """Baseline characteristics by group, and the follow-up columns apart.
+
+    Parameters
+    ----------
+    context : ReportContext
+        The results folder.
+    declared : iterable of (section, field names)
+        The steps' settings that name follow-up or outcome columns.
+    """
+    if context.clinical is None:
+        return None
+    follow_up = follow_up_columns(context, declared)
+    variables = [c for c in context.clinical.columns if c not in RESERVED]
+    baseline = [c for c in variables if c not in follow_up]
+    later = [c for c in variables if c in follow_up]
+    order = context.group_order()
+    clinical = context.clinical[context.clinical["group"].isin(order)]
+    context.facts["group_sizes"] = {g: int((clinical["group"] == g).sum()) for g in order}
+    blocks = [
+        _table(table_one(clinical, order, baseline), "Baseline characteristics"),
+        _text(
+            "Continuous variables: mean ± SD; a test compares the groups in which the "
+            "variable varies (named when not all groups: clinical variables among "
+            "patients only), Welch's t-test for two groups, one-way ANOVA for more. "
+            "Binary variables: n (%); categorical: n (%) per level; chi-squared test "
+            "(Fisher's exact test for two groups with small expected counts)."
+        ),
+    ]
+    if later:
+        blocks.append(
+            _table(
+                table_one(clinical, order, later),
+                "Treatment and follow-up (measured after baseline; not predictors)",
+            )
+        )
+    return blocks
+
+
+def participants_methods(context: ReportContext) -> list[str] | None:
+    """The cohort analysed."""
+    sizes = context.facts.get("group_sizes")
+    if not sizes:
+        return None
+    total = sum(sizes.values())
+    return [
+        f"The analysed cohort comprised {count(total, 'participant')}: "
+        + listing([f"{n} {g}" for g, n in sizes.items()])
+        + "."
+    ]
+
+
+def extraction_methods(context: ReportContext) -> list[str] | None:
+    """Regional GMV, ALFF and SFC."""
+    extraction = context.extract_parameters
+    if not extraction:
+        return None
+    atlases = [atlas_name(a) for a in context.atlases]
+    convention = extraction.get("alff_convention", "sfckit")
+    method = str(extraction["method"])
+    described = {
+        "voxel-correlation": "Fisher-z transformed Pearson correlation",
+        "voxel-spearman": "Fisher-z transformed voxel-wise Spearman correlation",
+        "kl-similarity": "similarity exp(−KL) of the kernel-density estimates",
+        "profile": "Spearman correlation of the morphometric-similarity and "
+        "functional-connectivity profiles",
+        "searchlight": "mean of the searchlight correlation map",
+    }.get(method, method)
+    return [
+        f"With sfckit {__version__}, regional gray-matter volume (GMV) and the amplitude of "
+        f"low-frequency fluctuations (ALFF, {extraction['band'][0]}–{extraction['band'][1]} Hz"
+        f"{', computed as in ' + convention.upper() if convention != 'sfckit' else ''}; "
+        f"divided by the participant's mean gray-matter ALFF){context.cite('zang')} were "
+        f"extracted in each region of the {listing(atlases)} "
+        f"{'atlases' if len(atlases) > 1 else 'atlas'}, over voxels with GMV above "
+        f"{extraction['gm_threshold']}.",
+        f"Structure–function coupling (SFC) was the {described} between GMV and ALFF across a "
+        f"region's voxels; regions with fewer than {extraction['min_voxels']} valid voxels "
+        "were missing for that participant.",
+    ]

@@ -1,0 +1,89 @@
+"""The report's searchlight section (from ``stats/searchlight/``) and its Methods."""
+
+from __future__ import annotations
+
+from scipy import stats
+
+from sfckit.declarations import layout
+from sfckit.io.images import load_image
+from sfckit.io.tables import read_tsv
+from sfckit.report import figures
+from sfckit.report.blocks import figures as _figures
+from sfckit.report.blocks import read_json as _json
+from sfckit.report.blocks import table as _table
+from sfckit.report.blocks import text as _text
+from sfckit.report.context import Blocks, ReportContext, count
+from sfckit.report.tables import display_table, format_value
+
+
+def searchlight_blocks(context: ReportContext) -> Blocks | None:
+    """The voxel-wise group F map, its FWE clusters and the pairwise contrasts."""
+    folder = context.layout.stats(layout.SEARCHLIGHT)
+    summary = _json(folder / layout.MAP_STATS)
+    if summary is None:
+        return None
+    context.facts["searchlight"] = summary
+    significant = summary["n_significant_voxels_fwe"]
+    blocks = [
+        _text(
+            f"Voxel-wise omnibus group F over {summary['n_voxels']} voxels covered by "
+            f"every participant's map ({summary['n_permutations']} Freedman-Lane "
+            f"permutations, max-F family-wise error): {significant} voxel(s) in "
+            f"{summary['n_clusters']} cluster(s) exceed F = "
+            f"{format_value(summary['f_critical_fwe'])} (FWE < {summary['alpha']})."
+        )
+    ]
+    f_map = folder / layout.MAP_FOLDER / layout.GROUP_F_MAP
+    clusters = read_tsv(folder / layout.CLUSTERS) if significant else None
+    f_image = load_image(f_map, ndim=3, role="F map") if f_map.is_file() else None
+    # Display threshold: uncorrected p < 0.001, the usual exploratory view; the
+    # inference is the FWE table.
+    threshold = float(stats.f.isf(0.001, *summary["df"]))
+    if f_image is not None and f_image.get_fdata().max() <= threshold:
+        blocks.append(_text("No voxel reaches even uncorrected p < 0.001; no map is shown."))
+    elif f_image is not None:
+        # Cuts go through the largest clusters' peaks.
+        cuts = list(figures.AXIAL_CUTS_MM)
+        if clusters is not None:
+            peaks = list(dict.fromkeys(clusters["peak_z"].head(6).tolist()))
+            cuts = sorted(peaks + [c for c in cuts if all(abs(c - p) > 8 for p in peaks)])[:6]
+        image = figures.statistic_map(f_image, threshold, "group F", cuts)
+        caption = f"Group F where uncorrected p < 0.001 (F > {format_value(threshold)}); " + (
+            f"FWE-significant voxels (F > {format_value(summary['f_critical_fwe'])}) "
+            "are listed below"
+            if significant
+            else "no voxel survives FWE"
+        )
+        blocks.append(_figures([(image, caption)]))
+    if clusters is not None:
+        blocks.append(
+            _table(
+                display_table(clusters),
+                "FWE-significant clusters (peak in MNI mm; regions with voxel counts)",
+            )
+        )
+    counts = summary.get("significant_voxels_per_contrast", {})
+    if counts:
+        blocks.append(
+            _text(
+                "Pairwise contrasts (nilearn permuted_ols, max-t FWE): "
+                + "; ".join(f"{k.replace('_', ' ')}: {v} voxel(s)" for k, v in counts.items())
+                + "."
+            )
+        )
+    return blocks
+
+
+def searchlight_methods(context: ReportContext) -> list[str] | None:
+    """Searchlight maps, the voxel-wise F test and its FWE control."""
+    searchlight = context.facts.get("searchlight")
+    if not searchlight:
+        return None
+    return [
+        "Searchlight coupling maps (the GMV–ALFF correlation within a sphere around each "
+        "gray-matter voxel) were compared voxel-wise with an omnibus F test, family-wise "
+        f"error controlled by {searchlight['n_permutations']} Freedman–Lane "
+        f"permutations{context.cite('freedman')}; "
+        f"{count(searchlight['n_significant_voxels_fwe'], 'voxel')} in "
+        f"{count(searchlight['n_clusters'], 'cluster')} survived."
+    ]
