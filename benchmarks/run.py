@@ -265,7 +265,7 @@ def timed_extraction(cohort, atlas, out: Path, *, jobs: int) -> float:
     silenced)."""
     import shutil
 
-    from sfckit.steps.extract import extract_cohort
+    from sfckit.steps.extraction import extract_cohort
 
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sfckit import __version__
-from sfckit.errors import EXIT_USER_ERROR, UserError, interrupted_status
+from sfckit.errors import EXIT_USER_ERROR, UserError, closed_pipe_status, interrupted_status
 
 INPUT, SETTING = "input__", "setting__"
 
@@ -73,17 +73,28 @@ def _bounds(field: Any) -> str:
 
 
 def setting_help(field: Any) -> str:
-    """Help text of a settings field: description, bounds and default."""
+    """Help text of a settings field: description, bounds and default (the default as it is
+    typed: ``0.01 0.08`` for an option that takes two values, ``a,b`` for a list; not
+    repeated where the description already says what the default means)."""
     text = field.description or ""
     bounds = _bounds(field)
     if bounds:
         text += f" ({bounds})"
-    if not field.is_required():
+    if not field.is_required() and "default" not in text:
         default = field.get_default()
         if isinstance(default, tuple):
-            default = ",".join(map(str, default)) if default else "none"
-        text += f" [default: {'none' if default is None else default}]"
+            separator = " " if _fixed_length(field.annotation) else ","
+            default = separator.join(f"{v:g}" if isinstance(v, float) else str(v) for v in default)
+        text += f" [default: {default if default not in (None, '') else 'none'}]"
     return text.replace("%", "%%")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with sfckit's error shape: one line naming the problem and the fix, exit 2
+    (argparse prints its whole usage instead)."""
+
+    def error(self, message: str):  # noqa: D102 (argparse's hook)
+        raise UserError(f"{self.prog}: {message}", fix=f"see '{self.prog} --help' for the options")
 
 
 def add_setting(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
@@ -123,6 +134,7 @@ def add_step_parser(verbs: Any, step: Any) -> None:
     sub = verbs.add_parser(
         step.name,
         help=step.help,
+        allow_abbrev=False,
         description=(step.settings.__doc__ or "").split("\n\n")[0].replace("``", ""),
     )
     for option in (*step.inputs, step.output):
@@ -152,17 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``sfckit`` argument parser."""
     from sfckit.steps.registry import all_steps
 
-    parser = argparse.ArgumentParser(
-        prog="sfckit", description="Regional structure-function coupling (GMV-ALFF) studies."
+    parser = OneLineParser(
+        prog="sfckit",
+        description="Regional structure-function coupling (GMV-ALFF) studies.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"sfckit {__version__}")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = parser.add_subparsers(
+        dest="verb", required=True, metavar="VERB", parser_class=OneLineParser
+    )
     for step in all_steps().values():
         if step.verb:
             add_step_parser(verbs, step)
 
-    run = verbs.add_parser("run", help="run a whole study from a study file (YAML)")
-    run.add_argument("study", type=Path, nargs="?")
+    run = verbs.add_parser(
+        "run", help="run a whole study from a study file (YAML)", allow_abbrev=False
+    )
+    run.add_argument("study", type=Path, nargs="?", help="the study file (see docs/STUDY_FILE.md)")
     run.add_argument("--out", type=Path, help="output folder (default: the study's 'output')")
     run.add_argument(
         "--jobs", type=int, help="worker processes (default: the study's 'jobs'; -1: all cores)"
@@ -173,8 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
-    demo = verbs.add_parser("demo", help="simulate the built-in cohort and run every step")
-    demo.add_argument("--out", type=Path, default=Path("sfckit-demo"))
+    demo = verbs.add_parser(
+        "demo", help="simulate the built-in cohort and run every step", allow_abbrev=False
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("sfckit-demo"),
+        help="the demo folder (cohort, results, report) [default: sfckit-demo]",
+    )
     demo.add_argument("--seed", type=int, help="simulation seed (default: the simulator's)")
     demo.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -246,6 +271,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except (KeyboardInterrupt, ImportError) as error:
         return interrupted_status(error)
+    except BrokenPipeError:
+        return closed_pipe_status()
+    try:
+        sys.stdout.flush()  # a closed pipe shows only here when the last lines were buffered
+    except BrokenPipeError:
+        return closed_pipe_status()
     return 0
 
 

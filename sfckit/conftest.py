@@ -44,7 +44,7 @@ def reference_study(tmp_path_factory: pytest.TempPathFactory):
     from sfckit.io.atlases import harvard_oxford
     from sfckit.io.manifest import read_manifest
     from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
-    from sfckit.steps.extract import extract_cohort
+    from sfckit.steps.extraction import extract_cohort
 
     folder = tmp_path_factory.mktemp("reference")
     atlas = harvard_oxford()

@@ -50,7 +50,9 @@ def _type_name(annotation: Any) -> str:
     if origin is tuple:
         if Ellipsis in args:
             return "list of numbers" if args[0] is float else "list of names"
-        return "pair of numbers"
+        return {2: "pair of numbers", 3: "three numbers (x y z)"}.get(
+            len(args), f"{len(args)} numbers"
+        )
     if origin is list:
         return "list"
     return getattr(annotation, "__name__", str(annotation))

@@ -8,6 +8,7 @@ without a traceback. Everything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+from contextlib import suppress
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
@@ -34,6 +35,21 @@ def interrupted_status(error: BaseException) -> int:
         raise error
     print(INTERRUPTED, file=sys.stderr)
     return 130
+
+
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a Unix tool ended by SIGPIPE
+
+
+def closed_pipe_status() -> int:
+    """Output went into a pipe the reader closed (``sfckit ... | head -1``): stop quietly, as
+    Unix tools do. Standard output is pointed at /dev/null so that Python's own flush at exit
+    does not raise again; returns 141 (128 + SIGPIPE)."""
+    import os
+
+    with suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 class UserError(Exception):

@@ -29,3 +29,26 @@ def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
         raise AttributeError(f"module '{package}' has no attribute {name!r}")
 
     return __getattr__
+
+
+def lazy_function(reference: str) -> Callable[..., Any]:
+    """A function named ``"package.module:function"``, imported on its first call.
+
+    Step declarations name their report sections, Methods and evidence this way, so that
+    ``sfckit --help`` (which imports every step module) does not import matplotlib, pandas
+    and scipy for sections it never draws.
+    """
+    module_name, _, function_name = reference.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"expected 'package.module:function', got {reference!r}")
+    loaded: list[Callable[..., Any]] = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not loaded:
+            loaded.append(getattr(import_module(module_name), function_name))
+        return loaded[0](*args, **kwargs)
+
+    call.__name__ = function_name
+    call.__qualname__ = reference
+    call.__doc__ = f"{reference}, imported on first call."
+    return call

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sfckit.declarations import layout as layout_names
 from sfckit.declarations.base import StepSettings, describe_error, option_name
 from sfckit.declarations.layout import Layout
-from sfckit.errors import SparseRegionWarning, file_error
+from sfckit.errors import CoverageWarning, SparseRegionWarning, file_error
 from sfckit.io.outputs import file_sha256, write_json
 from sfckit.steps.base import Execution
 from sfckit.steps.plan import Job, Planner
@@ -182,12 +182,27 @@ class _Reader:
             line = _line_of(self.node, (self.aliases[location[0]], *location[1:]))
         return line
 
-    def error(self, location: tuple[Any, ...], what: str, *, fix: str, expected: str | None = None):
+    def error(
+        self,
+        location: tuple[Any, ...],
+        what: str,
+        *,
+        fix: str,
+        expected: str | None = None,
+        known_key: bool = True,
+    ):
         line = self.line(location)
         key = ".".join(str(part) for part in location)
         where = f"line {line}, " if line else ""
         option = ""
-        if len(location) >= 2 and isinstance(location[-1], str) and location[0] in _sections():
+        sections = _sections()
+        if (
+            known_key
+            and len(location) >= 2
+            and isinstance(location[-1], str)
+            and location[0] in sections
+            and location[-1] in sections[location[0]][0].model_fields
+        ):
             option = f" ({option_name(location[-1])})"
         return file_error(
             self.path, f"{where}key '{key}'{option}: {what}", expected=expected, fix=fix
@@ -257,7 +272,10 @@ class _Reader:
             _, message = describe_error(error)
             message = "unknown key" if error["type"] == "extra_forbidden" else message
             fix = (
-                "remove it or correct its spelling (sfckit run --print-schema lists the keys)"
+                unknown_key_fix(
+                    str(location[-1]) if location else "",
+                    [*StudyHeader.model_fields, *_sections()],
+                )
                 if error["type"] == "extra_forbidden"
                 else "correct the value"
             )
@@ -290,7 +308,7 @@ class _Reader:
                 else:
                     location = (*base, *([key] if key else []))
                 fix = (
-                    "remove it or correct its spelling (sfckit run --print-schema lists the keys)"
+                    unknown_key_fix(key, list(model.model_fields))
                     if error["type"] == "extra_forbidden"
                     else f"set {'.'.join(map(str, location))}"
                     if error["type"] == "missing"
@@ -298,6 +316,14 @@ class _Reader:
                 )
                 raise self.error(location, message, fix=fix) from None
         return results
+
+
+def unknown_key_fix(key: str, known: list[str]) -> str:
+    """How to fix an unknown key: the nearest valid one, when one is near (difflib)."""
+    return (
+        _nearest_hint(key, known)
+        + "remove it or correct its spelling (sfckit run --print-schema lists the keys)"
+    )
 
 
 def load_study(path: str | Path) -> Study:
@@ -394,6 +420,7 @@ def check_study(study: Study) -> Any:
     reader: _Reader = study.reader
     cohort = read_manifest(study.manifest, check_files=False)
     columns = [str(c) for c in cohort.table.columns]
+    written = _manifest_header(study.manifest) or columns  # what the user wrote, in order
     groups = sorted(cohort.table["group"].dropna().astype(str).unique())
     for name, runs in study.settings.items():
         for index, settings in enumerate(runs):
@@ -407,6 +434,7 @@ def check_study(study: Study) -> Any:
                 values = [value] if isinstance(value, str) else list(value)
                 known = columns if kind.startswith("column") else groups
                 unknown = [v for v in values if v not in known]
+                listed = written if kind.startswith("column") else groups
                 if unknown:
                     what = "column" if kind.startswith("column") else "group"
                     location = base + (key,)
@@ -417,8 +445,8 @@ def check_study(study: Study) -> Any:
                     raise reader.error(
                         location,
                         f"{what} '{unknown[0]}' is not in the manifest {study.manifest}",
-                        expected=f"one of {', '.join(known[:30])}",
-                        fix=f"correct the {what} name",
+                        expected=f"one of {', '.join(listed[:30])}",
+                        fix=_nearest_hint(unknown[0], listed) + f"correct the {what} name",
                     )
     for index, spec in enumerate(study.atlases()):
         if spec.image is None and spec.name not in BUILT_IN_ATLASES:
@@ -436,6 +464,23 @@ def check_study(study: Study) -> Any:
                     fix="correct the path (relative to the study file)",
                 )
     return cohort
+
+
+def _nearest_hint(value: str, known: list[str]) -> str:
+    from difflib import get_close_matches
+
+    nearest = get_close_matches(value, known, n=1, cutoff=0.6)
+    return f"did you mean '{nearest[0]}'? " if nearest else ""
+
+
+def _manifest_header(path: Path) -> list[str]:
+    """The columns of the manifest as its first line names them (not the columns the reader
+    adds, such as resolved image paths)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [c.strip() for c in handle.readline().rstrip("\n").split("\t") if c.strip()]
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 def reader_raw_keys(reader: _Reader, location: tuple[Any, ...]) -> list[str] | None:
@@ -547,7 +592,15 @@ def run_study(
         jobs=jobs if jobs is not None else header.jobs, progress=progress, log=log
     )
     write_json(study.record(), results.study)
-    for job in _plan(study, results):
+    with warnings.catch_warnings():
+        # several steps read the same feature table: its coverage warning is said once a run
+        warnings.simplefilter("once", CoverageWarning)
+        _run_jobs(_plan(study, results), results, execution, log)
+    return results.root
+
+
+def _run_jobs(jobs: list[Job], results: Layout, execution: Execution, log: Callable) -> None:
+    for job in jobs:
         key = _job_key(job)
         if _finished(job, results, key):
             log(f"{job.key}: up to date, skipped")
@@ -562,4 +615,3 @@ def run_study(
         if not job.resumable:
             write_json({"step": job.key, "key": key}, results.step_keys / f"{job.key}.json")
         log(f"{job.key}: done in {time.perf_counter() - start:.1f} s")
-    return results.root

@@ -70,7 +70,8 @@ def describe_error(error: Mapping[str, Any]) -> tuple[str, str]:
         message = "unknown option"
     elif error["type"] == "missing":
         message = "required but not given"
-    if "input" in error and error["type"] not in ("missing", "extra_forbidden"):
+    # a check of the whole model (no field in loc) has all the options as its input: skip it
+    if "input" in error and error["type"] not in ("missing", "extra_forbidden") and location:
         message += f" (got {error['input']!r})"
     return ".".join(location), message
 

@@ -12,8 +12,9 @@ with the subgenual anterior cingulate (sgACC) and proposed a group target near M
    brain, or a user mask;
 4. **cluster rule**: the search-region voxels in the lowest ``fraction`` (5 %) of the
    seed correlations form clusters (26-connectivity); the cluster with the largest summed
-   anticorrelation is kept, and the target is its centre of mass weighted by the
-   anticorrelation of each voxel.
+   anticorrelation is kept, and the target is the centre of mass, weighted by each voxel's
+   anticorrelation, of that cluster's voxels within 6 mm of its most anticorrelated voxel
+   (so the target cannot fall between two spots that merged into one cluster).
 
 Split-half reliability repeats the procedure on the first and the second half of the run;
 the distance between the two targets in mm says whether the target is reproducible.
@@ -63,10 +64,25 @@ def dlpfc_search_region(coordinates: np.ndarray, brain: np.ndarray) -> np.ndarra
     return region & brain & (coordinates[..., 0] < 0)
 
 
+PEAK_RADIUS = 6.0  # mm around the cluster's most anticorrelated voxel that form the target
+BUTTERWORTH_ORDER = 5  # nilearn's default
+FILTER_PADDING = 3 * (2 * BUTTERWORTH_ORDER + 1)  # scipy filtfilt's default padlen, band-pass
+MIN_HALF_VOLUMES = 20  # each half of a run is band-passed on its own
+
+
 def band_passed(series: np.ndarray, *, tr: float, band: tuple[float, float] = BAND) -> np.ndarray:
-    """Detrended, band-passed and z-scored (time x voxels) series (nilearn's filter)."""
+    """Detrended, band-passed and z-scored (time x voxels) series (nilearn's filter).
+
+    The zero-phase filter pads each end by scipy's default (33 volumes for nilearn's
+    order-5 band-pass); a shorter series is padded by its length minus one instead, the
+    most ``filtfilt`` allows, so a 60-volume run's halves are filtered rather than refused.
+    """
     from nilearn.signal import clean
 
+    if len(series) < MIN_HALF_VOLUMES:
+        raise ValueError(
+            f"{len(series)} volumes are too few to band-pass (at least {MIN_HALF_VOLUMES})"
+        )
     return clean(
         series,
         t_r=tr,
@@ -75,6 +91,7 @@ def band_passed(series: np.ndarray, *, tr: float, band: tuple[float, float] = BA
         low_pass=band[1],
         high_pass=band[0],
         filter="butterworth",
+        butterworth__padlen=min(FILTER_PADDING, len(series) - 1),
     )
 
 
@@ -125,7 +142,12 @@ def anticorrelated_cluster(
     weights = np.where(candidates, -volume, 0.0)
     mass = ndimage.sum(weights, labels, index=np.arange(1, count + 1))
     chosen = labels == (int(np.argmax(mass)) + 1)
-    centre = (coordinates[chosen] * weights[chosen, None]).sum(axis=0) / weights[chosen].sum()
+    # the target is the weighted centre of the chosen cluster's voxels near its peak: when
+    # two anticorrelated spots merge into one cluster, the centre of the whole cluster can
+    # fall between them, where the anticorrelation is weak; near the peak it cannot
+    peak = coordinates[chosen][int(np.argmin(volume[chosen]))]
+    near = chosen & (np.linalg.norm(coordinates - peak, axis=-1) <= PEAK_RADIUS)
+    centre = (coordinates[near] * weights[near, None]).sum(axis=0) / weights[near].sum()
     return {
         "x": float(centre[0]),
         "y": float(centre[1]),

@@ -483,7 +483,8 @@ def _confound_audit(
     ids = list(wide.index)
     clinical = data.clinical.loc[ids]
     labels = pd.Series(data.y, index=data.participant_ids).loc[ids].to_numpy()
-    models = [m for m in (IMAGING, COMBINED) if m in wide.columns]
+    # the deconfounded model too: its audit is what shows whether --deconfound worked
+    models = [m for m in (IMAGING, COMBINED, DECONFOUNDED) if m in wide.columns]
     rows = audit_predictions(
         labels,
         {m: wide[m].to_numpy() for m in models},
@@ -491,4 +492,21 @@ def _confound_audit(
         n_permutations=settings.audit_permutations,
         seed=settings.seed,
     )
-    return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
+    audit = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
+    floor = 1 / (settings.audit_permutations + 1)
+    audit.insert(
+        audit.columns.get_loc("partial_p") + 1,
+        "partial_p_at_floor",
+        np.isclose(audit["partial_p"], floor),
+    )
+    audit.insert(
+        audit.columns.get_loc("full_p") + 1, "full_p_at_floor", np.isclose(audit["full_p"], floor)
+    )
+    inputs = audit["confounder"].isin(settings.clinical) & (audit["model"] == COMBINED)
+    audit.insert(audit.columns.get_loc("confounder") + 1, "confounder_is_input", inputs)
+    audit.loc[inputs, "reading"] = (
+        "Trivially flagged: " + audit.loc[inputs, "confounder"] + " is one of this model's "
+        "clinical inputs, so its predictions depend on it by construction. "
+        + audit.loc[inputs, "reading"]
+    )
+    return audit

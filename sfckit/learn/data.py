@@ -15,6 +15,37 @@ from sfckit.io.tables import drop_sparse_regions, read_feature_table
 from sfckit.stats.design import align_features
 
 
+def varying_columns(X: np.ndarray, *, source: str, who: str) -> np.ndarray:
+    """Which columns of ``X`` differ between participants; a UserError when none does.
+
+    Parameters
+    ----------
+    X : ndarray, shape (participants, features)
+        Features (NaN allowed).
+    source : str
+        The features file, for the message.
+    who : str
+        The participants (e.g. ``TRD/nTRD``), for the message.
+
+    Returns
+    -------
+    ndarray of bool
+        One flag per column.
+    """
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column is not varying
+        spread = np.nanmax(X, axis=0) - np.nanmin(X, axis=0)
+    varying = spread > 0
+    if not varying.any():
+        raise UserError(
+            f"{source}: every feature is constant across the {who} participants, so there is "
+            "nothing to learn from",
+            expected="features that differ between participants",
+            fix="check the extraction (e.g. an ALFF or GMV map copied for everyone)",
+        )
+    return varying
+
+
 @dataclass
 class ClassificationData:
     """Features and labels of the participants in the two classes."""
@@ -94,15 +125,7 @@ def load_classification_data(
             "atlas",
         )
     X = features.to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        spread = np.nanmax(X, axis=0) - np.nanmin(X, axis=0)
-    if not (spread > 0).any():
-        raise UserError(
-            f"{features_path}: every feature is constant across the {positive}/{negative} "
-            "participants, so there is nothing to learn from",
-            expected="features that differ between participants",
-            fix="check the extraction (e.g. an ALFF or GMV map copied for everyone)",
-        )
+    varying_columns(X, source=str(features_path), who=f"{positive}/{negative}")
     y = (clinical[group_column].astype(str) == positive).to_numpy(dtype=int)
     return ClassificationData(
         X=X,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,12 @@ from sfckit.declarations.settings import TrainSettings
 from sfckit.errors import UserError, file_error
 from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
 from sfckit.io.tables import read_feature_table
-from sfckit.learn.conformal import MIN_PER_CLASS, calibration_record, prediction_sets
+from sfckit.learn.conformal import (
+    MIN_PER_CLASS,
+    calibrated_sites,
+    calibration_record,
+    prediction_sets,
+)
 from sfckit.learn.data import check_fold_counts, load_classification_data, site_labels, site_text
 from sfckit.learn.model_card import card_path, model_card
 from sfckit.learn.nested import fit_tuned, positive_score, tuning_scoring
@@ -172,7 +178,7 @@ def train_model(
     with atomic_write(checksum_path(model_path)) as handle:
         handle.write(f"{metadata['sha256']}  {model_path.name}\n")
     with atomic_write(card_path(model_path)) as handle:
-        handle.write(model_card(metadata, data.clinical))
+        handle.write(model_card(metadata, data.clinical.iloc[fitted]))  # fitted ones only
     return metadata
 
 
@@ -375,18 +381,35 @@ def score_participants(
             "note": RESEARCH_NOTICE,
         }
     )
+    pooled: list[str] = []
     if metadata.get("conformal"):
+        sites = _new_sites(manifest_path, site_column, table["participant_id"])
         sets = prediction_sets(
             probability,
             calibration=metadata["conformal"],
             coverage=coverage,
             class_names=(metadata["negative"], metadata["positive"]),
-            sites=_new_sites(manifest_path, site_column, table["participant_id"]),
+            sites=sites,
         )
         scores = pd.concat([scores.drop(columns="note"), sets, scores[["note"]]], axis=1)
+        if sites is not None:
+            own = calibrated_sites(metadata["conformal"])
+            pooled = sorted({str(s) for s in sites} - own)
+            unguaranteed = int((sets["calibrated_on"] == "all sites").sum())
+            if unguaranteed:
+                warnings.warn(
+                    f"{unguaranteed} participants (sites {', '.join(pooled)}) were not "
+                    "calibrated on their own site and get prediction sets from the pooled "
+                    "calibration, whose coverage their site need not have (column "
+                    "calibrated_on: 'all sites'); to cover them, train with participants of "
+                    "those sites in the conformal share (--conformal-fraction, --site-column)",
+                    UserWarning,
+                    stacklevel=2,
+                )
     write_tsv(scores, out_path)
     scores.attrs["model_sha256"] = sha256
     scores.attrs["coverage"] = coverage if metadata.get("conformal") else None
+    scores.attrs["pooled_sites"] = pooled
     card = card_path(model_path)
     scores.attrs["model_card"] = str(card) if card.is_file() else "none beside the model"
     write_json(
@@ -399,6 +422,13 @@ def score_participants(
             "n_outside_training_range": int((outside > 0).sum()),
             "conformal_coverage": scores.attrs["coverage"],
             "conformal_method": (metadata.get("conformal") or {}).get("method"),
+            "calibrated_sites": sorted(calibrated_sites(metadata["conformal"]))
+            if metadata.get("conformal")
+            else [],
+            "n_pooled_calibration": int((scores.get("calibrated_on") == "all sites").sum())
+            if "calibrated_on" in scores
+            else 0,
+            "sites_without_own_calibration": pooled,
         },
         out_path.with_suffix(".json"),
     )

@@ -83,11 +83,20 @@ def _conformal(metadata: dict[str, Any]) -> str:
     record = metadata.get("conformal")
     if not record:
         return "none: trained without `--conformal-fraction`, so `score` gives no sets."
+    from sfckit.learn.conformal import calibrated_sites
+
     labels = record["labels"]
+    own = sorted(calibrated_sites(record))
+    sites = (
+        f" Sites with their own calibration: {', '.join(own)}; participants of any other site "
+        "get sets from the pooled calibration, without a coverage guarantee for their site."
+        if own
+        else " No site has its own calibration: every set comes from the pooled calibration."
+    )
     return (
         f"{len(labels)} participants ({sum(labels)} {metadata['positive']}) held out of "
-        "fitting to calibrate class-conditional conformal prediction sets; the counts above "
-        "are the fitted participants."
+        "fitting to calibrate class-conditional conformal prediction sets; the counts and the "
+        "population above are the fitted participants only." + sites
     )
 
 

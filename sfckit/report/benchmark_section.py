@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.learn.metrics import roc_table
 from sfckit.report import figures
+from sfckit.report.apa import listing, prose_number
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import read_json as _json
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
-from sfckit.report.context import Blocks, ReportContext, listing
-from sfckit.report.tables import display_table, format_value
+from sfckit.report.context import Blocks, ReportContext
+from sfckit.report.tables import display_table
 
 
 def benchmark_blocks(context: ReportContext) -> Blocks | None:
@@ -119,8 +122,11 @@ def benchmark_blocks(context: ReportContext) -> Blocks | None:
                     [
                         "model",
                         "confounder",
+                        "confounder_is_input",
                         "partial_p",
+                        "partial_p_at_floor",
                         "full_p",
+                        "full_p_at_floor",
                         "auc",
                         "confound_free_auc",
                         "confound_free_n",
@@ -128,20 +134,14 @@ def benchmark_blocks(context: ReportContext) -> Blocks | None:
                 ),
                 "Confound audit of the imaging predictions",
             ),
-            *[_text(reading) for reading in audit["reading"]],
         ]
     extra = _json(folder / layout.BENCHMARK_JSON) or {}
-    if "deconfounding" in extra:
-        d = extra["deconfounding"]
-        blocks.append(
-            _text(
-                f"Confound regression of {', '.join(d['confounds'])} inside the training "
-                "folds: "
-                f"imaging AUC {format_value(d['imaging_auc'])} without, "
-                f"{format_value(d['imaging_deconfounded_auc'])} with it; the confounds alone "
-                f"reach AUC {format_value(d['confounds_only_auc'])}."
-            )
-        )
+    verdict = confound_verdict(
+        audit if (folder / layout.CONFOUND_AUDIT).is_file() else None,
+        extra.get("deconfounding"),
+    )
+    if verdict:
+        blocks.append(_text("Reading: " + verdict))
     if "harmonization" in extra:
         h = extra["harmonization"]
         covariates = ", ".join(h["covariates_preserved"]) or "none"
@@ -149,12 +149,168 @@ def benchmark_blocks(context: ReportContext) -> Blocks | None:
             _text(
                 "ComBat harmonisation fitted inside the training folds (covariates kept: "
                 f"{covariates}; unseen sites: {h['unseen_site']}): imaging AUC "
-                f"{format_value(h['imaging_auc'])} with, "
-                f"{format_value(h['imaging_unharmonized_auc'])} without it; the per-site "
+                f"{prose_number(h['imaging_auc'])} with, "
+                f"{prose_number(h['imaging_unharmonized_auc'])} without it; the per-site "
                 "table lists both."
             )
         )
     return blocks
+
+
+DECONFOUNDING_LOSS = 0.1  # AUC lost by regressing the confounds out that counts as "largely"
+
+
+def confound_verdict(audit: Any, deconfounding: dict[str, Any] | None, alpha: float = 0.05) -> str:
+    """One reading of the confound audit and the deconfounded model together.
+
+    The partial test (do the imaging predictions depend on a confounder beyond the
+    diagnosis?), the full test (do they tell the diagnosis beyond it?) and the AUC lost when
+    the confounds are regressed out of the features answer different questions; read alone
+    they can seem to contradict each other (no dependence, yet a large loss), which happens
+    when the confounders are themselves strongly tied to the diagnosis: the imaging signal
+    then overlaps with them, and removing them removes it.
+
+    Returns
+    -------
+    str
+        Empty when there is nothing to read.
+    """
+    from sfckit.report import apa
+
+    parts = []
+    if audit is not None and len(audit):
+        imaging = audit[audit["model"] == "imaging"]
+        dependent = imaging.loc[imaging["partial_p"] < alpha, "confounder"].tolist()
+        beyond = imaging.loc[imaging["full_p"] < alpha, "confounder"].tolist()
+        confounders = imaging["confounder"].tolist()
+        if dependent:
+            parts.append(
+                f"the imaging predictions depend on {apa.listing(dependent)} beyond the "
+                "diagnosis (partial confounder test)"
+            )
+        else:
+            parts.append(
+                "the partial confounder tests find no dependence of the imaging predictions on "
+                f"{apa.listing(confounders)} beyond the diagnosis"
+            )
+        if len(beyond) == len(confounders):
+            parts.append("the predictions tell the diagnosis beyond each of them (full test)")
+        elif beyond:
+            parts.append(f"they tell the diagnosis beyond {apa.listing(beyond)} only")
+        else:
+            parts.append("they tell nothing about the diagnosis beyond these confounders")
+        deconfounded = audit[audit["model"] == "imaging_deconfounded"]
+        if len(deconfounded):
+            still = deconfounded.loc[deconfounded["partial_p"] < alpha, "confounder"].tolist()
+            parts.append(
+                f"after deconfounding the predictions still depend on {apa.listing(still)}"
+                if still
+                else "after deconfounding no audited confounder is detected in the predictions"
+            )
+    if deconfounding:
+        loss = deconfounding["imaging_auc"] - deconfounding["imaging_deconfounded_auc"]
+        confounds = apa.listing(deconfounding["confounds"])
+        strong = deconfounding["confounds_only_auc"] >= deconfounding["imaging_auc"]
+        loss_text = (
+            f"regressing {confounds} out of the imaging features lowers the imaging AUC from "
+            f"{apa.number(deconfounding['imaging_auc'])} to "
+            f"{apa.number(deconfounding['imaging_deconfounded_auc'])}, while {confounds} alone "
+            f"reach {apa.number(deconfounding['confounds_only_auc'])}"
+        )
+        parts.append(loss_text)
+        if loss >= DECONFOUNDING_LOSS:
+            parts.append(
+                f"so the imaging signal is largely shared with {confounds}"
+                + (
+                    ", which are themselves tied to the diagnosis; what imaging adds beyond "
+                    "them is modest"
+                    if strong
+                    else ""
+                )
+            )
+        else:
+            parts.append(f"so the imaging signal is not explained by {confounds}")
+    if not parts:
+        return ""
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
+
+
+def benchmark_results(context: ReportContext) -> list[str] | None:
+    """AUCs with CIs, the comparisons that answer 'does imaging add?', calibration, audit."""
+    from sfckit.report import apa
+
+    folder = context.layout.benchmark
+    if not (folder / layout.BENCHMARK).is_file():
+        return None
+    summary = read_tsv(folder / layout.BENCHMARK).set_index("model")
+    comparisons = read_tsv(folder / layout.COMPARISONS)
+    names = {
+        "clinical": "the clinical model",
+        "imaging": "imaging",
+        "imaging+clinical": "imaging with the clinical variables",
+        "imaging_deconfounded": "deconfounded imaging",
+        "confounds": "the confounds alone",
+        "imaging_unharmonized": "imaging without harmonisation",
+        "imaging_deviations": "the normative deviations",
+    }
+    shown = [m for m in names if m in summary.index]
+    sentences = [
+        "Discrimination: "
+        + "; ".join(
+            f"{names[m]} "
+            + apa.estimate(
+                "AUC",
+                summary.loc[m, "auc"],
+                summary.loc[m, "auc_ci_low"],
+                summary.loc[m, "auc_ci_high"],
+            )
+            for m in shown
+        )
+        + "."
+    ]
+    pairs = {(r.model_a, r.model_b): r for r in comparisons.itertuples()}
+    added = pairs.get(("imaging+clinical", "clinical"))
+    if added is not None:
+        better = added.delong_p < 0.05 and added.auc_a > added.auc_b
+        sentences.append(
+            "Adding imaging to the clinical variables "
+            + ("raised" if added.auc_a > added.auc_b else "did not raise")
+            + f" the AUC ({apa.number(added.auc_b)} to {apa.number(added.auc_a)}, DeLong "
+            f"{apa.p_value(added.delong_p)}; NRI = {apa.number(added.nri)}, "
+            f"{apa.interval(added.nri_ci_low, added.nri_ci_high)})"
+            + (
+                ": imaging added to what is known clinically."
+                if better
+                else ": no evidence that imaging adds to what is known clinically."
+            )
+        )
+    alone = pairs.get(("imaging", "clinical"))
+    if alone is not None:
+        sentences.append(
+            f"Imaging alone against the clinical model: AUC {apa.number(alone.auc_a)} vs "
+            f"{apa.number(alone.auc_b)}, DeLong {apa.p_value(alone.delong_p)}."
+        )
+    sentences.append(
+        "Calibration (intercept, slope; ideal 0 and 1): "
+        + "; ".join(
+            f"{names[m]} {apa.number(summary.loc[m, 'calibration_intercept'])}, "
+            f"{apa.number(summary.loc[m, 'calibration_slope'])}"
+            for m in shown
+            if m in ("clinical", "imaging", "imaging+clinical")
+        )
+        + "."
+    )
+    extra = _json(folder / layout.BENCHMARK_JSON) or {}
+    audit = (
+        read_tsv(folder / layout.CONFOUND_AUDIT)
+        if (folder / layout.CONFOUND_AUDIT).is_file()
+        else None
+    )
+    verdict = confound_verdict(audit, extra.get("deconfounding"))
+    if verdict:
+        sentences.append(verdict)
+    return sentences
 
 
 def benchmark_methods(context: ReportContext) -> list[str] | None:
@@ -163,7 +319,6 @@ def benchmark_methods(context: ReportContext) -> list[str] | None:
     if not benchmark:
         return None
     settings = benchmark.get("settings", {})
-    aucs = {m["model"]: m for m in benchmark.get("models", [])}
     text = (
         "To ask whether imaging adds to what is known clinically, a logistic model on "
         f"{listing(settings.get('clinical') or [])} was compared with the imaging and "
@@ -179,12 +334,7 @@ def benchmark_methods(context: ReportContext) -> list[str] | None:
             f", and once with {listing(settings['deconfound'])} regressed out of the "
             f"imaging features inside the training folds{context.cite('snoek')}"
         )
-    found = [
-        f"{name} {format_value(aucs[name]['auc'])}"
-        for name in ("clinical", "imaging", "imaging+clinical")
-        if name in aucs
-    ]
-    sentences = [text + (f" (AUC: {'; '.join(found)})." if found else ".")]
+    sentences = [text + "."]
     if (context.layout.benchmark / layout.CONFOUND_AUDIT).is_file():
         audit = read_tsv(context.layout.benchmark / layout.CONFOUND_AUDIT)
         confounders = list(dict.fromkeys(audit["confounder"].astype(str)))

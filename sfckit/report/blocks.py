@@ -18,12 +18,19 @@ def text(content: str) -> dict[str, Any]:
 
 
 def table(content: dict, caption: str | None = None) -> dict[str, Any]:
-    """A table (see :func:`sfckit.report.tables.display_table`)."""
+    """A table (see :func:`sfckit.report.tables.display_table`); a table without rows
+    becomes one line saying so, never headers over nothing."""
+    if not content["rows"]:
+        return text(f"{caption.rstrip('.') if caption else 'Table'}: none.")
     return {"kind": "table", "table": content, "caption": caption}
 
 
 def figures(items: list[tuple[str, str]]) -> dict[str, Any]:
-    """Figures: (data URI, caption) pairs."""
+    """Figures: (data URI, caption) pairs (captions also go beside the figure files)."""
+    from sfckit.report import figure_files
+
+    for uri, caption in items:
+        figure_files.caption(uri, caption)
     return {
         "kind": "figures",
         "figures": [{"uri": uri, "caption": caption} for uri, caption in items],

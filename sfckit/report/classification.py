@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -13,7 +14,7 @@ from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
 from sfckit.report.context import Blocks, ReportContext
-from sfckit.report.tables import display_table, format_value
+from sfckit.report.tables import display_table
 
 
 def classification_blocks(context: ReportContext) -> Blocks | None:
@@ -99,40 +100,69 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
     return blocks
 
 
+def _classifiers(context: ReportContext) -> list[tuple[Path, dict]]:
+    root = context.layout.classify_root
+    found = sorted(root.glob(f"*/{layout.METRICS}")) if root.is_dir() else []
+    return [(path.parent, json.loads(path.read_text())) for path in found]
+
+
 def classification_methods(context: ReportContext) -> list[str] | None:
     """Nested cross-validation, calibration, permutation test, importance, learning curve."""
+    from sfckit.report import apa
+
     sentences = []
-    for row in context.facts.get("classification", []):
-        floor = row.get("perm_p_at_floor")
+    for folder, metrics in _classifiers(context):
         text = (
-            f"A {row['model']} classifier separated {row['positive']} from {row['negative']} "
-            f"in nested cross-validation ({row['outer']} outer folds repeated {row['repeats']} "
-            f"times, hyper-parameters tuned in {row['inner']} inner folds"
-            f"{context.cite('varoquaux')}; probabilities calibrated{context.cite('platt')} "
-            f"without class reweighting{context.cite('goorbergh')}), with an AUC of the pooled "
-            f"out-of-fold probabilities of {format_value(row['auc'])} (95% CI "
-            f"{format_value(row['auc_ci_low'])}–{format_value(row['auc_ci_high'])})"
+            f"A {apa.model_name(metrics['model'])} separated {metrics['positive']} from "
+            f"{metrics['negative']} in nested cross-validation ({metrics['outer']} outer folds "
+            f"repeated {metrics['repeats']} times, hyper-parameters tuned in "
+            f"{metrics['inner']} inner folds{context.cite('varoquaux')}; probabilities "
+            f"calibrated{context.cite('platt')} without class reweighting"
+            f"{context.cite('goorbergh')}); discrimination is the AUC of each participant's "
+            "out-of-fold probability averaged over repeats, with a participant bootstrap 95% "
+            "confidence interval"
         )
-        if row.get("n_permutations"):
+        if metrics.get("n_permutations"):
             text += (
-                f" and a label-permutation p of {format_value(row['perm_p'])} "
-                f"({row['n_permutations']} permutations"
-                + ("; the smallest p this number of permutations can give" if floor else "")
-                + ")"
+                f", and its significance a label-permutation test "
+                f"({apa.count(int(metrics['n_permutations']), 'permutation')}, each repeating "
+                "the nested cross-validation)"
             )
         sentences.append(text + ".")
-        folder = context.layout.classify(row["model"])
         if (folder / layout.IMPORTANCE).is_file():
             sentences.append(
-                f"The {row['model']} model's regions were ranked by permutation importance "
-                f"(the drop in AUC when a region's values are shuffled) on the outer test "
-                f"folds{context.cite('breiman')}."
+                "Regions were ranked by permutation importance (the drop in AUC when a "
+                f"region's values are shuffled) on the outer test folds{context.cite('breiman')}."
             )
         if (folder / layout.LEARNING_CURVE).is_file():
             fractions = sorted(read_tsv(folder / layout.LEARNING_CURVE)["fraction"].unique())
-            shown = ", ".join(f"{f:.0%}" for f in fractions)
+            shown = apa.listing(f"{f:.0%}" for f in fractions)
             sentences.append(
-                f"A learning curve repeated the {row['model']} model's cross-validation with "
-                f"each training set cut to {shown} of its participants."
+                "A learning curve repeated the cross-validation with each training set cut to "
+                f"{shown} of its participants."
             )
+    return sentences or None
+
+
+def classification_results(context: ReportContext) -> list[str] | None:
+    """AUC with CI, balanced accuracy, sensitivity, specificity, permutation p."""
+    from sfckit.report import apa
+
+    sentences = []
+    for _, metrics in _classifiers(context):
+        text = (
+            f"The {apa.model_name(metrics['model'])} told {metrics['positive']} "
+            f"(n = {metrics['n_positive']}) from {metrics['negative']} "
+            f"(n = {metrics['n_negative']}) with "
+            + apa.estimate("AUC", metrics["auc"], metrics["auc_ci_low"], metrics["auc_ci_high"])
+            + f", balanced accuracy {apa.bounded(metrics['balanced_accuracy'])}, sensitivity "
+            f"{apa.bounded(metrics['sensitivity'])} and specificity "
+            f"{apa.bounded(metrics['specificity'])}"
+        )
+        if metrics.get("n_permutations"):
+            text += (
+                f"; label permutations: "
+                f"{apa.p_value(metrics['perm_p'], floor=bool(metrics.get('perm_p_at_floor')))}"
+            )
+        sentences.append(text + ".")
     return sentences or None

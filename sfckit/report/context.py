@@ -1,7 +1,7 @@
 """What every report section and Methods subsection is given: the results folder, read once.
 
 A step's report module (e.g. :mod:`sfckit.report.groups`) holds functions of a
-:class:`ReportContext`; the step declares them (:class:`Section`, :class:`MethodsText`) and
+:class:`ReportContext`; the step declares them (:class:`Section`, :class:`Prose`) and
 the page (:mod:`sfckit.steps.report`) calls them in the registry's order. Sections read only
 files of the results folder, never in-memory state of a run.
 """
@@ -48,8 +48,8 @@ class Section:
 
 
 @dataclass(frozen=True)
-class MethodsText:
-    """The Methods subsection a step contributes.
+class Prose:
+    """A Methods or Results subsection a step contributes.
 
     Parameters
     ----------
@@ -178,16 +178,3 @@ def follow_up_columns(
                 elif isinstance(value, list):
                     columns.update(str(v) for v in value)
     return columns
-
-
-def listing(items: Iterable[Any]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    items = [str(i) for i in items]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def count(n: int, singular: str, plural: str | None = None) -> str:
-    """``1 region``, ``3 regions`` (``plural`` for irregular nouns)."""
-    return f"{n} {singular if n == 1 else plural or singular + 's'}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.report import figures
+from sfckit.report.apa import listing
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
-from sfckit.report.context import Blocks, ReportContext, count, listing
+from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.groups import MAX_REGION_FIGURES
 from sfckit.report.tables import display_table
 
@@ -96,14 +97,13 @@ def correlation_blocks(context: ReportContext) -> Blocks | None:
 def correlation_methods(context: ReportContext) -> list[str] | None:
     """Within-group partial correlations and their comparison between groups."""
     correlations = context.parameters(context.layout.correlations)
-    if "correlations" not in context.facts or not correlations:
+    if not correlations or not (context.layout.correlations / layout.CORRELATIONS).is_file():
         return None
     covariates = correlations.get("covariates") or []
     within = correlations.get("within") or []
     method = {"pearson": "Pearson", "spearman": "Spearman"}.get(
         correlations.get("method", "pearson"), correlations.get("method", "pearson")
     )
-    found = len(context.facts["correlations"])
     compared = (
         ", and correlations were compared between groups by Fisher's z test"
         + context.cite("fisher")
@@ -114,6 +114,48 @@ def correlation_methods(context: ReportContext) -> list[str] | None:
         f"Within {listing(within)}, {method} partial correlations of SFC with "
         f"{listing(correlations.get('scores') or [])}"
         + (f" adjusting for {listing(covariates)}" if covariates else "")
-        + f" were tested with FDR across regions and scores{compared}; "
-        f"{count(found, 'correlation')} reached FDR < 0.05."
+        + f" were tested with the false discovery rate controlled across regions and scores"
+        f"{compared}."
     ]
+
+
+def correlation_results(context: ReportContext) -> list[str] | None:
+    """Each significant correlation (r, 95% CI, p_FDR, n) and its comparison between groups."""
+    from sfckit.report import apa
+    from sfckit.report.groups import readable
+
+    path = context.layout.correlations / layout.CORRELATIONS
+    if not path.is_file():
+        return None
+    table = read_tsv(path)
+    significant = table[table["p_fdr"] < 0.05].sort_values("p")
+    if significant.empty:
+        return [
+            f"No partial correlation of SFC with a score reached FDR < .05 "
+            f"({apa.count(len(table), 'correlation')} tested; smallest "
+            f"{apa.p_value(float(table['p_fdr'].min()), label='p_FDR')})."
+        ]
+    found = [
+        f"{readable(row.region)} with {row.score} in {row.group} (r = {apa.bounded(row.r)}, "
+        f"{apa.interval(row.ci_low, row.ci_high, bounded_by_one=True)}, "
+        f"{apa.p_value(row.p_fdr, label='p_FDR')}, n = {int(row.n)})"
+        for row in significant.itertuples()
+    ]
+    sentences = [
+        f"{apa.count(len(significant), 'partial correlation').capitalize()} of "
+        f"{len(table)} reached FDR < .05: " + "; ".join(found) + "."
+    ]
+    differences = context.layout.correlations / layout.CORRELATION_DIFFERENCES
+    if differences.is_file():
+        tested = read_tsv(differences).merge(
+            significant[["region", "score"]].drop_duplicates(), on=["region", "score"]
+        )
+        for row in tested.itertuples():
+            verdict = "differed" if row.p < 0.05 else "did not differ significantly"
+            sentences.append(
+                f"The correlation of {readable(row.region)} with {row.score} {verdict} "
+                f"between {row.group_a} (r = {apa.bounded(row.r_a)}) and {row.group_b} "
+                f"(r = {apa.bounded(row.r_b)}; Fisher z = {apa.number(row.z)}, "
+                f"{apa.p_value(row.p)})."
+            )
+    return sentences

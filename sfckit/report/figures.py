@@ -30,10 +30,26 @@ MODEL_COLOURS = {
     "imaging_deconfounded": "#c44e52",
     "confounds": "#8172b3",
     "imaging_unharmonized": "#937860",
+    "imaging_deviations": "#da8bc3",
+    "svm": "#17becf",
+    "logistic": "#bcbd22",
+    "xgboost": "#e377c2",
     "treat_all": "#999999",
     "treat_none": "#000000",
 }
-EXTRA_COLOURS = ("#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
+EXTRA_COLOURS = ("#8c8c8c", "#ccb974", "#64b5cd", "#4c4c4c")
+
+
+def model_order(names: Sequence[str]) -> list[str]:
+    """Models in one order in every figure and legend: the benchmark's models as in
+    :data:`MODEL_COLOURS`, then the others as given."""
+    known = [n for n in MODEL_COLOURS if n in names]
+    return known + [n for n in dict.fromkeys(names) if n not in MODEL_COLOURS]
+
+
+def outside_legend(ax, **options) -> None:
+    """A legend to the right of the axes, never over the data."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, **options)
 
 
 def model_colour(name: str, others: Sequence[str] = ()) -> str:
@@ -46,11 +62,16 @@ def model_colour(name: str, others: Sequence[str] = ()) -> str:
 
 
 def to_data_uri(figure) -> str:
-    """Render a matplotlib figure to a base64 PNG data URI and close it."""
+    """Render a matplotlib figure to a base64 PNG data URI (and, while a report collects
+    them, to its figure files) and close it."""
+    from sfckit.report import figure_files
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    figure_files.save(figure, uri)
     plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return uri
 
 
 def region_value_image(
@@ -213,8 +234,9 @@ def residual_scatter(
 
 def roc_figure(curves: dict[str, pd.DataFrame]) -> str:
     """Mean ROC curves with their repeat band."""
-    figure, ax = plt.subplots(figsize=(4.2, 4))
-    for name, table in curves.items():
+    figure, ax = plt.subplots(figsize=(5.2, 4))
+    for name in model_order(list(curves)):
+        table = curves[name]
         colour = model_colour(name, list(curves))
         ax.plot(table["fpr"], table["tpr"], color=colour, label=name)
         if {"tpr_low", "tpr_high"} <= set(table.columns):
@@ -224,42 +246,61 @@ def roc_figure(curves: dict[str, pd.DataFrame]) -> str:
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax.set_xlabel("1 - specificity")
     ax.set_ylabel("sensitivity")
-    ax.legend(fontsize=7, loc="lower right")
+    outside_legend(ax)
     return to_data_uri(figure)
 
 
 def calibration_figure(calibration: pd.DataFrame, smoothed: pd.DataFrame | None = None) -> str:
-    """Reliability curves: observed frequency against predicted probability, the smoothed
-    curve of each model as a line (when given) and its binned points as markers."""
-    figure, ax = plt.subplots(figsize=(4.2, 4))
-    names = list(dict.fromkeys(calibration["model"]))
-    for name, part in calibration.groupby("model", sort=False):
+    """Reliability curves as small multiples, one panel per model (in the models' order):
+    the smoothed curve as a line (when given), the binned points as markers, the diagonal."""
+    names = model_order(list(dict.fromkeys(calibration["model"])))
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(2.3 * columns, 2.3 * rows),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    for ax in axes.ravel()[len(names) :]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        part = calibration[calibration["model"] == name]
         colour = model_colour(name, names)
         if smoothed is not None and name in set(smoothed["model"]):
             curve = smoothed[smoothed["model"] == name]
-            ax.plot(curve["predicted"], curve["observed"], color=colour, label=name)
+            ax.plot(curve["predicted"], curve["observed"], color=colour)
             ax.plot(part["mean_predicted"], part["observed"], "o", color=colour, markersize=3)
         else:
-            ax.plot(part["mean_predicted"], part["observed"], marker="o", color=colour, label=name)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
-    ax.set_xlabel("predicted probability")
-    ax.set_ylabel("observed frequency")
-    ax.legend(fontsize=7)
+            ax.plot(part["mean_predicted"], part["observed"], marker="o", color=colour)
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("predicted", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("observed", fontsize=8)
+    figure.tight_layout()
     return to_data_uri(figure)
 
 
 def decision_curve_figure(curve: pd.DataFrame) -> str:
     """Net benefit over threshold probabilities for every model and the default strategies."""
-    figure, ax = plt.subplots(figsize=(5, 3.6))
-    columns = [c for c in curve.columns if c.startswith("net_benefit_")]
-    names = [c.removeprefix("net_benefit_") for c in columns]
+    figure, ax = plt.subplots(figsize=(6.2, 3.6))
+    names = model_order(
+        [c.removeprefix("net_benefit_") for c in curve.columns if c.startswith("net_benefit_")]
+    )
+    columns = [f"net_benefit_{name}" for name in names]
     for column, name in zip(columns, names, strict=True):
         ax.plot(curve["threshold"], curve[column], label=name, color=model_colour(name, names))
     lowest = curve[columns].to_numpy()
     ax.set_ylim(max(-0.05, np.nanmin(lowest)), np.nanmax(lowest) + 0.02)
     ax.set_xlabel("threshold probability")
     ax.set_ylabel("net benefit")
-    ax.legend(fontsize=7)
+    outside_legend(ax)
     return to_data_uri(figure)
 
 
@@ -303,5 +344,5 @@ def toc_figure(curve: pd.DataFrame) -> str:
     ax.axhline(0.0, color="grey", linestyle=":")
     ax.set_xlabel("share of patients treated, by predicted benefit")
     ax.set_ylabel("benefit in that share - average benefit")
-    ax.legend(fontsize=7, title=None if len(names) > 1 else names[0])
+    outside_legend(ax, title=None if len(names) > 1 else names[0])
     return to_data_uri(figure)

@@ -12,11 +12,12 @@ from sfckit.features.qc import OUTLIER_MADS, outlier_mask
 from sfckit.io.images import load_image
 from sfckit.io.tables import read_tsv
 from sfckit.report import figures
+from sfckit.report.apa import count, listing, p_value
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
-from sfckit.report.context import Blocks, ReportContext, count, listing
-from sfckit.report.tables import display_table, format_value
+from sfckit.report.context import Blocks, ReportContext
+from sfckit.report.tables import display_table
 
 MAX_REGION_FIGURES = 8
 
@@ -89,7 +90,7 @@ def group_blocks(context: ReportContext) -> Blocks | None:
         for region in significant["region"].head(MAX_REGION_FIGURES):
             rows = posthoc[posthoc["region"] == region]
             note = "; ".join(
-                f"{r.contrast}: p(Holm) {format_value(r.p_holm)}" for r in rows.itertuples()
+                f"{r.contrast}: {p_value(r.p_holm, label='p_Holm')}" for r in rows.itertuples()
             )
             means = stats_table.set_index("region").loc[region]
             marks = [means.get(f"adjusted_mean_{g}", np.nan) for g in context.group_order()]
@@ -154,7 +155,7 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
         if (features / name).is_file():
             table = read_tsv(features / name)
             what = "failed extraction" if name == layout.FAILURES else "were excluded by QC"
-            blocks.append(_text(f"{count(len(table), 'participant')} {what}."))
+            blocks.append(_text(f"{count(len(table), 'participant').capitalize()} {what}."))
             if len(table):
                 blocks.append(_table(display_table(table, ["participant_id", label])))
     if regions_table.is_file():
@@ -162,7 +163,7 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
         low = coverage[coverage["coverage"] < 1]
         blocks.append(
             _text(
-                f"{count(len(low), 'region')} lack a value in some participants "
+                f"{count(len(low), 'region').capitalize()} lack a value in some participants "
                 "(too few gray-matter voxels)."
             )
         )
@@ -212,10 +213,10 @@ def specificity_blocks(context: ReportContext) -> Blocks | None:
 def group_methods(context: ReportContext) -> list[str] | None:
     """The ANCOVA, its corrections and the specificity models."""
     stats = context.stats_parameters
-    if "significant_regions" not in context.facts or not stats:
+    folder = context.layout.stats(context.primary or "")
+    if not stats or not (folder / layout.GROUP_STATS).is_file():
         return None
     covariates = stats.get("covariates") or []
-    found = len(context.facts["significant_regions"])
     sentences = [
         "Group differences in SFC were tested in each region by analysis of covariance"
         + (f" adjusting for {listing(covariates)}" if covariates else "")
@@ -223,7 +224,8 @@ def group_methods(context: ReportContext) -> list[str] | None:
         f"across regions{context.cite('bh')} at {stats.get('alpha', 0.05)} and "
         f"Holm-corrected pairwise contrasts{context.cite('holm')}; regions with a value "
         f"for fewer than {stats.get('min_coverage', 0):.0%} of participants were "
-        f"excluded. {count(found, 'region')} differed."
+        "excluded. Effect sizes are partial η² with 95% confidence intervals from the "
+        "noncentral F distribution, and Cohen's d of the adjusted contrasts."
     ]
     if (context.layout.stats(context.primary or "") / layout.SPECIFICITY).is_file():
         sentences.append(
@@ -231,3 +233,73 @@ def group_methods(context: ReportContext) -> list[str] | None:
             "were fitted to regional GMV and ALFF."
         )
     return sentences
+
+
+def group_results(context: ReportContext) -> list[str] | None:
+    """Which regions differ, with F, p, p_FDR, partial η² (95% CI) and the contrasts."""
+    from sfckit.report import apa
+    from sfckit.stats.effect_sizes import cohen_d_ci, partial_eta2_ci
+
+    folder = context.layout.stats(context.primary or "")
+    if context.primary is None or not (folder / layout.GROUP_STATS).is_file():
+        return None
+    table = read_tsv(folder / layout.GROUP_STATS)
+    posthoc = read_tsv(folder / layout.POSTHOC)
+    alpha = context.alpha
+    significant = table[table["p_fdr"] < alpha].sort_values("p")
+    atlas = atlas_label(context)
+    if significant.empty:
+        return [
+            f"No region of the {atlas} atlas differed in SFC between "
+            f"{apa.listing(context.group_order())} at FDR < {apa.bounded(alpha)} "
+            f"({apa.count(len(table), 'region')} tested; smallest "
+            f"{apa.p_value(float(table['p_fdr'].min()), label='p_FDR')})."
+        ]
+    sentences = [
+        f"SFC differed between {apa.listing(context.group_order())} in "
+        f"{len(significant)} of {apa.count(len(table), 'region')} of the {atlas} atlas at FDR "
+        f"< {apa.bounded(alpha)}:"
+    ]
+    details = []
+    for row in significant.itertuples():
+        low, high = partial_eta2_ci(row.F, row.df1, row.df2)
+        contrasts = posthoc[(posthoc["region"] == row.region) & (posthoc["p_holm"] < alpha)]
+        described = []
+        for contrast in contrasts.itertuples():
+            d_low, d_high = cohen_d_ci(
+                contrast.cohen_d, contrast.estimate, contrast.se, contrast.df
+            )
+            described.append(
+                f"{contrast.contrast.replace('-', ' vs ')} d = {apa.number(contrast.cohen_d)}, "
+                f"{apa.interval(d_low, d_high)}, {apa.p_value(contrast.p_holm, label='p_Holm')}"
+            )
+        details.append(
+            f"{readable(row.region)} ({apa.f_test(row.F, row.df1, row.df2)}, "
+            f"{apa.p_value(row.p)}, {apa.p_value(row.p_fdr, label='p_FDR')}, partial η² = "
+            f"{apa.bounded(row.partial_eta2)}, {apa.interval(low, high, bounded_by_one=True)}"
+            + (f"; {'; '.join(described)}" if described else "; no pairwise contrast survived")
+            + ")"
+        )
+    sentences[0] += " " + "; ".join(details) + "."
+    specificity = folder / layout.SPECIFICITY
+    if specificity.is_file():
+        spec = read_tsv(specificity)
+        specific = spec[spec["sfc_specific"].astype(bool)]
+        sentences.append(
+            f"In {len(specific)} of these {apa.count(len(spec), 'region')} neither regional GMV "
+            "nor ALFF differed, so the difference was specific to their coupling"
+            + (
+                f" ({apa.listing(readable(r) for r in specific['region'])})"
+                if len(specific)
+                else ""
+            )
+            + "."
+        )
+    return sentences
+
+
+def atlas_label(context: ReportContext) -> str:
+    """The primary atlas's published name."""
+    from sfckit.report.participants import atlas_name
+
+    return atlas_name(context.primary or "")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.report import blocks
-from sfckit.report.context import Blocks, ReportContext, listing
-from sfckit.report.tables import display_table, format_value
+from sfckit.report.apa import listing, number
+from sfckit.report.context import Blocks, ReportContext
+from sfckit.report.tables import display_table
 
 
 def normative_blocks(context: ReportContext) -> Blocks | None:
@@ -35,8 +36,8 @@ def normative_blocks(context: ReportContext) -> Blocks | None:
             "of the controls (Bayesian linear regression on a spline of age, sex and site, per "
             "region); controls' own deviations come from models fitted without them. On "
             "held-out controls the deviations average "
-            f"{format_value(float(fit['controls_z_mean'].mean()))} with SD "
-            f"{format_value(float(fit['controls_z_sd'].mean()))} (ideal: 0 and 1). Extreme "
+            f"{number(float(fit['controls_z_mean'].mean()))} with SD "
+            f"{number(float(fit['controls_z_sd'].mean()))} (ideal: 0 and 1). Extreme "
             "deviations are |z| > 2.6."
         ),
         blocks.table(
@@ -66,4 +67,26 @@ def normative_methods(context: ReportContext) -> list[str] | None:
         f"scale{context.cite('marquand', 'fraza')}; every participant's deviation is a z "
         f"score from that norm, the controls' own from {parameters['folds']}-fold models "
         "fitted without them, and a deviation is extreme when |z| > 2.6."
+    ]
+
+
+def normative_results(context: ReportContext) -> list[str] | None:
+    """How well the norm fits held-out controls, and who deviates extremely."""
+    from sfckit.report import apa
+
+    folder = context.layout.normative
+    if not (folder / layout.NORMATIVE_FIT).is_file():
+        return None
+    fit = read_tsv(folder / layout.NORMATIVE_FIT)
+    people = read_tsv(folder / layout.EXTREME_PARTICIPANTS)
+    shares = [
+        f"{int((group['n_extreme'] > 0).sum())} of {len(group)} {name} "
+        f"({(group['n_extreme'] > 0).mean():.0%})"
+        for name, group in people.groupby("group", sort=False)
+    ]
+    return [
+        "On held-out controls the deviations averaged "
+        f"{apa.number(float(fit['controls_z_mean'].mean()))} with SD "
+        f"{apa.number(float(fit['controls_z_sd'].mean()))} over regions (ideal 0 and 1). "
+        "Participants with at least one extreme regional deviation: " + apa.listing(shares) + "."
     ]

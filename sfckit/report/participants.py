@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sfckit import __version__
+from sfckit.report.apa import count, listing
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
-from sfckit.report.context import Blocks, ReportContext, count, follow_up_columns, listing
+from sfckit.report.context import Blocks, ReportContext, follow_up_columns
 from sfckit.report.tables import table_one
 
 RESERVED = {"participant_id", "group"}

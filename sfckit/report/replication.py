@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
+from sfckit.report.apa import count
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
-from sfckit.report.context import Blocks, ReportContext, count
+from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.participants import atlas_name
 from sfckit.report.tables import display_table
 
@@ -68,15 +69,45 @@ def replication_blocks(context: ReportContext) -> Blocks | None:
 
 def replication_methods(context: ReportContext) -> list[str] | None:
     """How a region counts as replicated in the second atlas."""
-    if "replicated" not in context.facts:
+    if not (context.layout.replication / layout.REPLICATION_SUMMARY).is_file():
         return None
-    done = context.facts.get("reference_areas")
-    areas = f" ({done[0]} of {done[1]} of the reference study's areas)" if done else ""
     first = atlas_name(context.atlases[0]) if context.atlases else "first"
     second = atlas_name(context.atlases[1]) if len(context.atlases) > 1 else "second"
-    replicated = len(context.facts["replicated"])
     return [
         f"Significant regions of the {first} atlas were looked up in the {second} atlas by "
         "voxel overlap; a region replicated when an overlapping region was significant with "
-        f"the same direction; {count(replicated, 'region')} replicated{areas}."
+        "the same direction. The reference study's areas (Ye et al. 2026) were looked up the "
+        "same way."
     ]
+
+
+def replication_results(context: ReportContext) -> list[str] | None:
+    """How many significant regions replicated, and which of the reference study's areas."""
+    from sfckit.report import apa
+    from sfckit.report.groups import readable
+
+    path = context.layout.replication / layout.REPLICATION_SUMMARY
+    if not path.is_file():
+        return None
+    summary = read_tsv(path)
+    first = atlas_name(context.atlases[0]) if context.atlases else "first"
+    second = atlas_name(context.atlases[1]) if len(context.atlases) > 1 else "second"
+    replicated = summary["replicated"].astype(bool)
+    missed = [readable(r) for r in summary.loc[~replicated, "region_a"]]
+    sentences = [
+        f"Of the {apa.count(len(summary), 'significant region')} of the {first} atlas, "
+        f"{int(replicated.sum())} replicated in the {second} atlas (an overlapping region "
+        "significant with the same direction)"
+        + (f"; not replicated: {apa.listing(missed)}" if missed else "")
+        + "."
+    ]
+    areas_path = context.layout.replication / layout.REFERENCE_AREAS
+    if areas_path.is_file():
+        areas = read_tsv(areas_path)
+        done = areas[areas["replicated"].astype(bool)]
+        sentences.append(
+            f"{len(done)} of the reference study's {apa.count(len(areas), 'area')} replicated"
+            + (f" ({apa.listing(done['area'])})" if len(done) else "")
+            + "."
+        )
+    return sentences

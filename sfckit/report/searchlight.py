@@ -8,12 +8,13 @@ from sfckit.declarations import layout
 from sfckit.io.images import load_image
 from sfckit.io.tables import read_tsv
 from sfckit.report import figures
+from sfckit.report.apa import count, prose_number
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import read_json as _json
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
-from sfckit.report.context import Blocks, ReportContext, count
-from sfckit.report.tables import display_table, format_value
+from sfckit.report.context import Blocks, ReportContext
+from sfckit.report.tables import display_table
 
 
 def searchlight_blocks(context: ReportContext) -> Blocks | None:
@@ -28,9 +29,9 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
         _text(
             f"Voxel-wise omnibus group F over {summary['n_voxels']} voxels covered by "
             f"every participant's map ({summary['n_permutations']} Freedman-Lane "
-            f"permutations, max-F family-wise error): {significant} voxel(s) in "
-            f"{summary['n_clusters']} cluster(s) exceed F = "
-            f"{format_value(summary['f_critical_fwe'])} (FWE < {summary['alpha']})."
+            f"permutations, max-F family-wise error): {count(significant, 'voxel')} in "
+            f"{count(summary['n_clusters'], 'cluster')} exceed F = "
+            f"{prose_number(summary['f_critical_fwe'])} (FWE < {summary['alpha']})."
         )
     ]
     f_map = folder / layout.MAP_FOLDER / layout.GROUP_F_MAP
@@ -48,8 +49,8 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
             peaks = list(dict.fromkeys(clusters["peak_z"].head(6).tolist()))
             cuts = sorted(peaks + [c for c in cuts if all(abs(c - p) > 8 for p in peaks)])[:6]
         image = figures.statistic_map(f_image, threshold, "group F", cuts)
-        caption = f"Group F where uncorrected p < 0.001 (F > {format_value(threshold)}); " + (
-            f"FWE-significant voxels (F > {format_value(summary['f_critical_fwe'])}) "
+        caption = f"Group F where uncorrected p < 0.001 (F > {prose_number(threshold)}); " + (
+            f"FWE-significant voxels (F > {prose_number(summary['f_critical_fwe'])}) "
             "are listed below"
             if significant
             else "no voxel survives FWE"
@@ -67,7 +68,9 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
         blocks.append(
             _text(
                 "Pairwise contrasts (nilearn permuted_ols, max-t FWE): "
-                + "; ".join(f"{k.replace('_', ' ')}: {v} voxel(s)" for k, v in counts.items())
+                + "; ".join(
+                    f"{k.replace('_', ' ')}: {count(v, 'voxel')}" for k, v in counts.items()
+                )
                 + "."
             )
         )
@@ -76,14 +79,39 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
 
 def searchlight_methods(context: ReportContext) -> list[str] | None:
     """Searchlight maps, the voxel-wise F test and its FWE control."""
-    searchlight = context.facts.get("searchlight")
+    searchlight = _json(context.layout.stats(layout.SEARCHLIGHT) / layout.MAP_STATS)
     if not searchlight:
         return None
     return [
         "Searchlight coupling maps (the GMV–ALFF correlation within a sphere around each "
         "gray-matter voxel) were compared voxel-wise with an omnibus F test, family-wise "
         f"error controlled by {searchlight['n_permutations']} Freedman–Lane "
-        f"permutations{context.cite('freedman')}; "
-        f"{count(searchlight['n_significant_voxels_fwe'], 'voxel')} in "
-        f"{count(searchlight['n_clusters'], 'cluster')} survived."
+        f"permutations{context.cite('freedman')} (maximum F over voxels); clusters of "
+        "significant voxels were labelled with the atlas regions they cover."
     ]
+
+
+def searchlight_results(context: ReportContext) -> list[str] | None:
+    """Voxels and clusters that survive FWE, with their peaks."""
+    from sfckit.report import apa
+
+    folder = context.layout.stats(layout.SEARCHLIGHT)
+    summary = _json(folder / layout.MAP_STATS)
+    if summary is None:
+        return None
+    significant = int(summary["n_significant_voxels_fwe"])
+    head = (
+        f"Of {summary['n_voxels']} voxels, {apa.count(significant, 'voxel')} in "
+        f"{apa.count(int(summary['n_clusters']), 'cluster')} differed between groups at "
+        f"FWE < {apa.bounded(summary['alpha'])} (F > {apa.number(summary['f_critical_fwe'])})"
+    )
+    if not significant:
+        return [head.replace("Of", "Voxel-wise, of", 1) + "."]
+    clusters = read_tsv(folder / layout.CLUSTERS).head(3)
+    peaks = [
+        f"{apa.count(int(row.n_voxels), 'voxel')} peaking at MNI ({row.peak_x:g}, "
+        f"{row.peak_y:g}, {row.peak_z:g}) in {str(row.peak_region).replace('_', ' ')}, "
+        f"F = {apa.number(row.peak_stat)}"
+        for row in clusters.itertuples()
+    ]
+    return [head + ": " + "; ".join(peaks) + "."]

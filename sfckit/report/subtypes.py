@@ -5,8 +5,9 @@ from __future__ import annotations
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.report import blocks
-from sfckit.report.context import Blocks, ReportContext, listing
-from sfckit.report.tables import display_table, format_value
+from sfckit.report.apa import listing, prose_number
+from sfckit.report.context import Blocks, ReportContext
+from sfckit.report.tables import display_table
 
 
 def subtype_blocks(context: ReportContext) -> Blocks | None:
@@ -25,9 +26,9 @@ def subtype_blocks(context: ReportContext) -> Blocks | None:
             "the leading principal components of their regional coupling by k-means and "
             "Ward's method. The best silhouette over methods and numbers of clusters was "
             f"compared with the same maximum in data drawn from one multivariate Gaussian "
-            f"with the same covariance (p = {format_value(verdict['null_p'])}{floor}), and "
+            f"with the same covariance (p = {prose_number(verdict['null_p'])}{floor}), and "
             "the clusters' stability measured over bootstrap resamples (median adjusted Rand "
-            f"index {format_value(verdict['stability_median_ari'])}). Subtypes are reported "
+            f"index {prose_number(verdict['stability_median_ari'])}). Subtypes are reported "
             "only when both checks pass (Dinga et al. 2019)."
         ),
         blocks.table(
@@ -53,7 +54,7 @@ def subtype_blocks(context: ReportContext) -> Blocks | None:
             )
         )
     if "atlas_replication_ari" in verdict:
-        agreement = format_value(verdict["atlas_replication_ari"])
+        agreement = prose_number(verdict["atlas_replication_ari"])
         content.append(
             blocks.text(
                 "On the second atlas the same participants fall into clusters that agree with "
@@ -65,9 +66,9 @@ def subtype_blocks(context: ReportContext) -> Blocks | None:
         content.append(
             blocks.text(
                 "Canonical correlation of coupling with the symptom scores: "
-                f"{format_value(cca['canonical_correlation'])} in sample (permutation p = "
-                f"{format_value(cca['permutation_p'])}), "
-                f"{format_value(cca['cross_validated_correlation'])} out of sample "
+                f"{prose_number(cca['canonical_correlation'])} in sample (permutation p = "
+                f"{prose_number(cca['permutation_p'])}), "
+                f"{prose_number(cca['cross_validated_correlation'])} out of sample "
                 "(5-fold); an in-sample canonical correlation is inflated by fitting, the "
                 "out-of-sample one is the estimate."
             )
@@ -97,5 +98,24 @@ def subtype_methods(context: ReportContext) -> list[str] | None:
             "A canonical correlation analysis related SFC to "
             f"{listing(parameters['scores'])} ({parameters['n_permutations']} permutations, "
             "and out of sample by cross-validation)."
+        )
+    return sentences
+
+
+def subtype_results(context: ReportContext) -> list[str] | None:
+    """The verdict, and the CCA when it ran."""
+    from sfckit.report import apa
+
+    verdict = blocks.read_json(context.layout.subtypes / layout.SUBTYPE_VERDICT)
+    if verdict is None:
+        return None
+    sentences = [verdict["verdict"][0].upper() + verdict["verdict"][1:] + "."]
+    cca = verdict.get("cca")
+    if cca:
+        sentences.append(
+            f"The first canonical correlation of SFC with the symptom scores was "
+            f"{apa.bounded(cca['canonical_correlation'])} "
+            f"({apa.p_value(cca['permutation_p'], floor=bool(cca.get('permutation_p_at_floor')))}"
+            f"; out of sample {apa.bounded(cca['cross_validated_correlation'])}, n = {cca['n']})."
         )
     return sentences

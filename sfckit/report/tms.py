@@ -109,3 +109,20 @@ def tms_methods(context: ReportContext) -> list[str] | None:
         "gave the target; targets of the run's two halves closer than "
         f"{parameters['reliable_distance']:g} mm were called reliable."
     ]
+
+
+def tms_results(context: ReportContext) -> list[str] | None:
+    """How many targets were found and how many are reliable."""
+    from sfckit.report import apa
+
+    path = context.layout.tms / layout.TMS_TARGETS
+    if not path.is_file():
+        return None
+    targets = read_tsv(path)
+    reliable = int(targets["reliable"].sum())
+    parameters = context.parameters(context.layout.tms)
+    return [
+        f"Targets were found for {apa.count(len(targets), 'participant')}; {reliable} of them "
+        f"were reliable (the two halves' targets within "
+        f"{parameters.get('reliable_distance', 10):g} mm)."
+    ]

@@ -8,8 +8,9 @@ from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.learn.treatment import IMAGING, NOTICE
 from sfckit.report import blocks
-from sfckit.report.context import Blocks, ReportContext, count, listing
-from sfckit.report.tables import display_table, format_value
+from sfckit.report.apa import count, listing, prose_number
+from sfckit.report.context import Blocks, ReportContext
+from sfckit.report.tables import display_table
 
 
 def treatment_blocks(context: ReportContext) -> Blocks | None:
@@ -25,36 +26,9 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
     heterogeneity = read_tsv(folder / layout.HETEROGENEITY)
     overlap = read_tsv(folder / layout.OVERLAP)
     toc = read_tsv(folder / layout.TOC)
-    by_policy = values.set_index("policy")
-    gain = by_policy.loc[f"rule ({IMAGING}) - usual care"]
-    versus_best = by_policy.loc[f"rule ({IMAGING}) - best single treatment"]
-
-    def interval(row) -> str:
-        return (
-            f"{format_value(float(row['value']))} (95% CI {format_value(float(row['ci_low']))} "
-            f"to {format_value(float(row['ci_high']))})"
-        )
-
-    imaging = heterogeneity[heterogeneity["features"] == IMAGING]
-    evidence = imaging[imaging["autoc_p"] < 0.05]["treatment"].tolist()
     return [
         blocks.text(NOTICE),
-        blocks.text(
-            "A doubly-robust learner estimated each patient's expected benefit of every "
-            "next-step treatment from regional coupling and clinical columns, and recommended "
-            "the largest. Evaluated on patients the rule had not seen (sequential "
-            f"evaluation, n = {int(gain['n'])}), the rule changes the remission rate by "
-            f"{interval(gain)} against usual care and by {interval(versus_best)} against the "
-            "best single treatment. "
-            + (
-                "Prioritisation by predicted benefit helped (RATE p < 0.05) for "
-                + ", ".join(evidence)
-                + "."
-                if evidence
-                else "No treatment's predicted benefit ranked patients better than chance "
-                "(RATE p ≥ 0.05 for every treatment): no evidence of personalisation."
-            )
-        ),
+        blocks.text(" ".join(treatment_reading(values, heterogeneity))),
         blocks.table(
             display_table(values, ["policy", "value", "ci_low", "ci_high", "n"]),
             "Expected remission rate under each policy, and paired differences",
@@ -78,7 +52,7 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
             "calibration test of the predicted benefits",
         ),
         blocks.table(display_table(overlap), "Overlap: propensities per treatment"),
-        *_sequence_blocks(folder),
+        *_sequence_blocks(folder, beats_usual_care(values)),
         blocks.figures(
             [
                 (
@@ -90,20 +64,72 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
     ]
 
 
-def _sequence_blocks(folder) -> list[dict[str, Any]]:
+def beats_usual_care(values: Any) -> bool:
+    """Whether the imaging rule's value beats usual care (its 95% CI above zero)."""
+    gain = values.set_index("policy").loc[f"rule ({IMAGING}) - usual care"]
+    return bool(gain["ci_low"] > 0)
+
+
+def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
+    """One answer: the rule against usual care and the best single arm, then heterogeneity,
+    then whether a shorter path is supported (the what-if is shown only when it is)."""
+    from sfckit.report import apa
+
+    by_policy = values.set_index("policy")
+    gain = by_policy.loc[f"rule ({IMAGING}) - usual care"]
+    versus_best = by_policy.loc[f"rule ({IMAGING}) - best single treatment"]
+    rule = by_policy.loc[f"rule ({IMAGING})"]
+
+    def difference(row: Any) -> str:
+        return f"{apa.number(row['value'])}, {apa.interval(row['ci_low'], row['ci_high'])}"
+
+    sentences = [
+        f"Evaluated on {int(gain['n'])} patients the rule had not seen, the imaging + clinical "
+        f"rule's expected remission rate was {apa.number(rule['value'])}, "
+        f"{apa.interval(rule['ci_low'], rule['ci_high'])}: {difference(gain)} against usual "
+        f"care and {difference(versus_best)} against giving everyone the treatment that was "
+        "best on average in the training folds."
+    ]
+    if gain["ci_low"] > 0:
+        sentences.append("The rule beats usual care.")
+    else:
+        sentences.append("There is no evidence that the rule beats usual care.")
+    imaging = heterogeneity[heterogeneity["features"] == IMAGING]
+    evidence = imaging[imaging["autoc_p"] < 0.05]["treatment"].tolist()
+    sentences.append(
+        "Prioritisation by predicted benefit beat chance (RATE p < .05, unadjusted) for "
+        + apa.listing(evidence)
+        + "."
+        if evidence
+        else "No treatment's predicted benefit ranked patients better than chance (RATE "
+        "p ≥ .05 for every treatment): no evidence that benefit differs between patients."
+    )
+    return sentences
+
+
+def _sequence_blocks(folder: Any, supported: bool) -> list[dict[str, Any]]:
     path = folder / layout.SEQUENCE
     if not path.is_file():
         return []
+    if not supported:
+        return [
+            blocks.text(
+                "Sequential what-if (treatments tried in the rule's order instead of the "
+                "usual one): not shown, because the rule does not beat usual care; there is "
+                "no evidence of a shorter path to remission (the table is in "
+                "treatment/sequence_what_if.tsv)."
+            )
+        ]
     table = read_tsv(path)
     difference = table.set_index("policy").loc["rule - usual"]
     return [
         blocks.text(
             "What if treatments were tried one after another, in the order the rule predicts "
             f"instead of the usual order ({table['usual_order'].iloc[0]})? The outcome models "
-            f"say {format_value(float(difference['failed_steps']))} failed steps per patient "
-            f"(95% interval {format_value(float(difference['failed_steps_ci_low']))} to "
-            f"{format_value(float(difference['failed_steps_ci_high']))}) and "
-            f"{format_value(float(difference['weeks']))} weeks in treatment. This rests on "
+            f"say {prose_number(float(difference['failed_steps']))} failed steps per patient "
+            f"(95% interval {prose_number(float(difference['failed_steps_ci_low']))} to "
+            f"{prose_number(float(difference['failed_steps_ci_high']))}) and "
+            f"{prose_number(float(difference['weeks']))} weeks in treatment. This rests on "
             "the outcome models and on independent chances at successive steps, which no "
             "single-step data can check: a what-if, not an estimate."
         ),
@@ -150,3 +176,13 @@ def treatment_methods(context: ReportContext) -> list[str] | None:
         f"treatment effect (RATE){context.cite('yadlowsky')} and a calibration test of the "
         "predicted benefit.",
     ]
+
+
+def treatment_results(context: ReportContext) -> list[str] | None:
+    """The rule's value against usual care and the best single arm, and heterogeneity."""
+    folder = context.layout.treatment
+    if not (folder / layout.POLICY_VALUE).is_file():
+        return None
+    return treatment_reading(
+        read_tsv(folder / layout.POLICY_VALUE), read_tsv(folder / layout.HETEROGENEITY)
+    )

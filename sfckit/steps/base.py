@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sfckit.declarations.base import StepSettings, option_name
-from sfckit.report.context import MethodsText, Section
+from sfckit.report.context import Prose, Section
 from sfckit.steps.plan import StudyRole
 
 
@@ -70,8 +70,9 @@ class Step:
         How a study plans the step (None: not part of a study, e.g. ``simulate``).
     sections : tuple of Section
         Its report sections, in order.
-    methods : MethodsText, optional
-        Its Methods subsection.
+    methods, results : Prose, optional
+        Its Methods subsection (what was done, with references) and its Results paragraph
+        (what was found, with the numbers a journal asks for).
     evidence : callable, optional
         ``evidence(results) -> {item: (status, evidence)}``: the TRIPOD+AI items its files
         answer.
@@ -94,7 +95,8 @@ class Step:
     scheduler: bool = False
     study: StudyRole | None = None
     sections: tuple[Section, ...] = ()
-    methods: MethodsText | None = None
+    methods: Prose | None = None
+    results: Prose | None = None
     evidence: Callable[[Any], dict[str, tuple[str, str]]] | None = None
     follow_up: tuple[str, ...] = ()
     verb: bool = True

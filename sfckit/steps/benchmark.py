@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import BenchmarkSettings
-from sfckit.report.benchmark_section import benchmark_blocks, benchmark_methods
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.tripod import evaluation_evidence
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.classify import two_classes
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
@@ -216,10 +215,17 @@ STEP = Step(
         Section(
             "benchmark",
             "Does imaging add to the clinical model?",
-            benchmark_blocks,
+            lazy_function("sfckit.report.benchmark_section:benchmark_blocks"),
             "benchmark/benchmark.tsv",
         ),
     ),
-    methods=MethodsText("Clinical benchmark and confound audit", benchmark_methods),
-    evidence=evaluation_evidence,
+    methods=Prose(
+        "Clinical benchmark and confound audit",
+        lazy_function("sfckit.report.benchmark_section:benchmark_methods"),
+    ),
+    results=Prose(
+        "Clinical benchmark and confound audit",
+        lazy_function("sfckit.report.benchmark_section:benchmark_results"),
+    ),
+    evidence=lazy_function("sfckit.report.tripod:evaluation_evidence"),
 )

@@ -15,9 +15,8 @@ from typing import Any
 from sfckit.declarations import layout
 from sfckit.declarations.settings import ClassifySettings
 from sfckit.errors import UserError
-from sfckit.report.classification import classification_blocks, classification_methods
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.tripod import model_evidence
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.plan import StudyRole, plan_each
@@ -253,10 +252,15 @@ STEP = Step(
         Section(
             "classification",
             "Classification",
-            classification_blocks,
+            lazy_function("sfckit.report.classification:classification_blocks"),
             "classify/<model>/metrics.json",
         ),
     ),
-    methods=MethodsText("Classification", classification_methods),
-    evidence=model_evidence,
+    methods=Prose(
+        "Classification", lazy_function("sfckit.report.classification:classification_methods")
+    ),
+    results=Prose(
+        "Classification", lazy_function("sfckit.report.classification:classification_results")
+    ),
+    evidence=lazy_function("sfckit.report.tripod:model_evidence"),
 )

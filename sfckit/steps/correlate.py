@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import CorrelateSettings
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.correlations import correlation_blocks, correlation_methods
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
 from sfckit.steps.plan import StudyRole, plan_once
@@ -90,8 +90,16 @@ STEP = Step(
     study=StudyRole(plan_once(lambda results: results.correlations)),
     sections=(
         Section(
-            "correlations", "SFC and symptoms", correlation_blocks, "correlations/correlations.tsv"
+            "correlations",
+            "SFC and symptoms",
+            lazy_function("sfckit.report.correlations:correlation_blocks"),
+            "correlations/correlations.tsv",
         ),
     ),
-    methods=MethodsText("Symptom correlations", correlation_methods),
+    methods=Prose(
+        "Symptom correlations", lazy_function("sfckit.report.correlations:correlation_methods")
+    ),
+    results=Prose(
+        "Symptom correlations", lazy_function("sfckit.report.correlations:correlation_results")
+    ),
 )

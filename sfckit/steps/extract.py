@@ -1,418 +1,26 @@
 """``extract``: regional SFC, GMV and ALFF per participant (resumable, parallel).
 
-The per-participant work is in :mod:`sfckit.features.participant` (the I/O wrapper around
-the kernels, run in the workers); this module is the orchestration: the reference grid and
-header checks, the per-participant cache (finished participants are reused by a rerun), the
-parallel run, the QC table and exclusions, and the tables and provenance, staged so they
-appear together or not at all.
-
-Gray-matter mask: voxels whose GMV exceeds ``gm_threshold`` (and that lie inside the user
-mask, when one is given) and whose ALFF is finite and non-zero.
-Regional ALFF is mALFF: ALFF divided by the participant's mean ALFF over that mask.
+This module declares the step; the orchestration is :mod:`sfckit.steps.extraction`
+(imported when the step runs, so that the command line starts quickly) and the
+per-participant work :mod:`sfckit.features.participant`.
 """
 
 from __future__ import annotations
 
 import sys
-import warnings
-from collections.abc import Callable, Mapping
-from contextlib import suppress
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import nibabel as nib
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
-from sfckit.declarations.settings import ExtractionParameters, ExtractSettings
-from sfckit.engine import run_tasks
-from sfckit.errors import SparseRegionWarning, UserError, file_error
-from sfckit.features.methods import METHODS
-from sfckit.features.participant import (
-    Failure,
-    ParticipantFeatures,
-    batch_task,
-    cache_name,
-    check_participant_images,
-    load_cached,
-    make_batches,
-    participant_key,
-    searchlight_map_name,
-)
-from sfckit.features.qc import apply_rules, parse_rules, qc_table
-from sfckit.io.atlases import Atlas
-from sfckit.io.images import (
-    Grid,
-    check_same_grid,
-    load_data,
-    load_image,
-)
-from sfckit.io.manifest import Cohort
-from sfckit.io.outputs import (
-    file_sha256,
-    parameters_hash,
-    save_nifti,
-    staged_folder,
-    write_dataset_description,
-    write_tsv,
-)
-from sfckit.report.context import MethodsText
-from sfckit.report.participants import extraction_methods
-from sfckit.report.tripod import data_evidence
+from sfckit.declarations.settings import ExtractSettings
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
 from sfckit.steps.plan import Planner, StudyRole
 
-ALFF_CONVENTIONS = {
-    "sfckit": "linear detrend, 2 x mean sqrt(one-sided power spectrum) over the closed band",
-    "dpabi": "DPABI y_alff_falff.m: linear detrend, zero padding to a power of two, "
-    "2|FFT|/N, bins ceil(low P TR + 1) to fix(high P TR + 1)",
-    "xcpd": "XCP-D compute_alff: z-scored, sqrt periodogram (Lomb-Scargle when censored), "
-    "2 x mean over the bins nearest the edges, times the voxel SD",
-}
-CACHE_FOLDER = ".sfckit-cache"
-STOP_FILE = ".stop"
-
-
-def extract_cohort(
-    cohort: Cohort,
-    out_dir: str | Path,
-    *,
-    atlas: Atlas,
-    parameters: ExtractionParameters | None = None,
-    jobs: int = 1,
-    progress: bool = True,
-    keep_going: bool = False,
-    scheduler: str | None = None,
-    log: Callable[[str], None] | None = None,
-    exclude_qc: str | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Extract regional features for every participant and write the feature tables.
-
-    Finished participants are cached in ``out_dir/.sfckit-cache``; a rerun with the same
-    inputs and parameters skips them and gives identical tables. Tables are written only
-    at the end, each atomically.
-
-    Parameters
-    ----------
-    cohort : Cohort
-        The validated manifest.
-    out_dir : str or Path
-        Output folder.
-    atlas : Atlas
-        Regions to report.
-    parameters : ExtractionParameters, optional
-        Method, thresholds and band.
-    jobs : int
-        Worker processes (or Dask workers with ``scheduler="local-cluster"``).
-    progress : bool
-        Show a progress bar.
-    keep_going : bool
-        Record participants whose files are bad in ``failures.tsv`` (their rows are all
-        missing) instead of stopping at the first.
-    scheduler : str, optional
-        ``"local-cluster"``, a Dask scheduler address (``tcp://host:port``) or a cluster
-        file (``.yaml``, see :func:`sfckit.engine.cluster_from_file`).
-    log : callable, optional
-        Receives progress lines (how many participants were reused).
-    exclude_qc : str, optional
-        Exclusion rules on ``qc.tsv`` columns (see :mod:`sfckit.features.qc`); excluded
-        participants get empty rows and are listed in ``excluded.tsv``.
-
-    Returns
-    -------
-    dict of DataFrame
-        ``sfc``, ``gmv``, ``alff`` (participants x regions, with ``participant_id``),
-        ``regions``, ``failures``, ``qc`` and ``excluded``.
-    """
-    parameters = parameters or ExtractionParameters()
-    rules = parse_rules(exclude_qc)
-    out_dir = Path(out_dir)
-    failures: dict[str, str] = {}
-    rows = cohort.table.to_dict("records")
-    grid, reference, first_valid = _reference_grid(
-        rows, parameters, keep_going=keep_going, failures=failures, cohort=cohort
-    )
-    user_mask = _load_user_mask(parameters.gm_mask, grid)
-    labels = atlas.labels_on(grid)
-    regions = atlas.labels["index"].to_numpy()
-    names = atlas.region_names
-    parameter_record = {**parameters.numeric(), "atlas": atlas.checksum}
-    run_hash = parameters_hash(parameter_record)
-    cache = out_dir / CACHE_FOLDER / run_hash[:16]
-    cache.mkdir(parents=True, exist_ok=True)
-    for stale in cache.glob(".*.tmp"):  # left by a killed run
-        stale.unlink(missing_ok=True)
-    context = {
-        "labels": labels,
-        "regions": regions,
-        "region_names": names,
-        "grid": grid,
-        "parameters": parameters,
-        "user_mask": user_mask,
-        "map_dir": str(out_dir / "searchlight") if METHODS[parameters.method].writes_map else None,
-    }
-    results, pending = _reuse_cached(rows, failures, cache, run_hash, context["map_dir"])
-    if log:
-        log(
-            f"extract: {len(results)} participant(s) reused from the cache, "
-            f"{len(pending)} to compute"
-        )
-    stop_file = cache / STOP_FILE
-    stop_file.unlink(missing_ok=True)
-    tasks = run_tasks(
-        batch_task,
-        [(batch, context, keep_going, str(stop_file)) for batch in make_batches(pending, jobs)],
-        jobs=jobs,
-        progress=progress,
-        scheduler=scheduler,
-        description=f"extracting {len(pending)} participant(s)",
-    )
-    try:
-        # While the workers extract, the remaining headers are checked here in manifest
-        # order, so a bad file is reported within seconds, and the first bad row first.
-        for row in rows[first_valid + 1 :]:
-            _check_headers(row, grid, reference, parameters, keep_going, failures)
-        for batch in tasks:
-            for outcome in batch:
-                if outcome.participant_id in failures:
-                    continue  # its header check already said why
-                if isinstance(outcome, Failure):
-                    if not keep_going:
-                        raise outcome.error
-                    failures[outcome.participant_id] = outcome.reason
-                else:
-                    results[outcome.participant_id] = outcome
-    except BaseException:
-        stop_file.touch()  # the workers finish the participant in hand, then stop
-        with suppress(Exception):
-            for _ in tasks:
-                pass
-        raise
-    finally:
-        tasks.close()
-        stop_file.unlink(missing_ok=True)
-    for pid in failures:
-        results.pop(pid, None)
-    if not results:
-        raise UserError(
-            f"{cohort.path}: every participant failed (see failures.tsv)",
-            fix="correct the inputs listed in failures.tsv",
-        )
-
-    missing = np.full(len(regions), np.nan)
-    ordered = [
-        results.get(pid)
-        or ParticipantFeatures(pid, missing, missing, missing, np.zeros(len(regions), dtype=int))
-        for pid in cohort.participant_ids
-    ]
-    tables = {name: _feature_frame(ordered, name, names) for name in layout.FEATURE_TABLES}
-    qc = qc_table(cohort, tables, results, failures, names)
-    broken = apply_rules(qc.set_index("participant_id"), rules)
-    excluded = broken[broken != ""]
-    for pid in excluded.index:
-        del results[pid]
-        for name in layout.FEATURE_TABLES:
-            tables[name].loc[tables[name]["participant_id"] == pid, names] = np.nan
-    qc.loc[qc["participant_id"].isin(excluded.index), "status"] = "excluded"
-    tables["qc"] = qc
-    tables["excluded"] = pd.DataFrame(
-        {"participant_id": list(excluded.index), "rule": list(excluded.values)},
-        columns=["participant_id", "rule"],
-    )
-    if not results:
-        raise UserError(
-            f"{cohort.path}: every participant failed or was excluded",
-            fix="correct the inputs listed in failures.tsv or relax --exclude-qc",
-        )
-    succeeded = np.array([pid in results for pid in cohort.participant_ids])
-    n_valid = np.vstack([r.n_valid for r, ok in zip(ordered, succeeded, strict=True) if ok])
-    valid = ~np.isnan(tables["sfc"][names].to_numpy()[succeeded])
-    region_table = pd.DataFrame(
-        {
-            "index": regions,
-            "name": names,
-            "n_voxels": np.bincount(labels.ravel(), minlength=int(regions.max()) + 1)[regions],
-            "coverage": valid.mean(axis=0),
-            "n_participants_nan": (~valid).sum(axis=0),
-            "median_gm_voxels": np.median(n_valid, axis=0),
-        }
-    )
-    tables["regions"] = region_table
-    tables["failures"] = pd.DataFrame(
-        {"participant_id": list(failures), "reason": list(failures.values())},
-        columns=["participant_id", "reason"],
-    )
-    _warn_sparse(region_table, parameters.min_voxels)
-    if failures:
-        warnings.warn(
-            f"{len(failures)} participant(s) failed and have empty rows: "
-            f"{', '.join(list(failures)[:10])}; reasons in {out_dir / layout.FAILURES}",
-            UserWarning,
-            stacklevel=2,
-        )
-
-    with staged_folder(out_dir) as stage:  # the tables appear together or not at all
-        for name, file_name in layout.FEATURE_TABLES.items():
-            write_tsv(tables[name], stage / file_name)
-        write_tsv(region_table, stage / layout.REGIONS)
-        write_tsv(tables["failures"], stage / layout.FAILURES)
-        write_tsv(tables["qc"], stage / layout.QC)
-        write_tsv(tables["excluded"], stage / layout.EXCLUDED)
-        if METHODS[parameters.method].writes_map:
-            maps = [
-                (pid, f"searchlight/{searchlight_map_name(pid)}")
-                for pid in cohort.participant_ids
-                if pid in results
-            ]
-            write_tsv(pd.DataFrame(maps, columns=["participant_id", "map"]), stage / layout.MAPS)
-        save_nifti(
-            nib.Nifti1Image(labels.astype(np.int16), grid.affine), stage / layout.ATLAS_IMAGE
-        )
-        checksums = {str(cohort.path): file_sha256(cohort.path)}
-        for result in results.values():
-            checksums.update(result.checksums)
-        write_dataset_description(
-            stage,
-            step="extract",
-            parameters=parameter_record,
-            input_checksums=checksums,
-            extra={
-                "Atlas": atlas.provenance(grid),
-                "GrayMatterMask": f"GMV > {parameters.gm_threshold}"
-                + (f" within {parameters.gm_mask}" if parameters.gm_mask else "")
-                + ", ALFF finite and non-zero",
-                "ALFF": f"convention '{parameters.alff_convention}' "
-                f"({ALFF_CONVENTIONS[parameters.alff_convention]}) over "
-                f"{parameters.band[0]}-{parameters.band[1]} Hz (BOLD input); regional ALFF is "
-                "mALFF (divided by the participant's mean gray-matter ALFF)",
-                "SFC": METHODS[parameters.method].description,
-                "Manifest": str(cohort.path),
-                "Failures": len(failures),
-                "Denoising": parameters.denoise,
-                "Censoring": (
-                    f"volumes with framewise displacement > {parameters.fd_threshold} mm"
-                    if parameters.fd_threshold is not None
-                    else "none"
-                ),
-                "QualityExclusion": exclude_qc or "none",
-                "Resampling": (
-                    "GMV maps resampled (linear) onto each participant's functional grid"
-                    if parameters.resample_to == "functional"
-                    else "none"
-                ),
-            },
-        )
-    return tables
-
-
-def _check_headers(
-    row: dict[str, Any],
-    grid: Grid | None,
-    reference: str,
-    parameters: ExtractionParameters,
-    keep_going: bool,
-    failures: dict[str, str],
-) -> Grid | None:
-    """The participant's grid; a problem is raised, or with ``keep_going`` recorded in
-    ``failures`` (and None returned)."""
-    try:
-        return check_participant_images(
-            row, grid, reference, parameters.band, parameters.resample_to
-        )
-    except UserError as error:
-        if not keep_going:
-            raise
-        failures[row["participant_id"]] = str(error)
-        return None
-
-
-def _reference_grid(
-    rows: list[dict[str, Any]],
-    parameters: ExtractionParameters,
-    *,
-    keep_going: bool,
-    failures: dict[str, str],
-    cohort: Cohort,
-) -> tuple[Grid, str, int]:
-    """The grid of the first participant (in manifest order) whose headers are valid, that
-    image's path and the row's position; problems of earlier rows are raised or recorded."""
-    for position, row in enumerate(rows):
-        grid = _check_headers(row, None, "", parameters, keep_going, failures)
-        if grid is not None:
-            path = row["gmv"] if parameters.resample_to == "none" else row[row["functional"]]
-            return grid, path, position
-    raise UserError(
-        f"{cohort.path}: no participant's images could be read",
-        fix="see failures above; check the image paths and files",
-    )
-
-
-def _reuse_cached(
-    rows: list[dict[str, Any]],
-    failures: dict[str, str],
-    cache: Path,
-    run_hash: str,
-    map_dir: str | None,
-) -> tuple[dict[str, ParticipantFeatures], list[tuple[dict[str, Any], str, str]]]:
-    """Participants finished by an earlier run with the same inputs and parameters, and
-    the (row, cache file, key) of those still to compute."""
-    results, pending = {}, []
-    for row in rows:
-        if row["participant_id"] in failures:
-            continue
-        cache_file = cache / cache_name(row["participant_id"])
-        try:
-            key = participant_key(row, run_hash)
-        except OSError:
-            continue  # vanished since the manifest was read; its header check reports it
-        cached = load_cached(cache_file, key)
-        if cached is not None and map_dir is not None:
-            map_path = Path(map_dir) / searchlight_map_name(row["participant_id"])
-            cached = cached if map_path.is_file() else None
-        if cached is not None:
-            results[row["participant_id"]] = cached
-        else:
-            pending.append((row, str(cache_file), key))
-    return results, pending
-
-
-def _feature_frame(
-    results: list[ParticipantFeatures], name: str, columns: list[str]
-) -> pd.DataFrame:
-    frame = pd.DataFrame(np.vstack([getattr(r, name) for r in results]), columns=columns)
-    frame.insert(0, "participant_id", [r.participant_id for r in results])
-    return frame
-
-
-def _warn_sparse(region_table: pd.DataFrame, min_voxels: int) -> None:
-    affected = region_table[region_table["n_participants_nan"] > 0]
-    if affected.empty:
-        return
-    listed = ", ".join(
-        f"{row.name} ({row.n_participants_nan})" for row in affected.head(15).itertuples()
-    )
-    more = f" and {len(affected) - 15} more" if len(affected) > 15 else ""
-    warnings.warn(
-        f"{len(affected)} region(s) had fewer than {min_voxels} valid gray-matter voxels in "
-        f"some participants and are NaN there (participants affected): {listed}{more}; see "
-        "regions.tsv, and lower --min-voxels or --gm-threshold or use a coarser atlas if needed",
-        SparseRegionWarning,
-        stacklevel=3,
-    )
-
-
-def _load_user_mask(path: str | None, grid: Grid) -> np.ndarray | None:
-    if path is None:
-        return None
-    image = load_image(path, ndim=3, role="gray-matter mask")
-    check_same_grid(grid, "the cohort's GMV maps", Grid.of(image), path)
-    data = load_data(image, path, role="gray-matter mask")
-    mask = np.isfinite(data) & (data > 0)
-    if not mask.any():
-        raise file_error(path, "the gray-matter mask is empty", fix="check the mask image")
-    return mask
-
+if TYPE_CHECKING:
+    import pandas as pd
 
 BUILT_IN_ATLAS = "harvard-oxford"
 
@@ -440,10 +48,11 @@ def run(
     Returns
     -------
     dict of DataFrame
-        The tables written (see :func:`extract_cohort`).
+        The tables written (see :func:`sfckit.steps.extraction.extract_cohort`).
     """
     from sfckit.io.atlases import load_atlas
     from sfckit.io.manifest import read_manifest
+    from sfckit.steps.extraction import extract_cohort
 
     cohort = read_manifest(inputs["manifest"])
     atlas = load_atlas(str(inputs.get("atlas") or BUILT_IN_ATLAS), inputs.get("atlas_labels"))
@@ -515,6 +124,8 @@ STEP = Step(
     parallel=True,
     scheduler=True,
     study=StudyRole(plan, always=True),
-    methods=MethodsText("Feature extraction", extraction_methods),
-    evidence=data_evidence,
+    methods=Prose(
+        "Feature extraction", lazy_function("sfckit.report.participants:extraction_methods")
+    ),
+    evidence=lazy_function("sfckit.report.tripod:data_evidence"),
 )

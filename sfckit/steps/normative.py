@@ -17,8 +17,8 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import NormativeSettings
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.normative import normative_blocks, normative_methods
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.plan import Planner, StudyRole
 
@@ -225,9 +225,12 @@ STEP = Step(
         Section(
             "normative",
             "Deviations from the controls' norm",
-            normative_blocks,
+            lazy_function("sfckit.report.normative:normative_blocks"),
             "normative/normative_fit.tsv",
         ),
     ),
-    methods=MethodsText("Normative model", normative_methods),
+    methods=Prose("Normative model", lazy_function("sfckit.report.normative:normative_methods")),
+    results=Prose(
+        "Normative deviations", lazy_function("sfckit.report.normative:normative_results")
+    ),
 )

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import OutcomeSettings
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.outcomes import outcome_blocks, outcome_methods
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
 from sfckit.steps.plan import StudyRole, plan_each
@@ -215,6 +215,7 @@ def _run_survival(
         time=time[keep].to_numpy(float),
         event=event[keep].to_numpy(int),
         participant_ids=list(features.index[keep]),
+        groups=clinical.loc[keep, "group"].astype(str).to_numpy(),
     )
     predictions, metrics = nested_survival(
         data,
@@ -294,10 +295,11 @@ STEP = Step(
         Section(
             "outcomes",
             "Treatment outcomes from baseline coupling",
-            outcome_blocks,
+            lazy_function("sfckit.report.outcomes:outcome_blocks"),
             "outcomes/<target>/metrics.json",
         ),
     ),
-    methods=MethodsText("Outcomes", outcome_methods),
+    methods=Prose("Outcomes", lazy_function("sfckit.report.outcomes:outcome_methods")),
+    results=Prose("Outcomes", lazy_function("sfckit.report.outcomes:outcome_results")),
     follow_up=("post", "time_column", "event_column"),
 )

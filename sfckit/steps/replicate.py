@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from sfckit.declarations import layout
 from sfckit.declarations.settings import ReplicateSettings
 from sfckit.errors import file_error
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.replication import replication_blocks, replication_methods
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_provenance
 from sfckit.steps.plan import Planner, StudyRole
@@ -164,9 +164,14 @@ STEP = Step(
         Section(
             "replication",
             "Replication across atlases",
-            replication_blocks,
+            lazy_function("sfckit.report.replication:replication_blocks"),
             "replication/replication.tsv",
         ),
     ),
-    methods=MethodsText("Replication across atlases", replication_methods),
+    methods=Prose(
+        "Replication across atlases", lazy_function("sfckit.report.replication:replication_methods")
+    ),
+    results=Prose(
+        "Replication across atlases", lazy_function("sfckit.report.replication:replication_results")
+    ),
 )

@@ -2,9 +2,10 @@
 
 The page is assembled here from the registry, in its order: Table 1, then every step's
 sections (a step that did not run is listed under "Sections not shown", with the reason),
-the Methods (one subsection per step that ran, references numbered across them, also
-written as ``methods.md``) and the TRIPOD+AI / PROBAST+AI checklists built from the steps'
-evidence. The sections themselves are the steps' report modules (:mod:`sfckit.report`).
+the Results and the Methods (one subsection per step that ran; references numbered
+across them; also written as ``results.md`` and ``methods.md``) and the TRIPOD+AI /
+PROBAST+AI checklists built from the steps' evidence. The sections themselves are the
+steps' report modules (:mod:`sfckit.report`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sfckit.steps.base import SERIAL, Execution, PathOption, Step
 from sfckit.steps.plan import Planner, StudyRole
 
 METHODS_FILE = "methods.md"
+RESULTS_FILE = "results.md"
+FIGURES_FOLDER = "figures"
 
 
 def _steps() -> list[Step]:
@@ -59,14 +62,15 @@ def build_report(
         The report.
     """
     from sfckit.errors import file_error
-    from sfckit.io.outputs import atomic_write, write_tsv
+    from sfckit.io.outputs import atomic_write, staged_folder, write_tsv
+    from sfckit.report import figure_files
     from sfckit.report.blocks import table, text
-    from sfckit.report.context import MethodsText, ReportContext
+    from sfckit.report.context import Prose, ReportContext
     from sfckit.report.page import render_page
     from sfckit.report.participants import participants_methods, table_one_blocks
     from sfckit.report.probast import analysis_check
     from sfckit.report.tables import display_table
-    from sfckit.report.tripod import checklist
+    from sfckit.report.tripod import FOR_AUTHOR, checklist
 
     results = Path(results_dir)
     if not results.is_dir():
@@ -85,39 +89,50 @@ def build_report(
     def add(key: str, title: str, blocks: list[dict[str, Any]]) -> None:
         sections.append({"id": key, "title": title, "blocks": blocks})
 
-    first = table_one_blocks(context, [(s.section, s.follow_up) for s in steps if s.follow_up])
-    if first is None:
-        missing.append("Table 1: no manifest found via study.json or the features' provenance")
-    else:
-        add("table1", "Table 1: participants", first)
-    for step in steps:
-        shown = False
-        for section in step.sections:
-            blocks = section.build(context)
-            if blocks is None:
-                missing.append(f"{section.title}: {_absent(context, step, section.files)}")
+    with staged_folder(out_path.parent / FIGURES_FOLDER) as figure_folder:
+        with figure_files.collecting(figure_folder):
+            first = table_one_blocks(
+                context, [(s.section, s.follow_up) for s in steps if s.follow_up]
+            )
+            if first is None:
+                missing.append(
+                    "Table 1: no manifest found via study.json or the features' provenance"
+                )
             else:
-                add(section.key, section.title, blocks)
-                shown = True
-        if shown or not step.sections:
-            ran.append(step)
+                add("table1", "Table 1: participants", first)
+            for step in steps:
+                shown = False
+                for section in step.sections:
+                    figure_files.section(section.key)
+                    blocks = section.build(context)
+                    if blocks is None:
+                        missing.append(f"{section.title}: {_absent(context, step, section.files)}")
+                    else:
+                        add(section.key, section.title, blocks)
+                        shown = True
+                if shown or not step.sections:
+                    ran.append(step)
 
-    subsections = [("Participants", MethodsText("Participants", participants_methods))]
-    subsections += [(s.methods.title, s.methods) for s in ran if s.methods is not None]
-    methods: list[tuple[str, list[str]]] = []
-    for title, declared in subsections:
-        sentences = declared.write(context)
-        if sentences:
-            methods.append((title, sentences))
+    methods = _prose(
+        context, [Prose("Participants", participants_methods)] + [s.methods for s in ran]
+    )
     if any(s.name in ("classify", "benchmark") for s in ran):
         methods.append(("Reporting", [f"Reporting follows TRIPOD+AI{context.cite('collins')}."]))
+    findings = _prose(context, [s.results for s in ran])
+    folder = out_path.parent
+    if findings:
+        blocks = []
+        for title, sentences in findings:
+            blocks += [{"kind": "heading", "text": title}, text(" ".join(sentences))]
+        add("results", "Results (generated from the files of this run)", blocks)
+        _write_markdown("Results", findings, [], folder / RESULTS_FILE)
     if methods:
         blocks = []
         for title, sentences in methods:
             blocks += [{"kind": "heading", "text": title}, text(" ".join(sentences))]
         blocks.append({"kind": "list", "items": context.references()})
         add("methods", "Methods (generated from the files of this run)", blocks)
-        _write_methods(methods, context.references(), out_path.parent / METHODS_FILE)
+        _write_markdown("Methods", methods, context.references(), folder / METHODS_FILE)
 
     tripod = checklist(context.layout, [s.evidence for s in steps if s.evidence is not None])
     bias = analysis_check(context.layout)
@@ -127,10 +142,18 @@ def build_report(
         [
             text(
                 "Status 'reported' only where a file of this run shows it (the evidence "
-                "column names the file and value); 'for the author' marks what no file "
-                "can answer. Also written as tripod_ai.tsv."
+                "column names the file and value). All items, with those only the author can "
+                "answer, are in tripod_ai.tsv."
             ),
-            table(display_table(tripod)),
+            table(display_table(tripod[tripod["status"] != FOR_AUTHOR])),
+            text(
+                "For the author (no file of the run can answer these): "
+                + "; ".join(
+                    f"{row.item} {row.topic}"
+                    for row in tripod[tripod["status"] == FOR_AUTHOR].itertuples()
+                )
+                + "."
+            ),
             table(
                 display_table(bias),
                 "PROBAST+AI analysis domain (signalling questions answered from this run's "
@@ -151,14 +174,27 @@ def build_report(
     return out_path
 
 
-def _write_methods(methods: list[tuple[str, list[str]]], references: list[str], path: Path) -> None:
-    """``methods.md``: the Methods subsections and references, ready to paste."""
+def _prose(context: Any, declared: list[Any]) -> list[tuple[str, list[str]]]:
+    """(title, sentences) of every declared subsection that has something to say."""
+    written = []
+    for prose in declared:
+        sentences = prose.write(context) if prose is not None else None
+        if sentences:
+            written.append((prose.title, sentences))
+    return written
+
+
+def _write_markdown(
+    heading: str, subsections: list[tuple[str, list[str]]], references: list[str], path: Path
+) -> None:
+    """``methods.md`` / ``results.md``: subsections (and references), ready to paste."""
     from sfckit.io.outputs import atomic_write
 
-    lines = ["# Methods", ""]
-    for title, sentences in methods:
+    lines = [f"# {heading}", ""]
+    for title, sentences in subsections:
         lines += [f"## {title}", "", " ".join(sentences), ""]
-    lines += ["## References", "", *references, ""]
+    if references:
+        lines += ["## References", "", *references, ""]
     with atomic_write(path) as handle:
         handle.write("\n".join(lines))
 

@@ -40,6 +40,13 @@ def summary(scores: pd.DataFrame, settings: ScoreSettings, out: Path) -> list[st
         if scores.attrs["coverage"] is not None
         else "no prediction sets (train with --conformal-fraction to get them)"
     )
+    pooled = scores.attrs.get("pooled_sites") or []
+    if scores.attrs["coverage"] is not None and pooled:
+        n = int((scores["calibrated_on"] == "all sites").sum())
+        sets += (
+            f" for participants of calibrated sites; {n} of site(s) {', '.join(pooled)} got "
+            "pooled sets without that guarantee (calibrated_on: all sites)"
+        )
     return [
         f"model SHA-256: {scores.attrs['model_sha256']}; model card: {scores.attrs['model_card']}",
         f"scores: {out} ({len(scores)} participants, {flagged} outside the training range; "

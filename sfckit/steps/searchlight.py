@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import SearchlightSettings, StatsSettings
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.searchlight import searchlight_blocks, searchlight_methods
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import OUT_FOLDER, Step
 from sfckit.steps.plan import Planner, StudyRole
 
@@ -53,10 +53,15 @@ STEP = Step(
         Section(
             "searchlight",
             "Where does coupling differ? Searchlight maps",
-            searchlight_blocks,
+            lazy_function("sfckit.report.searchlight:searchlight_blocks"),
             "stats/searchlight/map_stats.json",
         ),
     ),
-    methods=MethodsText("Searchlight maps", searchlight_methods),
+    methods=Prose(
+        "Searchlight maps", lazy_function("sfckit.report.searchlight:searchlight_methods")
+    ),
+    results=Prose(
+        "Searchlight maps", lazy_function("sfckit.report.searchlight:searchlight_results")
+    ),
     verb=False,
 )

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sfckit.declarations import layout
 from sfckit.declarations.settings import StatsSettings
 from sfckit.errors import CoverageWarning, UserError
-from sfckit.report import groups
-from sfckit.report.context import MethodsText, Section
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import read_regions, write_dropped, write_provenance
 from sfckit.steps.plan import Planner, StudyRole
@@ -447,18 +447,22 @@ STEP = Step(
         Section(
             "groups",
             "Group differences in SFC",
-            groups.group_blocks,
+            lazy_function("sfckit.report.groups:group_blocks"),
             "stats/<atlas>/group_stats.tsv",
         ),
         Section(
-            "qc", "Coverage and missing values", groups.quality_blocks, "features/<atlas>/sfc.tsv"
+            "qc",
+            "Coverage and missing values",
+            lazy_function("sfckit.report.groups:quality_blocks"),
+            "features/<atlas>/sfc.tsv",
         ),
         Section(
             "specificity",
             "Specificity: does SFC find what GMV or ALFF alone miss?",
-            groups.specificity_blocks,
+            lazy_function("sfckit.report.groups:specificity_blocks"),
             "stats/<atlas>/specificity.tsv",
         ),
     ),
-    methods=MethodsText("Group statistics", groups.group_methods),
+    methods=Prose("Group statistics", lazy_function("sfckit.report.groups:group_methods")),
+    results=Prose("Group differences", lazy_function("sfckit.report.groups:group_results")),
 )

@@ -15,8 +15,8 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import SubtypesSettings
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.subtypes import subtype_blocks, subtype_methods
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
 from sfckit.steps.plan import Planner, StudyRole
@@ -54,6 +54,7 @@ def run(
 
     from sfckit.errors import UserError
     from sfckit.io.outputs import write_json, write_tsv
+    from sfckit.learn.data import varying_columns
     from sfckit.learn.subtypes import (
         atlas_replication,
         cca_test,
@@ -80,6 +81,11 @@ def run(
     if settings.site_column is not None and settings.site_column in clinical.columns:
         sites = clinical[settings.site_column].astype(str).to_numpy()
     values = features.to_numpy(float)
+    # a region constant across these participants cannot separate clusters (and cannot be
+    # standardised); all constant: one line, as classify says it
+    values = values[
+        :, varying_columns(values, source=str(features_path), who=" and ".join(settings.groups))
+    ]
     result = find_subtypes(values, settings, sites=sites)
     verdict = {
         "subtypes_found": bool(result.subtypes_found),
@@ -219,6 +225,14 @@ STEP = Step(
     run=run,
     summary=summary,
     study=StudyRole(plan),
-    sections=(Section("subtypes", "Are there subtypes?", subtype_blocks, "subtypes/verdict.json"),),
-    methods=MethodsText("Subtypes", subtype_methods),
+    sections=(
+        Section(
+            "subtypes",
+            "Are there subtypes?",
+            lazy_function("sfckit.report.subtypes:subtype_blocks"),
+            "subtypes/verdict.json",
+        ),
+    ),
+    methods=Prose("Subtypes", lazy_function("sfckit.report.subtypes:subtype_methods")),
+    results=Prose("Subtypes", lazy_function("sfckit.report.subtypes:subtype_results")),
 )

@@ -16,9 +16,8 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import TmsTargetSettings
-from sfckit.features.tms import NOTICE
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.tms import tms_blocks, tms_methods
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
 from sfckit.steps.common import write_provenance
 from sfckit.steps.plan import StudyRole, plan_once
@@ -69,9 +68,53 @@ def _masks_on_grid(affine_bytes, shape, seed_mask, search_mask, seed_coordinate,
         if search_mask
         else tms.dlpfc_search_region(coordinates, np.ones(shape, dtype=bool))
     )
-    for array in (coordinates, seed, search):
+    template = _template_brain(grid_affine, shape)
+    for array in (coordinates, seed, search, template):
         array.setflags(write=False)
-    return coordinates, seed, search
+    return coordinates, seed, search, template
+
+
+TEMPLATE_MARGIN_MM = 8.0
+
+
+def _template_brain(grid_affine, shape):
+    """The MNI152 brain mask that nilearn ships (no download), on the run's grid (nearest)."""
+    import nibabel as nib
+    import numpy as np
+    import pandas as pd
+    from nilearn.datasets import load_mni152_brain_mask
+    from scipy import ndimage
+
+    from sfckit.io.atlases import Atlas
+    from sfckit.io.images import Grid
+
+    mask = load_mni152_brain_mask(resolution=2)
+    labels = nib.Nifti1Image((np.asarray(mask.dataobj) > 0).astype(np.int16), mask.affine)
+    brain = Atlas(
+        name="MNI152 brain mask",
+        image=labels,
+        labels=pd.DataFrame({"index": [1], "name": ["brain"]}),
+        source="nilearn.datasets.load_mni152_brain_mask",
+        checksum="nilearn-mni152-brain-mask-2mm",
+    )
+    inside = brain.labels_on(Grid(tuple(shape), grid_affine)) > 0
+    # a margin of TEMPLATE_MARGIN_MM: the template is a population average, and an
+    # individual's cortex (where DLPFC targets lie) can reach past its edge
+    voxel = float(np.min(np.abs(np.diag(grid_affine)[:3])))
+    steps = max(1, int(np.ceil(TEMPLATE_MARGIN_MM / voxel)))
+    return ndimage.binary_dilation(inside, iterations=steps)
+
+
+def run_brain_mask(bold: str) -> Path | None:
+    """fMRIPrep's brain mask of a run (``…_desc-brain_mask.nii.gz`` beside
+    ``…_desc-preproc_bold.nii.gz``), when it is there."""
+    path = Path(bold)
+    for suffix in (".nii.gz", ".nii"):
+        stem = f"_desc-preproc_bold{suffix}"
+        if path.name.endswith(stem):
+            mask = path.with_name(path.name[: -len(stem)] + f"_desc-brain_mask{suffix}")
+            return mask if mask.is_file() else None
+    return None
 
 
 def _cache_key(row: dict, settings: TmsTargetSettings) -> str:
@@ -143,13 +186,47 @@ def _target(row: dict, settings: TmsTargetSettings, maps: Path) -> dict:
     path = row["bold"]
     image = load_image(path, ndim=4, role="bold")
     tr = resolve_tr(path, image, row.get("tr"))
+    if image.shape[3] < 2 * tms.MIN_HALF_VOLUMES:
+        raise UserError(
+            f"{path}: the run has {image.shape[3]} volumes, too few to find a target and "
+            "check it on each half of the run",
+            expected=f"at least {2 * tms.MIN_HALF_VOLUMES} volumes",
+            fix="use a longer resting-state run (several minutes), or leave this "
+            "participant's bold empty in the manifest",
+        )
     shape = image.shape[:3]
-    coordinates, seed, search = _masks(image.affine, shape, settings)
+    coordinates, seed, search, template = _masks(image.affine, shape, settings)
+    if not seed.any():
+        where = (
+            f"the seed mask {settings.seed_mask}"
+            if settings.seed_mask
+            else f"the {settings.seed_radius:g}-mm seed sphere at MNI "
+            f"({', '.join(f'{v:g}' for v in settings.seed_coordinate)})"
+        )
+        raise UserError(
+            f"{path}: {where} has no voxel in the run's field of view",
+            expected="a seed inside the image (the sgACC default is 6 16 -10)",
+            fix="correct --seed-coordinate (MNI mm) or --seed-mask",
+        )
     series, _ = stream_voxels(image, path, seed | search, role="bold")
     order = np.flatnonzero((seed | search).ravel())
     seed_columns = np.isin(order, np.flatnonzero(seed.ravel()))
     search_columns = np.isin(order, np.flatnonzero(search.ravel()))
-    brain = series.std(axis=0) > 0
+    # "brain": inside the run's own brain mask (fMRIPrep) or else the MNI152 template's,
+    # and with a signal that varies; outside-brain voxels of an unmasked run never count
+    own_mask = run_brain_mask(path)
+    if own_mask is not None:
+        mask_image = load_image(own_mask, ndim=3, role="brain mask")
+        if mask_image.shape[:3] != tuple(shape) or not np.allclose(mask_image.affine, image.affine):
+            raise UserError(
+                f"{own_mask}: the run's brain mask is not on the run's grid",
+                expected="fMRIPrep's desc-brain_mask of the same space and resolution",
+                fix="remove the mask or use the one fMRIPrep wrote for this run",
+            )
+        in_mask = np.asarray(mask_image.dataobj).ravel()[order] > 0
+    else:
+        in_mask = template.ravel()[order]
+    brain = (series.std(axis=0) > 0) & in_mask
     if not (brain & seed_columns).any() or (brain & search_columns).sum() < 10:
         raise UserError(
             f"{path}: the run has no signal in the seed or the search region",
@@ -202,9 +279,10 @@ def run(
 
     from sfckit.engine import run_tasks
     from sfckit.errors import UserError
+    from sfckit.features.tms import NOTICE
     from sfckit.io.manifest import read_manifest
     from sfckit.io.outputs import staged_folder
-    from sfckit.steps.extract import CACHE_FOLDER
+    from sfckit.steps.extraction import CACHE_FOLDER
 
     manifest_path = Path(inputs["manifest"])
     out_dir = Path(out_dir)
@@ -218,8 +296,8 @@ def run(
         )
     rows = table[table["bold"].notna()].to_dict("records")
     maps = out_dir / layout.TMS_MAPS
-    cache = out_dir / CACHE_FOLDER / "tms-target"
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = out_dir / CACHE_FOLDER / "tms-target"  # made by the first stored target, so a
+    # run that fails before any participant leaves an earlier output folder as it was
     keys = [_cache_key(row, settings) for row in rows]
     reused = [_cached(row, key, cache, out_dir) for row, key in zip(rows, keys, strict=True)]
     pending = [
@@ -256,6 +334,7 @@ def run(
 def _write_table_and_provenance(
     targets: Any, out_dir: Path, settings: TmsTargetSettings, manifest_path: Path
 ) -> None:
+    from sfckit.features.tms import NOTICE
     from sfckit.io.outputs import write_tsv
 
     write_tsv(targets, out_dir / layout.TMS_TARGETS)
@@ -278,6 +357,8 @@ def _write_table_and_provenance(
 
 def summary(result: dict[str, Any], settings: TmsTargetSettings, out: Path) -> list[str]:
     """What the command line prints."""
+    from sfckit.features.tms import NOTICE
+
     targets = result["targets"]
     reliable = int(targets["reliable"].sum())
     return [
@@ -301,8 +382,12 @@ STEP = Step(
     study=StudyRole(plan_once(lambda results: results.tms, inputs="manifest")),
     sections=(
         Section(
-            "tms", "Where to stimulate? Individual rTMS targets", tms_blocks, "tms/targets.tsv"
+            "tms",
+            "Where to stimulate? Individual rTMS targets",
+            lazy_function("sfckit.report.tms:tms_blocks"),
+            "tms/targets.tsv",
         ),
     ),
-    methods=MethodsText("TMS targets", tms_methods),
+    methods=Prose("TMS targets", lazy_function("sfckit.report.tms:tms_methods")),
+    results=Prose("TMS targets", lazy_function("sfckit.report.tms:tms_results")),
 )

@@ -16,9 +16,8 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import TreatmentRuleSettings
-from sfckit.learn.treatment import CLINICAL, IMAGING, NOTICE
-from sfckit.report.context import MethodsText, Section
-from sfckit.report.treatment import treatment_blocks, treatment_methods
+from sfckit.lazy import lazy_function
+from sfckit.report.context import Prose, Section
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
 from sfckit.steps.common import write_dropped, write_provenance
 from sfckit.steps.plan import StudyRole, plan_once
@@ -99,6 +98,7 @@ def run(
     from sfckit.io.outputs import write_tsv
     from sfckit.learn import treatment as rules
     from sfckit.learn.sequence import what_if
+    from sfckit.learn.treatment import CLINICAL, IMAGING, NOTICE
 
     features_path, manifest_path = Path(inputs["features"]), Path(inputs["manifest"])
     out_dir = Path(out_dir)
@@ -226,6 +226,8 @@ def run(
 
 def summary(result: dict[str, Any], settings: TreatmentRuleSettings, out: Path) -> list[str]:
     """What the command line prints."""
+    from sfckit.learn.treatment import IMAGING, NOTICE
+
     values = result["policy_values"].set_index("policy")
     rule = values.loc[f"rule ({IMAGING})"]
     gain = values.loc[f"rule ({IMAGING}) - usual care"]
@@ -256,10 +258,11 @@ STEP = Step(
         Section(
             "treatment",
             "Which next step for whom? Treatment rules",
-            treatment_blocks,
+            lazy_function("sfckit.report.treatment:treatment_blocks"),
             "treatment/policy_value.tsv",
         ),
     ),
-    methods=MethodsText("Treatment rule", treatment_methods),
+    methods=Prose("Treatment rule", lazy_function("sfckit.report.treatment:treatment_methods")),
+    results=Prose("Treatment rule", lazy_function("sfckit.report.treatment:treatment_results")),
     follow_up=("treatment_column", "outcome_column"),
 )

@@ -255,3 +255,42 @@ def test_new_verbs_reject_bad_input_without_writing(tiny_study, tmp_path, capsys
         "outcome column 'relapse' does not exist",
     )
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path, capsys, monkeypatch):
+    import os
+    import sys
+
+    class ClosedPipe:  # what stdout is once the reader (e.g. head -1) has gone
+        def __init__(self, fd: int):
+            self.fd = fd
+
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            return self.fd
+
+    fd = os.open(tmp_path / "stdout", os.O_WRONLY | os.O_CREAT)
+    monkeypatch.setattr(sys, "stdout", ClosedPipe(fd))
+    assert main(["run", "--print-schema"]) == 141
+    os.close(fd)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_command_line_starts_without_the_scientific_libraries():
+    # what makes `sfckit --help` fast: building every verb's parser imports no heavy library
+    # (step declarations name their report sections lazily)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sfckit.cli import build_parser; build_parser(); "
+        "print(','.join(m for m in ('pandas', 'matplotlib', 'sklearn', 'scipy', 'nibabel', "
+        "'numpy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""

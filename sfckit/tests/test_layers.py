@@ -47,9 +47,7 @@ def _type_checking_block(node: ast.AST) -> bool:
     )
 
 
-def imports_of(
-    path: Path, known: set[str], root: Path = PACKAGE.parent
-) -> list[tuple[str, int]]:
+def imports_of(path: Path, known: set[str], root: Path = PACKAGE.parent) -> list[tuple[str, int]]:
     """The sfckit modules ``path`` imports at run time, with their line numbers."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skipped: set[int] = set()

@@ -37,7 +37,14 @@ def write(tmp_path, text):
             "manifest: m.tsv\nclassify:\n  - {positive: A, negative: B, outer: 1}\n",
             ["key 'classify.0.outer' (--outer)", "greater than or equal to 2"],
         ),
-        ("manifest: m.tsv\nextract: {metod: kl-similarity}\n", ["line 2", "'extract.metod'"]),
+        (
+            "manifest: m.tsv\nextract: {metod: kl-similarity}\n",
+            ["line 2", "'extract.metod': unknown key", "did you mean 'method'?"],
+        ),
+        (
+            "manifest: m.tsv\nstats: {covariats: [age]}\n",
+            ["key 'stats.covariats': unknown key", "did you mean 'covariates'?"],
+        ),
         ("manifest: m.tsv\nsteps: [extract, plot]\n", ["line 2", "key 'steps.1'", "'plot'"]),
         ("stats: {groups: [A]}\n", ["key 'manifest'", "required but not given"]),
         ("manifest: m.tsv\natlases: []\n", ["line 2", "key 'atlases'", "at least 1 item"]),
@@ -64,6 +71,7 @@ def test_study_file_errors_name_key_line_and_option(tmp_path, text, fragments):
     assert str(path) in message and "\n" not in message
     for fragment in fragments:
         assert fragment in message, message
+    assert "(--covariats)" not in message and "(--metod)" not in message
 
 
 def test_a_non_utf8_study_file_is_a_clear_error(tmp_path, capsys):
@@ -86,7 +94,7 @@ def test_missing_manifest_is_a_clear_error(tmp_path, capsys):
     [
         (
             "correlate: {scores: [bsii], within: [TRD]}",
-            ["key 'correlate.scores' (--scores)", "column 'bsii'"],
+            ["key 'correlate.scores' (--scores)", "column 'bsii'", "did you mean 'bsi'?"],
         ),
         ("stats: {groups: [TRD, MDD]}", ["key 'stats.groups' (--groups)", "group 'MDD'"]),
         (
@@ -110,6 +118,9 @@ def test_manifest_names_are_checked_before_any_step(
     assert err.count("\n") == 0 and "line " in err, err
     for fragment in fragments:
         assert fragment in err, err
+    if "column '" in err:  # the columns listed are the manifest's own, not the reader's
+        listed = err.split("expected one of ")[1].split(";")[0].split(", ")
+        assert set(listed) <= set(manifest.read_text().splitlines()[0].split("\t"))
     assert not (tmp_path / "out").exists()  # not even study.json
 
 

@@ -16,8 +16,8 @@ from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
 from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
-from sfckit.steps import extract as extract_module
-from sfckit.steps.extract import extract_cohort
+from sfckit.steps import extraction as extract_module
+from sfckit.steps.extraction import extract_cohort
 
 
 def run(manifest, atlas, out, **kwargs):
@@ -163,7 +163,7 @@ def test_a_bold_run_is_read_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(participant, "file_sha256", recording)
     from sfckit.io.manifest import read_manifest
-    from sfckit.steps.extract import extract_cohort
+    from sfckit.steps.extraction import extract_cohort
 
     cohort = read_manifest(manifest)
     extract_cohort(cohort, tmp_path / "out", atlas=atlas, progress=False)

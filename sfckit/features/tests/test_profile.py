@@ -17,7 +17,7 @@ from sfckit.features.profile import (
 from sfckit.io.manifest import read_manifest
 from sfckit.simulate.atlas import block_atlas
 from sfckit.simulate.cohort import SimulationSettings, mni_grid, simulate_cohort
-from sfckit.steps.extract import extract_cohort
+from sfckit.steps.extraction import extract_cohort
 
 
 def test_identical_networks_give_coupling_one():

@@ -16,7 +16,7 @@ from sfckit.features.alff import alff
 from sfckit.io.images import Grid, load_data, load_image, stream_voxels
 from sfckit.io.manifest import read_manifest
 from sfckit.simulate.atlas import block_atlas
-from sfckit.steps.extract import extract_cohort
+from sfckit.steps.extraction import extract_cohort
 
 
 def shipped(package: str, relative: str) -> Path:

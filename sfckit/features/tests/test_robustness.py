@@ -20,7 +20,7 @@ from sfckit.features.participant import batch_task
 from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
 from sfckit.io.tables import read_tsv
-from sfckit.steps.extract import CACHE_FOLDER, extract_cohort
+from sfckit.steps.extraction import CACHE_FOLDER, extract_cohort
 
 
 def test_killed_run_resumes_without_recomputing_finished_participants(reference_study, tmp_path):
@@ -54,7 +54,7 @@ def test_killed_run_resumes_without_recomputing_finished_participants(reference_
     assert not (out / "sfc.tsv").exists()  # no half-finished tables
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert (
-        f"{finished} participant(s) reused from the cache, {310 - finished} to compute"
+        f"{finished} participants reused from the cache, {310 - finished} to compute"
         in result.stderr
     )
     for name in ("sfc.tsv", "gmv.tsv", "alff.tsv", "regions.tsv"):

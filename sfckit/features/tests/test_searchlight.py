@@ -14,7 +14,7 @@ from sfckit.errors import SparseRegionWarning, UserError
 from sfckit.features.searchlight import searchlight_coupling, sphere_footprint
 from sfckit.io.manifest import read_manifest
 from sfckit.io.tables import read_tsv
-from sfckit.steps.extract import extract_cohort
+from sfckit.steps.extraction import extract_cohort
 
 
 def test_sphere_footprint_counts_lattice_points():

@@ -61,3 +61,25 @@ def test_the_default_search_region_is_left_prefrontal_around_the_reference_sites
         nearest = np.sqrt(((inside - np.asarray(site)) ** 2).sum(axis=1)).min()
         assert nearest <= 1.5
     assert np.sqrt(((inside - np.asarray(tms.REFERENCE_SITES["fox2012"])) ** 2).sum(1)).max() < 70
+
+
+def test_the_target_stays_on_the_strongest_of_two_merged_spots():
+    shape = (40, 30, 30)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    coordinates = tms.voxel_coordinates(affine, shape)
+    strong, weak = np.array([20.0, 30.0, 30.0]), np.array([40.0, 30.0, 30.0])
+
+    def blob(centre, depth):
+        return depth * np.exp(-np.sum((coordinates - centre) ** 2, axis=-1) / (2 * 5.0**2))
+
+    region = np.ones(shape, dtype=bool)
+    correlation = -(blob(strong, 0.71) + blob(weak, 0.6))  # they merge into one cluster
+    found = tms.anticorrelated_cluster(
+        correlation[region], region, coordinates, fraction=0.02
+    )
+    target = np.array([found["x"], found["y"], found["z"]])
+    assert np.linalg.norm(target - strong) < np.linalg.norm(target - weak) / 3
+    assert np.linalg.norm(target - strong) <= 3.0
+    whole_cluster_centre = (strong + weak) / 2  # where a plain centre of mass would land
+    assert np.linalg.norm(target - whole_cluster_centre) > 6.0
+    assert found["peak_correlation"] == pytest.approx(correlation.min(), abs=1e-12)

@@ -113,6 +113,8 @@ def test_deconfounding_removes_a_duration_only_signal():
         repeats=1,
         deconfound=("duration",),
         n_bootstrap=100,
+        audit_confounds=("duration",),
+        audit_permutations=99,
     )
     result = benchmark(duration_only_data(), settings, source="test", progress=False)
     aucs = result.summary.set_index("model")["auc"]
@@ -120,6 +122,26 @@ def test_deconfounding_removes_a_duration_only_signal():
     assert abs(aucs["imaging_deconfounded"] - 0.5) < 0.1
     assert aucs["confounds"] > 0.8
     assert result.extra["deconfounding"]["confounds"] == ["duration"]
+    # the audit covers the deconfounded model, which is what shows --deconfound worked:
+    # the raw imaging predictions carry nothing beyond duration, the deconfounded ones
+    # no longer depend on it
+    audit = result.confound_audit.set_index("model")
+    assert audit.loc["imaging", "full_p"] > 0.05
+    assert audit.loc["imaging_deconfounded", "partial_p"] > 0.05
+    floor = 1 / 100
+    assert (audit["partial_p_at_floor"] == np.isclose(audit["partial_p"], floor)).all()
+    assert (audit["full_p_at_floor"] == np.isclose(audit["full_p"], floor)).all()
+    assert not audit["confounder_is_input"].any()  # duration is not a clinical input here
+
+
+def test_a_confounder_that_is_a_clinical_input_is_labelled_trivial(benchmarked):
+    out, _ = benchmarked
+    audit = read_tsv(out / "confound_audit.tsv")
+    combined_age = audit[(audit["model"] == "imaging+clinical") & (audit["confounder"] == "age")]
+    assert len(combined_age) == 1 and bool(combined_age["confounder_is_input"].iloc[0])
+    assert combined_age["reading"].iloc[0].startswith("Trivially flagged: age is one of")
+    imaging_age = audit[(audit["model"] == "imaging") & (audit["confounder"] == "age")]
+    assert not bool(imaging_age["confounder_is_input"].iloc[0])
 
 
 def test_leave_site_out_and_external_test():

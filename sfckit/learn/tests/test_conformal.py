@@ -173,3 +173,41 @@ def test_train_records_sites_and_score_uses_the_manifest(reference_study, tmp_pa
             manifest_path=manifest,
             site_column="scanner",
         )
+
+
+def test_participants_of_an_uncalibrated_site_are_warned_counted_and_marked(
+    reference_study, tmp_path
+):
+    import json
+
+    manifest, features = reference_study
+    settings = TrainSettings(
+        positive="TRD",
+        negative="nTRD",
+        model="logistic",
+        inner=3,
+        conformal_fraction=0.5,
+        site_column="site",
+    )
+    train_model(features / "sfc.tsv", manifest, tmp_path / "m.skops", settings=settings)
+    card = (tmp_path / "m.skops.card.md").read_text()
+    assert "Sites with their own calibration: siteA, siteB" in card
+    new_site = read_tsv(manifest)
+    moved = new_site.index[:7]
+    new_site.loc[moved, "site"] = "siteC"  # a scanner the model never calibrated on
+    new_manifest = manifest.with_name("new_site.tsv")
+    new_site.to_csv(new_manifest, sep="\t", index=False, na_rep="n/a")
+    with pytest.warns(UserWarning, match="7 participants \\(sites siteC\\) were not calibrated"):
+        scores = score_participants(
+            tmp_path / "m.skops",
+            features / "sfc.tsv",
+            tmp_path / "s.tsv",
+            manifest_path=new_manifest,
+        )
+    pooled = scores["participant_id"].isin(new_site.loc[moved, "participant_id"])
+    assert (scores.loc[pooled, "calibrated_on"] == "all sites").all()
+    assert not (scores.loc[~pooled, "calibrated_on"] == "all sites").any()
+    record = json.loads((tmp_path / "s.json").read_text())
+    assert record["n_pooled_calibration"] == 7
+    assert record["sites_without_own_calibration"] == ["siteC"]
+    assert record["calibrated_sites"] == ["siteA", "siteB"]

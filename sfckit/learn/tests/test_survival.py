@@ -67,3 +67,26 @@ def test_too_few_relapses_is_a_clear_error():
     data.event[:3] = 1
     with pytest.raises(UserError, match="3 relapse\\(s\\) among 30"):
         nested_survival(data, progress=False, **SETTINGS)
+
+
+def test_the_group_only_comparator_is_the_concordance_of_the_group():
+    # the hazard depends on the group alone: a Cox model on the group ranks participants by
+    # group, so its out-of-fold C is Harrell's C of the group indicator itself, up to the
+    # pairs across folds (each fold's coefficient differs a little, which breaks the ties)
+    rng = np.random.default_rng(4)
+    n = 240
+    groups = np.where(rng.random(n) < 0.4, "TRD", "nTRD")
+    relapse = rng.exponential(np.where(groups == "TRD", 2.5, 20.0))
+    censor = rng.uniform(6, 30, n)
+    data = SurvivalData(
+        X=rng.normal(size=(n, 5)),
+        time=np.minimum(relapse, censor).round(1).clip(0.1),
+        event=(relapse <= censor).astype(int),
+        participant_ids=[f"p{i}" for i in range(n)],
+        groups=groups,
+    )
+    _, metrics = nested_survival(data, progress=False, **SETTINGS)
+    expected = harrell_c(data.time, data.event, (groups == "TRD").astype(float))
+    assert expected > 0.65
+    assert metrics["group_only_c_index"] == pytest.approx(expected, abs=0.015)
+    assert abs(metrics["c_index"] - 0.5) < 0.1  # the features are noise

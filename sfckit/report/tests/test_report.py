@@ -101,7 +101,7 @@ def test_demo_like_report_in_headless_chromium(tiny_study):
                 "--no-first-run",
             ],
         )
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("request", lambda r: requests.append(r.url))
@@ -111,8 +111,10 @@ def test_demo_like_report_in_headless_chromium(tiny_study):
             "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
         )
         text = page.inner_text("body")
+        width = page.evaluate("document.documentElement.scrollWidth")
         browser.close()
     assert errors == []
+    assert width <= 1400  # wide tables scroll inside their own box, never the page
     assert images and all(images)
     assert all(url.startswith(("file:", "data:")) for url in requests)
     assert "Research use only" in text
@@ -195,7 +197,7 @@ def test_methods_cover_every_analysis_that_ran_with_references(tiny_study, tmp_p
         "DeLong's test",
         "ComBat",
         "Freedman–Lane",
-        "predicted remission",
+        "Remission (hamd_post ≤ 7) was predicted",
         "a model knowing only the group",
     ):
         assert phrase in body, phrase
@@ -203,3 +205,28 @@ def test_methods_cover_every_analysis_that_ran_with_references(tiny_study, tmp_p
     cited = {int(n) for part in body.split(" [")[1:] for n in part.split("]")[0].split(", ")}
     assert cited == set(range(1, references.count("\n[") + 1))
     assert "None" not in body and "nan" not in body
+
+
+def test_methods_and_results_read_as_prose_and_every_figure_has_its_files(tiny_study, tmp_path):
+    import re
+
+    _, results, _ = tiny_study
+    report = build_report(results, tmp_path / "report.html")
+    html = report.read_text()
+    methods = (tmp_path / "methods.md").read_text()
+    findings = (tmp_path / "results.md").read_text()
+    for text in (methods, findings):
+        assert "(s)" not in text
+        assert not re.search(r"\de[-+]0", text), "scientific notation in prose"
+        assert "n/a (" not in text and "None" not in text and "nan" not in text
+    assert "p_FDR" in findings and "95% CI [" in findings
+    # Methods say what was done; the numbers are in the Results
+    assert "AUC = " not in methods and "AUC = " in findings
+    figures = tmp_path / "figures"
+    drawn = html.count("data:image/png;base64,")
+    assert drawn >= 4
+    assert len(list(figures.glob("*.png"))) == drawn
+    for png in figures.glob("*.png"):
+        assert png.with_suffix(".svg").is_file() and png.with_suffix(".txt").is_file()
+        assert png.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+    assert "For the author (no file of the run can answer these): 1 Title" in html

@@ -142,7 +142,7 @@ def test_replication_finds_a_region_in_an_overlapping_atlas():
 def test_replicate_step_on_two_atlases(reference_study, tmp_path):
     from sfckit.io.atlases import aal
     from sfckit.io.manifest import read_manifest
-    from sfckit.steps.extract import extract_cohort
+    from sfckit.steps.extraction import extract_cohort
 
     manifest, features = reference_study
     with warnings.catch_warnings():

@@ -18,7 +18,7 @@ from sfckit.declarations.layout import Layout
 from sfckit.io.outputs import write_tsv
 from sfckit.io.tables import read_tsv
 from sfckit.report.blocks import text
-from sfckit.report.context import MethodsText, Section
+from sfckit.report.context import Prose, Section
 from sfckit.steps import registry
 from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, PathOption, Step
 from sfckit.steps.common import write_provenance
@@ -64,7 +64,7 @@ TOY = Step(
     summary=lambda count, settings, out: [f"{count} participants"],
     study=StudyRole(plan_once(lambda results: results.root / "toy")),
     sections=(Section("toy", "The toy's count", _blocks, "toy/toy.tsv"),),
-    methods=MethodsText("Toy analysis", _methods),
+    methods=Prose("Toy analysis", _methods),
 )
 
 
@@ -144,5 +144,5 @@ def test_every_step_that_ran_writes_its_methods_and_table_one_keeps_outcomes_apa
         for field in ("post", "time_column", "event_column")
     }
     for column in outcome_columns:
-        assert f"<td>{column}" not in baseline, column
-        assert f"<td>{column}" in follow_up, column
+        assert f">{column}</td>" not in baseline, column
+        assert f">{column}</td>" in follow_up, column

@@ -86,3 +86,24 @@ def test_too_few_participants_is_one_line(reference_study, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1
     assert "--k-max" in err[0]
+
+
+def test_constant_features_are_refused_in_one_line_as_classify_does(tiny_study, tmp_path, capsys):
+    from sfckit.cli import main
+
+    _, results, _ = tiny_study
+    manifest = json.loads((results / "study.json").read_text())["manifest"]
+    table = read_tsv(results / "features" / "blocks" / "sfc.tsv")
+    table.iloc[:, 1:] = 0.5
+    constant = tmp_path / "sfc.tsv"
+    table.to_csv(constant, sep="\t", index=False)
+    out = tmp_path / "subtypes"
+    command = ["--features", str(constant), "--manifest", manifest, "--out", str(out), "--quiet"]
+    code = main(["subtypes", *command, "--groups", "TRD,nTRD,HC", "--k-max", "3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "every feature is constant" in err
+    assert "warning" not in err and not out.exists()
+    classify = ["classify", *command, "--positive", "TRD", "--negative", "nTRD"]
+    assert main(classify) == 2
+    assert "every feature is constant" in capsys.readouterr().err

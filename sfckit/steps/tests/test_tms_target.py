@@ -120,3 +120,67 @@ def test_a_rerun_reuses_finished_participants_and_recomputes_a_changed_run(plant
     tms_target.run({"manifest": manifest}, out, TmsTargetSettings(), Execution(log=lines.append))
     assert lines == ["tms-target: 9 participant(s) reused from the cache, 1 to compute"]
     assert (out / layout.TMS_TARGETS).read_text() == before
+
+
+def test_a_60_volume_run_gets_targets_and_a_30_volume_run_one_line(tmp_path, capsys):
+    from sfckit.cli import main
+
+    settings = SimulationSettings(
+        seed=2,
+        n_trd=2,
+        n_ntrd=2,
+        n_hc=1,
+        kind="bold",
+        resolution=4.0,
+        n_volumes=60,
+        tms_cluster=True,
+        assignment="none",
+    )
+    manifest = simulate_cohort(tmp_path / "cohort", settings, jobs=1, progress=False)
+    out = tmp_path / "tms"
+    assert main(["tms-target", "--manifest", str(manifest), "--out", str(out), "--quiet"]) == 0
+    targets = read_tsv(out / layout.TMS_TARGETS)
+    assert len(targets) == 5 and np.isfinite(targets[["x", "y", "z"]].to_numpy()).all()
+    before = (out / layout.TMS_TARGETS).read_bytes()
+
+    import nibabel as nib
+
+    table = read_tsv(manifest)
+    run = nib.load(manifest.parent / table.loc[0, "bold"])
+    cut = manifest.parent / "short_bold.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(run.dataobj)[..., :30], run.affine, run.header), cut)
+    table.loc[0, "bold"] = cut.name
+    short = manifest.parent / "short.tsv"
+    table.to_csv(short, sep="\t", index=False, na_rep="n/a")
+    capsys.readouterr()
+    assert main(["tms-target", "--manifest", str(short), "--out", str(out), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "30 volumes, too few" in error
+    assert "Traceback" not in error
+    assert (out / layout.TMS_TARGETS).read_bytes() == before
+
+
+def test_the_default_brain_is_the_template_or_the_runs_own_fmriprep_mask(tmp_path):
+    import nibabel as nib
+
+    from sfckit.features import tms
+    from sfckit.steps.tms_target import _template_brain, run_brain_mask
+
+    affine = np.array([[-2.0, 0, 0, 90], [0, 2.0, 0, -126], [0, 0, 2.0, -72], [0, 0, 0, 1]])
+    shape = (91, 109, 91)
+    brain = _template_brain(affine, shape)
+    coordinates = tms.voxel_coordinates(affine, shape)
+
+    def inside(point):
+        index = np.unravel_index(
+            np.argmin(np.linalg.norm(coordinates - np.array(point), axis=-1)), shape
+        )
+        return bool(brain[index])
+
+    assert inside(tms.REFERENCE_SITES["fox2012"]) and inside((6, 16, -10))
+    assert not inside((-38, 44, 90)) and not inside((-85, 44, 26))  # above and beside the head
+    bold = tmp_path / "sub-01_task-rest_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz"
+    assert run_brain_mask(str(bold)) is None
+    mask = bold.with_name(bold.name.replace("desc-preproc_bold", "desc-brain_mask"))
+    nib.save(nib.Nifti1Image(np.ones((2, 2, 2), np.uint8), np.eye(4)), mask)
+    assert run_brain_mask(str(bold)) == mask

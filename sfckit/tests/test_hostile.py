@@ -1,0 +1,243 @@
+"""Hostile input for the newer verbs (treatment-rule, subtypes, tms-target, normative, score,
+predict-outcome): each case exits with status 2 and one line, no traceback, and leaves an
+earlier output folder byte-identical."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from sfckit.cli import main
+from sfckit.declarations.settings import SimulationSettings
+from sfckit.simulate.cohort import simulate_cohort
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_study, tmp_path_factory):
+    _, results, _ = tiny_study
+    folder = tmp_path_factory.mktemp("hostile")
+    manifest = Path(json.loads((results / "study.json").read_text())["manifest"])
+    features = results / "features" / "blocks" / "sfc.tsv"
+    model = folder / "model.skops"
+    train = ["train", "--features", str(features), "--manifest", str(manifest), "--quiet"]
+    train += ["--positive", "TRD", "--negative", "nTRD", "--model", "logistic", "--inner", "3"]
+    assert main([*train, "--save", str(model)]) == 0
+    bold = simulate_cohort(
+        folder / "bold",
+        SimulationSettings(
+            seed=3,
+            n_trd=2,
+            n_ntrd=1,
+            n_hc=1,
+            kind="bold",
+            resolution=4.0,
+            n_volumes=60,
+            assignment="none",
+        ),
+        jobs=1,
+        progress=False,
+    )
+    return {"manifest": manifest, "features": features, "model": model, "bold": bold}
+
+
+def edited(path: Path, name: str, edit) -> str:
+    table = pd.read_csv(path, sep="\t", na_values=["n/a"])
+    edit(table)
+    target = path.with_name(f"hostile_{name}.tsv")
+    table.to_csv(target, sep="\t", index=False, na_rep="n/a")
+    return str(target)
+
+
+def three_d(table: pd.DataFrame, folder: Path) -> None:
+    run = nib.load(folder / table.loc[0, "bold"])
+    nib.save(nib.Nifti1Image(np.asarray(run.dataobj)[..., 0], run.affine), folder / "3d.nii.gz")
+    table.loc[0, "bold"] = "3d.nii.gz"
+
+
+def cases(given: dict, out: Path) -> dict[str, tuple[list[str], str]]:
+    manifest, features, model, bold = (given[k] for k in ("manifest", "features", "model", "bold"))
+    other_grid = out.parent / "other_grid.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((5, 6, 7), np.uint8), np.eye(4)), other_grid)
+    truncated = out.parent / "truncated.skops"
+    truncated.write_bytes(model.read_bytes()[:500])
+    crafted = out.parent / "crafted.skops"
+    crafted.write_bytes(b"PK\x03\x04 not a model")
+    rule = ["treatment-rule", "--features", str(features), "--out", str(out), "--quiet"]
+    one_arm = edited(
+        manifest,
+        "one_arm",
+        lambda t: t.__setitem__(
+            "next_treatment", t["next_treatment"].where(t["next_treatment"].isna(), "ect")
+        ),
+    )
+    score = ["score", "--model", str(model), "--out", str(out / "scores.tsv")]
+    tms = ["tms-target", "--out", str(out), "--quiet"]
+    outcome = ["predict-outcome", "--features", str(features), "--out", str(out), "--quiet"]
+    return {
+        "outcome not 0/1": (
+            [
+                *rule,
+                "--manifest",
+                edited(
+                    manifest, "outcome", lambda t: t.eval("remitted = remitted * 2", inplace=True)
+                ),
+            ],
+            "expected 0 (not remitted) or 1",
+        ),
+        "one treatment arm": ([*rule, "--manifest", one_arm], "one treatment only"),
+        "missing reference arm": (
+            [*rule, "--manifest", str(manifest), "--reference", "psychotherapy"],
+            "reference treatment 'psychotherapy'",
+        ),
+        "text in a clinical column": (
+            [
+                *rule,
+                "--manifest",
+                edited(manifest, "text", lambda t: t.__setitem__("hamd", "severe")),
+            ],
+            "not numeric",
+        ),
+        "k-min > k-max": (
+            [
+                "subtypes",
+                "--features",
+                str(features),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(out),
+                "--groups",
+                "TRD,nTRD",
+                "--k-min",
+                "5",
+                "--k-max",
+                "3",
+            ],
+            "k_max (3) is below k_min (5)",
+        ),
+        "a 3-D image as BOLD": (
+            [*tms, "--manifest", edited(bold, "3d", lambda t: three_d(t, bold.parent))],
+            "expected a 4-D time series",
+        ),
+        "a mask on another grid": (
+            [*tms, "--manifest", str(bold), "--search-mask", str(other_grid)],
+            "not on the BOLD grid",
+        ),
+        "a seed outside the image": (
+            [*tms, "--manifest", str(bold), "--seed-coordinate", "500", "500", "500"],
+            "has no voxel in the run's field of view",
+        ),
+        "no controls": (
+            [
+                "normative",
+                "--features",
+                str(features),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(out),
+                "--controls",
+                "Healthy",
+            ],
+            "0 'Healthy' control(s)",
+        ),
+        "two controls": (
+            [
+                "normative",
+                "--features",
+                str(features),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(out),
+                "--controls",
+                "HC,nTRD",
+            ],
+            "--controls",
+        ),
+        "--coverage 1.5": (
+            [*score, "--features", str(features), "--coverage", "1.5"],
+            "--coverage",
+        ),
+        "a model from another feature set": (
+            [
+                *score,
+                "--features",
+                edited(
+                    features,
+                    "features",
+                    lambda t: t.rename(columns={t.columns[1]: "Elsewhere"}, inplace=True),
+                ),
+            ],
+            "region columns differ from the model's",
+        ),
+        "a truncated model file": (
+            [
+                "score",
+                "--model",
+                str(truncated),
+                "--features",
+                str(features),
+                "--out",
+                str(out / "s.tsv"),
+            ],
+            "not an sfckit model",
+        ),
+        "a crafted model file": (
+            [
+                "score",
+                "--model",
+                str(crafted),
+                "--features",
+                str(features),
+                "--out",
+                str(out / "s.tsv"),
+            ],
+            "not an sfckit model",
+        ),
+        "negative relapse times": (
+            [
+                *outcome,
+                "--manifest",
+                edited(
+                    manifest,
+                    "negative",
+                    lambda t: t.eval("relapse_months = -relapse_months", inplace=True),
+                ),
+                "--target",
+                "time-to-relapse",
+                "--groups",
+                "TRD,nTRD",
+            ],
+            "expected a follow-up time > 0",
+        ),
+    }
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_every_hostile_case_is_one_line_exit_2_and_changes_nothing(inputs, tmp_path, capsys):
+    out = tmp_path / "earlier"
+    out.mkdir()
+    (out / "results.tsv").write_text("an earlier run's output\n")
+    before = snapshot(out)
+    failures = []
+    for name, (arguments, fragment) in cases(inputs, out).items():
+        capsys.readouterr()
+        status = main(arguments)
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.strip()]
+        if status != 2 or len(lines) != 1 or fragment not in err or "Traceback" in err:
+            failures.append(f"{name}: exit {status}, {len(lines)} lines: {err[:300]!r}")
+        if snapshot(out) != before or sorted(p.name for p in out.iterdir()) != ["results.tsv"]:
+            failures.append(f"{name}: the earlier output folder changed")
+    assert not failures, "\n".join(failures)
