@@ -101,9 +101,10 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
 
 
 def _classifiers(context: ReportContext) -> list[tuple[Path, dict]]:
-    root = context.layout.classify_root
-    found = sorted(root.glob(f"*/{layout.METRICS}")) if root.is_dir() else []
-    return [(path.parent, json.loads(path.read_text())) for path in found]
+    """Every classifier's folder and metrics (the list the checklists read too)."""
+    from sfckit.report.tripod import classifier_metrics
+
+    return [(path.parent, metrics) for path, metrics in classifier_metrics(context.layout)]
 
 
 def classification_methods(context: ReportContext) -> list[str] | None:
