@@ -482,7 +482,12 @@ def policy_values(result: RuleResult) -> pd.DataFrame:
     for arm, treatment in enumerate(result.treatments):
         per_patient[f"all {treatment}"] = evaluation.scores[:, arm]
     chunk = evaluation.chunk
-    table = [_estimate(name, values, chunk) for name, values in per_patient.items()]
+    arms = {f"all {treatment}": treatment for treatment in result.treatments}
+    arms["best single treatment"] = _best_single_arms(result)
+    table = [
+        {**_estimate(name, values, chunk), "arm": arms.get(name, "")}
+        for name, values in per_patient.items()
+    ]
     rules = [name for name in per_patient if name.startswith("rule (")]
     for rule in rules:
         for other in ("usual care", "best single treatment"):
@@ -493,6 +498,16 @@ def policy_values(result: RuleResult) -> pd.DataFrame:
         difference = per_patient[rules[0]] - per_patient[rules[1]]
         table.append(_estimate(f"{rules[0]} - {rules[1]}", difference, chunk))
     return pd.DataFrame(table)
+
+
+def _best_single_arms(result: RuleResult) -> str:
+    """The arm(s) that were best on average in the training data of the evaluated
+    patients (``ect``, or ``ect for 60 patients, rtms for 51`` when it changed)."""
+    evaluation = result.evaluation
+    counts = pd.Series(np.asarray(result.treatments)[evaluation.best_single]).value_counts()
+    if len(counts) == 1:
+        return str(counts.index[0])
+    return ", ".join(f"{arm} for {n} patients" for arm, n in counts.items())
 
 
 def _toc(priority: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -615,7 +630,27 @@ def heterogeneity_table(result: RuleResult) -> pd.DataFrame:
                     **calibration_test(benefit[:, arm], contrast, evaluation.chunk),
                 }
             )
-    return pd.DataFrame(rows)
+    return holm_within_run(pd.DataFrame(rows))
+
+
+HETEROGENEITY_TESTS = ("autoc_p", "qini_p", "differential_p")
+HOLM_FAMILY = (
+    "every RATE (AUTOC, Qini) and calibration-test p-value of the run, over feature sets "
+    "and treatments"
+)
+
+
+def holm_within_run(table: pd.DataFrame) -> pd.DataFrame:
+    """``<test>_holm`` beside each p-value column: Holm-adjusted over the whole family of
+    the run's heterogeneity tests (:data:`HOLM_FAMILY`)."""
+    from sfckit.stats.multiple import holm
+
+    columns = [c for c in HETEROGENEITY_TESTS if c in table.columns]
+    adjusted = holm(table[columns].to_numpy(float).ravel()).reshape(len(table), len(columns))
+    table = table.copy()
+    for index, column in enumerate(columns):
+        table.insert(table.columns.get_loc(column) + 1, f"{column}_holm", adjusted[:, index])
+    return table
 
 
 def toc_curve(result: RuleResult, name: str, arm: int, points: int = 50) -> pd.DataFrame:

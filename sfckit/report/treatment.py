@@ -30,7 +30,7 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
         blocks.text(NOTICE),
         blocks.text(" ".join(treatment_reading(values, heterogeneity))),
         blocks.table(
-            display_table(values, ["policy", "value", "ci_low", "ci_high", "n"]),
+            display_table(values, ["policy", "arm", "value", "ci_low", "ci_high", "n"]),
             "Expected remission rate under each policy, and paired differences",
         ),
         blocks.table(
@@ -42,14 +42,18 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
                     "versus",
                     "autoc",
                     "autoc_p",
+                    "autoc_p_holm",
                     "qini",
                     "qini_p",
+                    "qini_p_holm",
                     "differential_coef",
                     "differential_p",
+                    "differential_p_holm",
                 ],
             ),
             "Heterogeneity: rank-weighted average treatment effect (permutation p) and the "
-            "calibration test of the predicted benefits",
+            "calibration test of the predicted benefits; _holm: Holm-adjusted over every "
+            "RATE and calibration p-value of this run",
         ),
         blocks.table(display_table(overlap), "Overlap: propensities per treatment"),
         *_sequence_blocks(folder, beats_usual_care(values)),
@@ -79,6 +83,9 @@ def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
     gain = by_policy.loc[f"rule ({IMAGING}) - usual care"]
     versus_best = by_policy.loc[f"rule ({IMAGING}) - best single treatment"]
     rule = by_policy.loc[f"rule ({IMAGING})"]
+    arm = by_policy.get("arm")
+    best = str(arm.get("best single treatment") or "") if arm is not None else ""
+    best = "" if best == "nan" else best
 
     def difference(row: Any) -> str:
         return f"{apa.number(row['value'])}, {apa.interval(row['ci_low'], row['ci_high'])}"
@@ -87,22 +94,34 @@ def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
         f"Evaluated on {int(gain['n'])} patients the rule had not seen, the imaging + clinical "
         f"rule's expected remission rate was {apa.number(rule['value'])}, "
         f"{apa.interval(rule['ci_low'], rule['ci_high'])}: {difference(gain)} against usual "
-        f"care and {difference(versus_best)} against giving everyone the treatment that was "
-        "best on average in the training folds."
+        f"care and {difference(versus_best)} against giving everyone "
+        + (f"{best} (" if best else "")
+        + "the treatment that was best on average in the data the rule learnt from"
+        + (")." if best else ".")
     ]
     if gain["ci_low"] > 0:
         sentences.append("The rule beats usual care.")
     else:
         sentences.append("There is no evidence that the rule beats usual care.")
     imaging = heterogeneity[heterogeneity["features"] == IMAGING]
-    evidence = imaging[imaging["autoc_p"] < 0.05]["treatment"].tolist()
+    adjusted = "autoc_p_holm" in imaging.columns
+    column, label = (
+        ("autoc_p_holm", "Holm-adjusted within the run")
+        if adjusted
+        else (
+            "autoc_p",
+            "unadjusted",
+        )
+    )
+    evidence = imaging[imaging[column] < 0.05]["treatment"].tolist()
     sentences.append(
-        "Prioritisation by predicted benefit beat chance (RATE p < .05, unadjusted) for "
+        f"Prioritisation by predicted benefit beat chance (RATE p < .05, {label}) for "
         + apa.listing(evidence)
         + "."
         if evidence
         else "No treatment's predicted benefit ranked patients better than chance (RATE "
-        "p ≥ .05 for every treatment): no evidence that benefit differs between patients."
+        f"p ≥ .05 for every treatment, {label}): no evidence that benefit differs between "
+        "patients."
     )
     return sentences
 
@@ -122,10 +141,11 @@ def _sequence_blocks(folder: Any, supported: bool) -> list[dict[str, Any]]:
         ]
     table = read_tsv(path)
     difference = table.set_index("policy").loc["rule - usual"]
+    usual_order = table.set_index("policy").loc["usual sequence", "usual_order"]
     return [
         blocks.text(
             "What if treatments were tried one after another, in the order the rule predicts "
-            f"instead of the usual order ({table['usual_order'].iloc[0]})? The outcome models "
+            f"instead of the usual order ({usual_order})? The outcome models "
             f"say {prose_number(float(difference['failed_steps']))} failed steps per patient "
             f"(95% interval {prose_number(float(difference['failed_steps_ci_low']))} to "
             f"{prose_number(float(difference['failed_steps_ci_high']))}) and "

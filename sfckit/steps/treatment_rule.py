@@ -190,7 +190,18 @@ def run(
         n_resamples=settings.n_bootstrap,
         seed=settings.seed,
     )
-    sequence.insert(1, "usual_order", " > ".join(usual_sequence))
+    # the usual order belongs to the usual row only (the rule's order is each patient's own);
+    # both sequences end having tried every treatment, so remission by the end is equal by
+    # construction and its difference is left empty rather than printed as 0
+    sequence.insert(
+        1,
+        "usual_order",
+        np.where(sequence["policy"] == "usual sequence", " > ".join(usual_sequence), ""),
+    )
+    difference = sequence["policy"] == "rule - usual"
+    for column in ("remitted_by_end", "remitted_by_end_ci_low", "remitted_by_end_ci_high"):
+        if column in sequence.columns:
+            sequence.loc[difference, column] = np.nan
     write_tsv(recommendations, out_dir / layout.RECOMMENDATIONS)
     write_tsv(values, out_dir / layout.POLICY_VALUE)
     write_tsv(heterogeneity, out_dir / layout.HETEROGENEITY)
@@ -212,6 +223,7 @@ def run(
             "martingale standard errors (Luedtke & van der Laan 2016)",
             "heterogeneity": "RATE (AUTOC, Qini) with within-chunk permutation p-values; "
             "best-linear-predictor calibration test",
+            "multiplicity": f"Holm within the run; family: {rules.HOLM_FAMILY}",
             "treatments": names,
             "notice": NOTICE,
         },

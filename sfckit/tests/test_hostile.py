@@ -5,6 +5,7 @@ earlier output folder byte-identical."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -45,21 +46,52 @@ def inputs(tiny_study, tmp_path_factory):
     return {"manifest": manifest, "features": features, "model": model, "bold": bold}
 
 
-def edited(path: Path, name: str, edit) -> str:
+IMAGE_COLUMNS = ("gmv", "alff", "bold", "confounds")
+
+
+def edited(path: Path, name: str, edit, folder: Path) -> str:
+    """A hostile copy of a manifest or table, written into ``folder`` (never beside the
+    shared fixtures, which other tests read); image paths are made absolute."""
     table = pd.read_csv(path, sep="\t", na_values=["n/a"])
+    for column in IMAGE_COLUMNS:
+        if column in table.columns:
+            table[column] = [
+                str(path.parent / value) if isinstance(value, str) else value
+                for value in table[column]
+            ]
     edit(table)
-    target = path.with_name(f"hostile_{name}.tsv")
+    provenance = path.with_name("dataset_description.json")  # features carry theirs
+    if provenance.is_file():
+        shutil.copy(provenance, folder / provenance.name)
+    target = folder / f"hostile_{name}.tsv"
     table.to_csv(target, sep="\t", index=False, na_rep="n/a")
     return str(target)
 
 
 def three_d(table: pd.DataFrame, folder: Path) -> None:
-    run = nib.load(folder / table.loc[0, "bold"])
+    run = nib.load(table.loc[0, "bold"])
     nib.save(nib.Nifti1Image(np.asarray(run.dataobj)[..., 0], run.affine), folder / "3d.nii.gz")
-    table.loc[0, "bold"] = "3d.nii.gz"
+    table.loc[0, "bold"] = str(folder / "3d.nii.gz")
+
+
+def one_treatment(table: pd.DataFrame) -> None:
+    table["next_treatment"] = table["next_treatment"].where(table["next_treatment"].isna(), "ect")
+
+
+def outcome_times_two(table: pd.DataFrame) -> None:
+    table["remitted"] = table["remitted"] * 2
+
+
+def rename_a_region(table: pd.DataFrame) -> None:
+    table.rename(columns={table.columns[1]: "Elsewhere"}, inplace=True)
+
+
+def negative_times(table: pd.DataFrame) -> None:
+    table["relapse_months"] = -table["relapse_months"]
 
 
 def cases(given: dict, out: Path) -> dict[str, tuple[list[str], str]]:
+    work = out.parent
     manifest, features, model, bold = (given[k] for k in ("manifest", "features", "model", "bold"))
     other_grid = out.parent / "other_grid.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((5, 6, 7), np.uint8), np.eye(4)), other_grid)
@@ -68,13 +100,7 @@ def cases(given: dict, out: Path) -> dict[str, tuple[list[str], str]]:
     crafted = out.parent / "crafted.skops"
     crafted.write_bytes(b"PK\x03\x04 not a model")
     rule = ["treatment-rule", "--features", str(features), "--out", str(out), "--quiet"]
-    one_arm = edited(
-        manifest,
-        "one_arm",
-        lambda t: t.__setitem__(
-            "next_treatment", t["next_treatment"].where(t["next_treatment"].isna(), "ect")
-        ),
-    )
+    one_arm = edited(manifest, "one_arm", one_treatment, work)
     score = ["score", "--model", str(model), "--out", str(out / "scores.tsv")]
     tms = ["tms-target", "--out", str(out), "--quiet"]
     outcome = ["predict-outcome", "--features", str(features), "--out", str(out), "--quiet"]
@@ -83,9 +109,7 @@ def cases(given: dict, out: Path) -> dict[str, tuple[list[str], str]]:
             [
                 *rule,
                 "--manifest",
-                edited(
-                    manifest, "outcome", lambda t: t.eval("remitted = remitted * 2", inplace=True)
-                ),
+                edited(manifest, "outcome", outcome_times_two, work),
             ],
             "expected 0 (not remitted) or 1",
         ),
@@ -98,7 +122,7 @@ def cases(given: dict, out: Path) -> dict[str, tuple[list[str], str]]:
             [
                 *rule,
                 "--manifest",
-                edited(manifest, "text", lambda t: t.__setitem__("hamd", "severe")),
+                edited(manifest, "text", lambda t: t.__setitem__("hamd", "severe"), work),
             ],
             "not numeric",
         ),
@@ -121,7 +145,7 @@ def cases(given: dict, out: Path) -> dict[str, tuple[list[str], str]]:
             "k_max (3) is below k_min (5)",
         ),
         "a 3-D image as BOLD": (
-            [*tms, "--manifest", edited(bold, "3d", lambda t: three_d(t, bold.parent))],
+            [*tms, "--manifest", edited(bold, "3d", lambda t: three_d(t, work), work)],
             "expected a 4-D time series",
         ),
         "a mask on another grid": (
@@ -168,13 +192,9 @@ def cases(given: dict, out: Path) -> dict[str, tuple[list[str], str]]:
             [
                 *score,
                 "--features",
-                edited(
-                    features,
-                    "features",
-                    lambda t: t.rename(columns={t.columns[1]: "Elsewhere"}, inplace=True),
-                ),
+                edited(features, "features", rename_a_region, work),
             ],
-            "region columns differ from the model's",
+            "the model's",
         ),
         "a truncated model file": (
             [
@@ -204,11 +224,7 @@ def cases(given: dict, out: Path) -> dict[str, tuple[list[str], str]]:
             [
                 *outcome,
                 "--manifest",
-                edited(
-                    manifest,
-                    "negative",
-                    lambda t: t.eval("relapse_months = -relapse_months", inplace=True),
-                ),
+                edited(manifest, "negative", negative_times, work),
                 "--target",
                 "time-to-relapse",
                 "--groups",

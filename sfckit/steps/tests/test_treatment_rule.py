@@ -131,3 +131,34 @@ def test_an_outcome_that_is_not_0_or_1_names_the_value(reference_study, tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1
     assert "remitted" in err[0] and "3" in err[0]
+
+
+def test_heterogeneity_is_holm_adjusted_within_the_run_and_rows_say_what_they_are(rule_run):
+    from statsmodels.stats.multitest import multipletests
+
+    _, root, _ = rule_run
+    folder = Layout(root).treatment
+    table = read_tsv(folder / layout.HETEROGENEITY)
+    tests = ["autoc_p", "qini_p", "differential_p"]
+    family = table[tests].to_numpy(float).ravel()
+    finite = np.isfinite(family)
+    reference = np.full(family.shape, np.nan)
+    reference[finite] = multipletests(family[finite], method="holm")[1]
+    adjusted = table[[f"{t}_holm" for t in tests]].to_numpy(float).ravel()
+    np.testing.assert_allclose(adjusted, reference, rtol=0, atol=1e-12)
+    description = json.loads((folder / layout.DESCRIPTION).read_text())
+    assert "Holm within the run" in description["GeneratedBy"][0]["Parameters"]["multiplicity"]
+
+    values = read_tsv(folder / layout.POLICY_VALUE).set_index("policy")
+    treatments = [p.removeprefix("all ") for p in values.index if p.startswith("all ")]
+    for treatment in treatments:
+        assert values.loc[f"all {treatment}", "arm"] == treatment
+    best = values.loc["best single treatment", "arm"]
+    assert best in treatments or all(
+        part.split(" for ")[0] in treatments for part in best.split(", ")
+    )
+
+    sequence = read_tsv(folder / layout.SEQUENCE).set_index("policy")
+    assert sequence["usual_order"].notna().sum() == 1
+    assert isinstance(sequence.loc["usual sequence", "usual_order"], str)
+    assert np.isnan(sequence.loc["rule - usual", "remitted_by_end"])  # equal by construction
