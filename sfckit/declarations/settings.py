@@ -621,6 +621,10 @@ class ManifestSettings(StepSettings):
     """``sfckit manifest``: which derivative files to pick for each participant."""
 
     task: str = Field("rest", description="fMRIPrep task- entity")
+    desc: str = Field(
+        "preproc",
+        description="fMRIPrep desc- entity of the BOLD runs (e.g. smoothAROMAnonaggr)",
+    )
     space: str = Field("MNI152NLin2009cAsym", description="fMRIPrep space- entity")
     res: str | None = Field(None, description="fMRIPrep res- entity, when several exist")
     run: str | None = Field(None, description="run number, when several runs exist")

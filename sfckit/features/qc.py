@@ -40,16 +40,23 @@ _RULE = re.compile(
 )
 
 
+MIN_OUTLIER_N = 10  # fewer values than this in a column: the median/MAD rule flags nothing
+
+
 def outlier_mask(table: pd.DataFrame, threshold: float = OUTLIER_MADS) -> pd.DataFrame:
     """Which values lie beyond ``threshold`` scaled MADs (1.4826 x MAD) from their column's
-    median; columns without spread flag nothing."""
+    median; columns without spread, or with fewer than :data:`MIN_OUTLIER_N` values, flag
+    nothing (in a 4-person study the MAD is one person's distance from another, and over
+    a hundred regions everyone trips the rule somewhere)."""
     values = table.to_numpy(dtype=float)
+    enough = np.isfinite(values).sum(axis=0) >= MIN_OUTLIER_N
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # regions empty in every participant
         median = np.nanmedian(values, axis=0)
         spread = 1.4826 * np.nanmedian(np.abs(values - median), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         beyond = np.abs(values - median) > threshold * np.where(spread > 0, spread, np.inf)
+    beyond &= enough
     return pd.DataFrame(beyond, index=table.index, columns=table.columns)
 
 

@@ -58,7 +58,8 @@ def _entity(name: str, key: str) -> str | None:
 
 def find_bold(func_dir: Path, label: str, options: ManifestSettings) -> list[Path]:
     """fMRIPrep preprocessed BOLD runs of one participant matching the options."""
-    candidates = sorted(func_dir.glob(f"sub-{label}/**/func/sub-{label}_*desc-preproc_bold.nii*"))
+    pattern = f"sub-{label}/**/func/sub-{label}_*desc-{options.desc}_bold.nii*"
+    candidates = sorted(func_dir.glob(pattern))
     chosen = []
     for path in candidates:
         name = path.name
@@ -73,11 +74,36 @@ def find_bold(func_dir: Path, label: str, options: ManifestSettings) -> list[Pat
     return chosen
 
 
+def bold_entities(func_dir: Path, label: str) -> dict[str, list[str]]:
+    """The task, space and desc entities of one participant's BOLD runs (for a message
+    that says what exists when the options match nothing)."""
+    found: dict[str, set[str]] = {"task": set(), "space": set(), "desc": set()}
+    for path in func_dir.glob(f"sub-{label}/**/func/sub-{label}_*_bold.nii*"):
+        for key, values in found.items():
+            value = _entity(path.name, key)
+            if value:
+                values.add(value)
+    return {key: sorted(values) for key, values in found.items()}
+
+
+def _what_exists(func_dir: Path, label: str, options: ManifestSettings) -> str:
+    """``; task 'rest' not found; tasks here: balloonanalogrisktask`` and the like."""
+    exists = bold_entities(func_dir, label)
+    if not any(exists.values()):
+        return "; no BOLD run of this participant in the fMRIPrep folder"
+    parts = []
+    for key in ("task", "space", "desc"):
+        wanted = getattr(options, key)
+        if exists[key] and wanted not in exists[key]:
+            parts.append(f"{key} '{wanted}' not found; {key}s here: {', '.join(exists[key])}")
+    return "; " + "; ".join(parts) if parts else ""
+
+
 def confounds_of(bold: Path) -> Path:
-    """The fMRIPrep confounds file of a preprocessed run."""
+    """The fMRIPrep confounds file of a preprocessed run (any ``desc-`` of the run)."""
     stem = re.sub(r"_space-[^_]+", "", bold.name)
     stem = re.sub(r"_res-[^_]+", "", stem)
-    stem = stem.split("_desc-preproc_bold")[0]
+    stem = re.split(r"_desc-[^_]+_bold", stem)[0]
     return bold.with_name(f"{stem}_desc-confounds_timeseries.tsv")
 
 
@@ -216,11 +242,13 @@ def discover(
             if first in missing
             else f"{len(ambiguous[first])} candidate files: {', '.join(ambiguous[first][:3])}"
         )
+        if "bold" in missing.get(first, []):
+            detail += _what_exists(func_dir, _label(first), options)
         raise UserError(
             f"{participants}: {len(problems)} participant(s) without exactly one file per input "
             f"(first: {first}, {detail})",
             expected="one GM map and one BOLD run (or ALFF map) per participant",
-            fix="choose with --task/--space/--res/--run/--gm, or pass --drop-incomplete to "
+            fix="choose with --task/--space/--desc/--res/--run/--gm, or pass --drop-incomplete to "
             "leave them out",
         )
     manifest = pd.DataFrame([r for r in rows if r["participant_id"] not in problems])

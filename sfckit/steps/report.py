@@ -121,17 +121,15 @@ def build_report(
     findings = _prose(context, [s.results for s in ran])
     folder = out_path.parent
     if findings:
-        blocks = []
-        for title, sentences in findings:
-            blocks += [{"kind": "heading", "text": title}, text(" ".join(sentences))]
-        add("results", "Results (generated from the files of this run)", blocks)
+        add("results", "Results (generated from the files of this run)", _blocks(findings))
         _write_markdown("Results", findings, [], folder / RESULTS_FILE)
     if methods:
-        blocks = []
-        for title, sentences in methods:
-            blocks += [{"kind": "heading", "text": title}, text(" ".join(sentences))]
-        blocks.append({"kind": "list", "items": context.references()})
-        add("methods", "Methods (generated from the files of this run)", blocks)
+        references = {"kind": "list", "items": context.references()}
+        add(
+            "methods",
+            "Methods (generated from the files of this run)",
+            [*_blocks(methods), references],
+        )
         _write_markdown("Methods", methods, context.references(), folder / METHODS_FILE)
 
     tripod = checklist(context.layout, [s.evidence for s in steps if s.evidence is not None])
@@ -182,6 +180,16 @@ def _prose(context: Any, declared: list[Any]) -> list[tuple[str, list[str]]]:
         if sentences:
             written.append((prose.title, sentences))
     return written
+
+
+def _blocks(subsections: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
+    """A heading and a paragraph per subsection."""
+    from sfckit.report.blocks import text
+
+    blocks: list[dict[str, Any]] = []
+    for title, sentences in subsections:
+        blocks += [{"kind": "heading", "text": title}, text(" ".join(sentences))]
+    return blocks
 
 
 def _write_markdown(

@@ -153,3 +153,22 @@ def test_binary_or_non_utf8_participants_table_is_one_line(tmp_path, capsys, con
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "participants table cannot be parsed" in err
     assert "Traceback" not in err and not (tmp_path / "m.tsv").exists()
+
+
+def test_a_wrong_task_lists_the_tasks_that_exist_and_desc_chooses_the_run(tmp_path):
+    tree = make_tree(tmp_path)
+    common = {"func_dir": tree["fmriprep"], "anat_dir": tree["cat12"]}
+    with pytest.raises(UserError) as caught:
+        discover(tree["participants"], **common, options=ManifestSettings(task="balloon"))
+    message = str(caught.value)
+    assert "task 'balloon' not found; tasks here: rest" in message and "--desc" in message
+    for preproc in tree["fmriprep"].rglob("*_res-2_desc-preproc_bold.nii.gz"):
+        aroma = preproc.name.replace("desc-preproc", "desc-smoothAROMAnonaggr")
+        touch_nifti(preproc.with_name(aroma), (4, 5, 6, 8))
+    options = ManifestSettings(desc="smoothAROMAnonaggr", res="2")
+    table = discover(tree["participants"], **common, options=options).manifest
+    assert table["bold"].str.endswith("_desc-smoothAROMAnonaggr_bold.nii.gz").all()
+    # the run's confounds are found whatever its desc
+    assert table["confounds"].str.endswith("_desc-confounds_timeseries.tsv").all()
+    with pytest.raises(UserError, match="desc 'aroma' not found; descs here: preproc"):
+        discover(tree["participants"], **common, options=ManifestSettings(desc="aroma"))
