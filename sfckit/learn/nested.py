@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
 
@@ -254,15 +253,58 @@ def fit_outer_fold(
         threshold=threshold,
     )
     if importance:
+        result.selected = fitted_pipeline(best).named_steps["select"].get_support()
         if len(np.unique(y[test])) == 2:
-            drop = permutation_importance(
-                best, X[test], y[test], scoring="roc_auc", n_repeats=1, random_state=seed
+            # a region the fold's selection dropped cannot change a prediction: its
+            # importance is exactly 0 without permuting it (side columns - confounds,
+            # site - follow the regions and are always permuted)
+            used = np.r_[result.selected, np.ones(X.shape[1] - result.selected.size, bool)]
+            result.importance = permutation_drops(
+                best, X[test], y[test], columns=np.flatnonzero(used), seed=seed
             )
-            result.importance = drop.importances_mean
         else:
             result.importance = np.full(X.shape[1], np.nan)
-        result.selected = fitted_pipeline(best).named_steps["select"].get_support()
     return result
+
+
+def permutation_drops(
+    estimator: Any, X: np.ndarray, y: np.ndarray, *, columns: np.ndarray, seed: int
+) -> np.ndarray:
+    """Permutation importance (drop in AUC, one permutation) of ``columns``; 0 elsewhere.
+
+    The same numbers as scikit-learn's ``permutation_importance(..., scoring="roc_auc",
+    n_repeats=1, random_state=seed)`` for the columns given, which it cannot restrict itself
+    to: written out so that the regions a fold's model does not use are not scored (a third
+    of the cross-validation's time went to permuting them). Tested equal to it.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        The fold's tuned pipeline.
+    X, y : ndarray
+        The outer test rows and their labels.
+    columns : ndarray of int
+        The columns to permute.
+    seed : int
+        As scikit-learn's ``random_state``: one seed drawn from it serves every column.
+
+    Returns
+    -------
+    ndarray of shape (X.shape[1],)
+    """
+    from sklearn.metrics import get_scorer
+
+    scorer = get_scorer("roc_auc")
+    column_seed = np.random.RandomState(seed).randint(np.iinfo(np.int32).max + 1)
+    baseline = scorer(estimator, X, y)
+    drops = np.zeros(X.shape[1])
+    for column in columns:
+        order = np.arange(X.shape[0])
+        np.random.RandomState(column_seed).shuffle(order)
+        permuted = X.copy()
+        permuted[:, column] = X[order, column]
+        drops[column] = baseline - scorer(estimator, permuted, y)
+    return drops
 
 
 def nested_cv(

@@ -311,3 +311,26 @@ def test_learning_curve_cuts_training_sets_only(reference_study, tmp_path):
     )
     with pytest.raises(ValueError, match="fractions must lie in"):
         ClassifySettings(positive="TRD", negative="nTRD", learning_curve=(1.5,))
+
+
+def test_permutation_drops_equal_scikit_learn_and_unused_columns_are_exactly_zero():
+    from sklearn.feature_selection import SelectKBest, f_classif
+    from sklearn.inspection import permutation_importance
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from sfckit.learn.nested import permutation_drops
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(120, 12))
+    y = (X[:, 0] + 0.7 * X[:, 3] + rng.normal(size=120) > 0).astype(int)
+    fitted = make_pipeline(SelectKBest(f_classif, k=4), LogisticRegression()).fit(X, y)
+    reference = permutation_importance(
+        fitted, X, y, scoring="roc_auc", n_repeats=1, random_state=3
+    ).importances_mean
+    ours = permutation_drops(fitted, X, y, columns=np.arange(12), seed=3)
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-12)
+    used = fitted.named_steps["selectkbest"].get_support()
+    assert (reference[~used] == 0).all()  # what lets the folds skip those columns
+    only_used = permutation_drops(fitted, X, y, columns=np.flatnonzero(used), seed=3)
+    np.testing.assert_allclose(only_used, reference, rtol=0, atol=1e-12)
