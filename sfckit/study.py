@@ -476,10 +476,11 @@ def _nearest_hint(value: str, known: list[str]) -> str:
 def _manifest_header(path: Path) -> list[str]:
     """The columns of the manifest as its first line names them (not the columns the reader
     adds, such as resolved image paths)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return [c.strip() for c in handle.readline().rstrip("\n").split("\t") if c.strip()]
-    except (OSError, UnicodeDecodeError):
+    from sfckit.io.tables import read_tsv
+
+    try:  # the manifest was read once already (read_manifest), so it parses
+        return [str(c) for c in read_tsv(path, nrows=0).columns]
+    except (OSError, UnicodeDecodeError, ValueError):
         return []
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
+from sfckit.io.tables import read_tsv
 from sfckit.report.blocks import read_json
 from sfckit.report.references import REFERENCES
 
@@ -125,6 +127,13 @@ class ReportContext:
         if self.manifest_path is None:
             return None
         return read_manifest(self.manifest_path, check_files=False).clinical()
+
+    @cached_property
+    def primary_sfc(self) -> pd.DataFrame | None:
+        """The primary atlas's ``sfc.tsv`` (read once, shared by the sections that draw from
+        it; None when absent)."""
+        path = self.layout.features(self.primary or "") / layout.SFC
+        return read_tsv(path) if self.primary and path.is_file() else None
 
     def group_order(self) -> list[str]:
         """The groups in the order of the stats settings (else of the manifest)."""

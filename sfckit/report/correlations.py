@@ -51,14 +51,15 @@ def correlation_blocks(context: ReportContext) -> Blocks | None:
                 "two separate p-values)",
             )
         )
+    sfc = context.primary_sfc
     sfc_path = context.layout.features(context.primary or "") / layout.SFC
-    if context.clinical is not None and sfc_path.is_file() and len(significant):
+    if context.clinical is not None and sfc is not None and len(significant):
         from sfckit.stats.correlations import group_partial_residuals
         from sfckit.stats.design import align_features
 
         parameters = context.parameters(context.layout.correlations)
         features, clinical = align_features(
-            read_tsv(sfc_path),
+            sfc,
             context.clinical,
             features_source=str(sfc_path),
             clinical_source="manifest",

@@ -81,9 +81,9 @@ def group_blocks(context: ReportContext) -> Blocks | None:
             "Post-hoc contrasts of adjusted means (Holm within region)",
         )
     )
-    sfc_path = context.layout.features(context.primary) / layout.SFC
-    if context.clinical is not None and sfc_path.is_file():
-        sfc = read_tsv(sfc_path).set_index("participant_id")
+    table = context.primary_sfc
+    if context.clinical is not None and table is not None:
+        sfc = table.set_index("participant_id")
         adjusted, label = _adjusted(context, sfc, significant["region"].head(MAX_REGION_FIGURES))
         groups = context.clinical.set_index("participant_id")["group"].reindex(sfc.index)
         images = []
@@ -144,10 +144,10 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
     if context.primary is None:
         return None
     features = context.layout.features(context.primary)
-    sfc_path = features / layout.SFC
-    if not sfc_path.is_file():
+    table = context.primary_sfc
+    if table is None:
         return None
-    sfc = read_tsv(sfc_path).set_index("participant_id")
+    sfc = table.set_index("participant_id")
     regions = [r for r in context.facts.get("significant_regions", []) if r in sfc.columns]
     regions_table = features / layout.REGIONS
     blocks = []

@@ -15,13 +15,8 @@ from sfckit.report.tables import display_table
 
 def outcome_blocks(context: ReportContext) -> Blocks | None:
     """Every outcome model's discrimination beside the group-only comparator."""
-    root = context.layout.outcomes_root
-    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     rows = []
-    for folder in folders:
-        metrics = _json(folder / layout.METRICS)
-        if metrics is None:
-            continue
+    for metrics in _outcomes(context):
         survival = "c_index" in metrics
         rows.append(
             {

@@ -41,8 +41,7 @@ def tms_blocks(context: ReportContext) -> Blocks | None:
         return None
     targets = read_tsv(folder / layout.TMS_TARGETS)
     reliable = int(targets["reliable"].sum())
-    description = blocks.read_json(folder / layout.DESCRIPTION) or {}
-    parameters = (description.get("GeneratedBy") or [{}])[0].get("Parameters", {})
+    parameters = context.parameters(folder)
     threshold = parameters.get("reliable_distance", "the stated")
     content = [
         blocks.text(NOTICE),

@@ -22,6 +22,7 @@ from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
 from sfckit.io.tables import read_tsv
 from sfckit.report.blocks import read_json
+from sfckit.report.context import provenance_parameters
 
 REPORTED, NOT_REPORTED = "reported", "not reported"
 NOT_APPLICABLE, FOR_AUTHOR = "not applicable", "for the author"
@@ -191,7 +192,7 @@ def _data_items(results: Layout) -> dict[str, tuple[str, str]]:
     extractions = [p for p in extractions if p.parent.name != layout.SEARCHLIGHT]
     if extractions:
         where = relative_path(results, extractions[0])
-        parameters = (read_json(extractions[0]).get("GeneratedBy") or [{}])[0].get("Parameters", {})
+        parameters = provenance_parameters(extractions[0].parent)
         qc = extractions[0].parent / layout.QC
         items["7"] = (
             REPORTED,

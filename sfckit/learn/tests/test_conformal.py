@@ -136,17 +136,21 @@ def test_site_conditional_sets_keep_coverage_at_every_site():
     assert (unknown["calibrated_on"] == "all sites").all()
 
 
+SITE_CONDITIONAL = TrainSettings(
+    positive="TRD",
+    negative="nTRD",
+    model="logistic",
+    inner=3,
+    conformal_fraction=0.5,
+    site_column="site",
+)
+
+
 def test_train_records_sites_and_score_uses_the_manifest(reference_study, tmp_path):
     manifest, features = reference_study
-    settings = TrainSettings(
-        positive="TRD",
-        negative="nTRD",
-        model="logistic",
-        inner=3,
-        conformal_fraction=0.5,
-        site_column="site",
+    metadata = train_model(
+        features / "sfc.tsv", manifest, tmp_path / "m.skops", settings=SITE_CONDITIONAL
     )
-    metadata = train_model(features / "sfc.tsv", manifest, tmp_path / "m.skops", settings=settings)
     record = metadata["conformal"]
     assert len(record["sites"]) == len(record["labels"])
     scores = score_participants(
@@ -181,15 +185,7 @@ def test_participants_of_an_uncalibrated_site_are_warned_counted_and_marked(
     import json
 
     manifest, features = reference_study
-    settings = TrainSettings(
-        positive="TRD",
-        negative="nTRD",
-        model="logistic",
-        inner=3,
-        conformal_fraction=0.5,
-        site_column="site",
-    )
-    train_model(features / "sfc.tsv", manifest, tmp_path / "m.skops", settings=settings)
+    train_model(features / "sfc.tsv", manifest, tmp_path / "m.skops", settings=SITE_CONDITIONAL)
     card = (tmp_path / "m.skops.card.md").read_text()
     assert "Sites with their own calibration: siteA, siteB" in card
     new_site = read_tsv(manifest)
