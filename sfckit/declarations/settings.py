@@ -379,12 +379,18 @@ class TreatmentRuleSettings(RegionalSettings):
         10, ge=4, description="chunks of the sequential evaluation (the first half only trains)"
     )
     bags: int = Field(40, ge=2, description="bootstrap bags of the benefit model")
+    rule: Literal["highest-benefit", "conservative"] = Field(
+        "highest-benefit",
+        description="highest-benefit: each patient gets the treatment with the largest "
+        "predicted benefit; conservative: the treatment best on average in the training folds "
+        "unless another beats it in --min-agreement of the bags",
+    )
     min_agreement: float = Field(
         0.95,
         gt=0.5,
         le=1,
-        description="share of bags in which a treatment must beat the best-on-average one to "
-        "be recommended instead",
+        description="conservative rule: share of bags in which a treatment must beat the "
+        "best-on-average one to be recommended instead",
     )
     trim: float = Field(
         0.05, gt=0, lt=0.5, description="propensities below this are raised to it (reported)"

@@ -1,27 +1,33 @@
-"""What if treatments were tried in the order the rule predicts? (a model-based what-if)
+"""What if treatments were tried in the order the rule predicts? (a what-if)
 
-STAR*D-like care tries next steps one after another until remission. For every patient
-the outcome models give a remission probability under each treatment,
-``p_a = baseline + benefit_a`` (the reference treatment's outcome model plus the
-DR-learner's predicted benefit, clipped to [0.01, 0.99]). Assuming the chances at
-successive steps are independent given the patient's covariates — an assumption the data
-cannot check, which is why this is a what-if and not an estimate — a sequence
-``a_1, ..., a_K`` gives
+STAR*D-like care tries next steps one after another until remission. Assuming the chances
+at successive steps are independent given the patient's covariates — an assumption
+single-step data cannot check, which is why this is a what-if and not an estimate of a
+sequential trial — a sequence ``a_1, ..., a_K`` with remission probabilities ``p_a`` gives
 
 - expected failed steps ``sum_j prod_{i<=j} (1 - p_{a_i})``;
 - probability of remission by the end ``1 - prod_i (1 - p_{a_i})``;
 - expected weeks in treatment ``step_weeks * (1 + sum_{j<K} prod_{i<=j} (1 - p_{a_i}))``
   (every step is tried until remission or the end of the sequence).
 
-The rule's sequence orders treatments by predicted remission (highest first); the usual
-sequence is fixed. Uncertainty: each of ``n_resamples`` replicates draws one bootstrap bag
-of the benefit model (model uncertainty) and resamples the patients (sampling uncertainty).
+The rule's sequence orders treatments by the cross-fitted predicted remission (reference
+outcome model plus predicted benefit, highest first); the usual sequence is fixed. Both are
+evaluated with the patients' cross-fitted AIPW scores ``Γ_a`` in place of ``p_a``: a
+sequence names every treatment at most once and a patient received only one, so the
+correction terms of different treatments never multiply, and the mean of
+``prod_i (1 - Γ_{a_i})`` equals ``prod_i (1 - p_{a_i})`` up to products of two
+outcome-model errors (the doubly-robust one-step estimator of the product). The point and
+its 95 % interval (mean ± 1.96 SE) come from this one estimator, the one that also gives
+the rule's value: the SE combines the patients' sampling variance with the spread over the
+orders each bootstrap bag of the benefit model would give (as the rule's value does), and
+the outcome models' own errors are not assumed away.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from sfckit.errors import UserError
 
@@ -34,7 +40,8 @@ def expected_course(
     Parameters
     ----------
     probabilities : ndarray, shape (n, treatments)
-        Remission probability of every patient under every treatment.
+        Remission probability of every patient under every treatment (or AIPW scores,
+        whose means give the doubly-robust estimate; see the module docstring).
     order : ndarray of int, shape (n, steps)
         The treatments tried, in order, per patient.
     step_weeks : float
@@ -61,70 +68,76 @@ def sequence_order(treatments: list[str], sequence: list[str] | tuple[str, ...])
 
 
 def what_if(
-    baseline: np.ndarray,
-    benefit_draws: np.ndarray,
+    scores: np.ndarray,
+    predicted: np.ndarray,
     *,
     treatments: list[str],
     usual_sequence: list[str] | tuple[str, ...],
     step_weeks: float,
-    n_resamples: int,
-    seed: int,
+    predicted_draws: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The rule's sequence against the usual one: means with 95 % intervals.
+    """The rule's sequence against the usual one: doubly-robust means with 95 % intervals.
 
     Parameters
     ----------
-    baseline : ndarray, shape (n,)
-        Predicted remission under the reference treatment.
-    benefit_draws : ndarray, shape (bags, n, treatments)
-        Bootstrap bags of the predicted benefit over the reference (0 for the reference).
+    scores : ndarray, shape (n, treatments)
+        Cross-fitted AIPW scores of every patient under every treatment.
+    predicted : ndarray, shape (n, treatments)
+        Cross-fitted predicted remission under every treatment (orders the rule's sequence).
     treatments : list of str
-        Treatment names (the columns of ``benefit_draws``).
+        Treatment names (the columns of both arrays).
     usual_sequence : sequence of str
         The fixed order of usual care.
     step_weeks : float
         Length of one treatment step.
-    n_resamples : int
-        Replicates of the interval (one bag and one patient bootstrap each).
-    seed : int
-        Random seed of the replicates.
+    predicted_draws : ndarray, shape (bags, n, treatments), optional
+        ``predicted`` from each bootstrap bag of the benefit model; the spread of the
+        rule's values over their orders is added to the SE.
 
     Returns
     -------
     DataFrame
         Rows ``rule sequence``, ``usual sequence`` and ``rule - usual``; columns
-        ``<measure>``, ``<measure>_ci_low``, ``<measure>_ci_high`` for failed steps,
-        remission by the end and weeks.
+        ``<measure>``, ``<measure>_se``, ``<measure>_ci_low``, ``<measure>_ci_high`` for
+        failed steps, remission by the end and weeks. Remission by the end is the same for
+        both sequences (each tries every treatment), so its difference is left empty.
     """
-    usual = sequence_order(treatments, usual_sequence)
-    n = len(baseline)
+    usual = np.tile(sequence_order(treatments, usual_sequence), (len(scores), 1))
 
-    def courses(draw: np.ndarray, rows: np.ndarray) -> dict[str, dict[str, float]]:
-        probabilities = np.clip(baseline[rows, None] + draw[rows], 0.01, 0.99)
-        rule_order = np.argsort(-probabilities, axis=1, kind="stable")
-        fixed = np.tile(usual, (len(rows), 1))
-        rule = expected_course(probabilities, rule_order, step_weeks=step_weeks)
-        care = expected_course(probabilities, fixed, step_weeks=step_weeks)
-        return {
-            "rule sequence": {k: float(v.mean()) for k, v in rule.items()},
-            "usual sequence": {k: float(v.mean()) for k, v in care.items()},
-            "rule - usual": {k: float((rule[k] - care[k]).mean()) for k in rule},
-        }
+    def rule_course(order_by: np.ndarray) -> dict[str, np.ndarray]:
+        order = np.argsort(-order_by, axis=1, kind="stable")
+        return expected_course(scores, order, step_weeks=step_weeks)
 
-    point = courses(benefit_draws.mean(axis=0), np.arange(n))
-    rng = np.random.default_rng([seed, 31])
-    replicates = [
-        courses(benefit_draws[rng.integers(0, len(benefit_draws))], rng.integers(0, n, n))
-        for _ in range(n_resamples)
-    ]
+    rule = rule_course(predicted)
+    care = expected_course(scores, usual, step_weeks=step_weeks)
+    per_patient = {
+        "rule sequence": rule,
+        "usual sequence": care,
+        "rule - usual": {k: rule[k] - care[k] for k in rule if k != "remitted_by_end"},
+    }
+    bag_means = (
+        [{k: float(v.mean()) for k, v in rule_course(draw).items()} for draw in predicted_draws]
+        if predicted_draws is not None and len(predicted_draws) > 1
+        else []
+    )
+    z = stats.norm.ppf(0.975)
     rows = []
-    for policy, values in point.items():
+    for policy, measures in per_patient.items():
         row: dict[str, object] = {"policy": policy}
-        for measure, value in values.items():
-            spread = [r[policy][measure] for r in replicates]
+        for measure in rule:
+            values = measures.get(measure)
+            if values is None:
+                row.update({measure: np.nan, f"{measure}_se": np.nan})
+                row.update({f"{measure}_ci_low": np.nan, f"{measure}_ci_high": np.nan})
+                continue
+            mean = float(values.mean())
+            se = float(values.std(ddof=1) / np.sqrt(len(values)))
+            if policy != "usual sequence" and bag_means:
+                se = float(np.hypot(se, np.std([b[measure] for b in bag_means], ddof=1)))
             # rounded so that sums of probabilities that cancel print as 0, not 1e-19
-            row[measure] = round(value, 12)
-            row[f"{measure}_ci_low"] = round(float(np.quantile(spread, 0.025)), 12)
-            row[f"{measure}_ci_high"] = round(float(np.quantile(spread, 0.975)), 12)
+            row[measure] = round(mean, 12)
+            row[f"{measure}_se"] = round(se, 12)
+            row[f"{measure}_ci_low"] = round(mean - z * se, 12)
+            row[f"{measure}_ci_high"] = round(mean + z * se, 12)
         rows.append(row)
     return pd.DataFrame(rows)

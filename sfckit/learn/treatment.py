@@ -8,10 +8,13 @@ received and a binary outcome (remission), this module
    ``Γ_ia = μ_a(x_i) + 1[A_i = a] (y_i - μ_a(x_i)) / e_a(x_i)`` from outcome models ``μ_a``
    and propensities ``e_a``, regressed on the covariates (bagged ridge, whose bootstrap
    spread is the per-patient uncertainty);
-2. recommends the treatment with the largest predicted benefit;
-3. estimates the value (expected remission rate) of that rule, of usual care, of
-   everyone-gets-X and of the rule learnt without imaging, by AIPW with influence-function
-   confidence intervals;
+2. recommends the treatment with the largest predicted benefit (``rule="highest-benefit"``,
+   the default) or, conservatively, keeps the treatment best on average in the training
+   folds unless another beats it in ``min_agreement`` of the bags (``rule="conservative"``);
+3. estimates the value (expected remission rate) of the delivered recommendations, of usual
+   care, of everyone-gets-X, of the best single treatment and of the rule learnt without
+   imaging, by AIPW on the same cross-fitting folds, with influence-function confidence
+   intervals;
 4. tests for heterogeneity: the best-linear-predictor calibration test (Chernozhukov et
    al. 2018; grf's ``test_calibration``) and the rank-weighted average treatment effect
    (RATE: AUTOC and Qini; Yadlowsky et al. 2021) with a bootstrap standard error, and the
@@ -19,10 +22,14 @@ received and a binary outcome (remission), this module
 
 Everything is cross-fitted: for each outer fold the rule is learnt from the other folds
 only (their pseudo-outcomes themselves come from an inner cross-fit), and the fold's
-patients are scored with nuisance models fitted without them. The DR-learner is written
-here rather than taken from EconML so that the nested cross-fitting, known trial
-propensities and the bagged uncertainty fit one loop; its estimates are tested against
-EconML's ``DRLearner``.
+patients are scored with nuisance models fitted without them. The recommendations of those
+fold rules are what the step writes and what the policy values evaluate: one rule. The
+heterogeneity tests, which are about the learner rather than the delivered rule, use a
+sequential evaluation (rules learnt on earlier chunks score later ones) because their
+permutation p-values need priorities independent of the scored patients' data. The
+DR-learner is written here rather than taken from EconML so that the nested cross-fitting,
+known trial propensities and the bagged uncertainty fit one loop; its estimates are tested
+against EconML's ``DRLearner``.
 """
 
 from __future__ import annotations
@@ -64,7 +71,8 @@ class Predictions:
     benefit: dict[str, np.ndarray]  # feature set -> predicted benefit over the reference
     benefit_sd: dict[str, np.ndarray]  # feature set -> bootstrap SD of that benefit
     recommended: dict[str, np.ndarray]  # feature set -> index of the recommended treatment
-    agreement: dict[str, np.ndarray]  # feature set -> share of bags where it beats the default
+    agreement: dict[str, np.ndarray]  # feature set -> share of bags where it is the best
+    kept_default: dict[str, np.ndarray]  # feature set -> conservative rule kept best_single
     best_single: np.ndarray  # the treatment best on average in the data the rule learnt from
     received: np.ndarray
     outcome: np.ndarray
@@ -77,9 +85,9 @@ class RuleResult:
     """Results of :func:`learn_treatment_rule`.
 
     ``cross_fitted`` covers every patient (each from the fold models that did not see
-    them): the per-patient recommendations. ``evaluation`` covers the patients of the
-    sequentially evaluated chunks (each scored by rules learnt from earlier chunks only):
-    policy values, heterogeneity tests and their confidence intervals.
+    them): the delivered recommendations, their policy values and the what-if.
+    ``evaluation`` covers the patients of the sequentially evaluated chunks (each scored by
+    rules learnt from earlier chunks only): the heterogeneity tests.
     """
 
     treatments: list[str]
@@ -238,18 +246,33 @@ def _bagged_benefit(
 
 
 def recommend(
-    draws: np.ndarray, default: int, min_agreement: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The treatment with the largest mean predicted benefit, if it beats ``default`` (the
-    treatment best on average in the training data) in at least ``min_agreement`` of the
-    bootstrap bags; ``default`` otherwise. Returns the choice and that agreement."""
-    mean = draws.mean(axis=0)
-    candidate = mean.argmax(axis=1)
-    beats = (draws - draws[:, :, [default]] > 0).mean(axis=0)
-    agreement = beats[np.arange(len(candidate)), candidate]
-    confident = (candidate == default) | (agreement >= min_agreement)
-    chosen = np.where(confident, candidate, default)
-    return chosen, np.where(chosen == default, 1.0, agreement)
+    draws: np.ndarray, default: int, *, rule: str, min_agreement: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each patient's treatment from bagged benefit predictions (bags x patients x arms).
+
+    ``highest-benefit``: the treatment with the largest mean predicted benefit (the
+    ``benefit_*`` columns; the reference's is 0). ``conservative``: that treatment only if
+    it beats ``default`` (best on average in the training folds) in at least
+    ``min_agreement`` of the bags, ``default`` otherwise.
+
+    Returns
+    -------
+    chosen : ndarray of int
+        The recommended treatment.
+    agreement : ndarray of float
+        Share of the bags in which the recommended treatment has the largest benefit.
+    kept_default : ndarray of bool
+        The conservative rule kept ``default`` although another had the largest mean.
+    """
+    candidate = draws.mean(axis=0).argmax(axis=1)
+    chosen = candidate
+    if rule == "conservative":
+        beats = (draws - draws[:, :, [default]] > 0).mean(axis=0)
+        confident = beats[np.arange(len(candidate)), candidate] >= min_agreement
+        chosen = np.where((candidate == default) | confident, candidate, default)
+    best_in_bag = draws.argmax(axis=2)
+    agreement = (best_in_bag == chosen[None, :]).mean(axis=0)
+    return chosen, agreement, chosen != candidate
 
 
 def _one_fold(
@@ -311,13 +334,16 @@ def _one_fold(
             bags=settings.bags,
             seed=settings.seed + 2000 + fold + (100 if kind == "sequential" else 0),
         )
-        chosen, agreement = recommend(draws, default, settings.min_agreement)
+        chosen, agreement, kept = recommend(
+            draws, default, rule=settings.rule, min_agreement=settings.min_agreement
+        )
         result[name] = (
             draws.mean(axis=0),
             draws.std(axis=0, ddof=1),
             chosen,
             agreement,
             draws.astype(np.float32),
+            kept,
         )
     return result
 
@@ -362,6 +388,7 @@ def _collect(
         benefit_sd={n: np.vstack([fold[n][1] for fold in folds]) for n in feature_sets},
         recommended={n: np.concatenate([fold[n][2] for fold in folds]) for n in feature_sets},
         agreement={n: np.concatenate([fold[n][3] for fold in folds]) for n in feature_sets},
+        kept_default={n: np.concatenate([fold[n][5] for fold in folds]) for n in feature_sets},
         best_single=np.concatenate([np.full(len(f["test"]), f["default"]) for f in folds]),
         received=received[rows],
         outcome=outcome[rows],
@@ -444,38 +471,60 @@ def learn_treatment_rule(
     )
 
 
-def _estimate(name: str, values: np.ndarray, chunk: np.ndarray) -> dict:
-    """Mean of per-patient values with the martingale SE: within-chunk variances only
-    (each chunk's rule is fixed given the earlier chunks)."""
+def _estimate(name: str, values: np.ndarray, chunk: np.ndarray, rule_spread: float = 0.0) -> dict:
+    """Mean of per-patient values; its SE combines the within-fold variances (each fold's
+    rule is fixed given the other folds) with ``rule_spread``, the SD of the value over the
+    rules learnt from the bootstrap bags (see :func:`policy_values`)."""
     variance = sum((chunk == c).sum() * values[chunk == c].var(ddof=1) for c in np.unique(chunk))
-    estimate, se = float(values.mean()), float(np.sqrt(variance) / len(values))
+    sampling_se = float(np.sqrt(variance) / len(values))
+    estimate, se = float(values.mean()), float(np.hypot(sampling_se, rule_spread))
     z = stats.norm.ppf(0.975)
     return {
         "policy": name,
         "value": estimate,
         "se": se,
+        "se_rule": float(rule_spread),
         "ci_low": estimate - z * se,
         "ci_high": estimate + z * se,
         "n": len(values),
     }
 
 
+def bag_rule_values(predictions: Predictions, name: str) -> np.ndarray:
+    """AIPW value of the rule each bootstrap bag alone would deliver (its largest predicted
+    benefit per patient), one per bag: how much the value depends on which rule the data
+    happened to teach."""
+    rows = np.arange(len(predictions.rows))
+    best = predictions.benefit_draws[name].argmax(axis=2)
+    return np.array([predictions.scores[rows, chosen].mean() for chosen in best])
+
+
 def policy_values(result: RuleResult) -> pd.DataFrame:
-    """Value (expected remission rate) of each rule with 95 % CIs (sequential evaluation).
+    """Value (expected remission rate) of each policy with 95 % CIs, by AIPW on the
+    cross-fitting folds: the rules evaluated are the recommendations delivered.
 
     Rows: each learnt rule, usual care (the observed remission rate), the best single
-    treatment (the one best on average in the data each rule learnt from, so chosen as
-    out-of-sample as the rules are), everyone-gets-X for each treatment, and paired contrasts
-    ``A - B``: each rule against usual care and the best single treatment, and the first
-    rule (imaging) against the second (clinical only). Everyone-gets-X picked afterwards as
-    the largest of its rows would carry a winner's bias; the contrasts use the best single
-    treatment instead.
+    treatment (the one best on average in the training folds of each patient's fold, so
+    chosen as out-of-sample as the rules are; ``arm`` names it), everyone-gets-X for each
+    treatment, and paired contrasts ``A - B``: each rule against usual care and the best
+    single treatment, and the first rule (imaging) against the second (clinical only).
+    Everyone-gets-X picked afterwards as the largest of its rows would carry a winner's
+    bias; the contrasts use the best single treatment instead.
+
+    A rule's SE adds to the patients' sampling variance the variance of the value over the
+    rules of the bootstrap bags (``se_rule``). The folds' rules are learnt from each
+    other's patients, so their errors are correlated; when no treatment is better for
+    anyone, a within-fold SE alone was 1.2-1.3 times too small (docs/DECISIONS.md), and the
+    bag spread measures exactly that sensitivity of the rule to the training data.
     """
-    evaluation = result.evaluation
+    evaluation = result.cross_fitted
     rows = np.arange(len(evaluation.rows))
     per_patient = {
         f"rule ({name})": evaluation.scores[rows, chosen]
         for name, chosen in evaluation.recommended.items()
+    }
+    per_bag = {
+        f"rule ({name})": bag_rule_values(evaluation, name) for name in evaluation.recommended
     }
     per_patient["usual care"] = evaluation.outcome.astype(float)
     per_patient["best single treatment"] = evaluation.scores[rows, evaluation.best_single]
@@ -484,26 +533,30 @@ def policy_values(result: RuleResult) -> pd.DataFrame:
     chunk = evaluation.chunk
     arms = {f"all {treatment}": treatment for treatment in result.treatments}
     arms["best single treatment"] = _best_single_arms(result)
+
+    def spread(values: np.ndarray | None) -> float:
+        return 0.0 if values is None else float(np.std(values, ddof=1))
+
     table = [
-        {**_estimate(name, values, chunk), "arm": arms.get(name, "")}
+        {**_estimate(name, values, chunk, spread(per_bag.get(name))), "arm": arms.get(name, "")}
         for name, values in per_patient.items()
     ]
-    rules = [name for name in per_patient if name.startswith("rule (")]
+    rules = list(per_bag)
     for rule in rules:
         for other in ("usual care", "best single treatment"):
-            table.append(
-                _estimate(f"{rule} - {other}", per_patient[rule] - per_patient[other], chunk)
-            )
+            difference = per_patient[rule] - per_patient[other]
+            table.append(_estimate(f"{rule} - {other}", difference, chunk, spread(per_bag[rule])))
     if len(rules) > 1:
         difference = per_patient[rules[0]] - per_patient[rules[1]]
-        table.append(_estimate(f"{rules[0]} - {rules[1]}", difference, chunk))
+        paired = spread(per_bag[rules[0]] - per_bag[rules[1]])
+        table.append(_estimate(f"{rules[0]} - {rules[1]}", difference, chunk, paired))
     return pd.DataFrame(table)
 
 
 def _best_single_arms(result: RuleResult) -> str:
-    """The arm(s) that were best on average in the training data of the evaluated
-    patients (``ect``, or ``ect for 60 patients, rtms for 51`` when it changed)."""
-    evaluation = result.evaluation
+    """The arm(s) that were best on average in the training folds of the patients
+    (``ect``, or ``ect for 60 patients, rtms for 51`` when it changed between folds)."""
+    evaluation = result.cross_fitted
     counts = pd.Series(np.asarray(result.treatments)[evaluation.best_single]).value_counts()
     if len(counts) == 1:
         return str(counts.index[0])

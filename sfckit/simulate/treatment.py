@@ -10,9 +10,11 @@ scale,
   region) benefit, coupled ones are harmed
 - ECT: ``p0 + h * 0.2 * tanh(z(severity))``: the most severe benefit
 
-where ``h`` is the heterogeneity (0 = the null: constant effects, so one treatment is best
-for everyone and no rule can beat it), severity is the baseline HAMD, chronicity the log
-illness duration and z() standardises among patients. Assignment is either randomised
+where ``h`` is the heterogeneity (0 = constant effects, so one treatment is best for
+everyone and no rule can beat it; with ``average_effects=False`` as well, the constants
+0.05 and 0.03 are dropped too: every arm equal, the null in which nothing beats usual
+care), severity is the baseline HAMD, chronicity the log illness duration and z()
+standardises among patients. Assignment is either randomised
 (equal chances, known propensities) or observational (chronic and severe patients move to
 rTMS and ECT more often, a multinomial logit recorded in ``truth.json``), which confounds a
 naive comparison of the treated groups.
@@ -41,7 +43,12 @@ def _standardised(values: np.ndarray) -> np.ndarray:
 
 
 def remission_probabilities(
-    *, sfc: np.ndarray, severity: np.ndarray, chronicity: np.ndarray, heterogeneity: float
+    *,
+    sfc: np.ndarray,
+    severity: np.ndarray,
+    chronicity: np.ndarray,
+    heterogeneity: float,
+    average_effects: bool = True,
 ) -> np.ndarray:
     """True remission probability of every patient under every treatment.
 
@@ -53,6 +60,9 @@ def remission_probabilities(
         Baseline severity (HAMD) and chronicity (log illness duration).
     heterogeneity : float
         ``h`` of the module docstring (0 = constant effects).
+    average_effects : bool
+        Keep the constant benefits of augmentation (0.05) and rTMS (0.03); without them and
+        with ``heterogeneity=0`` every treatment is equally good for everyone.
 
     Returns
     -------
@@ -61,10 +71,11 @@ def remission_probabilities(
     """
     z_sfc, z_severity, z_chronicity = map(_standardised, (sfc, severity, chronicity))
     base = 0.15 + 0.5 * expit(-1.0 * z_chronicity - 0.8 * z_severity)
+    shift = 1.0 if average_effects else 0.0
     effects = {
         "medication": np.zeros_like(base),
-        "augmentation": np.full_like(base, 0.05),
-        "rtms": 0.03 + heterogeneity * 0.2 * np.tanh(-z_sfc),
+        "augmentation": np.full_like(base, 0.05 * shift),
+        "rtms": 0.03 * shift + heterogeneity * 0.2 * np.tanh(-z_sfc),
         "ect": heterogeneity * 0.2 * np.tanh(z_severity),
     }
     return np.clip(np.column_stack([base + effects[t] for t in TREATMENTS]), 0.01, 0.99)
@@ -97,8 +108,10 @@ def simulate_treatments(
     assignment: str,
     heterogeneity: float,
     rng: np.random.Generator,
+    average_effects: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Draw each patient's treatment and remission.
+    """Draw each patient's treatment and remission (``average_effects``: see
+    :func:`remission_probabilities`).
 
     Returns
     -------
@@ -107,7 +120,11 @@ def simulate_treatments(
         remission probabilities) and ``propensities`` (n x treatments).
     """
     probabilities = remission_probabilities(
-        sfc=sfc, severity=severity, chronicity=chronicity, heterogeneity=heterogeneity
+        sfc=sfc,
+        severity=severity,
+        chronicity=chronicity,
+        heterogeneity=heterogeneity,
+        average_effects=average_effects,
     )
     propensities = assignment_probabilities(
         severity=severity, chronicity=chronicity, assignment=assignment

@@ -66,6 +66,41 @@ def _columns(clinical, settings: TreatmentRuleSettings, source: str):
     return clinical[settings.treatment_column], outcome, covariates
 
 
+def _recommendations(fitted, names, ids):
+    """``recommendations.tsv``: one row per patient, every column from the fold rule that
+    did not see the patient (columns are documented in docs/OUTPUTS.md)."""
+    import numpy as np
+    import pandas as pd
+
+    from sfckit.learn.treatment import CLINICAL, IMAGING
+
+    arms = np.asarray(names)
+    chosen = fitted.recommended[IMAGING]
+    reason = np.where(
+        fitted.kept_default[IMAGING],
+        "conservative: kept on " + arms[fitted.best_single] + ", best on average in the "
+        "training folds (the largest benefit was not sure enough)",
+        "largest predicted benefit",
+    )
+    table = pd.DataFrame(
+        {
+            "participant_id": ids[fitted.rows],
+            "received": arms[fitted.received],
+            "outcome": fitted.outcome,
+            "recommended": arms[chosen],
+            "reason": reason,
+            "agreement": fitted.agreement[IMAGING].round(3),
+            "fold": fitted.chunk + 1,
+            "recommended_clinical_only": arms[fitted.recommended[CLINICAL]],
+            "predicted_remission_" + names[0]: fitted.baseline.round(6),
+        }
+    )
+    for arm, name in enumerate(names[1:], start=1):
+        table[f"benefit_{name}"] = fitted.benefit[IMAGING][:, arm]
+        table[f"benefit_{name}_sd"] = fitted.benefit_sd[IMAGING][:, arm]
+    return table.sort_values("participant_id")
+
+
 @staged
 def run(
     inputs: Mapping[str, Any],
@@ -154,21 +189,7 @@ def run(
             stacklevel=2,
         )
     fitted = result.cross_fitted
-    ids = features.index[usable][fitted.rows]
-    recommendations = pd.DataFrame(
-        {
-            "participant_id": ids,
-            "received": np.asarray(names)[fitted.received],
-            "outcome": fitted.outcome,
-            "recommended": np.asarray(names)[fitted.recommended[IMAGING]],
-            "agreement": fitted.agreement[IMAGING].round(3),
-            "recommended_clinical_only": np.asarray(names)[fitted.recommended[CLINICAL]],
-        }
-    )
-    for arm, name in enumerate(names[1:], start=1):
-        recommendations[f"benefit_{name}"] = fitted.benefit[IMAGING][:, arm]
-        recommendations[f"benefit_{name}_sd"] = fitted.benefit_sd[IMAGING][:, arm]
-    recommendations = recommendations.sort_values("participant_id")
+    recommendations = _recommendations(fitted, names, features.index[usable])
     toc = pd.concat(
         [
             rules.toc_curve(result, name, arm)
@@ -182,26 +203,19 @@ def run(
         *[t for t in treatment.value_counts().index if t != names[0]],
     ]
     sequence = what_if(
-        fitted.baseline,
-        fitted.benefit_draws[IMAGING],
+        fitted.scores,
+        fitted.baseline[:, None] + fitted.benefit[IMAGING],
         treatments=names,
         usual_sequence=usual_sequence,
         step_weeks=settings.step_weeks,
-        n_resamples=settings.n_bootstrap,
-        seed=settings.seed,
+        predicted_draws=fitted.baseline[None, :, None] + fitted.benefit_draws[IMAGING],
     )
-    # the usual order belongs to the usual row only (the rule's order is each patient's own);
-    # both sequences end having tried every treatment, so remission by the end is equal by
-    # construction and its difference is left empty rather than printed as 0
+    # the usual order belongs to the usual row only (the rule's order is each patient's own)
     sequence.insert(
         1,
         "usual_order",
         np.where(sequence["policy"] == "usual sequence", " > ".join(usual_sequence), ""),
     )
-    difference = sequence["policy"] == "rule - usual"
-    for column in ("remitted_by_end", "remitted_by_end_ci_low", "remitted_by_end_ci_high"):
-        if column in sequence.columns:
-            sequence.loc[difference, column] = np.nan
     write_tsv(recommendations, out_dir / layout.RECOMMENDATIONS)
     write_tsv(values, out_dir / layout.POLICY_VALUE)
     write_tsv(heterogeneity, out_dir / layout.HETEROGENEITY)
@@ -219,10 +233,15 @@ def run(
             "learner": "DR-learner: AIPW pseudo-outcomes (logistic outcome models per "
             "treatment, propensities known or multinomial logistic), bagged ridge benefit "
             "model; cross-fitted",
-            "evaluation": "sequential (online) AIPW over the second half of the chunks, "
-            "martingale standard errors (Luedtke & van der Laan 2016)",
-            "heterogeneity": "RATE (AUTOC, Qini) with within-chunk permutation p-values; "
-            "best-linear-predictor calibration test",
+            "rule": settings.rule,
+            "evaluation": "AIPW of the delivered (cross-fitted) recommendations on the same "
+            "folds, within-fold standard errors",
+            "what_if": "doubly-robust (AIPW-score) expected failed steps and weeks under the "
+            "rule's order and the usual order, assuming independent chances at successive "
+            "steps",
+            "heterogeneity": "sequential evaluation (rules learnt on earlier chunks score "
+            "later ones, Luedtke & van der Laan 2016): RATE (AUTOC, Qini) with within-chunk "
+            "permutation p-values; best-linear-predictor calibration test",
             "multiplicity": f"Holm within the run; family: {rules.HOLM_FAMILY}",
             "treatments": names,
             "notice": NOTICE,

@@ -74,9 +74,7 @@ def test_the_target_stays_on_the_strongest_of_two_merged_spots():
 
     region = np.ones(shape, dtype=bool)
     correlation = -(blob(strong, 0.71) + blob(weak, 0.6))  # they merge into one cluster
-    found = tms.anticorrelated_cluster(
-        correlation[region], region, coordinates, fraction=0.02
-    )
+    found = tms.anticorrelated_cluster(correlation[region], region, coordinates, fraction=0.02)
     target = np.array([found["x"], found["y"], found["z"]])
     assert np.linalg.norm(target - strong) < np.linalg.norm(target - weak) / 3
     assert np.linalg.norm(target - strong) <= 3.0

@@ -23,10 +23,19 @@ from sfckit.simulate.treatment import TREATMENTS, simulate_treatments
 RULE = "rule (imaging+clinical)"
 
 
-def _simulated(seed, *, n=600, heterogeneity=2.0, assignment="randomised", bags=20):
+def _simulated(
+    seed,
+    *,
+    n=600,
+    heterogeneity=2.0,
+    assignment="randomised",
+    bags=20,
+    average_effects=True,
+    n_permutations=500,
+):
     """A cohort with noisy measured SFC (reliability ~0.75), five noise regions and three
     clinical columns; returns the drawn data, the rule's result and the true values of the
-    evaluated patients."""
+    delivered (cross-fitted) recommendations and of the other policies."""
     rng = np.random.default_rng(seed)
     sfc, severity, chronicity = (
         rng.normal(0.45, 0.06, n),
@@ -40,12 +49,17 @@ def _simulated(seed, *, n=600, heterogeneity=2.0, assignment="randomised", bags=
         assignment=assignment,
         heterogeneity=heterogeneity,
         rng=rng,
+        average_effects=average_effects,
     )
     imaging = np.column_stack([sfc + rng.normal(0, 0.035, n), rng.normal(size=(n, 5))])
     clinical = np.column_stack([severity, chronicity, rng.normal(size=n)])
     received = np.array([TREATMENTS.index(t) for t in drawn["treatment"]])
     settings = TreatmentRuleSettings(
-        assignment=assignment, seed=seed, bags=bags, n_bootstrap=100, n_permutations=500
+        assignment=assignment,
+        seed=seed,
+        bags=bags,
+        n_bootstrap=100,
+        n_permutations=n_permutations,
     )
     result = learn_treatment_rule(
         {"imaging+clinical": np.hstack([imaging, clinical]), "clinical": clinical},
@@ -55,7 +69,7 @@ def _simulated(seed, *, n=600, heterogeneity=2.0, assignment="randomised", bags=
         treatments=list(TREATMENTS),
         settings=settings,
     )
-    evaluated = result.evaluation
+    evaluated = result.cross_fitted
     truth = drawn["probabilities"][evaluated.rows]
     rows = np.arange(len(truth))
     true_values = {
@@ -80,37 +94,74 @@ def test_aipw_scores_reduce_to_inverse_probability_weighting_without_an_outcome_
     np.testing.assert_allclose(corrected[received == 0, 1], 0.1)
 
 
-def test_randomised_heterogeneous_rule_covers_its_true_value_and_beats_usual_care():
-    covered, estimated_gain, true_gain, optimal_gain = [], [], [], []
-    for seed in range(30):
-        drawn, result, truth = _simulated(seed)
+def test_delivered_rule_keeps_the_gain_and_covers_its_true_value():
+    """Acceptance (issue 28): randomised trials of 1,000 patients with heterogeneity planted
+    in a noisily measured region and in severity. The recommendations delivered capture
+    at least 65 % of the oracle's gain over usual care, beat everyone-gets-the-best-single-
+    arm by at least 0.02 in true value, and their estimated value (the policy_value row of
+    those same recommendations) covers their true value in at least 90 % of trials."""
+    covered, captured, oracle, over_best, errors = [], [], [], [], []
+    for seed in range(16):
+        drawn, result, truth = _simulated(seed, n=1000)
         values = policy_values(result).set_index("policy")
+        fitted = result.cross_fitted
+        delivered = fitted.scores[
+            np.arange(len(fitted.rows)), fitted.recommended["imaging+clinical"]
+        ]
+        assert values.loc[RULE, "value"] == pytest.approx(delivered.mean())
         rule = values.loc[RULE]
         covered.append(rule.ci_low <= truth[RULE] <= rule.ci_high)
-        estimated_gain.append(values.loc[f"{RULE} - usual care", "value"])
-        true_gain.append(truth[RULE] - truth["usual care"])
         probabilities = drawn["probabilities"]
-        optimal_gain.append(probabilities.max(axis=1).mean() - probabilities.mean())
+        captured.append(truth[RULE] - truth["usual care"])
+        oracle.append(probabilities.max(axis=1).mean() - truth["usual care"])
+        over_best.append(truth[RULE] - probabilities.mean(axis=0).max())
+        errors.append(values.loc[f"{RULE} - usual care", "value"] - captured[-1])
+    assert np.mean(captured) >= 0.65 * np.mean(oracle)
+    assert np.mean(over_best) >= 0.02
     assert np.mean(covered) >= 0.9
-    # the estimated gain over usual care is the learnt rule's true gain ...
-    difference = np.array(estimated_gain) - np.array(true_gain)
-    assert abs(difference.mean()) < 2.5 * difference.std(ddof=1) / np.sqrt(len(difference))
-    # ... and a real share of what the planted heterogeneity allows (600 patients, four
-    # treatments, a noisy modifier: about a third of the optimal rule's gain)
-    assert np.mean(true_gain) > 0.25 * np.mean(optimal_gain)
-    assert np.mean(estimated_gain) > 0.04
+    # the estimated gain over usual care is the delivered rule's true gain
+    errors = np.array(errors)
+    assert abs(errors.mean()) < 2.5 * errors.std(ddof=1) / np.sqrt(len(errors))
 
 
-def test_no_heterogeneity_no_invented_personalisation():
-    includes_zero, rate_p = [], []
-    for seed in range(30):
-        _, result, _ = _simulated(100 + seed, heterogeneity=0.0)
-        gain = policy_values(result).set_index("policy").loc[f"{RULE} - best single treatment"]
-        includes_zero.append(gain.ci_low <= 0 <= gain.ci_high)
+def test_recommendations_follow_their_benefits_unless_the_conservative_rule_says_why():
+    drawn, x, received = randomised_trial(4, 400)
+    for rule in ("highest-benefit", "conservative"):
+        settings = TreatmentRuleSettings(
+            assignment="randomised", bags=10, n_bootstrap=10, seed=4, rule=rule
+        )
+        fitted = rule_on(x, received, drawn, settings).cross_fitted
+        largest = fitted.benefit["x"].argmax(axis=1)  # column 0 (the reference) is 0
+        chosen, kept = fitted.recommended["x"], fitted.kept_default["x"]
+        np.testing.assert_array_equal(chosen[~kept], largest[~kept])
+        np.testing.assert_array_equal(chosen[kept], fitted.best_single[kept])
+        bag_best = fitted.benefit_draws["x"].argmax(axis=2)
+        np.testing.assert_allclose(
+            fitted.agreement["x"], (bag_best == chosen[None, :]).mean(axis=0)
+        )
+        if rule == "highest-benefit":
+            assert not kept.any()
+        else:
+            assert kept.any()  # the trial is small enough for some doubt
+
+
+def test_no_gain_claimed_when_every_arm_is_equal():
+    """Acceptance (issue 28): when every treatment is equally good for everyone, a gain over
+    usual care (or over the best single treatment) is claimed in at most 7 % of trials,
+    and the RATE p-values keep their level."""
+    claims, claims_best, rate_p = [], [], []
+    for seed in range(40):
+        _, result, _ = _simulated(
+            100 + seed, heterogeneity=0.0, average_effects=False, n_permutations=200
+        )
+        values = policy_values(result).set_index("policy")
+        claims.append(values.loc[f"{RULE} - usual care", "ci_low"] > 0)
+        claims_best.append(values.loc[f"{RULE} - best single treatment", "ci_low"] > 0)
         table = heterogeneity_table(result)
         rate_p += table.loc[table["features"] == "imaging+clinical", "autoc_p"].tolist()
-    assert np.mean(includes_zero) >= 0.93
-    # RATE p-values under the null: loose bounds for 90 p-values (validation/rate_null.py
+    assert np.mean(claims) <= 0.07
+    assert np.mean(claims_best) <= 0.07
+    # RATE p-values under the null: loose bounds for 120 p-values (validation/rate_null.py
     # measures the level on 800 simulations: 4-7 % below 0.05; docs/DECISIONS.md)
     rate_p = np.array(rate_p)
     assert np.mean(rate_p < 0.05) <= 0.1
@@ -118,14 +169,17 @@ def test_no_heterogeneity_no_invented_personalisation():
 
 
 def test_observational_aipw_is_unbiased_where_the_naive_comparison_is_not():
-    """Medication goes to the least chronic and severe patients, who remit more anyway."""
-    errors, naive_errors, standard_errors = [], [], []
+    """Medication goes to the least chronic and severe patients, who remit more anyway.
+    Acceptance (issue 28): the delivered rule's value stays unbiased within 1 SE."""
+    errors, rule_errors, naive_errors, standard_errors, rule_se = [], [], [], [], []
     medication = TREATMENTS.index("medication")
     for seed in range(30):
         drawn, result, truth = _simulated(200 + seed, heterogeneity=1.0, assignment="observational")
         values = policy_values(result).set_index("policy")
         errors.append(values.loc["all medication", "value"] - truth["all medication"])
         standard_errors.append(values.loc["all medication", "se"])
+        rule_errors.append(values.loc[RULE, "value"] - truth[RULE])
+        rule_se.append(values.loc[RULE, "se"])
         treated = drawn["treatment"] == "medication"
         naive = drawn["remitted"][treated].mean()
         naive_errors.append(naive - drawn["probabilities"][:, medication].mean())
@@ -134,9 +188,12 @@ def test_observational_aipw_is_unbiased_where_the_naive_comparison_is_not():
         return np.mean(values), np.std(values, ddof=1) / np.sqrt(len(values))
 
     bias, bias_se = mean_and_se(errors)
+    rule_bias, rule_bias_se = mean_and_se(rule_errors)
     naive_bias, naive_se = mean_and_se(naive_errors)
     assert abs(bias) < np.mean(standard_errors)  # within one SE of a single analysis
     assert abs(bias) < 3 * bias_se + 0.01  # and no bias detectable over the simulations
+    assert abs(rule_bias) < np.mean(rule_se)
+    assert abs(rule_bias) < 3 * rule_bias_se + 0.01
     assert naive_bias > 3 * naive_se and naive_bias > 3 * abs(bias)
 
 
