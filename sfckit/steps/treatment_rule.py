@@ -235,7 +235,8 @@ def run(
             "model; cross-fitted",
             "rule": settings.rule,
             "evaluation": "AIPW of the delivered (cross-fitted) recommendations on the same "
-            "folds, within-fold standard errors",
+            "folds; standard errors: within-fold sampling variance plus, for rules, the "
+            "variance over the bootstrap bags' rules",
             "what_if": "doubly-robust (AIPW-score) expected failed steps and weeks under the "
             "rule's order and the usual order, assuming independent chances at successive "
             "steps",
