@@ -28,6 +28,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from markdown import write_results
+from nested import target_nested, target_study_settings, target_tms
 from whole import target_cohort, target_demo, target_extraction, whole_process
 
 
@@ -391,7 +392,10 @@ def main() -> None:
         "are kept (with their dates), and the file is rewritten",
     )
     parser.add_argument("--markdown", type=Path, help="write RESULTS.md-style results here")
-    targets = ("whole", "kernel", "kl", "scaling", "searchlight", "maps", "cohort", "demo")
+    targets = (
+        "whole", "kernel", "kl", "scaling", "searchlight", "maps", "cohort", "demo", "nested",
+        "study", "tms",
+    )  # fmt: skip
     parser.add_argument(
         "--only", choices=targets, action="append", help="run only these targets (repeatable)"
     )
@@ -408,6 +412,12 @@ def main() -> None:
         "maps": ("map_memory", lambda f: target_map_memory(f, *map_size)),
         "cohort": ("cohort", lambda f: target_cohort(f, [500, 1000] if quick else [2500, 10000])),
         "demo": ("demo", lambda f: target_demo(f, (2,) if quick else (2, 1))),
+        "nested": ("nested_cv", lambda f: target_nested(f, rounds=1 if quick else 3)),
+        "tms": ("tms_target", target_tms),
+        "study": (
+            "study_settings",
+            lambda f: target_study_settings(f, permutations=20 if quick else 1000),
+        ),
     }  # fmt: skip
     results = json.loads(args.merge_into.read_text()) if args.merge_into else {}
     for target in targets:

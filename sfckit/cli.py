@@ -109,7 +109,8 @@ def add_setting(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
     }
     annotation = field.annotation
     if annotation is bool:
-        options["action"] = "store_true"
+        # a switch that is on by default is turned off with --no-<name>
+        options["action"] = argparse.BooleanOptionalAction if field.default else "store_true"
     else:
         choices = _literal_choices(annotation)
         if choices:

@@ -90,7 +90,7 @@ def run_tasks(
         # tiny tasks group them themselves (extraction sends batches of participants)
         parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
         with _ctrl_c_held_back():
-            results = parallel(delayed(function)(*args) for args in arguments)
+            results = parallel(delayed(single_threaded)(function, *args) for args in arguments)
     stream = _consume(
         results, release, total=len(arguments), description=description, progress=progress
     )
@@ -212,7 +212,9 @@ def _dask_results(
             fix="start the scheduler or check its address",
         ) from None
     try:
-        futures = [client.submit(function, *args, pure=False) for args in arguments]
+        futures = [
+            client.submit(single_threaded, function, *args, pure=False) for args in arguments
+        ]
     except BaseException:
         _close_dask(client, cluster)
         raise
@@ -291,6 +293,19 @@ def _close_dask(client: Any, cluster: Any) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def single_threaded(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` with BLAS/OpenMP pools limited to one thread.
+
+    A worker is one core: pools of several threads per worker spin while they wait for
+    work, and on a machine that other jobs keep busy that spinning multiplied the CPU time
+    of a run (issue 29).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return function(*args)
 
 
 def _one_core(function: Callable[..., T], arguments: Sequence[tuple[Any, ...]]) -> Iterator[T]:

@@ -229,6 +229,11 @@ class ClassifySettings(CrossValidationSettings):
     permutations: int = Field(
         1000, ge=0, description="label permutations of the whole nested procedure (0: none)"
     )
+    importance: bool = Field(
+        True,
+        description="permutation importance, on each outer test fold, of the regions that "
+        "fold's model uses (off: feature_importance.tsv keeps only selection frequencies)",
+    )
     learning_curve: NumberList = Field(
         (),
         description="fractions of each training set (e.g. 0.3,0.6) at which the nested CV is "

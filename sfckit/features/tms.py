@@ -92,6 +92,9 @@ def band_passed(series: np.ndarray, *, tr: float, band: tuple[float, float] = BA
         high_pass=band[0],
         filter="butterworth",
         butterworth__padlen=min(FILTER_PADDING, len(series) - 1),
+        # filter all columns in one call (nilearn's in-place default filters one voxel at
+        # a time: 90 % of a run's time); the same numbers
+        butterworth__copy=True,
     )
 
 

@@ -1,7 +1,8 @@
 """Nested cross-validation that cannot leak, and label-permutation tests of it.
 
-Outer loop: repeated stratified k-fold. In every outer training set a ``GridSearchCV`` over
-the model's grid (inner stratified k-fold, scored by ROC AUC) tunes the whole pipeline
+Outer loop: repeated stratified k-fold. In every outer training set a grid search over
+the model's grid (inner stratified k-fold; :mod:`sfckit.learn.tuning`, the numbers of
+``GridSearchCV``) tunes the whole pipeline
 (imputation, scaling, feature selection, model), refits it on the outer training set and
 scores the outer test fold once. Nothing is ever fitted on rows of the outer test fold.
 """
@@ -14,11 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
 from sfckit.engine import run_tasks
 from sfckit.learn.harmonize import Harmonization
+from sfckit.learn.metrics import rank_auc
 from sfckit.learn.models import build_pipeline, check_model, parameter_grid
+from sfckit.learn.tuning import platt_calibrated, search_grid
 
 
 @dataclass(frozen=True)
@@ -154,34 +157,29 @@ def fit_tuned(
     -------
     estimator
         Fitted; ``predict_proba`` gives calibrated probabilities.
-    search : GridSearchCV
-        The tuning (chosen parameters, inner score).
-    """
-    from sklearn.base import clone
-    from sklearn.calibration import CalibratedClassifierCV
+    search : Tuning
+        The tuning (chosen parameters, inner score), as ``GridSearchCV`` would report it.
 
+    Notes
+    -----
+    The numbers are those of ``GridSearchCV(pipeline, grid, cv=inner_cv, refit=True)``
+    followed, for the SVM, by ``CalibratedClassifierCV(best, method="sigmoid",
+    cv=inner_cv, ensemble=False)``; :func:`sfckit.learn.tuning.search_grid` computes them
+    without refitting the shared preprocessing for every candidate.
+    """
     spec = check_model(model)
     pipeline = build_pipeline(
         model, seed=seed, n_confounds=n_confounds, harmonization=harmonization
     )
     n_side = harmonization.n_side_columns if harmonization else 0
     grid = parameter_grid(model, n_features=X.shape[1] - n_confounds - n_side, select_k=select_k)
-    search = GridSearchCV(
-        pipeline,
-        grid,
-        scoring=tuning_scoring(model),
-        cv=inner_cv,
-        n_jobs=1,
-        refit=True,
-        error_score="raise",
+    search, out_of_fold = search_grid(
+        pipeline, grid, X, y, cv=inner_cv, scoring=tuning_scoring(model)
     )
-    search.fit(X, y)
+    fitted = pipeline.set_params(**search.best_params_).fit(X, y)
     if spec.has_probabilities:
-        return search.best_estimator_, search
-    calibrated = CalibratedClassifierCV(
-        clone(search.best_estimator_), method="sigmoid", cv=inner_cv, ensemble=False
-    )
-    return calibrated.fit(X, y), search
+        return fitted, search
+    return platt_calibrated(fitted, out_of_fold, y, cv=inner_cv), search
 
 
 def tuning_scoring(model: str) -> str:
@@ -252,8 +250,8 @@ def fit_outer_fold(
         inner_score=float(search.best_score_),
         threshold=threshold,
     )
+    result.selected = fitted_pipeline(best).named_steps["select"].get_support()
     if importance:
-        result.selected = fitted_pipeline(best).named_steps["select"].get_support()
         if len(np.unique(y[test])) == 2:
             # a region the fold's selection dropped cannot change a prediction: its
             # importance is exactly 0 without permuting it (side columns - confounds,
@@ -292,19 +290,26 @@ def permutation_drops(
     -------
     ndarray of shape (X.shape[1],)
     """
-    from sklearn.metrics import get_scorer
-
-    scorer = get_scorer("roc_auc")
     column_seed = np.random.RandomState(seed).randint(np.iinfo(np.int32).max + 1)
-    baseline = scorer(estimator, X, y)
+    order = np.arange(X.shape[0])
+    np.random.RandomState(column_seed).shuffle(order)
+    baseline = rank_auc(y, positive_score(estimator, X))
     drops = np.zeros(X.shape[1])
-    for column in columns:
-        order = np.arange(X.shape[0])
-        np.random.RandomState(column_seed).shuffle(order)
-        permuted = X.copy()
-        permuted[:, column] = X[order, column]
-        drops[column] = baseline - scorer(estimator, permuted, y)
+    # the permuted copies are scored in batches (predictions are row by row): one call per
+    # batch instead of one per column, whose input checks cost more than the predictions
+    per_batch = max(1, PERMUTED_ROWS_PER_BATCH // max(X.shape[0], 1))
+    for start in range(0, len(columns), per_batch):
+        batch = np.asarray(columns[start : start + per_batch])
+        permuted = np.tile(X, (batch.size, 1, 1))
+        for copy, column in enumerate(batch):
+            permuted[copy, :, column] = X[order, column]
+        scores = positive_score(estimator, permuted.reshape(-1, X.shape[1]))
+        labels = np.broadcast_to(y, (batch.size, y.size))
+        drops[batch] = baseline - rank_auc(labels, scores.reshape(batch.size, -1))
     return drops
+
+
+PERMUTED_ROWS_PER_BATCH = 20_000
 
 
 def nested_cv(

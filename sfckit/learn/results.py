@@ -59,9 +59,23 @@ def summarise(result: NestedResult, *, seed: int, n_bootstrap: int) -> dict[str,
 
 
 def importance_table(result: NestedResult, feature_names: list[str]) -> pd.DataFrame:
-    """Mean permutation importance (AUC drop on outer test folds) and selection frequency."""
-    importances = np.array([f.importance for f in result.folds])
+    """Mean permutation importance (AUC drop on outer test folds) and selection frequency.
+
+    Without importance (``classify --no-importance``) its columns are empty and the regions
+    are ordered by how often the folds selected them.
+    """
     selected = np.array([f.selected for f in result.folds])
+    if any(f.importance is None for f in result.folds):
+        table = pd.DataFrame(
+            {
+                "region": feature_names,
+                "importance_mean": np.nan,
+                "importance_sd": np.nan,
+                "selection_frequency": selected.mean(axis=0),
+            }
+        )
+        return table.sort_values("selection_frequency", ascending=False, kind="stable")
+    importances = np.array([f.importance for f in result.folds])
     table = pd.DataFrame(
         {
             "region": feature_names,

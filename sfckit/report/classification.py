@@ -53,7 +53,7 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
         )
         if (folder / layout.ROC).is_file():
             curves[metrics["model"]] = read_tsv(folder / layout.ROC)
-        if (folder / layout.IMPORTANCE).is_file():
+        if _has_importance(folder):
             blocks.append(
                 _figures(
                     [
@@ -130,7 +130,7 @@ def classification_methods(context: ReportContext) -> list[str] | None:
                 "the nested cross-validation)"
             )
         sentences.append(text + ".")
-        if (folder / layout.IMPORTANCE).is_file():
+        if _has_importance(folder):
             sentences.append(
                 "Regions were ranked by permutation importance (the drop in AUC when a "
                 f"region's values are shuffled) on the outer test folds{context.cite('breiman')}."
@@ -167,3 +167,9 @@ def classification_results(context: ReportContext) -> list[str] | None:
             )
         sentences.append(text + ".")
     return sentences or None
+
+
+def _has_importance(folder: Path) -> bool:
+    """Whether classify wrote permutation importances (not with ``--no-importance``)."""
+    path = folder / layout.IMPORTANCE
+    return path.is_file() and bool(read_tsv(path)["importance_mean"].notna().any())

@@ -108,6 +108,7 @@ def run(
         inner=settings.inner,
         select_k=settings.select_k,
         seed=settings.seed,
+        importance=settings.importance,
         participant_ids=data.participant_ids,
         **parallel,
     )

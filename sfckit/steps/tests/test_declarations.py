@@ -66,7 +66,10 @@ def test_every_analysis_option_of_a_verb_is_a_key_of_its_section(verb):
     }
     analysis = options - paths - EXECUTION_OPTIONS
     keys = section_properties(study_model().model_json_schema(), step.section)
-    assert {f"--{key.replace('_', '-')}" for key in keys} == analysis
+    flags = {f"--{key.replace('_', '-')}" for key in keys}
+    # a switch that is on by default also has its --no- spelling, for the same key
+    negations = {f"--no-{flag[2:]}" for flag in flags} & analysis
+    assert flags == analysis - negations
     assert len(analysis) >= 4
 
 

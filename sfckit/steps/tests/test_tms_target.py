@@ -184,3 +184,31 @@ def test_the_default_brain_is_the_template_or_the_runs_own_fmriprep_mask(tmp_pat
     mask = bold.with_name(bold.name.replace("desc-preproc_bold", "desc-brain_mask"))
     nib.save(nib.Nifti1Image(np.ones((2, 2, 2), np.uint8), np.eye(4)), mask)
     assert run_brain_mask(str(bold)) == mask
+
+
+def test_the_shipped_template_mask_is_nilearns():
+    from importlib.resources import files
+
+    import nibabel as nib
+    from nilearn.datasets import load_mni152_brain_mask
+
+    from sfckit.steps.tms_target import TEMPLATE_BRAIN
+
+    shipped = nib.load(files("sfckit.data") / TEMPLATE_BRAIN)
+    reference = load_mni152_brain_mask(resolution=2)
+    np.testing.assert_array_equal(np.asarray(shipped.dataobj) > 0, reference.get_fdata() > 0)
+    np.testing.assert_array_equal(shipped.affine, reference.affine)
+
+
+def test_band_pass_equals_nilearns_voxel_by_voxel_filter():
+    from nilearn.signal import clean
+
+    from sfckit.features.tms import FILTER_PADDING, band_passed
+
+    rng = np.random.default_rng(4)
+    series = rng.normal(size=(120, 40)).cumsum(axis=0)
+    reference = clean(
+        series.copy(), t_r=2.0, detrend=True, standardize="zscore_sample",
+        low_pass=0.08, high_pass=0.01, filter="butterworth", butterworth__padlen=FILTER_PADDING,
+    )  # fmt: skip
+    np.testing.assert_allclose(band_passed(series, tr=2.0), reference, rtol=0, atol=1e-12)
