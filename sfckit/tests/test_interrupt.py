@@ -38,6 +38,7 @@ def test_ctrl_c_during_a_parallel_extraction(bold_cohort, tmp_path, delay):
     # start-up through runpy as a death by SIGINT)
     command = [str(SFCKIT), "extract", "--manifest", str(bold_cohort)]
     cold_start = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "bytecode")}
+    cold_start.pop("PYTHONDONTWRITEBYTECODE", None)  # the bytecode shows how far it got
     subprocess.run([sys.executable, "-c", "import re, pathlib"], env=cold_start, check=True)
     process = subprocess.Popen(
         [*command, "--out", str(out), "--jobs", "2", "--quiet"],
@@ -47,6 +48,11 @@ def test_ctrl_c_during_a_parallel_extraction(bold_cohort, tmp_path, delay):
         start_new_session=True,
         env=cold_start,
     )
+    # the delay counts from when the interpreter runs sfckit's code (its entry module is
+    # compiled into the bytecode folder): a Ctrl-C while Python itself is still starting
+    # (importing site) ends any program with "Fatal Python error", whatever it does, and a
+    # busy CI machine made 0.2 s fall there
+    _wait_for_bytecode(tmp_path / "bytecode", "__main__", process)
     time.sleep(delay)
     try:
         os.killpg(process.pid, signal.SIGINT)
@@ -62,6 +68,15 @@ def test_ctrl_c_during_a_parallel_extraction(bold_cohort, tmp_path, delay):
     rerun = subprocess.run([*command, "--out", str(out), "--quiet"], capture_output=True)
     assert rerun.returncode == 0
     assert len(read_tsv(out / "sfc.tsv")) == 24
+
+
+def _wait_for_bytecode(folder: Path, module: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(folder.rglob(f"sfckit/{module}*.pyc")):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"sfckit's {module} was never compiled into {folder}")
 
 
 def test_a_killed_study_resumes_to_identical_tables(tiny_study, tmp_path):
