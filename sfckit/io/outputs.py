@@ -106,6 +106,20 @@ def writable(path: str | Path) -> Iterator[None]:
         raise file_error(path, f"cannot be written ({os.strerror(exc.errno)})", fix=fix) from None
 
 
+def _stage_parent(out_dir: Path) -> Path:
+    """Where a step's files are staged: beside ``out_dir`` (so a fresh folder is one rename),
+    or inside an existing ``out_dir`` on another file system than its parent (a mount
+    point), where renames across devices would fail. An existing folder is probed for
+    writing first, so a read-only one is refused before any work is done."""
+    if not out_dir.is_dir():
+        return out_dir.parent
+    with tempfile.TemporaryFile(dir=out_dir):
+        pass
+    if out_dir.stat().st_dev != out_dir.parent.stat().st_dev:
+        return out_dir
+    return out_dir.parent
+
+
 @contextlib.contextmanager
 def staged_folder(out_dir: str | Path) -> Iterator[Path]:
     """A temporary folder beside ``out_dir`` whose files replace those in ``out_dir`` at the
@@ -120,7 +134,7 @@ def staged_folder(out_dir: str | Path) -> Iterator[Path]:
     with writable(out_dir):
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(
-            tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent)
+            tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=_stage_parent(out_dir))
         )
         os.chmod(stage, 0o777 & ~_current_umask())
     try:

@@ -67,3 +67,85 @@ def test_an_unwritable_output_folder_is_one_line(tiny_study, tmp_path, capsys, m
     err = capsys.readouterr().err.strip()
     assert f"cannot be written ({os.strerror(code)})" in err and "--out" in err
     assert err.count("\n") == 0 and "Traceback" not in err
+
+
+def refuse_writes_inside(folder: Path, monkeypatch) -> None:
+    """Make ``folder`` behave like a read-only folder whose parent is writable (root ignores
+    file modes, so the refusal is injected at ``os.open``/``os.mkdir``/``os.replace``)."""
+    folder = folder.resolve()
+
+    def inside(path) -> bool:
+        resolved = Path(os.fsdecode(path)).resolve()
+        return folder in (resolved, resolved.parent)  # O_TMPFILE opens the folder itself
+
+    def guarded(real, *paths):
+        def call(*args, **kwargs):
+            if any(inside(args[i]) for i in paths if i < len(args)):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+            return real(*args, **kwargs)
+
+        return call
+
+    def guarded_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_open(path, flags, *args, **kwargs)
+
+    real_open = os.open
+    monkeypatch.setattr(os, "open", guarded_open)
+    monkeypatch.setattr(os, "mkdir", guarded(os.mkdir, 0))
+    monkeypatch.setattr(os, "replace", guarded(os.replace, 1))
+
+
+def test_a_read_only_output_folder_is_refused_before_any_work(
+    tiny_study, tmp_path, capsys, monkeypatch
+):
+    """The folder exists and cannot be written, its parent can: the step must not compute
+    and then fail while moving its files in (as it did when only the parent was probed)."""
+    out = tmp_path / "earlier"
+    out.mkdir()
+    (out / "results.tsv").write_text("an earlier run\n")
+    if os.geteuid() != 0:
+        out.chmod(0o555)
+    else:
+        refuse_writes_inside(out, monkeypatch)
+    calls = []
+    import sfckit.steps.stats as stats_step
+
+    regional = stats_step._regional
+    monkeypatch.setattr(
+        stats_step, "_regional", lambda *a, **k: calls.append(1) or regional(*a, **k)
+    )
+    status = main(stats_args(tiny_study, out))
+    err = capsys.readouterr().err.strip()
+    out.chmod(0o755)
+    assert status == 2 and err.count("\n") == 0 and "Traceback" not in err, err
+    assert "earlier: cannot be written" in err and "--out" in err
+    assert not calls
+    assert sorted(p.name for p in out.iterdir()) == ["results.tsv"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".earlier.")]
+
+
+def test_an_output_folder_on_its_own_file_system_is_staged_inside_it(tmp_path, monkeypatch):
+    """A mount point as --out: renames from a stage beside it would cross devices (EXDEV)."""
+    out = tmp_path / "mounted"
+    out.mkdir()
+    real_stat = Path.stat
+
+    def other_device(self, *args, **kwargs):
+        result = real_stat(self, *args, **kwargs)
+        if self == out:
+            values = list(result)
+            values[2] = result.st_dev + 1  # st_dev
+            return os.stat_result(values)
+        return result
+
+    monkeypatch.setattr(Path, "stat", other_device)
+    assert outputs._stage_parent(out) == out
+    assert outputs._stage_parent(tmp_path / "fresh") == tmp_path
+    with outputs.staged_folder(out) as stage:
+        assert stage.parent == out
+        (stage / "table.tsv").write_text("a\n1\n")
+    assert sorted(p.name for p in out.iterdir()) == ["table.tsv"]
+    monkeypatch.undo()
+    assert outputs._stage_parent(out) == tmp_path
