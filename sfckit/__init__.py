@@ -42,12 +42,9 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+        from sfckit.version import __version__
 
-        try:
-            return version("sfckit")
-        except PackageNotFoundError:  # running from a source tree that was not installed
-            return "0.0.0+unknown"
+        return __version__
     if name not in __all__:
         raise AttributeError(f"module 'sfckit' has no attribute {name!r}")
     if name == "SFCExtractor":

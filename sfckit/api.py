@@ -273,10 +273,11 @@ def _docstring(step: Step) -> str:
     ]
     for option in step.inputs:
         kind = "str, Path or DataFrame" + ("" if option.required else ", optional")
-        lines += [f"{option.name} : {kind}", f"    {option.help}"]
+        lines += [f"{option.name} : {kind}", f"    {_rst_text(option.help)}"]
     for name, settings_field in step.settings.model_fields.items():
         optional = "" if settings_field.is_required() else f", default {settings_field.default!r}"
-        lines += [f"{name} : setting{optional}", f"    {settings_field.description or name}"]
+        description = _rst_text(settings_field.description or name)
+        lines += [f"{name} : setting{optional}", f"    {description}"]
     lines += ["out : str or Path, optional", "    Output folder (default: a temporary one)."]
     if step.parallel:
         lines += ["jobs : int, default 1", "    Worker processes (-1: all cores)."]
@@ -288,10 +289,10 @@ def _docstring(step: Step) -> str:
         "Returns",
         "-------",
         "Result",
-        "    The tables ("
-        + (", ".join(f"``{f}``" for f in step.outputs[:4]) or "files")
+        "    What it wrote, read back"
+        + (" (" + ", ".join(f"``{f}``" for f in step.outputs[:4]) if step.outputs else "")
         + (", ..." if len(step.outputs) > 4 else "")
-        + ") it wrote, read back.",
+        + (")." if step.outputs else "."),
         "",
         "Examples",
         "--------",
@@ -300,6 +301,15 @@ def _docstring(step: Step) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _rst_text(text: str) -> str:
+    """Plain text made safe for reStructuredText (``ALFFMap_`` is not a link, ``sub-*`` not
+    emphasis)."""
+    import re
+
+    text = text.replace("\\", "\\\\").replace("*", "\\*").replace("|", "\\|")
+    return re.sub(r"(\w)_(?=\W|$)", r"\1\\_", text)
 
 
 EXAMPLES: dict[str, list[str]] = {

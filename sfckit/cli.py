@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from sfckit import __version__
 from sfckit.errors import EXIT_USER_ERROR, UserError, closed_pipe_status, interrupted_status
+from sfckit.version import __version__
 
 INPUT, SETTING = "input__", "setting__"
 
@@ -155,7 +155,7 @@ def add_step_parser(verbs: Any, step: Any) -> None:
     if step.scheduler:
         sub.add_argument(
             "--scheduler",
-            help="Dask: local-cluster, tcp://host:port, or a cluster file (.yaml; README)",
+            help="Dask: local-cluster, tcp://host:port, or a cluster file (.yaml; docs/guide)",
         )
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.set_defaults(step=step)

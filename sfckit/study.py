@@ -361,7 +361,7 @@ def load_study(path: str | Path) -> Study:
             path,
             "the study file is not a mapping of keys to values",
             expected="keys such as manifest, atlases, stats",
-            fix="see the README's study file example",
+            fix="see the example in docs/guide/study.md",
         )
     reader = _Reader(path, node)
     raw = reader.translate(raw)

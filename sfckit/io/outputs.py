@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfckit import __version__
+from sfckit.version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -50,7 +50,7 @@ def read_text_table(path: Path, *, what: str, dtype: dict | None = None) -> pd.D
             path,
             f"the {what} is empty",
             expected="a header row and one row per participant",
-            fix=f"write the {what} as described in the README",
+            fix=f"write the {what} as described in docs/guide/inputs.md",
         ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise file_error(

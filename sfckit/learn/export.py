@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from sfckit import __version__
 from sfckit.declarations.settings import TrainSettings
 from sfckit.errors import UserError, file_error
 from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
@@ -36,6 +35,7 @@ from sfckit.learn.data import check_fold_counts, load_classification_data, site_
 from sfckit.learn.model_card import card_path, model_card
 from sfckit.learn.nested import fit_tuned, positive_score, tuning_scoring
 from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json
+from sfckit.version import __version__
 
 # Every type a model file written by `sfckit train` contains (the pipelines of
 # sfckit.learn.models, their fitted attributes and the metadata string). A file with any

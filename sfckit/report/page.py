@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from sfckit import __version__
+from sfckit.version import __version__
 
 
 def render_page(

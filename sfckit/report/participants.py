@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sfckit import __version__
 from sfckit.report.apa import count, listing
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
 from sfckit.report.context import Blocks, ReportContext, follow_up_columns
 from sfckit.report.tables import table_one
+from sfckit.version import __version__
 
 RESERVED = {"participant_id", "group"}
 ATLAS_NAMES = {"harvard-oxford": "Harvard–Oxford", "aal": "AAL"}

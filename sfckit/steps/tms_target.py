@@ -126,8 +126,8 @@ def run_brain_mask(bold: str) -> Path | None:
 def _cache_key(row: dict, settings: TmsTargetSettings) -> str:
     """What a participant's target depends on: the run (path, size, modification time),
     the TR, every setting and any user mask, and the sfckit version."""
-    from sfckit import __version__
     from sfckit.io.outputs import parameters_hash
+    from sfckit.version import __version__
 
     files = {}
     for name in (row["bold"], settings.seed_mask, settings.search_mask):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,13 @@ def test_the_docstring_examples_run():
         runner.run(test)
     assert examples > 20
     assert runner.failures == 0
+
+
+def test_the_api_reference_page_documents_every_public_name():
+    page = Path(__file__).resolve().parents[2] / "docs" / "api.rst"
+    documented = set(
+        re.findall(
+            r"^\.\. auto(?:function|class):: sfckit\.(?:api\.)?(\w+)", page.read_text(), re.M
+        )
+    )
+    assert documented == set(sfckit.__all__) - {"__version__"}

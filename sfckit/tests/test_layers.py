@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]
 LAYERS = (
-    ("sfckit.errors", "sfckit.lazy", "sfckit.declarations", "sfckit"),
+    ("sfckit.errors", "sfckit.lazy", "sfckit.declarations", "sfckit.version"),
     ("sfckit.io", "sfckit.engine"),
     ("sfckit.features",),
     ("sfckit.stats",),
@@ -21,7 +21,8 @@ LAYERS = (
     ("sfckit.report",),
     ("sfckit.steps",),
     ("sfckit.study", "sfckit.demo"),
-    ("sfckit.cli", "sfckit.__main__", "sfckit.docs"),
+    ("sfckit.cli", "sfckit.__main__", "sfckit.docs", "sfckit.api"),
+    ("sfckit",),  # the package's front door: the public API, imported by nothing inside
 )
 
 
