@@ -70,6 +70,11 @@ class ExtractionParameters(StepSettings):
     fd_threshold: float | None = Field(
         None, gt=0, description="censor volumes with framewise displacement above this (mm)"
     )
+    non_steady_state: Literal["drop", "keep"] = Field(
+        "drop",
+        description="BOLD volumes fMRIPrep flags in its non_steady_state_outlier columns: "
+        "dropped (leading ones removed, as nilearn and XCP-D do) or kept",
+    )
     resample_to: Literal["none", "functional"] = Field(
         "none", description="resample GMV maps onto the functional grid (linear)"
     )
@@ -639,8 +644,10 @@ class ManifestSettings(StepSettings):
     space: str = Field("MNI152NLin2009cAsym", description="fMRIPrep space- entity")
     res: str | None = Field(None, description="fMRIPrep res- entity, when several exist")
     run: str | None = Field(None, description="run number, when several runs exist")
-    gm: Literal["auto", "cat12", "spm", "spm-smoothed"] = Field(
-        "auto", description="gray-matter map: CAT12 mwp1, SPM mwc1 or smwc1 (auto: that order)"
+    gm: Literal["auto", "cat12", "spm", "spm-smoothed", "fmriprep"] = Field(
+        "auto",
+        description="gray-matter map: CAT12 mwp1, SPM mwc1 or smwc1 (modulated volumes), or "
+        "fMRIPrep's label-GM_probseg (an unmodulated probability); auto: that order",
     )
     alff_kind: Literal["raw", "m", "z"] = Field(
         "raw", description="DPABI ALFF maps: ALFFMap_, mALFFMap_ or zALFFMap_"

@@ -29,6 +29,7 @@ from sfckit.features.coupling import coupling
 from sfckit.features.denoise import (
     censoring_mask,
     clean_timeseries,
+    non_steady_state_mask,
     nuisance_matrix,
 )
 from sfckit.features.methods import METHODS
@@ -67,6 +68,8 @@ class ParticipantFeatures:
     n_gm_voxels: int = 0
     atlas_overlap: float = float("nan")
     n_volumes_kept: int = -1
+    n_censored: int = -1
+    n_non_steady_state: int = -1
 
 
 def load_gray_matter(
@@ -119,8 +122,8 @@ def load_functional(
     -------
     alff : ndarray
         One value per mask voxel.
-    n_volumes_kept : int
-        Volumes left after censoring (-1 for ALFF maps).
+    volumes : VolumeCounts
+        Volumes kept, censored and dropped as non-steady-state (-1 for ALFF maps).
     timeseries : ndarray or None
         The mask voxels' BOLD time series (volumes x voxels) when computed from BOLD.
     sha256 : str or None
@@ -128,7 +131,8 @@ def load_functional(
     """
     functional_path = row[row["functional"]]
     if row["functional"] == "bold":
-        return _alff_from_bold(row, mask, grid, parameters)
+        values, volumes, timeseries, digest = _alff_from_bold(row, mask, grid, parameters)
+        return values, volumes, timeseries, digest
     if METHODS[parameters.method].needs_bold:
         raise file_error(
             functional_path,
@@ -139,7 +143,7 @@ def load_functional(
     check_same_grid(grid, row["gmv"], Grid.of(alff_image), functional_path)
     alff_map = load_data(alff_image, functional_path, role="alff")
     _check_informative(alff_map, functional_path, "alff")
-    return alff_map[mask], -1, None, None
+    return alff_map[mask], VolumeCounts(), None, None
 
 
 def extract_participant(
@@ -176,7 +180,7 @@ def extract_participant(
     gmv_path = row["gmv"]
     gmv, mask = load_gray_matter(row, grid=grid, parameters=parameters, user_mask=user_mask)
     functional_path = row[row["functional"]]
-    alff_values, n_volumes_kept, timeseries, bold_sha256 = load_functional(
+    alff_values, volumes, timeseries, bold_sha256 = load_functional(
         row, mask=mask, grid=grid, parameters=parameters
     )
     gmv_values = gmv[mask].astype(np.float64)
@@ -236,7 +240,9 @@ def extract_participant(
         checksums=checksums,
         n_gm_voxels=int(usable.sum()),
         atlas_overlap=float(np.isin(voxel_labels, regions).sum() / max(atlas_voxels.sum(), 1)),
-        n_volumes_kept=n_volumes_kept,
+        n_volumes_kept=volumes.kept,
+        n_censored=volumes.censored,
+        n_non_steady_state=volumes.non_steady_state,
     )
 
 
@@ -269,11 +275,21 @@ def _check_informative(data: np.ndarray, path: str, role: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class VolumeCounts:
+    """What happened to a BOLD run's volumes (-1: not from BOLD, or not known)."""
+
+    kept: int = -1
+    censored: int = -1
+    non_steady_state: int = -1
+
+
 def _alff_from_bold(
     row: dict[str, Any], mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
-) -> tuple[np.ndarray, int, np.ndarray, str]:
-    """ALFF of the gray-matter voxels of a BOLD run (denoised/censored on request), the
-    number of volumes kept, and the kept (time x voxels) series."""
+) -> tuple[np.ndarray, VolumeCounts, np.ndarray, str]:
+    """ALFF of the gray-matter voxels of a BOLD run (non-steady-state volumes dropped,
+    denoised/censored on request), what happened to the volumes, and the kept (time x
+    voxels) series."""
     path = row["bold"]
     image = load_image(path, ndim=4, role="bold")
     check_same_grid(grid, "the participant's GMV map", Grid.of(image), path)
@@ -284,17 +300,38 @@ def _alff_from_bold(
     # (time, gray-matter voxels), and the file's SHA-256 from the same single read
     timeseries, digest = stream_voxels(image, path, mask, role="bold")
     keep = np.ones(image.shape[3], dtype=bool)
+    confounds_path = row.get("confounds")
+    if parameters.needs_confounds and not confounds_path:
+        raise file_error(
+            path,
+            "--denoise/--fd-threshold need the run's confounds file",
+            fix="add a 'confounds' column to the manifest (sfckit manifest fills it from fMRIPrep)",
+        )
+    table = read_confounds(confounds_path, n_volumes=image.shape[3]) if confounds_path else None
+    n_steady = n_censored = -1
+    if table is not None:
+        unsteady = non_steady_state_mask(table)
+        n_steady = int(unsteady.sum()) if parameters.non_steady_state == "drop" else 0
+        if n_steady:
+            # fMRIPrep flags the run's first volumes: removing them keeps the sampling
+            # regular; a flagged volume later in the run (rare) is censored instead
+            leading = int(np.argmin(unsteady)) if not unsteady.all() else len(unsteady)
+            timeseries, table = timeseries[leading:], table.iloc[leading:].reset_index(drop=True)
+            keep = ~unsteady[leading:]
+            problem = band_problem(int(keep.sum()), tr=tr, band=parameters.band)
+            if problem:
+                raise file_error(
+                    path,
+                    f"after dropping {n_steady} non-steady-state volume(s): {problem}",
+                    fix="use a longer run, or --non-steady-state keep",
+                )
+        n_censored = (
+            int((~censoring_mask(table, parameters.fd_threshold, confounds_path)).sum())
+            if parameters.fd_threshold is not None
+            else 0
+        )
     if parameters.needs_confounds:
-        confounds_path = row.get("confounds")
-        if not confounds_path:
-            raise file_error(
-                path,
-                "--denoise/--fd-threshold need the run's confounds file",
-                fix="add a 'confounds' column to the manifest (sfckit manifest "
-                "fills it from fMRIPrep)",
-            )
-        table = read_confounds(confounds_path, n_volumes=image.shape[3])
-        keep = censoring_mask(table, parameters.fd_threshold, confounds_path)
+        keep &= censoring_mask(table, parameters.fd_threshold, confounds_path)
         problem = band_problem(int(keep.sum()), tr=tr, band=parameters.band)
         if problem:
             raise file_error(
@@ -322,7 +359,8 @@ def _alff_from_bold(
             "the bold image has no signal (all zeros, constant or NaN) in the gray-matter voxels",
             fix="re-create the image; it holds no data",
         )
-    return values, int(keep.sum()), (timeseries if keep.all() else timeseries[keep]), digest
+    volumes = VolumeCounts(kept=int(keep.sum()), censored=n_censored, non_steady_state=n_steady)
+    return values, volumes, (timeseries if keep.all() else timeseries[keep]), digest
 
 
 def resolve_tr(path: str, image: Any, tr: float | None) -> float:
@@ -376,6 +414,8 @@ def _cached_task(
         "n_gm_voxels": result.n_gm_voxels,
         "atlas_overlap": result.atlas_overlap,
         "n_volumes_kept": result.n_volumes_kept,
+        "n_censored": result.n_censored,
+        "n_non_steady_state": result.n_non_steady_state,
     }
     # Three members, assembled in memory and written with one call: each .npz member and
     # each small write costs tens of microseconds, a noticeable share of a small participant.
@@ -414,6 +454,8 @@ def load_cached(cache_file: Path, key: str) -> ParticipantFeatures | None:
                 n_gm_voxels=about["n_gm_voxels"],
                 atlas_overlap=about["atlas_overlap"],
                 n_volumes_kept=about["n_volumes_kept"],
+                n_censored=about["n_censored"],
+                n_non_steady_state=about["n_non_steady_state"],
             )
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return None  # unreadable, damaged or old-format entry: recompute

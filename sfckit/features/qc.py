@@ -2,9 +2,12 @@
 
 ``qc.tsv`` has one row per participant: ``status`` (ok / failed / excluded), gray-matter
 voxels used, the fraction of atlas voxels inside the participant's gray-matter mask,
-regions without a value, BOLD volumes kept, mean framewise displacement and censored
-volumes (when the manifest has them), and how many regions' SFC or GMV lie beyond 4 scaled
-median absolute deviations from the cohort median (``outlier`` when any does).
+regions without a value, BOLD volumes kept, mean framewise displacement (from the
+manifest), volumes censored at extract's ``--fd-threshold`` (``n_censored``, counted from
+the confounds extract used; 0 without a threshold) and non-steady-state volumes dropped
+(``n_non_steady_state``), both empty for ALFF maps or runs without confounds, and how many
+regions' SFC or GMV lie beyond 4 scaled median absolute deviations from the cohort median
+(``outlier`` when any does).
 
 Exclusion rules (``--exclude-qc``) are comma-separated comparisons of ``qc.tsv`` columns,
 e.g. ``mean_fd>0.5,n_nan_regions>=5,outlier``; a bare column name means "is true".
@@ -126,8 +129,12 @@ def qc_table(
     qc["n_nan_regions"] = tables["sfc"][names].isna().sum(axis=1).to_numpy()
     kept = [results[p].n_volumes_kept if p in results else -1 for p in ids]
     qc["n_volumes_kept"] = [k if k >= 0 else np.nan for k in kept]
-    for column in ("mean_fd", "n_censored"):
-        qc[column] = manifest[column].reindex(ids).to_numpy() if column in manifest else np.nan
+    qc["mean_fd"] = manifest["mean_fd"].reindex(ids).to_numpy() if "mean_fd" in manifest else np.nan
+    # counted by extract from the confounds at its own --fd-threshold (0 without one), not
+    # copied from the manifest, whose count used `sfckit manifest`'s threshold
+    for column in ("n_censored", "n_non_steady_state"):
+        counts = [getattr(results[p], column) if p in results else -1 for p in ids]
+        qc[column] = [c if c >= 0 else np.nan for c in counts]
     qc["sfc_outlier_regions"] = outlier_counts(tables["sfc"][names])
     qc["gmv_outlier_regions"] = outlier_counts(tables["gmv"][names])
     qc["outlier"] = (qc["sfc_outlier_regions"] + qc["gmv_outlier_regions"]) > 0

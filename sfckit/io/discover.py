@@ -4,7 +4,8 @@
   [_res-<res>]_desc-preproc_bold.nii[.gz]`` with its ``_desc-confounds_timeseries.tsv`` and
   JSON sidecar (``RepetitionTime``).
 - CAT12 (``mri/mwp1*.nii``) and SPM VBM (``mwc1*.nii``, smoothed ``smwc1*.nii``) modulated
-  gray-matter maps.
+  gray-matter maps, or fMRIPrep's ``*_space-<space>_label-GM_probseg.nii.gz`` (an
+  unmodulated GM probability, not a volume; the ``gm_measure`` column says which).
 - DPABI/DPARSF ALFF maps (``ALFFMap_*.nii``; ``mALFFMap_*`` and ``zALFFMap_*`` on request).
 
 Files are matched to participants by the BIDS label in their name (``sub-01`` or ``01``).
@@ -28,6 +29,16 @@ from sfckit.errors import UserError, file_error
 from sfckit.io.tables import read_confounds, read_text_table
 
 GM_PATTERNS = {"cat12": ("mwp1",), "spm": ("mwc1",), "spm-smoothed": ("smwc1",)}
+GM_KINDS = (*GM_PATTERNS, "fmriprep")  # the order "auto" tries
+# What each GM source measures: recorded in the manifest (gm_measure), provenance and Methods.
+GM_MEASURES = {
+    "cat12": "modulated GM volume (CAT12 mwp1)",
+    "spm": "modulated GM volume (SPM mwc1)",
+    "spm-smoothed": "modulated GM volume (SPM smwc1, smoothed)",
+    "fmriprep": "unmodulated GM probability (fMRIPrep label-GM_probseg)",
+}
+UNMODULATED = "unmodulated"
+UNSTATED_GM = "GM map as given in the manifest (taken to be a modulated GM volume)"
 ALFF_PREFIXES = {"raw": "ALFFMap_", "m": "mALFFMap_", "z": "zALFFMap_"}
 
 
@@ -139,25 +150,43 @@ def motion_summary(confounds: Path, fd_threshold: float) -> dict[str, float]:
     }
 
 
-def find_gm(anat_dir: Path, label: str, kind: str) -> list[Path]:
-    """Modulated gray-matter maps of one participant (CAT12 / SPM), by ``kind``."""
-    kinds = list(GM_PATTERNS) if kind == "auto" else [kind]
-    if kind not in ("auto", *GM_PATTERNS):
+def find_gm(
+    anat_dir: Path, label: str, kind: str, options: ManifestSettings | None = None
+) -> tuple[list[Path], str]:
+    """Gray-matter maps of one participant and which source they are (a ``GM_KINDS`` key):
+    CAT12 / SPM modulated maps by prefix, or fMRIPrep's ``space-<space>[_res-<res>]
+    _label-GM_probseg`` (``auto``: the first source with a file, in ``GM_KINDS`` order)."""
+    options = options or ManifestSettings()
+    if kind not in ("auto", *GM_KINDS):
         raise UserError(
             f"invalid --gm '{kind}'",
-            expected=f"auto or one of {', '.join(GM_PATTERNS)}",
+            expected=f"auto or one of {', '.join(GM_KINDS)}",
             fix="correct --gm",
         )
-    found = []
-    for name in kinds:
-        for prefix in GM_PATTERNS[name]:
-            found += [
+    for name in GM_KINDS if kind == "auto" else [kind]:
+        if name == "fmriprep":
+            found = [p for p in _fmriprep_gm(anat_dir, options) if _belongs(p, label)]
+        else:
+            found = [
                 p
+                for prefix in GM_PATTERNS[name]
                 for p in sorted(anat_dir.rglob(f"{prefix}*.nii*"))
                 if _belongs(p, label) and p.name.startswith(prefix)
             ]
-        if found and kind == "auto":
-            break  # CAT12 before SPM before smoothed SPM
+        if found or kind != "auto":
+            return found, name
+    return [], kind
+
+
+def _fmriprep_gm(anat_dir: Path, options: ManifestSettings) -> list[Path]:
+    """fMRIPrep's GM probability maps in the BOLD runs' space (and ``res``, when given)."""
+    found = []
+    for path in sorted(anat_dir.rglob("*_label-GM_probseg.nii*")):
+        if _entity(path.name, "space") != options.space:
+            continue
+        if options.res is not None and _entity(path.name, "res") != options.res:
+            continue
+        found.append(path)
     return found
 
 
@@ -171,7 +200,7 @@ def discover(
     participants: Path,
     *,
     func_dir: Path | None = None,
-    anat_dir: Path,
+    anat_dir: Path | None = None,
     alff_dir: Path | None = None,
     options: ManifestSettings | None = None,
 ) -> DiscoveryReport:
@@ -190,6 +219,14 @@ def discover(
             "no functional inputs given",
             fix="pass --func-derivatives (fMRIPrep) or --alff-derivatives (DPABI)",
         )
+    if anat_dir is None:
+        if func_dir is None:
+            raise UserError(
+                "no gray-matter maps given",
+                fix="pass --anat-derivatives (CAT12/SPM), or --func-derivatives (fMRIPrep) "
+                "with --gm fmriprep",
+            )
+        anat_dir = func_dir  # fMRIPrep writes the anatomical outputs beside the functional
     for folder in (func_dir, anat_dir, alff_dir):
         if folder is not None and not folder.is_dir():
             raise file_error(folder, "the derivatives folder does not exist", fix="check the path")
@@ -213,7 +250,10 @@ def discover(
         pid = str(record["participant_id"])
         label = _label(pid)
         row = {"participant_id": pid, "group": record["group"]}
-        found = {"gmv": find_gm(anat_dir, label, options.gm)}
+        gm_maps, gm_kind = find_gm(anat_dir, label, options.gm, options)
+        found = {"gmv": gm_maps}
+        if gm_maps:
+            row["gm_measure"] = GM_MEASURES[gm_kind]
         if alff_dir is not None:
             found["alff"] = find_alff(alff_dir, label, options.alff_kind)
         else:
@@ -244,6 +284,19 @@ def discover(
         )
         if "bold" in missing.get(first, []):
             detail += _what_exists(func_dir, _label(first), options)
+        if "gmv" in missing.get(first, []):
+            detail += (
+                f" (--gm {options.gm} looks in {anat_dir} for "
+                + ("CAT12 mwp1*, SPM mwc1*/smwc1*, then " if options.gm == "auto" else "")
+                + (
+                    f"fMRIPrep *_space-{options.space}"
+                    + (f"_res-{options.res}" if options.res else "")
+                    + "_label-GM_probseg"
+                    if options.gm in ("auto", "fmriprep")
+                    else f"{GM_PATTERNS[options.gm][0]}*"
+                )
+                + ")"
+            )
         raise UserError(
             f"{participants}: {len(problems)} participant(s) without exactly one file per input "
             f"(first: {first}, {detail})",

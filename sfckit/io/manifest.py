@@ -10,6 +10,8 @@ A manifest is a tab-separated file with a header row and one row per participant
 - ``tr`` (optional): repetition time in seconds; otherwise read from the BOLD header.
 - ``confounds`` (optional): the run's fMRIPrep confounds TSV, used by ``extract
   --denoise/--fd-threshold``.
+- ``gm_measure`` (optional, written by ``sfckit manifest``): what the GM map measures, e.g.
+  "unmodulated GM probability (fMRIPrep label-GM_probseg)"; recorded in provenance.
 - every other column (age, sex, site, clinical scores) is carried through unchanged.
 
 Paths are absolute or relative to the manifest's folder.
@@ -28,7 +30,8 @@ from sfckit.io.tables import read_text_table
 
 REQUIRED_COLUMNS = ("participant_id", "group", "gmv")
 IMAGE_COLUMNS = ("gmv", "bold", "alff")
-RESERVED_COLUMNS = (*REQUIRED_COLUMNS, "bold", "alff", "tr", "confounds")
+# gm_measure (written by `sfckit manifest`) says what the GM map measures: not a covariate
+RESERVED_COLUMNS = (*REQUIRED_COLUMNS, "bold", "alff", "tr", "confounds", "gm_measure")
 FIRST_DATA_LINE = 2  # line 1 is the header
 
 

@@ -102,4 +102,24 @@ def extraction_methods(context: ReportContext) -> list[str] | None:
         f"Structure–function coupling (SFC) was the {described} between GMV and ALFF across a "
         f"region's voxels; regions with fewer than {extraction['min_voxels']} valid voxels "
         "were missing for that participant.",
+        *_unmodulated_note(context),
+    ]
+
+
+def _unmodulated_note(context: ReportContext) -> list[str]:
+    """A sentence when the GM maps were probabilities (fMRIPrep), not modulated volumes."""
+    import json
+
+    description = context.layout.features(context.primary or "") / "dataset_description.json"
+    try:
+        measures = json.loads(description.read_text())["GeneratedBy"][0]["GrayMatterMeasure"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return []
+    unmodulated = sum(n for measure, n in measures.items() if "unmodulated" in measure)
+    if not unmodulated:
+        return []
+    return [
+        f"For {count(unmodulated, 'participant')} the gray-matter map was fMRIPrep's "
+        "unmodulated gray-matter probability, not a modulated volume, so GMV and SFC there "
+        "describe tissue probability rather than volume."
     ]

@@ -283,6 +283,7 @@ def extract_cohort(
                 f"{parameters.band[0]}-{parameters.band[1]} Hz (BOLD input); regional ALFF is "
                 "mALFF (divided by the participant's mean gray-matter ALFF)",
                 "SFC": METHODS[parameters.method].description,
+                "GrayMatterMeasure": gray_matter_measures(cohort),
                 "Manifest": str(cohort.path),
                 "Failures": len(failures),
                 "Denoising": parameters.denoise,
@@ -300,6 +301,29 @@ def extract_cohort(
             },
         )
     return tables
+
+
+def gray_matter_measures(cohort: Cohort) -> dict[str, int]:
+    """What the GM maps measure (the manifest's ``gm_measure``), with participant counts."""
+    from sfckit.io.discover import UNMODULATED, UNSTATED_GM
+
+    column = cohort.table.get("gm_measure")
+    measures = column.fillna(UNSTATED_GM) if column is not None else None
+    counts = (
+        measures.value_counts().to_dict()
+        if measures is not None
+        else {UNSTATED_GM: len(cohort.table)}
+    )
+    unmodulated = sum(n for measure, n in counts.items() if UNMODULATED in measure)
+    if unmodulated:
+        warnings.warn(
+            f"{count(unmodulated, 'participant')}: the GM map is fMRIPrep's unmodulated GM "
+            "probability, not a GM volume, so 'GMV' and SFC here describe tissue probability; "
+            "for GMV proper use modulated maps from CAT12 or SPM (sfckit manifest --gm cat12)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return {str(k): int(v) for k, v in counts.items()}
 
 
 def _check_headers(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,21 @@ def run(
     report = discover(
         Path(inputs["participants"]),
         func_dir=inputs.get("func_derivatives"),
-        anat_dir=Path(inputs["anat_derivatives"]),
+        anat_dir=inputs.get("anat_derivatives"),
         alff_dir=inputs.get("alff_derivatives"),
         options=settings,
     )
     write_tsv(report.manifest, out_path)
+    measures = report.manifest.get("gm_measure")
+    if measures is not None and measures.str.contains("unmodulated", na=False).any():
+        warnings.warn(
+            f"{int(measures.str.contains('unmodulated', na=False).sum())} participant(s) get "
+            "fMRIPrep's GM probability map (label-GM_probseg): an unmodulated probability, not "
+            "a GM volume; for GMV proper use modulated CAT12 or SPM maps (--anat-derivatives "
+            "with --gm cat12 or spm)",
+            UserWarning,
+            stacklevel=2,
+        )
     for pid in report.dropped:
         why = (
             f"missing {', '.join(report.missing[pid])}"
@@ -58,7 +69,12 @@ STEP = Step(
     settings=ManifestSettings,
     inputs=(
         PathOption("participants", "participants.tsv"),
-        PathOption("anat_derivatives", "CAT12 or SPM folder"),
+        PathOption(
+            "anat_derivatives",
+            "CAT12 or SPM folder (default: the fMRIPrep folder, whose GM probseg --gm fmriprep "
+            "uses)",
+            required=False,
+        ),
         PathOption("func_derivatives", "fMRIPrep folder", required=False),
         PathOption("alff_derivatives", "DPABI/DPARSF results folder", required=False),
     ),

@@ -172,3 +172,25 @@ def test_a_wrong_task_lists_the_tasks_that_exist_and_desc_chooses_the_run(tmp_pa
     assert table["confounds"].str.endswith("_desc-confounds_timeseries.tsv").all()
     with pytest.raises(UserError, match="desc 'aroma' not found; descs here: preproc"):
         discover(tree["participants"], **common, options=ManifestSettings(desc="aroma"))
+
+
+def test_auto_falls_back_to_the_fmriprep_gm_probseg(tmp_path):
+    tree = make_tree(tmp_path)
+    with pytest.raises(UserError, match=r"missing gmv \(--gm auto looks in .*fmriprep for CAT12"):
+        discover(tree["participants"], func_dir=tree["fmriprep"])
+    for label in ("01", "02"):
+        anat = tree["fmriprep"] / f"sub-{label}" / "ses-1" / "anat"
+        for space in ("MNI152NLin2009cAsym", "MNI152NLin6Asym"):
+            touch_nifti(anat / f"sub-{label}_ses-1_space-{space}_res-2_label-GM_probseg.nii.gz")
+        touch_nifti(anat / f"sub-{label}_ses-1_space-MNI152NLin2009cAsym_label-WM_probseg.nii.gz")
+    report = discover(tree["participants"], func_dir=tree["fmriprep"])  # auto, no CAT12 here
+    table = report.manifest.set_index("participant_id")
+    assert table.loc["sub-02", "gmv"].endswith(
+        "sub-02_ses-1_space-MNI152NLin2009cAsym_res-2_label-GM_probseg.nii.gz"
+    )
+    assert table["gm_measure"].str.startswith("unmodulated GM probability").all()
+    cat12 = discover(tree["participants"], func_dir=tree["fmriprep"], anat_dir=tree["cat12"])
+    assert cat12.manifest["gm_measure"].eq("modulated GM volume (CAT12 mwp1)").all()
+    other = ManifestSettings(gm="fmriprep", space="MNI152NLin6Asym", res="1")
+    with pytest.raises(UserError, match=r"missing gmv, bold.*MNI152NLin6Asym_res-1_label-GM"):
+        discover(tree["participants"], func_dir=tree["fmriprep"], options=other)
