@@ -205,7 +205,82 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=_demo)
+    _add_bids_parser(verbs)
     return parser
+
+
+def _add_bids_parser(verbs: Any) -> None:
+    """``sfckit bids``: the BIDS-App call over the manifest, extract and stats steps (their
+    settings as options; one --fd-threshold for both)."""
+    from sfckit.bids import SHARED_SETTINGS
+    from sfckit.declarations.settings import ExtractSettings, ManifestSettings
+
+    bids = verbs.add_parser(
+        "bids",
+        help="BIDS-App call: sfckit bids FMRIPREP_DIR OUTPUT_DIR participant|group",
+        allow_abbrev=False,
+        description="Participant level: manifest + extract of the selected participants, one "
+        "features file per participant (BIDS derivative names). Group level: the group tables "
+        "and group statistics.",
+    )
+    bids.add_argument("fmriprep_dir", type=Path, help="fMRIPrep derivatives folder")
+    bids.add_argument("output_dir", type=Path, help="sfckit's derivatives folder")
+    bids.add_argument("analysis_level", help="participant or group")
+    bids.add_argument(
+        "--participant-label", nargs="+", metavar="LABEL", help="labels (with or without sub-)"
+    )
+    bids.add_argument(
+        "--anat-derivatives",
+        type=Path,
+        help="CAT12 or SPM folder (default: fMRIPrep's GM probseg via --gm)",
+    )
+    bids.add_argument(
+        "--participants",
+        type=Path,
+        help="participants.tsv with participant_id and group (default: FMRIPREP_DIR's)",
+    )
+    bids.add_argument("--atlas", default="harvard-oxford", help="[default: harvard-oxford]")
+    bids.add_argument("--atlas-labels", type=Path, help="TSV with columns index, name")
+    for name, field in ManifestSettings.model_fields.items():
+        if name not in SHARED_SETTINGS:
+            add_setting(bids, name, field)
+    for name, field in ExtractSettings.model_fields.items():
+        add_setting(bids, name, field)
+    bids.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    bids.add_argument("--quiet", action="store_true", help="no progress bar")
+    bids.set_defaults(handler=_bids)
+
+
+def _bids(args: argparse.Namespace) -> None:
+    from sfckit.bids import check_level, run_group_level, run_participant_level, split_settings
+
+    check_level(args.analysis_level)
+    values = {k[len(SETTING) :]: v for k, v in vars(args).items() if k.startswith(SETTING)}
+    manifest_settings, extract_settings = split_settings(values)
+    if args.analysis_level == "participant":
+        written = run_participant_level(
+            args.fmriprep_dir,
+            args.output_dir,
+            labels=args.participant_label,
+            participants=args.participants,
+            anat_dir=args.anat_derivatives,
+            atlas=args.atlas,
+            atlas_labels=args.atlas_labels,
+            manifest_settings=manifest_settings,
+            extract_settings=extract_settings,
+            jobs=args.jobs,
+            progress=not args.quiet,
+            log=(lambda line: None) if args.quiet else _stderr,
+        )
+        print(f"participant level: {len(written)} participant(s) in {args.output_dir.resolve()}")
+    else:
+        folder = run_group_level(
+            args.output_dir,
+            atlas=args.atlas,
+            participants=args.participants,
+            fmriprep_dir=args.fmriprep_dir,
+        )
+        print(f"group level: tables and statistics in {folder.resolve()}")
 
 
 def _run_step(args: argparse.Namespace) -> None:
