@@ -643,7 +643,11 @@ class ManifestSettings(StepSettings):
     )
     space: str = Field("MNI152NLin2009cAsym", description="fMRIPrep space- entity")
     res: str | None = Field(None, description="fMRIPrep res- entity, when several exist")
-    run: str | None = Field(None, description="run number, when several runs exist")
+    run: str | None = Field(
+        None,
+        description="run number, when several runs exist; 'all': every run, ALFF combined "
+        "per participant (weighted by kept volumes)",
+    )
     gm: Literal["auto", "cat12", "spm", "spm-smoothed", "fmriprep"] = Field(
         "auto",
         description="gray-matter map: CAT12 mwp1, SPM mwc1 or smwc1 (modulated volumes), or "

@@ -44,6 +44,7 @@ from sfckit.io.images import (
     repetition_time,
     stream_voxels,
 )
+from sfckit.io.manifest import run_rows, runs_of
 from sfckit.io.outputs import (
     atomic_write,
     file_sha256,
@@ -115,8 +116,8 @@ def load_gray_matter(
 
 def load_functional(
     row: dict[str, Any], *, mask: np.ndarray, grid: Grid, parameters: ExtractionParameters
-) -> tuple[np.ndarray, int, np.ndarray | None, str | None]:
-    """ALFF in the mask voxels: computed from the BOLD run, or read from an ALFF map.
+) -> tuple[np.ndarray, VolumeCounts, np.ndarray | None, dict[str, str]]:
+    """ALFF in the mask voxels: computed from the BOLD run(s), or read from an ALFF map.
 
     Returns
     -------
@@ -126,13 +127,21 @@ def load_functional(
         Volumes kept, censored and dropped as non-steady-state (-1 for ALFF maps).
     timeseries : ndarray or None
         The mask voxels' BOLD time series (volumes x voxels) when computed from BOLD.
-    sha256 : str or None
-        The BOLD file's SHA-256, computed while it was read (None for ALFF maps).
+    sha256 : dict
+        Each BOLD run's SHA-256, computed while it was read (empty for ALFF maps).
     """
     functional_path = row[row["functional"]]
     if row["functional"] == "bold":
-        values, volumes, timeseries, digest = _alff_from_bold(row, mask, grid, parameters)
-        return values, volumes, timeseries, digest
+        runs = [_alff_from_bold(run, mask, grid, parameters) for run in run_rows(row)]
+        digests = {
+            str(run["bold"]): result[3] for run, result in zip(run_rows(row), runs, strict=True)
+        }
+        if len(runs) == 1:
+            return runs[0][0], runs[0][1], runs[0][2], digests
+        return (
+            *combine_runs([(values, volumes, series) for values, volumes, series, _ in runs]),
+            digests,
+        )
     if METHODS[parameters.method].needs_bold:
         raise file_error(
             functional_path,
@@ -143,7 +152,32 @@ def load_functional(
     check_same_grid(grid, row["gmv"], Grid.of(alff_image), functional_path)
     alff_map = load_data(alff_image, functional_path, role="alff")
     _check_informative(alff_map, functional_path, "alff")
-    return alff_map[mask], VolumeCounts(), None, None
+    return alff_map[mask], VolumeCounts(), None, {}
+
+
+def combine_runs(
+    runs: list[tuple[np.ndarray, VolumeCounts, np.ndarray]],
+) -> tuple[np.ndarray, VolumeCounts, np.ndarray]:
+    """One participant's several runs as one: ALFF averaged with weights equal to each run's
+    kept volumes (a run's ALFF is a mean over its spectrum, whose precision grows with its
+    length), volume counts summed, and the time series concatenated after z-scoring each
+    voxel within each run (for methods that need the series, e.g. profile), so that
+    differences in run means or scales do not enter the correlations."""
+    weights = np.array([volumes.kept for _, volumes, _ in runs], dtype=float)
+    values = np.stack([alff for alff, _, _ in runs])
+    alff = (weights[:, None] * values).sum(axis=0) / weights.sum()
+    total = VolumeCounts(
+        kept=sum(v.kept for _, v, _ in runs),
+        censored=sum(max(v.censored, 0) for _, v, _ in runs),
+        non_steady_state=sum(max(v.non_steady_state, 0) for _, v, _ in runs),
+    )
+    standardised = []
+    for _, _, series in runs:
+        sd = series.std(axis=0)
+        standardised.append(
+            np.divide(series - series.mean(axis=0), sd, out=np.zeros_like(series), where=sd > 0)
+        )
+    return alff, total, np.concatenate(standardised, axis=0)
 
 
 def extract_participant(
@@ -180,7 +214,7 @@ def extract_participant(
     gmv_path = row["gmv"]
     gmv, mask = load_gray_matter(row, grid=grid, parameters=parameters, user_mask=user_mask)
     functional_path = row[row["functional"]]
-    alff_values, volumes, timeseries, bold_sha256 = load_functional(
+    alff_values, volumes, timeseries, bold_sha256s = load_functional(
         row, mask=mask, grid=grid, parameters=parameters
     )
     gmv_values = gmv[mask].astype(np.float64)
@@ -225,10 +259,10 @@ def extract_participant(
             gmv_values, alff_values, voxel_labels, regions, region_names, parameters
         )
     del timeseries
-    inputs = [gmv_path, functional_path]
-    if row["functional"] == "bold" and parameters.needs_confounds:
-        inputs.append(row["confounds"])
-    known = {str(functional_path): bold_sha256} if bold_sha256 else {}
+    inputs = [gmv_path, *runs_of(functional_path)]
+    if row["functional"] == "bold":
+        inputs += [c for c in runs_of(row.get("confounds")) if Path(c).is_file()]
+    known = {path: digest for path, digest in bold_sha256s.items() if digest}
     checksums = {str(p): known.get(str(p)) or file_sha256(p) for p in inputs}
     atlas_voxels = np.isin(labels, regions)
     return ParticipantFeatures(
@@ -393,12 +427,15 @@ def cache_name(participant_id: str) -> str:
 def participant_key(row: dict[str, Any], run_hash: str) -> str:
     parts = [run_hash, row["participant_id"], str(row.get("tr"))]
     columns = ["gmv", row["functional"]]
-    if row["functional"] == "bold" and row.get("confounds") and Path(row["confounds"]).exists():
+    if row["functional"] == "bold" and row.get("confounds"):
         columns.append("confounds")
     for column in columns:
-        path = Path(row[column])
-        stat = path.stat()
-        parts += [column, str(path), str(stat.st_size), str(stat.st_mtime_ns)]
+        for value in runs_of(row[column]):
+            path = Path(value)
+            if not path.exists():
+                continue  # a confounds file that is not there is not an input
+            stat = path.stat()
+            parts += [column, str(path), str(stat.st_size), str(stat.st_mtime_ns)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -476,17 +513,18 @@ def check_participant_images(
     own, own_path = None, ""
     columns = ("gmv", row["functional"]) if resample_to == "none" else (row["functional"], "gmv")
     for column in columns:
-        image = load_header(row[column], ndim=4 if column == "bold" else 3, role=column)
-        if column == "gmv" and resample_to == "functional":
-            continue  # resampled onto the functional grid at extraction
-        if own is None:
-            own, own_path = Grid.of(image), row[column]
-        check_same_grid(grid or own, reference if grid else own_path, Grid.of(image), row[column])
-        if column == "bold":
-            tr = resolve_tr(row[column], image, row.get("tr"))
-            problem = band_problem(image.shape[3], tr=tr, band=band)
-            if problem:
-                raise file_error(row[column], problem, fix="use a longer run or adjust --band")
+        for path in runs_of(row[column]):
+            image = load_header(path, ndim=4 if column == "bold" else 3, role=column)
+            if column == "gmv" and resample_to == "functional":
+                continue  # resampled onto the functional grid at extraction
+            if own is None:
+                own, own_path = Grid.of(image), path
+            check_same_grid(grid or own, reference if grid else own_path, Grid.of(image), path)
+            if column == "bold":
+                tr = resolve_tr(path, image, row.get("tr"))
+                problem = band_problem(image.shape[3], tr=tr, band=band)
+                if problem:
+                    raise file_error(path, problem, fix="use a longer run or adjust --band")
     return own
 
 

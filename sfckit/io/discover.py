@@ -26,6 +26,7 @@ import pandas as pd
 
 from sfckit.declarations.settings import ManifestSettings
 from sfckit.errors import UserError, file_error
+from sfckit.io.manifest import RUN_SEPARATOR, runs_of
 from sfckit.io.tables import read_confounds, read_text_table
 
 GM_PATTERNS = {"cat12": ("mwp1",), "spm": ("mwc1",), "spm-smoothed": ("smwc1",)}
@@ -79,7 +80,12 @@ def find_bold(func_dir: Path, label: str, options: ManifestSettings) -> list[Pat
         if options.res and _entity(name, "res") != options.res:
             continue
         run = _entity(name, "run")
-        if options.run and run is not None and run.lstrip("0") != options.run.lstrip("0"):
+        if (
+            options.run
+            and options.run != "all"
+            and run is not None
+            and run.lstrip("0") != options.run.lstrip("0")
+        ):
             continue
         chosen.append(path)
     return chosen
@@ -148,6 +154,27 @@ def motion_summary(confounds: Path, fd_threshold: float) -> dict[str, float]:
         "n_censored": int(np.sum(np.nan_to_num(fd) > fd_threshold)),
         "n_volumes": int(len(fd)),
     }
+
+
+def _runs_record(pid: str, runs: list[Path], options: ManifestSettings) -> dict[str, object]:
+    """TR, confounds and motion of a participant's run(s) (summed over runs; one TR)."""
+    trs = {repetition_time_of(bold) for bold in runs}
+    if len(trs) > 1:
+        raise UserError(
+            f"{pid}: the runs have different TRs ({', '.join(sorted(str(t) for t in trs))})",
+            expected="one TR per participant when runs are combined",
+            fix="choose one run with --run",
+        )
+    record: dict[str, object] = {"tr": trs.pop()}
+    confounds = [confounds_of(bold) for bold in runs]
+    if all(c.is_file() for c in confounds):
+        record["confounds"] = RUN_SEPARATOR.join(str(c.resolve()) for c in confounds)
+        motion = [motion_summary(c, options.fd_threshold) for c in confounds]
+        volumes = sum(m["n_volumes"] for m in motion)
+        record["mean_fd"] = sum(m["mean_fd"] * m["n_volumes"] for m in motion) / volumes
+        record["n_censored"] = sum(m["n_censored"] for m in motion)
+        record["n_volumes"] = volumes
+    return record
 
 
 def find_gm(
@@ -261,17 +288,12 @@ def discover(
         for column, paths in found.items():
             if not paths:
                 missing.setdefault(pid, []).append(column)
-            elif len(paths) > 1:
+            elif len(paths) > 1 and not (column == "bold" and options.run == "all"):
                 ambiguous.setdefault(pid, []).extend(str(p) for p in paths)
             else:
-                row[column] = str(paths[0].resolve())
+                row[column] = RUN_SEPARATOR.join(str(p.resolve()) for p in paths)
         if "bold" in row:
-            bold = Path(row["bold"])
-            row["tr"] = repetition_time_of(bold)
-            confounds = confounds_of(bold)
-            if confounds.is_file():
-                row["confounds"] = str(confounds.resolve())
-                row.update(motion_summary(confounds, options.fd_threshold))
+            row.update(_runs_record(pid, [Path(p) for p in runs_of(row["bold"])], options))
         row.update({k: v for k, v in record.items() if k not in row})
         rows.append(row)
     problems = sorted(set(missing) | set(ambiguous))

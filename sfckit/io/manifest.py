@@ -6,10 +6,12 @@ A manifest is a tab-separated file with a header row and one row per participant
 - ``group`` (required): free text, e.g. ``TRD``, ``nTRD``, ``HC``.
 - ``gmv`` (required): path to a modulated gray-matter map (3-D NIfTI).
 - ``bold`` or ``alff`` (one of them per row): a preprocessed 4-D BOLD run in the same
-  template space, or a precomputed ALFF map (3-D).
+  template space (several runs of one participant separated by ``;``), or a precomputed
+  ALFF map (3-D).
 - ``tr`` (optional): repetition time in seconds; otherwise read from the BOLD header.
-- ``confounds`` (optional): the run's fMRIPrep confounds TSV, used by ``extract
-  --denoise/--fd-threshold``.
+- ``confounds`` (optional): the run's fMRIPrep confounds TSV (one per run, ``;``-separated,
+  for several runs), used by ``extract`` (non-steady-state volumes, ``--denoise``,
+  ``--fd-threshold``).
 - ``gm_measure`` (optional, written by ``sfckit manifest``): what the GM map measures, e.g.
   "unmodulated GM probability (fMRIPrep label-GM_probseg)"; recorded in provenance.
 - every other column (age, sex, site, clinical scores) is carried through unchanged.
@@ -33,6 +35,28 @@ IMAGE_COLUMNS = ("gmv", "bold", "alff")
 # gm_measure (written by `sfckit manifest`) says what the GM map measures: not a covariate
 RESERVED_COLUMNS = (*REQUIRED_COLUMNS, "bold", "alff", "tr", "confounds", "gm_measure")
 FIRST_DATA_LINE = 2  # line 1 is the header
+# Several BOLD runs of one participant share a row: paths (and their confounds, in the same
+# order) separated by ";", a character BIDS file names never contain.
+RUN_SEPARATOR = ";"
+
+
+def runs_of(value: str | None) -> list[str]:
+    """The paths of a ``bold`` or ``confounds`` cell (one per run; empty for no value)."""
+    if value is None or _is_blank(value):
+        return []
+    return [part.strip() for part in str(value).split(RUN_SEPARATOR) if part.strip()]
+
+
+def run_rows(row: dict) -> list[dict]:
+    """One manifest row per BOLD run of ``row`` (the row itself for a single run)."""
+    runs = runs_of(row.get("bold"))
+    if len(runs) <= 1:
+        return [row]
+    confounds = runs_of(row.get("confounds")) or [None] * len(runs)
+    return [
+        {**row, "bold": bold, "confounds": confound}
+        for bold, confound in zip(runs, confounds, strict=True)
+    ]
 
 
 @dataclass
@@ -115,9 +139,12 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
     base = path.parent
     for column in (*IMAGE_COLUMNS, "confounds"):
         table[column] = [
-            None if _is_blank(value) else str(_resolve(base, str(value).strip()))
+            None
+            if _is_blank(value)
+            else RUN_SEPARATOR.join(str(_resolve(base, part)) for part in runs_of(value))
             for value in table[column]
         ]
+    _check_run_lists(path, table)
     if check_files:
         _check_files_exist(path, table)
     covariates = [c for c in table.columns if c not in (*RESERVED_COLUMNS, "line", "functional")]
@@ -241,6 +268,32 @@ def _resolve(base: Path, value: str) -> Path:
     return candidate if candidate.is_absolute() else (base / candidate).resolve()
 
 
+def _check_run_lists(path: Path, table: pd.DataFrame) -> None:
+    """Several runs in ``bold``: as many confounds files (or none), and only ``bold``."""
+    for row in table.itertuples(index=False):
+        for column in ("gmv", "alff"):
+            value = getattr(row, column)
+            if value and RUN_SEPARATOR in value:
+                raise file_error(
+                    path,
+                    f"several paths in '{column}'",
+                    row=row.line,
+                    column=column,
+                    expected="one image (only 'bold' lists several runs, separated by ';')",
+                    fix="keep one path in the cell",
+                )
+        runs, confounds = runs_of(row.bold), runs_of(row.confounds)
+        if confounds and len(confounds) != len(runs):
+            raise file_error(
+                path,
+                f"{len(runs)} BOLD run(s) but {len(confounds)} confounds file(s)",
+                row=row.line,
+                column="confounds",
+                expected="one confounds file per run, in the runs' order, separated by ';'",
+                fix="list the confounds of every run, or none",
+            )
+
+
 def _check_files_exist(path: Path, table: pd.DataFrame) -> None:
     for row in table.itertuples(index=False):
         for column in ("gmv", row.functional):
@@ -253,10 +306,11 @@ def _check_files_exist(path: Path, table: pd.DataFrame) -> None:
                     column=column,
                     fix="fill in the image path for this participant",
                 )
-            if not Path(value).is_file():
+            missing = [part for part in runs_of(value) if not Path(part).is_file()]
+            if missing:
                 raise file_error(
                     path,
-                    f"image file '{value}' does not exist",
+                    f"image file '{missing[0]}' does not exist",
                     row=row.line,
                     column=column,
                     fix="correct the path (relative paths start at the manifest's folder)",

@@ -284,9 +284,9 @@ def run(
     import pandas as pd
 
     from sfckit.engine import run_tasks
-    from sfckit.errors import UserError
+    from sfckit.errors import UserError, file_error
     from sfckit.features.tms import NOTICE
-    from sfckit.io.manifest import read_manifest
+    from sfckit.io.manifest import RUN_SEPARATOR, read_manifest, runs_of
     from sfckit.io.outputs import staged_folder
     from sfckit.steps.extraction import CACHE_FOLDER
 
@@ -301,6 +301,17 @@ def run(
             fix="add the runs to the manifest (ALFF maps alone cannot give a target)",
         )
     rows = table[table["bold"].notna()].to_dict("records")
+    several = [row for row in rows if RUN_SEPARATOR in row["bold"]]
+    if several:
+        raise file_error(
+            manifest_path,
+            f"{several[0]['participant_id']} has {len(runs_of(several[0]['bold']))} BOLD runs",
+            row=int(several[0]["line"]),
+            column="bold",
+            expected="one run per participant (the target's split-half reliability is "
+            "computed within a run)",
+            fix="write a manifest with one run (sfckit manifest --run 1)",
+        )
     maps = out_dir / layout.TMS_MAPS
     cache = out_dir / CACHE_FOLDER / "tms-target"  # made by the first stored target, so a
     # run that fails before any participant leaves an earlier output folder as it was

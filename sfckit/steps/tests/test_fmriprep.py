@@ -21,9 +21,10 @@ AFFINE = np.diag([4.0, 4.0, 4.0, 1.0])
 AFFINE[:3, 3] = [-16, -16, -12]
 
 
-def fmriprep_tree(root: Path, rng: np.random.Generator) -> dict[str, Path]:
+def fmriprep_tree(root: Path, rng: np.random.Generator, runs: int = 1) -> dict[str, Path]:
     """An fMRIPrep 20.2-style derivatives folder (real file names and confound columns,
-    `n/a` first rows, one-hot non-steady-state columns) with small synthetic images."""
+    `n/a` first rows, one-hot non-steady-state columns) with small synthetic images; with
+    ``runs`` > 1, runs ``run-1``.. of 90, 100, .. volumes."""
     fmriprep = root / "fmriprep"
     participants = ["sub-01", "sub-02", "sub-03", "sub-04", "sub-05", "sub-06"]
     for position, pid in enumerate(participants):
@@ -35,30 +36,32 @@ def fmriprep_tree(root: Path, rng: np.random.Generator) -> dict[str, Path]:
         nib.save(nib.Nifti1Image(gm, AFFINE), anat / f"{stem}_label-GM_probseg.nii.gz")
         wm = (1 - gm).astype(np.float32)
         nib.save(nib.Nifti1Image(wm, AFFINE), anat / f"{stem}_label-WM_probseg.nii.gz")
-        time = np.arange(N_VOLUMES) * TR
-        slow = np.sin(2 * np.pi * 0.03 * time)[:, None, None, None]
-        amplitude = 50 + 100 * gm[None] + rng.normal(0, 5, SHAPE)[None]
-        bold = 1000 + amplitude * slow + rng.normal(0, 10, (N_VOLUMES, *SHAPE))
-        bold[:N_UNSTEADY] += 400  # the T1 saturation a non-steady-state volume shows
-        run = f"{pid}_task-rest"
-        image = nib.Nifti1Image(np.moveaxis(bold, 0, -1).astype(np.float32), AFFINE)
-        image.header.set_zooms((4.0, 4.0, 4.0, TR))
-        bold_name = f"{run}_space-{SPACE}_res-2_desc-preproc_bold"
-        nib.save(image, func / f"{bold_name}.nii.gz")
-        (func / f"{bold_name}.json").write_text(json.dumps({"RepetitionTime": TR}))
-        fd = rng.uniform(0.05, 0.4, N_VOLUMES)
-        fd[[20, 40 + position, 70]] = 0.9
-        confounds = {
-            "global_signal": bold.mean(axis=(1, 2, 3)),
-            "framewise_displacement": ["n/a", *fd[1:]],
-            "trans_x": rng.normal(0, 0.1, N_VOLUMES),
-            "trans_x_derivative1": ["n/a", *rng.normal(0, 0.01, N_VOLUMES - 1)],
-        }
-        for volume in range(N_UNSTEADY):
-            confounds[f"non_steady_state_outlier{volume:02d}"] = np.eye(N_VOLUMES)[volume]
-        pd.DataFrame(confounds).to_csv(
-            func / f"{run}_desc-confounds_timeseries.tsv", sep="\t", index=False
-        )
+        for number in range(1, runs + 1):
+            n_volumes = N_VOLUMES + 10 * (number - 1)
+            time = np.arange(n_volumes) * TR
+            slow = np.sin(2 * np.pi * 0.03 * time)[:, None, None, None]
+            amplitude = 50 * number + 100 * gm[None] + rng.normal(0, 5, SHAPE)[None]
+            bold = 1000 + amplitude * slow + rng.normal(0, 10, (n_volumes, *SHAPE))
+            bold[:N_UNSTEADY] += 400  # the T1 saturation a non-steady-state volume shows
+            run = f"{pid}_task-rest" + (f"_run-{number}" if runs > 1 else "")
+            image = nib.Nifti1Image(np.moveaxis(bold, 0, -1).astype(np.float32), AFFINE)
+            image.header.set_zooms((4.0, 4.0, 4.0, TR))
+            bold_name = f"{run}_space-{SPACE}_res-2_desc-preproc_bold"
+            nib.save(image, func / f"{bold_name}.nii.gz")
+            (func / f"{bold_name}.json").write_text(json.dumps({"RepetitionTime": TR}))
+            fd = rng.uniform(0.05, 0.4, n_volumes)
+            fd[[20, 40 + position, 70]] = 0.9
+            confounds = {
+                "global_signal": bold.mean(axis=(1, 2, 3)),
+                "framewise_displacement": ["n/a", *fd[1:]],
+                "trans_x": rng.normal(0, 0.1, n_volumes),
+                "trans_x_derivative1": ["n/a", *rng.normal(0, 0.01, n_volumes - 1)],
+            }
+            for volume in range(N_UNSTEADY):
+                confounds[f"non_steady_state_outlier{volume:02d}"] = np.eye(n_volumes)[volume]
+            pd.DataFrame(confounds).to_csv(
+                func / f"{run}_desc-confounds_timeseries.tsv", sep="\t", index=False
+            )
     table = pd.DataFrame(
         {"participant_id": participants, "group": ["A", "B"] * 3, "age": rng.uniform(20, 60, 6)}
     )
@@ -71,15 +74,22 @@ def fmriprep_tree(root: Path, rng: np.random.Generator) -> dict[str, Path]:
     return {"fmriprep": fmriprep, "participants": root / "participants.tsv", "root": root}
 
 
-def hand_sfc(gm_path: str, bold_path: str, atlas: np.ndarray, drop: int) -> np.ndarray:
-    """Voxel-correlation SFC written out with scipy: linear detrend, periodogram, ALFF =
-    2 x mean amplitude over 0.01-0.08 Hz, Pearson across a region's GM voxels, Fisher z."""
-    gm = np.asarray(nib.load(gm_path).dataobj, dtype=float)
+def hand_alff(bold_path: str, drop: int) -> tuple[np.ndarray, int]:
+    """ALFF written out with scipy (linear detrend, periodogram, 2 x mean amplitude over
+    0.01-0.08 Hz) and the number of volumes it used."""
     series = np.asarray(nib.load(bold_path).dataobj, dtype=float)[..., drop:]
     detrended = signal.detrend(series, axis=-1, type="linear")
     frequencies, power = signal.periodogram(detrended, fs=1 / TR, axis=-1, scaling="spectrum")
     band = (frequencies >= 0.01) & (frequencies <= 0.08)
-    alff = 2 * np.sqrt(power[..., band]).mean(axis=-1)
+    return 2 * np.sqrt(power[..., band]).mean(axis=-1), series.shape[-1]
+
+
+def hand_sfc(gm_path: str, bold_path: str, atlas: np.ndarray, drop: int) -> np.ndarray:
+    """Voxel-correlation SFC by hand: ALFF of each run (``;``-separated paths) averaged
+    with weights equal to the volumes used, Pearson across a region's GM voxels, Fisher z."""
+    gm = np.asarray(nib.load(gm_path).dataobj, dtype=float)
+    runs = [hand_alff(path, drop) for path in bold_path.split(";")]
+    alff = sum(values * n for values, n in runs) / sum(n for _, n in runs)
     mask = (gm > 0.2) & np.isfinite(alff) & (alff != 0)
     values = []
     for label in (1, 2):
@@ -179,3 +189,59 @@ def test_methods_say_when_the_gm_maps_were_probabilities(tmp_path):
     )
     assert len(note) == 1 and "For 4 participants" in note[0] and "not a modulated" in note[0]
     assert _unmodulated_note(context_with({"modulated GM volume (CAT12 mwp1)": 6})) == []
+
+
+def test_all_runs_are_combined_weighted_by_their_volumes(tmp_path, capsys):
+    tree = fmriprep_tree(tmp_path / "bids", np.random.default_rng(4), runs=2)
+    manifest = tmp_path / "manifest.tsv"
+    arguments = ["manifest", "--participants", str(tree["participants"]), "--gm", "fmriprep"]
+    arguments += ["--func-derivatives", str(tree["fmriprep"])]
+    assert main([*arguments, "--out", str(manifest)]) == 2
+    assert "2 candidate files" in capsys.readouterr().err  # one run, unless asked for all
+    assert main([*arguments, "--run", "all", "--out", str(manifest)]) == 0
+    table = read_tsv(manifest)
+    assert (
+        table["bold"].str.count(";").eq(1).all() and table["confounds"].str.count(";").eq(1).all()
+    )
+    assert (table["n_volumes"] == 2 * N_VOLUMES + 10).all()
+    atlas = ["--atlas", str(tree["root"] / "atlas.nii.gz")]
+    atlas += ["--atlas-labels", str(tree["root"] / "atlas.tsv"), "--min-voxels", "5"]
+    features = tmp_path / "features"
+    assert (
+        main(["extract", "--manifest", str(manifest), *atlas, "--quiet", "--out", str(features)])
+        == 0
+    )
+    sfc = read_tsv(features / "sfc.tsv").set_index("participant_id")
+    labels = np.asarray(nib.load(tree["root"] / "atlas.nii.gz").dataobj)
+    for row in table.itertuples():
+        expected = hand_sfc(row.gmv, row.bold, labels, drop=N_UNSTEADY)
+        # float32 runs: the rounding of the series shows at 3e-7 relative
+        np.testing.assert_allclose(sfc.loc[row.participant_id].to_numpy(), expected, rtol=1e-5)
+        first_only = hand_sfc(row.gmv, row.bold.split(";")[0], labels, drop=N_UNSTEADY)
+        assert np.abs(expected - first_only).max() > 1e-3
+    qc = read_tsv(features / "qc.tsv")
+    assert (qc["n_volumes_kept"] == 2 * N_VOLUMES + 10 - 2 * N_UNSTEADY).all()
+    assert (qc["n_non_steady_state"] == 2 * N_UNSTEADY).all()
+    provenance = json.loads((features / "dataset_description.json").read_text())
+    assert len(provenance["InputChecksums"]) == 1 + 6 * (1 + 2 + 2)  # manifest, gm, runs, confounds
+    tms = ["tms-target", "--manifest", str(manifest), "--out", str(tmp_path / "tms"), "--quiet"]
+    assert main(tms) == 2
+    assert "has 2 BOLD runs" in capsys.readouterr().err
+
+
+def test_runs_are_standardised_before_their_series_are_joined():
+    from sfckit.features.participant import VolumeCounts, combine_runs
+
+    rng = np.random.default_rng(0)
+    first, second = rng.normal(5, 2, (40, 3)), rng.normal(-1, 7, (60, 3))
+    alff, volumes, series = combine_runs(
+        [
+            (np.array([1.0, 2.0, 3.0]), VolumeCounts(40, 1, 2), first),
+            (np.array([3.0, 2.0, 1.0]), VolumeCounts(60, 0, 2), second),
+        ]
+    )
+    np.testing.assert_allclose(alff, [(40 + 180) / 100, 2.0, (120 + 60) / 100])
+    assert volumes == VolumeCounts(100, 1, 4)
+    from scipy import stats
+
+    np.testing.assert_allclose(series, np.vstack([stats.zscore(first), stats.zscore(second)]))
