@@ -296,11 +296,60 @@ def _docstring(step: Step) -> str:
         "",
         "Examples",
         "--------",
-        *EXAMPLES.get(
-            step.name, [f">>> import sfckit; callable(sfckit.{_function_name(step)})", "True"]
-        ),
+        *EXAMPLES.get(step.name, _call_example(step)),
     ]
     return "\n".join(lines)
+
+
+# Illustrative values for the example call of each verb (inputs by option name, required
+# settings by field name); the examples are not run (their files are the reader's).
+SAMPLE_INPUTS = {
+    "participants": "participants.tsv",
+    "manifest": "manifest.tsv",
+    "features": "features/sfc.tsv",
+    "features_dir": "features",
+    "a": "stats/harvard-oxford",
+    "b": "stats/aal",
+    "stats": ["corr=stats/voxel-correlation", "kl=stats/kl-similarity"],
+    "model": "model.skops",
+    "results": "results",
+}
+SAMPLE_SETTINGS = {
+    "positive": "TRD",
+    "negative": "nTRD",
+    "scores": ("bsi", "hamd"),
+    "within": ("TRD", "nTRD"),
+    "controls": "HC",
+    "clinical": ("age", "duration_months", "hamd"),
+    "target": "remission",
+    "groups": ("TRD", "nTRD"),
+}
+
+
+def _call_example(step: Step) -> list[str]:
+    """A call of the verb with its required arguments, and a look at its main output."""
+    arguments = [
+        f"{option.name}={SAMPLE_INPUTS.get(option.name, option.name)!r}"
+        for option in step.inputs
+        if option.required
+    ]
+    arguments += [
+        f"{name}={SAMPLE_SETTINGS.get(name, name)!r}"
+        for name, settings_field in step.settings.model_fields.items()
+        if settings_field.is_required()
+    ]
+    skip = "  # doctest: +SKIP"
+    lines = [
+        ">>> import sfckit",
+        f">>> result = sfckit.{_function_name(step)}({', '.join(arguments)}){skip}",
+    ]
+    tables = [name for name in step.outputs if name.endswith((".tsv", ".json"))]
+    if tables and tables[0] != "dataset_description.json":
+        stem = tables[0].rsplit(".", 1)[0]
+        lines.append(f">>> result[{stem!r}]{skip}")
+    else:
+        lines.append(f">>> result.summary{skip}")
+    return lines
 
 
 def _rst_text(text: str) -> str:
