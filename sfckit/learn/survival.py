@@ -105,6 +105,37 @@ def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
     return float(concordance_index_censored(event.astype(bool), time, risk)[0])
 
 
+def bootstrap_harrell_c(
+    time: np.ndarray, event: np.ndarray, risk: np.ndarray, draws: np.ndarray
+) -> np.ndarray:
+    """Harrell's C of every bootstrap resample (rows of ``draws``, indices into the data),
+    NaN where a resample has no comparable pair.
+
+    Written by hand because scikit-survival scores one resample per call with a Python
+    loop over event times (10 s for 2,000 resamples of 226 participants); this is the same
+    rule on all pairs at once: an event i and a participant j are comparable when j's time is
+    later, or equal and j censored; a pair counts 1 when i's risk is higher, 1/2 when the
+    risks tie within 1e-8 (scikit-survival's ``tied_tol``). The counts are integers and
+    halves, so the ratio is bit-identical to ``concordance_index_censored`` (tested).
+    """
+    event = event.astype(bool)
+    values = np.full(len(draws), np.nan)
+    chunk = max(1, 4_000_000 // max(draws.shape[1], 1) ** 2)  # resamples of n^2 pairs at once
+    for start in range(0, len(draws), chunk):
+        index = draws[start : start + chunk]
+        t, e, r = time[index], event[index], risk[index]
+        later = t[:, None, :] > t[:, :, None]
+        same_censored = (t[:, None, :] == t[:, :, None]) & ~e[:, None, :]
+        comparable = e[:, :, None] & (later | same_censored)
+        tied = np.abs(r[:, None, :] - r[:, :, None]) <= 1e-8
+        concordant = comparable & (r[:, None, :] < r[:, :, None]) & ~tied
+        pairs = comparable.sum(axis=(1, 2))
+        numerator = concordant.sum(axis=(1, 2)) + 0.5 * (comparable & tied).sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[start : start + chunk] = np.where(pairs > 0, numerator / pairs, np.nan)
+    return values
+
+
 GROUP_ONLY_PENALTY = 1e-4  # a vanishing ridge: keeps the fit defined when a fold has a
 # group without relapses, without shrinking the group effect
 
@@ -209,8 +240,10 @@ def nested_survival(
     order = pd.Index(mean_risk.index).get_indexer(ids)
     risk = mean_risk.to_numpy()[order]
     rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(risk), len(risk)) for _ in range(n_bootstrap)]
-    boot = [harrell_c(data.time[d], data.event[d], risk[d]) for d in draws if data.event[d].any()]
+    draws = np.array([rng.integers(0, len(risk), len(risk)) for _ in range(n_bootstrap)])
+    with_events = data.event[draws].any(axis=1)
+    boot = bootstrap_harrell_c(data.time, data.event, risk, draws[with_events])
+    boot = boot[np.isfinite(boot)]
     fold_c = np.array([f["c_index"] for f in folds])
     metrics = {
         "c_index": harrell_c(data.time, data.event, risk),

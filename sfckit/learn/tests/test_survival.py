@@ -90,3 +90,22 @@ def test_the_group_only_comparator_is_the_concordance_of_the_group():
     assert expected > 0.65
     assert metrics["group_only_c_index"] == pytest.approx(expected, abs=0.015)
     assert abs(metrics["c_index"] - 0.5) < 0.1  # the features are noise
+
+
+def test_bootstrap_concordance_equals_scikit_survival_on_every_resample():
+    from sksurv.metrics import concordance_index_censored
+
+    from sfckit.learn.survival import bootstrap_harrell_c
+
+    rng = np.random.default_rng(8)
+    n = 60
+    time = rng.choice([3.0, 6.0, 9.0, 12.0, 15.0, 18.0], n)  # many tied times
+    event = rng.random(n) < 0.6
+    risk = np.round(rng.normal(size=n), 1)  # tied risks too
+    draws = rng.integers(0, n, (300, n))  # resamples repeat participants: more ties
+    values = bootstrap_harrell_c(time, event.astype(int), risk, draws)
+    for draw, value in zip(draws, values, strict=True):
+        expected = concordance_index_censored(event[draw], time[draw], risk[draw])[0]
+        assert value == expected  # bit-identical
+    nothing = bootstrap_harrell_c(time, np.zeros(n, int), risk, draws[:3])
+    assert np.isnan(nothing).all()
