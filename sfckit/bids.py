@@ -33,6 +33,7 @@ from sfckit.errors import UserError, file_error
 WORK_FOLDER = "sfckit-work"
 GROUP_FOLDER = "group"
 FEATURES_SUFFIX = "_desc-sfc_features.tsv"
+FEATURE_KINDS = ("sfc", "gmv", "alff")  # the extract tables a features file holds, as columns
 SHARED_SETTINGS = ("fd_threshold",)  # one value for both steps (the extract step's)
 
 
@@ -124,16 +125,16 @@ def run_participant_level(
     )
     regions = loaded.region_names
     qc = tables["qc"].set_index("participant_id")
+    by_participant = {
+        kind: tables[kind].set_index("participant_id")[regions] for kind in FEATURE_KINDS
+    }
     written = []
     for row in cohort.table.itertuples(index=False):
         pid = row.participant_id
         features = pd.DataFrame(
             {
                 "region": regions,
-                **{
-                    kind: tables[kind].set_index("participant_id").loc[pid, regions].to_numpy()
-                    for kind in ("sfc", "gmv", "alff")
-                },
+                **{kind: table.loc[pid].to_numpy() for kind, table in by_participant.items()},
             }
         )
         path = output_dir / _participant_file(pid, row.bold, manifest_settings, atlas)
@@ -146,7 +147,7 @@ def run_participant_level(
             "GrayMatterMeasure": getattr(row, "gm_measure", None),
             "QC": json.loads(qc.loc[pid].to_json()),
         }
-        write_json(sidecar, path.with_name(path.name.removesuffix(".tsv") + ".json"))
+        write_json(sidecar, path.with_suffix(".json"))
         written.append(path)
     _write_description(output_dir, "participant", manifest_settings, extract_settings, atlas)
     return written
@@ -171,6 +172,7 @@ def run_group_level(
 
     from sfckit.declarations.settings import StatsSettings
     from sfckit.io.outputs import write_tsv
+    from sfckit.io.tables import read_text_table, read_tsv
     from sfckit.steps.registry import all_steps
 
     seg = atlas_label(atlas)
@@ -181,12 +183,12 @@ def run_group_level(
             f"no participant-level outputs for atlas '{atlas}' (*_seg-{seg}{FEATURES_SUFFIX})",
             fix="run the participant level first (sfckit bids FMRIPREP_DIR OUTPUT_DIR participant)",
         )
-    wide: dict[str, list[pd.Series]] = {"sfc": [], "gmv": [], "alff": []}
+    wide: dict[str, list[pd.Series]] = {kind: [] for kind in FEATURE_KINDS}
     rows = []
     for path in files:
         pid = path.name.split("_")[0]
-        features = pd.read_csv(path, sep="\t", na_values=["n/a"]).set_index("region")
-        sidecar = json.loads(path.with_name(path.name.removesuffix(".tsv") + ".json").read_text())
+        features = read_tsv(path).set_index("region")
+        sidecar = json.loads(path.with_suffix(".json").read_text())
         for kind, series in wide.items():
             series.append(features[kind].rename(pid))
         rows.append(
@@ -205,7 +207,7 @@ def run_group_level(
     manifest = pd.DataFrame(rows)
     clinical = participants or fmriprep_dir / "participants.tsv"
     if clinical.is_file():
-        extra = pd.read_csv(clinical, sep="\t", dtype={"participant_id": str}, na_values=["n/a"])
+        extra = read_text_table(clinical, what="participants table", dtype={"participant_id": str})
         extra = extra.drop(columns=[c for c in ("group",) if c in extra.columns])
         manifest = manifest.merge(extra, on="participant_id", how="left")
     manifest_path = write_tsv(manifest, folder / "manifest.tsv")

@@ -255,8 +255,7 @@ def _bids(args: argparse.Namespace) -> None:
     from sfckit.bids import check_level, run_group_level, run_participant_level, split_settings
 
     check_level(args.analysis_level)
-    values = {k[len(SETTING) :]: v for k, v in vars(args).items() if k.startswith(SETTING)}
-    manifest_settings, extract_settings = split_settings(values)
+    manifest_settings, extract_settings = split_settings(_setting_values(args))
     if args.analysis_level == "participant":
         written = run_participant_level(
             args.fmriprep_dir,
@@ -283,13 +282,17 @@ def _bids(args: argparse.Namespace) -> None:
         print(f"group level: tables and statistics in {folder.resolve()}")
 
 
+def _setting_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (options added by :func:`add_setting`)."""
+    return {k[len(SETTING) :]: v for k, v in vars(args).items() if k.startswith(SETTING)}
+
+
 def _run_step(args: argparse.Namespace) -> None:
     from sfckit.declarations.base import validate_settings
     from sfckit.steps.base import Execution, as_paths
 
     step = args.step
-    values = {k[len(SETTING) :]: v for k, v in vars(args).items() if k.startswith(SETTING)}
-    settings = validate_settings(step.settings, values)
+    settings = validate_settings(step.settings, _setting_values(args))
     inputs = as_paths({k[len(INPUT) :]: v for k, v in vars(args).items() if k.startswith(INPUT)})
     execution = Execution(
         jobs=getattr(args, "jobs", 1),

@@ -132,10 +132,9 @@ def load_functional(
     """
     functional_path = row[row["functional"]]
     if row["functional"] == "bold":
-        runs = [_alff_from_bold(run, mask, grid, parameters) for run in run_rows(row)]
-        digests = {
-            str(run["bold"]): result[3] for run, result in zip(run_rows(row), runs, strict=True)
-        }
+        rows = run_rows(row)
+        runs = [_alff_from_bold(run, mask, grid, parameters) for run in rows]
+        digests = {str(run["bold"]): result[3] for run, result in zip(rows, runs, strict=True)}
         if len(runs) == 1:
             return runs[0][0], runs[0][1], runs[0][2], digests
         return (
@@ -343,6 +342,7 @@ def _alff_from_bold(
         )
     table = read_confounds(confounds_path, n_volumes=image.shape[3]) if confounds_path else None
     n_steady = n_censored = -1
+    fd_keep = None
     if table is not None:
         unsteady = non_steady_state_mask(table)
         n_steady = int(unsteady.sum()) if parameters.non_steady_state == "drop" else 0
@@ -359,13 +359,10 @@ def _alff_from_bold(
                     f"after dropping {n_steady} non-steady-state volume(s): {problem}",
                     fix="use a longer run, or --non-steady-state keep",
                 )
-        n_censored = (
-            int((~censoring_mask(table, parameters.fd_threshold, confounds_path)).sum())
-            if parameters.fd_threshold is not None
-            else 0
-        )
+        fd_keep = censoring_mask(table, parameters.fd_threshold, confounds_path)
+        n_censored = int((~fd_keep).sum())  # 0 without a threshold (every volume kept)
     if parameters.needs_confounds:
-        keep &= censoring_mask(table, parameters.fd_threshold, confounds_path)
+        keep &= fd_keep
         problem = band_problem(int(keep.sum()), tr=tr, band=parameters.band)
         if problem:
             raise file_error(
@@ -432,7 +429,7 @@ def participant_key(row: dict[str, Any], run_hash: str) -> str:
     for column in columns:
         for value in runs_of(row[column]):
             path = Path(value)
-            if not path.exists():
+            if column == "confounds" and not path.exists():
                 continue  # a confounds file that is not there is not an input
             stat = path.stat()
             parts += [column, str(path), str(stat.st_size), str(stat.st_mtime_ns)]

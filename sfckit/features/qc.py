@@ -112,6 +112,14 @@ def apply_rules(qc: pd.DataFrame, rules: list[tuple[str, str | None, str | None]
     return broken
 
 
+def _volume_counts(
+    results: dict[str, ParticipantFeatures], ids: list[str], field: str
+) -> list[float]:
+    """A volume count of each participant (NaN where unknown: -1, failed, or no BOLD)."""
+    counts = [getattr(results[p], field) if p in results else -1 for p in ids]
+    return [c if c >= 0 else np.nan for c in counts]
+
+
 def qc_table(
     cohort: Cohort,
     tables: dict[str, pd.DataFrame],
@@ -127,14 +135,12 @@ def qc_table(
     qc["n_gm_voxels"] = [results[p].n_gm_voxels if p in results else np.nan for p in ids]
     qc["atlas_overlap"] = [results[p].atlas_overlap if p in results else np.nan for p in ids]
     qc["n_nan_regions"] = tables["sfc"][names].isna().sum(axis=1).to_numpy()
-    kept = [results[p].n_volumes_kept if p in results else -1 for p in ids]
-    qc["n_volumes_kept"] = [k if k >= 0 else np.nan for k in kept]
+    qc["n_volumes_kept"] = _volume_counts(results, ids, "n_volumes_kept")
     qc["mean_fd"] = manifest["mean_fd"].reindex(ids).to_numpy() if "mean_fd" in manifest else np.nan
     # counted by extract from the confounds at its own --fd-threshold (0 without one), not
     # copied from the manifest, whose count used `sfckit manifest`'s threshold
     for column in ("n_censored", "n_non_steady_state"):
-        counts = [getattr(results[p], column) if p in results else -1 for p in ids]
-        qc[column] = [c if c >= 0 else np.nan for c in counts]
+        qc[column] = _volume_counts(results, ids, column)
     qc["sfc_outlier_regions"] = outlier_counts(tables["sfc"][names])
     qc["gmv_outlier_regions"] = outlier_counts(tables["gmv"][names])
     qc["outlier"] = (qc["sfc_outlier_regions"] + qc["gmv_outlier_regions"]) > 0

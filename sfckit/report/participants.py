@@ -110,12 +110,14 @@ def _unmodulated_note(context: ReportContext) -> list[str]:
     """A sentence when the GM maps were probabilities (fMRIPrep), not modulated volumes."""
     import json
 
+    from sfckit.io.discover import UNMODULATED
+
     description = context.layout.features(context.primary or "") / "dataset_description.json"
     try:
         measures = json.loads(description.read_text())["GeneratedBy"][0]["GrayMatterMeasure"]
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return []
-    unmodulated = sum(n for measure, n in measures.items() if "unmodulated" in measure)
+    unmodulated = sum(n for measure, n in measures.items() if UNMODULATED in measure)
     if not unmodulated:
         return []
     return [

@@ -307,13 +307,8 @@ def gray_matter_measures(cohort: Cohort) -> dict[str, int]:
     """What the GM maps measure (the manifest's ``gm_measure``), with participant counts."""
     from sfckit.io.discover import UNMODULATED, UNSTATED_GM
 
-    column = cohort.table.get("gm_measure")
-    measures = column.fillna(UNSTATED_GM) if column is not None else None
-    counts = (
-        measures.value_counts().to_dict()
-        if measures is not None
-        else {UNSTATED_GM: len(cohort.table)}
-    )
+    measures = cohort.table.get("gm_measure", pd.Series(pd.NA, index=cohort.table.index))
+    counts = measures.fillna(UNSTATED_GM).value_counts().to_dict()
     unmodulated = sum(n for measure, n in counts.items() if UNMODULATED in measure)
     if unmodulated:
         warnings.warn(

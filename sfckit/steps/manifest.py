@@ -25,7 +25,7 @@ def run(
     DiscoveryReport
         The manifest and what was missing, ambiguous or left out.
     """
-    from sfckit.io.discover import discover
+    from sfckit.io.discover import UNMODULATED, discover
     from sfckit.io.outputs import write_tsv
 
     report = discover(
@@ -37,9 +37,10 @@ def run(
     )
     write_tsv(report.manifest, out_path)
     measures = report.manifest.get("gm_measure")
-    if measures is not None and measures.str.contains("unmodulated", na=False).any():
+    unmodulated = 0 if measures is None else int(measures.str.contains(UNMODULATED, na=False).sum())
+    if unmodulated:
         warnings.warn(
-            f"{int(measures.str.contains('unmodulated', na=False).sum())} participant(s) get "
+            f"{unmodulated} participant(s) get "
             "fMRIPrep's GM probability map (label-GM_probseg): an unmodulated probability, not "
             "a GM volume; for GMV proper use modulated CAT12 or SPM maps (--anat-derivatives "
             "with --gm cat12 or spm)",
