@@ -194,3 +194,18 @@ def test_auto_falls_back_to_the_fmriprep_gm_probseg(tmp_path):
     other = ManifestSettings(gm="fmriprep", space="MNI152NLin6Asym", res="1")
     with pytest.raises(UserError, match=r"missing gmv, bold.*MNI152NLin6Asym_res-1_label-GM"):
         discover(tree["participants"], func_dir=tree["fmriprep"], options=other)
+
+
+def test_combined_runs_need_one_tr_and_gm_maps_need_a_folder(tmp_path):
+    tree = make_tree(tmp_path, runs_for_sub02=2)
+    sidecar = next(tree["fmriprep"].glob("sub-02/ses-1/func/*run-2*res-2_desc-preproc_bold.json"))
+    sidecar.write_text(json.dumps({"RepetitionTime": 2.0}))
+    with pytest.raises(UserError, match=r"sub-02: the runs have different TRs \(0.8, 2.0\).*--run"):
+        discover(
+            tree["participants"],
+            func_dir=tree["fmriprep"],
+            anat_dir=tree["cat12"],
+            options=ManifestSettings(run="all"),
+        )
+    with pytest.raises(UserError, match="no gray-matter maps given.*--anat-derivatives"):
+        discover(tree["participants"], alff_dir=tree["dpabi"])

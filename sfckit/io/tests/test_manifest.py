@@ -77,6 +77,18 @@ def test_absolute_paths_and_tr(images):
             ["row 2", "column 'tr'", "invalid tr 'fast'", "positive number"],
         ),
         ("participant_id|group|gmv|alff\ns1||g1.nii.gz|a1.nii.gz\n", ["row 2", "empty group"]),
+        (
+            "participant_id|group|gmv|alff\ns1|HC|g1.nii.gz;g2.nii.gz|a1.nii.gz\n",
+            ["row 2", "column 'gmv'", "several paths in 'gmv'", "only 'bold' lists several"],
+        ),
+        (
+            "participant_id|group|gmv|bold|confounds\ns1|HC|g1.nii.gz|a1.nii.gz;a2.nii.gz|c.tsv\n",
+            ["row 2", "column 'confounds'", "2 BOLD run(s) but 1 confounds file(s)"],
+        ),
+        (
+            "participant_id|group|gmv|bold\ns1|HC|g1.nii.gz|a1.nii.gz;run2.nii.gz\n",
+            ["row 2", "column 'bold'", "run2.nii.gz", "does not exist"],
+        ),
     ],
 )
 def test_bad_manifests_give_one_line_errors(images, content, fragments):
