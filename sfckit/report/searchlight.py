@@ -67,7 +67,7 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
     if counts:
         blocks.append(
             _text(
-                "Pairwise contrasts (nilearn permuted_ols, max-t FWE): "
+                "Pairwise contrasts (nilearn permuted_ols statistics, max-t FWE): "
                 + "; ".join(
                     f"{k.replace('_', ' ')}: {count(v, 'voxel')}" for k, v in counts.items()
                 )

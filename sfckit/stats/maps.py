@@ -7,8 +7,9 @@ searchlight``; the step, which writes the maps and tables, is :mod:`sfckit.steps
   Freedman-Lane permutation of the reduced-model residuals with the maximum F over voxels
   (Winkler et al. 2014). Written by hand: nilearn's ``permuted_ols`` tests each regressor
   separately (t statistics) and has no joint F over several group columns.
-- Pairwise group contrasts per voxel with nilearn's ``permuted_ols`` (covariates as
-  confounds, two-sided max-t FWE).
+- Pairwise group contrasts per voxel: nilearn's ``permuted_ols`` (covariates as
+  confounds, two-sided max-t FWE), its permutations computed in batches
+  (:mod:`sfckit.stats.permutation`).
 - Clusters of FWE-significant voxels (26-connectivity) with peak, size and the atlas
   regions they cover.
 """
@@ -31,7 +32,12 @@ from sfckit.engine import run_tasks
 from sfckit.errors import UserError
 from sfckit.io.images import Grid, check_same_grid, load_data, load_image
 from sfckit.io.tables import read_tsv
-from sfckit.stats.permutation import f_from_projections, max_f_chunk
+from sfckit.stats.permutation import (
+    f_from_projections,
+    max_abs_t_chunk,
+    max_f_chunk,
+    nilearn_orders,
+)
 
 CHUNK_BYTES = 128 * 2**20  # float64 working set of one voxel chunk (participants x voxels)
 
@@ -232,7 +238,7 @@ def group_f_test(
             run_tasks(
                 _indexed_max_f,
                 [
-                    (index, q_full, q_reduced, residuals, total, chunk, df_effect, df_error)
+                    (index, q_full, reduced.shape[1], residuals, total, chunk, df_effect, df_error)
                     for index, chunk in enumerate(seed_chunks)
                 ],
                 jobs=jobs,
@@ -273,43 +279,87 @@ def pairwise_contrasts(
     """Two-sided t (first minus second group) and max-t FWE per voxel for each group pair,
     computed in blocks of voxels (``chunk_bytes`` of working memory each).
 
+    The statistics are nilearn's ``permuted_ols`` (covariates as confounds, an intercept,
+    two-sided max-t) with ``random_state=seed`` and ``n_jobs=1``, whatever ``jobs`` is:
+    the permutations are drawn as nilearn draws them and computed in batches
+    (:func:`sfckit.stats.permutation.max_abs_t_chunk`), spread over ``jobs`` workers.
+
     Returns
     -------
     dict
         ``(first, second) -> {"t": ..., "logp_fwe": ...}`` (``-log10`` FWE p).
     """
-    from nilearn.mass_univariate import permuted_ols
-
     results = {}
     for first, second in combinations(list(levels or dict.fromkeys(groups)), 2):
         rows = np.isin(groups, [first, second])
-        t_parts, null_max = [], None
-        # voxel blocks with the same random_state: nilearn draws the same permutations for
-        # every block, so the max-|t| null over all voxels is the blocks' elementwise max
-        for block in voxel_chunks(int(rows.sum()), values.shape[1], chunk_bytes):
-            block_values = column_block(values, block)[rows]
-            output = permuted_ols(
-                (groups[rows] == first).astype(float)[:, None],
-                block_values,
-                confounding_vars=covariates[rows] if covariates.shape[1] else None,
-                model_intercept=True,
-                n_perm=n_permutations,
-                two_sided_test=True,
-                random_state=seed,
-                n_jobs=jobs,
-                verbose=0,
+        n_samples = int(rows.sum())
+        basis = _confound_basis(covariates[rows])
+        tested = _residual_unit((groups[rows] == first).astype(float)[:, None], basis)[:, 0]
+        orders = nilearn_orders(n_samples, n_permutations, seed)
+        order_chunks = [c for c in np.array_split(orders, max(1, min(len(orders), jobs))) if len(c)]
+        t_parts, null_max = [], np.full(n_permutations, -np.inf)
+        # the same permutations on every block: the max-|t| null over all voxels is the
+        # blocks' elementwise maximum
+        for block in voxel_chunks(n_samples, values.shape[1], chunk_bytes):
+            targets = _residual_unit(column_block(values, block)[rows], basis)
+            t_parts.append(_t_scores(tested, targets, basis))
+            parts = dict(
+                run_tasks(
+                    _indexed_max_abs_t,
+                    [
+                        (index, tested, targets, basis[:, 1:], chunk)
+                        for index, chunk in enumerate(order_chunks)
+                    ],
+                    jobs=jobs,
+                    progress=False,
+                    description="voxel-wise permutations",
+                )
             )
-            t_parts.append(output["t"][0])
-            block_null = output["h0_max_t"][0]
-            null_max = block_null if null_max is None else np.maximum(null_max, block_null)
+            block_null = np.concatenate([parts[index] for index in range(len(order_chunks))])
+            null_max = np.maximum(null_max, block_null)
         t = np.concatenate(t_parts)
         # nilearn's voxel-level FWE p: (1 + #(null max >= |t|)) / (1 + permutations)
-        exceed = (null_max[None, :] >= np.abs(t)[:, None]).sum(axis=1)
+        exceed = n_permutations - np.searchsorted(np.sort(null_max), np.abs(t), side="left")
         results[(first, second)] = {
             "t": t,
             "logp_fwe": -np.log10((1 + exceed) / (1 + n_permutations)),
         }
     return results
+
+
+def _indexed_max_abs_t(index: int, *arguments: Any) -> tuple[int, np.ndarray]:
+    return index, max_abs_t_chunk(*arguments)
+
+
+def _confound_basis(covariates: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of an intercept and the covariates, the constant column first.
+
+    The span is nilearn's (its rank from the singular values with nilearn's tolerance, so
+    that a covariate constant within a pair of groups drops out); the constant column first
+    lets the permutation kernel skip it (a permuted constant is the same constant).
+    """
+    n_samples = len(covariates)
+    constant = np.full((n_samples, 1), 1 / np.sqrt(n_samples))
+    centred = covariates - covariates.mean(axis=0)
+    u, singular, _ = np.linalg.svd(centred.reshape(n_samples, -1), full_matrices=False)
+    return np.column_stack([constant, u[:, singular > 1e-12]])
+
+
+def _residual_unit(columns: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Columns scaled to unit norm, residualised on ``basis`` and scaled again (nilearn's
+    normalisation, on which its t formula relies)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = columns / np.linalg.norm(columns, axis=0)
+        residual = unit - basis @ (basis.T @ unit)
+        return residual / np.linalg.norm(residual, axis=0)
+
+
+def _t_scores(tested: np.ndarray, targets: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    dof = len(tested) - basis.shape[1]
+    beta = targets.T @ tested
+    rss = 1 - ((targets.T @ basis) ** 2).sum(axis=1) - beta**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return beta * np.sqrt((dof - 1.0) / rss)
 
 
 def cluster_table(

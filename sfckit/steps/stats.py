@@ -391,7 +391,7 @@ def _map_stats(
         "n_clusters": len(clusters),
         "significant_voxels_per_contrast": contrast_counts,
         "model": "OLS map ~ group + covariates per voxel; omnibus F with Freedman-Lane "
-        "max-F permutation FWE; pairwise contrasts with nilearn permuted_ols (max-t FWE)",
+        "max-F permutation FWE; pairwise contrasts as nilearn permuted_ols (max-t FWE)",
         "atlas": atlas.name,
     }
     write_json(summary, out_dir / layout.MAP_STATS)

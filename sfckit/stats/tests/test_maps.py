@@ -1,6 +1,7 @@
 """Voxel-wise maps: F equals statsmodels, a planted effect is found only where planted."""
 
 import json
+import warnings
 
 import nibabel as nib
 import numpy as np
@@ -260,6 +261,72 @@ def test_voxel_blocks_give_the_same_statistics_as_one_block():
     np.testing.assert_allclose(
         one[("TRD", "nTRD")]["logp_fwe"], reference["logp_max_t"][0], rtol=1e-10
     )
+
+
+def test_null_max_f_equals_least_squares_fits_of_each_permutation():
+    """The batched max-F kernel against two lstsq fits per permutation of the residuals
+    (Freedman-Lane: the reduced model's residuals permuted, both models refitted)."""
+    maps, groups, age = planted_maps(seed=6, per_group=9)
+    values = maps.reshape(len(groups), -1)[:, :120]
+    sex = np.random.default_rng(6).integers(0, 2, len(groups)).astype(float)
+    covariates = np.column_stack([age, sex])
+    result = group_f_test(values, groups, covariates, n_permutations=25, seed=4)
+    reduced = np.column_stack([np.ones(len(groups)), covariates])
+    full = np.column_stack([reduced, groups == "nTRD", groups == "HC"]).astype(float)
+    residuals = values - reduced @ np.linalg.lstsq(reduced, values, rcond=None)[0]
+
+    def rss(design, data):
+        return ((data - design @ np.linalg.lstsq(design, data, rcond=None)[0]) ** 2).sum(axis=0)
+
+    seeds = np.random.SeedSequence(4).generate_state(25)
+    expected = []
+    for seed in seeds:
+        permuted = residuals[np.random.default_rng(seed).permutation(len(groups))]
+        reduced_rss, full_rss = rss(reduced, permuted), rss(full, permuted)
+        f = ((reduced_rss - full_rss) / 2) / (full_rss / (len(groups) - full.shape[1]))
+        expected.append(f.max())
+    np.testing.assert_allclose(result["null_max_f"], expected, rtol=1e-9)
+
+
+def test_pairwise_null_is_nilearns_whatever_the_workers():
+    """The batched max-|t| permutations give nilearn's permuted_ols (n_jobs=1) t, FWE p
+    and null exactly as counted, with 1 or 2 workers. A covariate constant within one pair
+    (everyone of that pair at one site) drops out: the reference is nilearn without it
+    (nilearn itself would take a constant column for the intercept and flip signs instead
+    of permuting, even when the column is all zeros)."""
+    from nilearn.mass_univariate import permuted_ols
+
+    from sfckit.stats.maps import pairwise_contrasts
+
+    maps, groups, age = planted_maps(seed=7, per_group=12)
+    values = maps.reshape(len(groups), -1)[:, :400]
+    # a second site for half the controls only: constant within TRD vs nTRD
+    site = ((groups == "HC") & (np.arange(len(groups)) % 2 == 0)).astype(float)
+    covariates = np.column_stack([age, site])
+    one = pairwise_contrasts(values, groups, covariates, n_permutations=60, seed=5, jobs=1)
+    two = pairwise_contrasts(
+        values, groups, covariates, n_permutations=60, seed=5, jobs=2, chunk_bytes=8 * 24 * 150
+    )
+    for (first, second), result in one.items():
+        rows = np.isin(groups, [first, second])
+        varying = covariates[rows][:, covariates[rows].std(axis=0) > 0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # nilearn: constant columns
+            reference = permuted_ols(
+                (groups[rows] == first).astype(float)[:, None],
+                values[rows],
+                confounding_vars=varying,
+                model_intercept=True,
+                n_perm=60,
+                two_sided_test=True,
+                random_state=5,
+                n_jobs=1,
+                verbose=0,
+            )
+        np.testing.assert_allclose(result["t"], reference["t"][0], rtol=1e-10)
+        np.testing.assert_array_equal(result["logp_fwe"], reference["logp_max_t"][0])
+        np.testing.assert_array_equal(two[(first, second)]["logp_fwe"], result["logp_fwe"])
+        np.testing.assert_allclose(two[(first, second)]["t"], result["t"], rtol=1e-12)
 
 
 def test_maps_stream_into_a_memory_map_with_the_common_mask(tmp_path):
