@@ -83,6 +83,9 @@ def conditional_log_likelihood(
     return np.log(probabilities[:, codes]).T  # [i, j] = log p(x_i | z_j)
 
 
+CHAIN_BATCH_NUMBERS = 2**22  # random shuffle entries held at once (32 MB)
+
+
 def _swap_chain(
     order: np.ndarray, log_likelihood: np.ndarray, steps: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -116,7 +119,47 @@ def conditional_permutations(
     rng = np.random.default_rng(seed)
     n = log_likelihood.shape[0]
     start = _swap_chain(np.arange(n), log_likelihood, 5 * steps, rng)
-    return np.array([_swap_chain(start, log_likelihood, steps, rng) for _ in range(n_permutations)])
+    # The chains are independent given the start: their sweeps run side by side, a batch
+    # of chains at a time, on random numbers drawn in the order running the chains one after
+    # the other draws them (each sweep's shuffle, then its coin flips), so that the orders
+    # are the same.
+    batch = max(1, min(n_permutations, CHAIN_BATCH_NUMBERS // max(1, steps * n)))
+    return np.concatenate(
+        [
+            _swap_chains(start, log_likelihood, min(batch, n_permutations - first), steps, rng)
+            for first in range(0, n_permutations, batch)
+        ]
+    ).reshape(n_permutations, n)
+
+
+def _swap_chains(
+    start: np.ndarray,
+    log_likelihood: np.ndarray,
+    n_chains: int,
+    steps: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``n_chains`` runs of :func:`_swap_chain` from ``start``, computed side by side."""
+    n = len(start)
+    pairs = n // 2
+    draws = [(rng.permutation(n), rng.random(pairs)) for _ in range(n_chains * steps)]
+    shuffles = np.array([shuffle for shuffle, _ in draws]).reshape(n_chains, steps, n)
+    coins = np.array([coin for _, coin in draws]).reshape(n_chains, steps, pairs)
+    orders = np.tile(start, (n_chains, 1))
+    chains = np.arange(n_chains)[:, None]
+    for sweep in range(steps):
+        i, j = shuffles[:, sweep, :pairs], shuffles[:, sweep, pairs : 2 * pairs]
+        at_i, at_j = orders[chains, i], orders[chains, j]
+        log_odds = (
+            log_likelihood[at_i, j]
+            + log_likelihood[at_j, i]
+            - log_likelihood[at_i, i]
+            - log_likelihood[at_j, j]
+        )
+        swap = coins[:, sweep] < 1 / (1 + np.exp(-np.maximum(-_MAX_LOG_ODDS, log_odds)))
+        orders[chains, i] = np.where(swap, at_j, at_i)
+        orders[chains, j] = np.where(swap, at_i, at_j)
+    return orders
 
 
 @dataclass(frozen=True)

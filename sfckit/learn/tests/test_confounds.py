@@ -13,6 +13,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sfckit.learn.confounds import (
     audit_predictions,
     conditional_log_likelihood,
+    conditional_permutations,
     confound_isolated_subset,
     full_confound_test,
     partial_confound_test,
@@ -121,3 +122,25 @@ def test_audit_rows_read_plainly_and_skip_constant_confounders():
     assert duration_row["partial_p"] < 0.05 and "depend on duration" in duration_row["reading"]
     assert rows[1]["kind"] == "categorical" and rows[1]["confound_free_n"] == 0
     assert "separates the classes completely" in rows[1]["reading"]
+
+
+def test_chains_side_by_side_draw_the_orders_of_chains_run_in_turn(monkeypatch):
+    """The batched sampler gives exactly the orders of running the one-chain sweep for each
+    permutation in turn on the same generator, in one batch of chains or several."""
+    from sfckit.learn import confounds
+    from sfckit.learn.confounds import _swap_chain
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=41)
+    x = z + rng.normal(size=41)
+    log_likelihood = conditional_log_likelihood(x, z, x_categorical=False, z_categorical=False)
+    reference_rng = np.random.default_rng(11)
+    start = _swap_chain(np.arange(41), log_likelihood, 5 * 7, reference_rng)
+    expected = np.array([_swap_chain(start, log_likelihood, 7, reference_rng) for _ in range(13)])
+    orders = conditional_permutations(log_likelihood, n_permutations=13, steps=7, seed=11)
+    np.testing.assert_array_equal(orders, expected)
+    assert not (orders == np.arange(41)).all(axis=1).any()  # the chains moved
+    monkeypatch.setattr(confounds, "CHAIN_BATCH_NUMBERS", 41 * 7 * 4)  # batches of 4 chains
+    np.testing.assert_array_equal(
+        conditional_permutations(log_likelihood, n_permutations=13, steps=7, seed=11), expected
+    )

@@ -119,3 +119,24 @@ def test_libsvm_called_directly_is_bit_identical_to_svc(C):
         np.exp(-0.1 * distances),
     )
     np.testing.assert_allclose(ours_rbf, rbf, atol=1e-8)
+
+
+@pytest.mark.parametrize("C", [1e-3, 0.1, 10.0])
+def test_lean_logistic_is_bit_identical_to_logistic_regression(C):
+    from sklearn.linear_model import LogisticRegression
+
+    from sfckit.learn.tuning import lean_logistic
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(80, 12))
+    y = np.where(X[:, 1] + rng.normal(size=80) > 0, "TRD", "nTRD")
+    model = LogisticRegression(max_iter=5000, random_state=0)
+    ours = lean_logistic(model, {"C": C}, X[:60], y[:60])
+    plain = clone(model).set_params(C=C).fit(X[:60], y[:60])
+    np.testing.assert_array_equal(ours.coef_, plain.coef_)
+    np.testing.assert_array_equal(ours.intercept_, plain.intercept_)
+    np.testing.assert_array_equal(ours.predict_proba(X[60:]), plain.predict_proba(X[60:]))
+    np.testing.assert_array_equal(ours.decision_function(X[60:]), plain.decision_function(X[60:]))
+    # anything but the plain binary L-BFGS fit goes back to the estimator
+    assert lean_logistic(model, {"C": C, "class_weight": "balanced"}, X, y) is None
+    assert lean_logistic(model, {"C": C}, X, np.arange(80) % 3) is None
