@@ -18,11 +18,12 @@ SFCKIT = str(Path(sys.executable).parent / "sfckit")
 
 
 def whole_process(command: list[str], *, cwd: Path | None = None) -> dict:
-    """Wall seconds and peak RSS (MB) of one command, and what it printed."""
+    """Wall seconds, CPU seconds (user + system of the command and every process it waited
+    for) and peak RSS (MB) of one command, and what it printed."""
     with tempfile.NamedTemporaryFile("r", suffix=".txt") as record:
         start = time.perf_counter()
         completed = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", record.name, *command],
+            ["/usr/bin/time", "-f", "%M %U %S", "-o", record.name, *command],
             capture_output=True,
             text=True,
             cwd=cwd,
@@ -33,10 +34,11 @@ def whole_process(command: list[str], *, cwd: Path | None = None) -> dict:
                 + completed.stderr[-2000:]
             )
         seconds = time.perf_counter() - start
-        peak_kb = int(Path(record.name).read_text().split()[-1])
+        peak_kb, user, system = Path(record.name).read_text().split()[-3:]
     return {
         "seconds": seconds,
-        "peak_rss_mb": peak_kb / 1024,
+        "cpu_seconds": float(user) + float(system),
+        "peak_rss_mb": int(peak_kb) / 1024,
         "stdout": completed.stdout,
         "output": completed.stdout + completed.stderr,
     }
@@ -171,18 +173,37 @@ def target_cohort(folder: Path, sizes: list[int]) -> dict:
 STEP_DONE = re.compile(r"^(?P<step>[\w-]+): done in (?P<seconds>[\d.]+) s", re.MULTILINE)
 
 
-def target_demo(folder: Path, jobs: tuple[int, ...] = (2, 1)) -> dict:
+def target_demo(folder: Path, jobs: tuple[int, ...] = (2, 1), *, busy: bool = True) -> dict:
     """``sfckit demo`` as a whole process (simulation to report) with each number of workers,
-    and the step times it logs."""
+    the step times it logs, and (``busy``) once more with ``--jobs 2`` beside two processes
+    that keep both cores busy, to compare its CPU time with the quiet run's."""
     runs = {}
-    for count in jobs:
-        out = folder / f"demo-jobs{count}"
-        measured = whole_process([SFCKIT, "demo", "--out", str(out), "--jobs", str(count)])
+    variants = [(f"jobs_{count}", count, False) for count in jobs]
+    if busy and 2 in jobs:
+        variants.append(("jobs_2_busy", 2, True))
+    for name, count, loaded in variants:
+        out = folder / f"demo-{name}"
+        spinners = (
+            [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+            if loaded
+            else []
+        )
+        try:
+            measured = whole_process([SFCKIT, "demo", "--out", str(out), "--jobs", str(count)])
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
         steps = {m["step"]: float(m["seconds"]) for m in STEP_DONE.finditer(measured["output"])}
-        runs[f"jobs_{count}"] = {
+        runs[name] = {
             "seconds": round(measured["seconds"], 1),
+            "cpu_seconds": round(measured["cpu_seconds"], 1),
             "peak_rss_mb": round(measured["peak_rss_mb"]),
             "report_written": (out / "report.html").is_file(),
             "slowest_steps": dict(sorted(steps.items(), key=lambda kv: -kv[1])[:6]),
         }
+    if "jobs_2_busy" in runs:
+        runs["busy_cpu_ratio"] = round(
+            runs["jobs_2_busy"]["cpu_seconds"] / runs["jobs_2"]["cpu_seconds"], 2
+        )
     return runs

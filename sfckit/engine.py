@@ -82,6 +82,8 @@ def run_tasks(
         results, release = _dask_results(function, arguments, jobs=jobs, scheduler=scheduler)
     elif jobs == 1 or len(arguments) <= 1:
         results = _one_core(function, arguments)
+    elif _FORKED_WORKERS:
+        results, release = _forked_results(function, arguments, jobs=jobs)
     else:
         from joblib import Parallel, delayed
 
@@ -96,6 +98,55 @@ def run_tasks(
     )
     next(stream)  # enter its try block, so that closing it always releases the workers
     return stream
+
+
+_FORKED_WORKERS = False
+
+
+@contextmanager
+def forked_workers() -> Iterator[None]:
+    """Inside this block, :func:`run_tasks` forks its workers from this process instead of
+    starting joblib's (loky) fresh interpreters.
+
+    For a process that has imported what its tasks need and runs no threads of its own (a
+    study's job process, :mod:`sfckit.schedule`): each loky worker imports scikit-learn and
+    sfckit again, seconds of CPU per worker and per job; a forked worker has them already.
+    """
+    global _FORKED_WORKERS
+    previous, _FORKED_WORKERS = _FORKED_WORKERS, True
+    try:
+        yield
+    finally:
+        _FORKED_WORKERS = previous
+
+
+def _forked_results(
+    function: Callable[..., T], arguments: Sequence[tuple[Any, ...]], *, jobs: int
+) -> tuple[Iterator[T], Callable[[], None]]:
+    """The tasks sent to a pool of forked workers: results in completion order, and the
+    function that ends the pool."""
+    import multiprocessing
+    import os
+
+    pool = multiprocessing.get_context("fork").Pool(jobs if jobs > 0 else os.cpu_count())
+
+    def release() -> None:
+        pool.terminate()
+        pool.join()
+
+    try:
+        results = pool.imap_unordered(
+            _single_threaded_task, [(function, args) for args in arguments], chunksize=1
+        )
+    except BaseException:
+        release()
+        raise
+    return results, release
+
+
+def _single_threaded_task(task: tuple[Callable[..., T], tuple[Any, ...]]) -> T:
+    function, args = task
+    return single_threaded(function, *args)
 
 
 @contextmanager

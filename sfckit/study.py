@@ -515,6 +515,12 @@ def _plan(study: Study, results: Layout) -> list[Job]:
     return planner.jobs
 
 
+def plan_job(study_path: Path, results_root: Path, key: str) -> Job:
+    """The job of ``key`` in the study's plan (what a job process runs)."""
+    plan = _plan(load_study(study_path), Layout(results_root))
+    return next(job for job in plan if job.key == key)
+
+
 def _fingerprint(path: Path) -> dict[str, str]:
     """Checksums of an input file, or of the result files in an input folder."""
     if path.is_file():
@@ -531,21 +537,15 @@ def _fingerprint(path: Path) -> dict[str, str]:
 def _job_key(job: Job) -> str:
     """What a job's result depends on: its step, settings, and the content of its input
     files (paths given as settings, such as ``benchmark.deviations``, included)."""
-    from sfckit.declarations.base import field_meta
+    from sfckit.schedule import job_paths
 
-    model = type(job.settings)
-    setting_paths = {
-        name: getattr(job.settings, name)
-        for name in model.model_fields
-        if field_meta(model, name).get("path") and getattr(job.settings, name)
-    }
     record = {
         "step": job.step.name,
         "settings": job.settings.model_dump(mode="json"),
         "inputs": {
-            name: _fingerprint(Path(value))
-            for name, value in sorted({**job.inputs, **setting_paths}.items())
-            if value is not None and name != "results"
+            name: _fingerprint(path)
+            for name, path in sorted(job_paths(job).items())
+            if name != "results"
         },
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
@@ -596,23 +596,51 @@ def run_study(
     with warnings.catch_warnings():
         # several steps read the same feature table: its coverage warning is said once a run
         warnings.simplefilter("once", CoverageWarning)
-        _run_jobs(_plan(study, results), results, execution, log)
+        _run_jobs(_plan(study, results), results, execution, log, study_path=Path(study_path))
     return results.root
 
 
-def _run_jobs(jobs: list[Job], results: Layout, execution: Execution, log: Callable) -> None:
-    for job in jobs:
+def _run_jobs(
+    jobs: list[Job], results: Layout, execution: Execution, log: Callable, *, study_path: Path
+) -> None:
+    """Each job whose results are not up to date, one at a time, or several at once in
+    their own processes (:mod:`sfckit.schedule`) with ``--jobs`` above 1 and no Dask
+    scheduler (whose cluster already spreads each job's tasks)."""
+
+    def start(job: Job) -> str | None:
         key = _job_key(job)
         if _finished(job, results, key):
             log(f"{job.key}: up to date, skipped")
-            continue
-        log(
-            f"{job.key}: running" + (" (finished participants are reused)" if job.resumable else "")
+            return None
+        resumed = " (finished participants are reused)" if job.resumable else ""
+        log(f"{job.key}: running{resumed}")
+        return key
+
+    def finish(job: Job, key: str) -> None:
+        if not job.resumable:
+            write_json({"step": job.key, "key": key}, results.step_keys / f"{job.key}.json")
+
+    if execution.jobs != 1 and execution.scheduler is None and len(jobs) > 1:
+        from sfckit.schedule import run_concurrently
+
+        run_concurrently(
+            jobs,
+            study_path=study_path,
+            results_root=results.root,
+            plan_job=plan_job,
+            execution=execution,
+            start=start,
+            finish=finish,
+            log=log,
         )
-        start = time.perf_counter()
+        return
+    for job in jobs:
+        key = start(job)
+        if key is None:
+            continue
+        began = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SparseRegionWarning)  # counted in regions.tsv
             job.step.run(job.inputs, job.out, job.settings, execution)
-        if not job.resumable:
-            write_json({"step": job.key, "key": key}, results.step_keys / f"{job.key}.json")
-        log(f"{job.key}: done in {time.perf_counter() - start:.1f} s")
+        finish(job, key)
+        log(f"{job.key}: done in {time.perf_counter() - began:.1f} s")

@@ -20,7 +20,7 @@ LAYERS = (
     ("sfckit.simulate",),
     ("sfckit.report",),
     ("sfckit.steps",),
-    ("sfckit.study", "sfckit.demo", "sfckit.bids"),
+    ("sfckit.study", "sfckit.schedule", "sfckit.demo", "sfckit.bids"),
     ("sfckit.cli", "sfckit.__main__", "sfckit.docs", "sfckit.api"),
     ("sfckit",),  # the package's front door: the public API, imported by nothing inside
 )

@@ -1,0 +1,310 @@
+"""Running a study's jobs: one after the other, or several at once when ``--jobs`` allows.
+
+A study's jobs form a graph: a job waits for the jobs whose output folders hold its inputs
+(``stats`` waits for ``extract``, ``benchmark`` for ``normative``'s deviations, the report
+for everything). With ``--jobs N`` (N > 1) up to N jobs whose inputs are ready run at the
+same time, each in its own process with N workers of its own, in the study's order. A
+study's steps are mostly serial code between short parallel stretches, so one job at a time
+left one of two cores idle for most of the demo; two at a time keeps both busy.
+
+Each job process starts from a fork server that has imported sfckit once, so that no job
+pays the imports again; it plans the study itself from the study file (the plan is
+deterministic) and runs the job with that job's key, so that nothing but names and paths
+cross the process boundary. Its BLAS/OpenMP pools are limited to one thread: concurrent jobs
+are the parallelism, and threads that spin while they wait multiplied the CPU time of a
+run on a busy machine (issue 29). The numbers do not depend on any of this (execution
+never changes them): the demo's tables are identical with one job at a time.
+
+Warnings raised in a job process are sent back and raised here, so that the study's
+filters (a feature table's coverage warning said once a run) still apply. A job that fails
+lets the jobs already running finish (their results are kept), starts no other, and its
+error is raised here; Ctrl-C stops every job process (each one's outputs are staged, so none
+is left half-written) and is raised here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sfckit.errors import CoverageWarning, SparseRegionWarning, UserError
+from sfckit.steps.base import Execution
+from sfckit.steps.plan import Job
+
+PRELOADED = ("sfckit.study", "sfckit.steps.registry", "sfckit.learn.nested", "sklearn.pipeline")
+
+
+def job_paths(job: Job) -> dict[str, Path]:
+    """Every path a job reads: its inputs and the settings that name files (such as
+    ``benchmark.deviations``)."""
+    from sfckit.declarations.base import field_meta
+
+    model = type(job.settings)
+    paths = {name: value for name, value in job.inputs.items() if value is not None}
+    paths.update(
+        {
+            name: getattr(job.settings, name)
+            for name in model.model_fields
+            if field_meta(model, name).get("path") and getattr(job.settings, name)
+        }
+    )
+    flat: dict[str, Path] = {}
+    for name, value in paths.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for index, item in enumerate(values):
+            flat[name if len(values) == 1 else f"{name}[{index}]"] = Path(item)
+    return flat
+
+
+def dependencies(jobs: list[Job]) -> dict[str, set[str]]:
+    """For each job, the earlier jobs it waits for: those whose output folder holds one of
+    its paths, or lies inside one (the report reads the whole results folder)."""
+    waits: dict[str, set[str]] = {}
+    for position, job in enumerate(jobs):
+        paths = [path.absolute() for path in job_paths(job).values()]
+        waits[job.key] = {
+            earlier.key
+            for earlier in jobs[:position]
+            if any(_overlap(path, earlier.out.absolute()) for path in paths)
+        }
+    return waits
+
+
+def _overlap(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents or path in folder.parents
+
+
+def run_concurrently(
+    jobs: list[Job],
+    *,
+    study_path: Path,
+    results_root: Path,
+    plan_job: Callable[[Path, Path, str], Job],
+    execution: Execution,
+    start: Callable[[Job], str | None],
+    finish: Callable[[Job, str], None],
+    log: Callable[[str], None],
+) -> None:
+    """Run ``jobs`` (in the study's order) up to ``execution.jobs`` at a time.
+
+    Parameters
+    ----------
+    jobs : list of Job
+        The study's plan.
+    study_path, results_root : Path
+        What a job process needs to plan the study again.
+    plan_job : callable
+        ``plan_job(study_path, results_root, key)``: the job of that key, planned in the job
+        process (a top-level function: it travels by name).
+    execution : Execution
+        ``jobs`` is both the number of concurrent jobs and each job's workers.
+    start : callable
+        ``start(job)`` once its inputs are ready: the job's key, or None when its results
+        are up to date (it is then not run).
+    finish : callable
+        ``finish(job, key)`` after it ran.
+    log : callable
+        Receives one line per job.
+    """
+    waits = dependencies(jobs)
+    by_key = {job.key: job for job in jobs}
+    waiting = [job.key for job in jobs]
+    done: set[str] = set()
+    running: dict[Any, _Running] = {}
+    failure: BaseException | None = None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOADED))
+    try:
+        while running or (waiting and failure is None):
+            ready = [key for key in waiting if waits[key] <= done]
+            while failure is None and ready and len(running) < execution.jobs:
+                key = ready.pop(0)
+                waiting.remove(key)
+                job_key = start(by_key[key])
+                if job_key is None:  # up to date: what waited for it may start now
+                    done.add(key)
+                    ready = [k for k in waiting if waits[k] <= done]
+                    continue
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_job_process,
+                    args=(
+                        sender,
+                        plan_job,
+                        (study_path, results_root, key),
+                        execution.jobs,
+                        execution.scheduler,
+                    ),
+                    name=f"sfckit {key}",
+                )
+                process.start()
+                sender.close()
+                running[receiver] = _Running(key, job_key, process, time.perf_counter())
+            if not running:
+                break  # nothing runs and nothing can start: a dependency failed
+            for receiver in multiprocessing.connection.wait(list(running)):
+                entry = running.pop(receiver)
+                outcome = _receive(receiver, entry)
+                if isinstance(outcome, BaseException):
+                    failure = failure or outcome  # raised once the running jobs finish
+                    continue
+                caught, cpu = outcome
+                _raise_again(caught)
+                finish(by_key[entry.key], entry.job_key)
+                done.add(entry.key)
+                seconds = time.perf_counter() - entry.began
+                log(f"{entry.key}: done in {seconds:.1f} s ({cpu:.1f} CPU-seconds)")
+    except BaseException:
+        _stop(running.values())
+        raise
+    finally:
+        _stop_fork_server()
+    if failure is not None:
+        raise failure
+
+
+def _stop_fork_server() -> None:
+    """Stop the fork server and wait for it, so that the operating system counts the CPU
+    time of the job processes it started (and reaped) in this process's own accounting."""
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:  # a private method of CPython's: without it, nothing is waited for
+        with suppress(OSError, ChildProcessError):
+            stop()
+
+
+@dataclass
+class _Running:
+    key: str
+    job_key: str
+    process: Any
+    began: float
+
+
+def _receive(receiver: Any, entry: _Running) -> Any:
+    """A finished job's warnings and CPU seconds, or the error it raised (with the job
+    process's traceback as a note when it is not a user error)."""
+    try:
+        status, payload, trace = receiver.recv()
+    except EOFError:  # the process died without a word (killed, out of memory)
+        status, trace = "error", ""
+        payload = RuntimeError(
+            f"the job process of {entry.key} ended with exit code {entry.process.exitcode}"
+        )
+    finally:
+        receiver.close()
+        entry.process.join(timeout=30)
+        if entry.process.is_alive():
+            entry.process.terminate()
+    if status == "ok":
+        return payload
+    if trace and not isinstance(payload, UserError):
+        payload.add_note(f"in the job process of {entry.key}:\n{trace}")
+    return payload
+
+
+def _stop(entries: Any) -> None:
+    """Ctrl-C (or an error here): ask every job process to stop as Ctrl-C would (each one's
+    outputs are staged, so it leaves none half-written), then end any that does not."""
+    entries = list(entries)
+    for entry in entries:
+        if entry.process.is_alive():
+            with suppress(OSError):
+                os.kill(entry.process.pid, signal.SIGINT)
+    for entry in entries:
+        entry.process.join(timeout=30)
+        if entry.process.is_alive():
+            entry.process.terminate()
+            entry.process.join()
+
+
+def _raise_again(caught: list[tuple[str, type[Warning], str, int]]) -> None:
+    for message, category, filename, lineno in caught:
+        warnings.warn_explicit(message, category, filename, lineno)
+
+
+def _job_process(
+    sender: Any,
+    plan_job: Callable[..., Job],
+    where: tuple[Path, Path, str],
+    jobs: int,
+    scheduler: str | None,
+) -> None:
+    """The job process: run the job, send back its warnings or its error."""
+    import resource
+
+    try:
+        caught = run_job(plan_job(*where), jobs, scheduler)
+        _release_workers()
+        usage = [
+            resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        ]
+        cpu = sum(u.ru_utime + u.ru_stime for u in usage)  # its workers' included
+        message: tuple[str, Any, str] = ("ok", (caught, cpu), "")
+    except BaseException as error:  # Ctrl-C included: the study's process says it
+        import traceback
+
+        _release_workers()
+        message = ("error", error, traceback.format_exc())
+    try:
+        sender.send(message)
+    except Exception:  # an error that does not pickle travels as its text
+        sender.send(
+            ("error", RuntimeError(f"{type(message[1]).__name__}: {message[1]}"), message[2])
+        )
+    sender.close()
+
+
+def _release_workers() -> None:
+    """End the job's joblib (loky) workers now: left to the interpreter's exit, they kept a
+    finished job's process waiting for their idle timeout."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
+
+
+def run_job(
+    job: Job, jobs: int, scheduler: str | None
+) -> list[tuple[str, type[Warning], str, int]]:
+    """In a job process: run the job; the warnings it raised.
+
+    Parameters
+    ----------
+    job : Job
+        The job, planned in this process.
+    jobs : int
+        Its workers (forked from this process).
+    scheduler : str, optional
+        Its Dask scheduler.
+
+    Returns
+    -------
+    list of (message, category, filename, lineno)
+        The warnings to raise in the study's process.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from sfckit.engine import forked_workers
+
+    execution = Execution(jobs=jobs, progress=False, scheduler=scheduler)
+    with (
+        threadpool_limits(limits=1),
+        forked_workers(),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("ignore", SparseRegionWarning)  # counted in regions.tsv
+        warnings.simplefilter("always", CoverageWarning)  # said once by the study's filter
+        job.step.run(job.inputs, job.out, job.settings, execution)
+    return [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
