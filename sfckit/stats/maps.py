@@ -232,21 +232,13 @@ def group_f_test(
                 q_full.T @ residuals, q_reduced.T @ residuals, total, df_effect, df_error
             )
         )
-        # results arrive in completion order; the index puts each permutation back in its
-        # place, so that the blocks' maxima are compared permutation by permutation
-        parts = dict(
-            run_tasks(
-                _indexed_max_f,
-                [
-                    (index, q_full, reduced.shape[1], residuals, total, chunk, df_effect, df_error)
-                    for index, chunk in enumerate(seed_chunks)
-                ],
-                jobs=jobs,
-                progress=False,
-                description="voxel-wise permutations",
-            )
+        block_maxima = _permutation_maxima(
+            max_f_chunk,
+            (q_full, reduced.shape[1], residuals, total),
+            seed_chunks,
+            (df_effect, df_error),
+            jobs=jobs,
         )
-        block_maxima = np.concatenate([parts[index] for index in range(len(seed_chunks))])
         maxima = np.maximum(maxima, block_maxima)
     f = np.concatenate(f_parts)
     exceed = (maxima[None, :] >= f[:, None]).sum(axis=1)
@@ -261,8 +253,27 @@ def group_f_test(
     }
 
 
-def _indexed_max_f(index: int, *arguments: Any) -> tuple[int, np.ndarray]:
-    return index, max_f_chunk(*arguments)
+def _permutation_maxima(
+    kernel: Any, data: tuple, chunks: list, extra: tuple, *, jobs: int
+) -> np.ndarray:
+    """``kernel(*data, chunk, *extra)`` for every chunk of permutations, over ``jobs``
+    workers, concatenated in permutation order (results arrive in completion order; the
+    index puts each chunk back in its place, so that blocks of voxels are compared
+    permutation by permutation)."""
+    parts = dict(
+        run_tasks(
+            _indexed,
+            [(index, kernel, *data, chunk, *extra) for index, chunk in enumerate(chunks)],
+            jobs=jobs,
+            progress=False,
+            description="voxel-wise permutations",
+        )
+    )
+    return np.concatenate([parts[index] for index in range(len(chunks))])
+
+
+def _indexed(index: int, kernel: Any, *arguments: Any) -> tuple[int, np.ndarray]:
+    return index, kernel(*arguments)
 
 
 def pairwise_contrasts(
@@ -303,19 +314,9 @@ def pairwise_contrasts(
         for block in voxel_chunks(n_samples, values.shape[1], chunk_bytes):
             targets = _residual_unit(column_block(values, block)[rows], basis)
             t_parts.append(_t_scores(tested, targets, basis))
-            parts = dict(
-                run_tasks(
-                    _indexed_max_abs_t,
-                    [
-                        (index, tested, targets, basis[:, 1:], chunk)
-                        for index, chunk in enumerate(order_chunks)
-                    ],
-                    jobs=jobs,
-                    progress=False,
-                    description="voxel-wise permutations",
-                )
+            block_null = _permutation_maxima(
+                max_abs_t_chunk, (tested, targets, basis[:, 1:]), order_chunks, (), jobs=jobs
             )
-            block_null = np.concatenate([parts[index] for index in range(len(order_chunks))])
             null_max = np.maximum(null_max, block_null)
         t = np.concatenate(t_parts)
         # nilearn's voxel-level FWE p: (1 + #(null max >= |t|)) / (1 + permutations)
@@ -325,10 +326,6 @@ def pairwise_contrasts(
             "logp_fwe": -np.log10((1 + exceed) / (1 + n_permutations)),
         }
     return results
-
-
-def _indexed_max_abs_t(index: int, *arguments: Any) -> tuple[int, np.ndarray]:
-    return index, max_abs_t_chunk(*arguments)
 
 
 def _confound_basis(covariates: np.ndarray) -> np.ndarray:
