@@ -243,6 +243,7 @@ def _job_process(
     """The job process: run the job, send back its warnings or its error."""
     import resource
 
+    _end_with_the_fork_server()
     try:
         caught = run_job(plan_job(*where), jobs, scheduler)
         _release_workers()
@@ -263,6 +264,20 @@ def _job_process(
             ("error", RuntimeError(f"{type(message[1]).__name__}: {message[1]}"), message[2])
         )
     sender.close()
+
+
+def _end_with_the_fork_server() -> None:
+    """Ask Linux to send this job process Ctrl-C's signal when the fork server ends, which it
+    does when the study's process ends: a study killed outright (SIGKILL, out of memory)
+    leaves no job computing on its own. Elsewhere nothing is asked."""
+    import ctypes
+    import ctypes.util
+
+    with suppress(OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGINT))  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the fork server ended before the request was made
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 def _release_workers() -> None:

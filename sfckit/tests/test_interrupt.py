@@ -79,23 +79,38 @@ def _wait_for_bytecode(folder: Path, module: str, process: subprocess.Popen) -> 
     raise AssertionError(f"sfckit's {module} was never compiled into {folder}")
 
 
-def test_a_killed_study_resumes_to_identical_tables(tiny_study, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_killed_study_resumes_to_identical_tables(tiny_study, tmp_path, jobs):
     """SIGKILL in the middle of `sfckit run`, then the same command: finished steps are
-    reused and the tables equal those of an uninterrupted run byte for byte."""
+    reused and the tables equal those of an uninterrupted run byte for byte. With two jobs
+    at a time, no job process goes on computing after the study was killed."""
+    import psutil
+
     study, reference, _ = tiny_study
     out = tmp_path / "results"
     command = [sys.executable, "-u", str(SFCKIT), "run", str(study), "--out", str(out)]
     process = subprocess.Popen(
-        [*command, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [*command, "--quiet", "--jobs", jobs],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
+    descendants = []
     for line in process.stdout:
         if line.startswith("classify-logistic: running"):
+            descendants = psutil.Process(process.pid).children(recursive=True)
             process.kill()
             break
     process.wait(timeout=120)
     assert process.returncode == -signal.SIGKILL
+    gone, alive = psutil.wait_procs(descendants, timeout=10)
+    assert alive == []
+    if jobs == "2":
+        assert len(descendants) >= 2  # the fork server and a job process at least
     assert (out / "stats" / "blocks" / "group_stats.tsv").is_file()
-    assert not (out / "benchmark").exists()
+    # the job that had just started did not go on to finish without the study
+    assert not (out / "classify" / "logistic" / "metrics.json").exists()
+    assert not (out / "report.html").exists()
     rerun = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert "stats-blocks: up to date, skipped" in rerun.stdout
