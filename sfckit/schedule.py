@@ -15,11 +15,12 @@ are the parallelism, and threads that spin while they wait multiplied the CPU ti
 run on a busy machine (issue 29). The numbers do not depend on any of this (execution
 never changes them): the demo's tables are identical with one job at a time.
 
-Warnings raised in a job process are sent back and raised here, so that the study's
-filters (a feature table's coverage warning said once a run) still apply. A job that fails
+Warnings raised in a job process are sent back and raised here (a feature table's coverage
+warning once a run, as with one job at a time: :class:`WarningRelay`). A job that fails
 lets the jobs already running finish (their results are kept), starts no other, and its
 error is raised here; Ctrl-C stops every job process (each one's outputs are staged, so none
-is left half-written) and is raised here.
+is left half-written) and is raised here; a study killed outright takes its job processes
+with it.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ import os
 import signal
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ def run_concurrently(
     execution: Execution,
     start: Callable[[Job], str | None],
     finish: Callable[[Job, str], None],
+    relay: WarningRelay,
     log: Callable[[str], None],
 ) -> None:
     """Run ``jobs`` (in the study's order) up to ``execution.jobs`` at a time.
@@ -112,6 +114,8 @@ def run_concurrently(
         are up to date (it is then not run).
     finish : callable
         ``finish(job, key)`` after it ran.
+    relay : WarningRelay
+        Raises the jobs' warnings here.
     log : callable
         Receives one line per job.
     """
@@ -158,7 +162,7 @@ def run_concurrently(
                     failure = failure or outcome  # raised once the running jobs finish
                     continue
                 caught, cpu = outcome
-                _raise_again(caught)
+                relay.raise_again(caught)
                 finish(by_key[entry.key], entry.job_key)
                 done.add(entry.key)
                 seconds = time.perf_counter() - entry.began
@@ -228,9 +232,39 @@ def _stop(entries: Any) -> None:
             entry.process.join()
 
 
-def _raise_again(caught: list[tuple[str, type[Warning], str, int]]) -> None:
-    for message, category, filename, lineno in caught:
-        warnings.warn_explicit(message, category, filename, lineno)
+Recorded = list[tuple[str, type[Warning], str, int]]  # message, category, file, line
+
+
+@contextmanager
+def recorded_warnings() -> Iterator[Recorded]:
+    """Record the warnings a job raises (sparse regions are counted in regions.tsv, not
+    said), to be raised again by :class:`WarningRelay`."""
+    records: Recorded = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore", SparseRegionWarning)
+        warnings.simplefilter("always", CoverageWarning)
+        try:
+            yield records
+        finally:  # a failing job's warnings too
+            records.extend((str(w.message), w.category, w.filename, w.lineno) for w in caught)
+
+
+class WarningRelay:
+    """Raises the recorded warnings of a study's jobs in the study's process, a feature
+    table's coverage warning once a run: several steps read the same table. (A "once"
+    filter does not do it: every ``catch_warnings`` block inside a step resets it.)"""
+
+    def __init__(self) -> None:
+        self.said: set[str] = set()
+
+    def raise_again(self, records: Recorded) -> None:
+        """Raise each recorded warning where it was raised."""
+        for message, category, filename, lineno in records:
+            if issubclass(category, CoverageWarning):
+                if message in self.said:
+                    continue
+                self.said.add(message)
+            warnings.warn_explicit(message, category, filename, lineno)
 
 
 def _job_process(
@@ -290,9 +324,7 @@ def _release_workers() -> None:
         executor.shutdown(wait=True)
 
 
-def run_job(
-    job: Job, jobs: int, scheduler: str | None
-) -> list[tuple[str, type[Warning], str, int]]:
+def run_job(job: Job, jobs: int, scheduler: str | None) -> Recorded:
     """In a job process: run the job; the warnings it raised.
 
     Parameters
@@ -314,12 +346,6 @@ def run_job(
     from sfckit.engine import forked_workers
 
     execution = Execution(jobs=jobs, progress=False, scheduler=scheduler)
-    with (
-        threadpool_limits(limits=1),
-        forked_workers(),
-        warnings.catch_warnings(record=True) as caught,
-    ):
-        warnings.simplefilter("ignore", SparseRegionWarning)  # counted in regions.tsv
-        warnings.simplefilter("always", CoverageWarning)  # said once by the study's filter
+    with threadpool_limits(limits=1), forked_workers(), recorded_warnings() as records:
         job.step.run(job.inputs, job.out, job.settings, execution)
-    return [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+    return records

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sfckit.declarations import layout as layout_names
 from sfckit.declarations.base import StepSettings, describe_error, option_name
 from sfckit.declarations.layout import Layout
-from sfckit.errors import CoverageWarning, SparseRegionWarning, file_error
+from sfckit.errors import file_error
 from sfckit.io.outputs import file_sha256, write_json
 from sfckit.steps.base import Execution
 from sfckit.steps.plan import Job, Planner
@@ -593,10 +593,7 @@ def run_study(
         jobs=jobs if jobs is not None else header.jobs, progress=progress, log=log
     )
     write_json(study.record(), results.study)
-    with warnings.catch_warnings():
-        # several steps read the same feature table: its coverage warning is said once a run
-        warnings.simplefilter("once", CoverageWarning)
-        _run_jobs(_plan(study, results), results, execution, log, study_path=Path(study_path))
+    _run_jobs(_plan(study, results), results, execution, log, study_path=Path(study_path))
     return results.root
 
 
@@ -620,6 +617,9 @@ def _run_jobs(
         if not job.resumable:
             write_json({"step": job.key, "key": key}, results.step_keys / f"{job.key}.json")
 
+    from sfckit.schedule import WarningRelay, recorded_warnings
+
+    relay = WarningRelay()
     if execution.jobs != 1 and execution.scheduler is None and len(jobs) > 1:
         from sfckit.schedule import run_concurrently
 
@@ -631,6 +631,7 @@ def _run_jobs(
             execution=execution,
             start=start,
             finish=finish,
+            relay=relay,
             log=log,
         )
         return
@@ -639,8 +640,11 @@ def _run_jobs(
         if key is None:
             continue
         began = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SparseRegionWarning)  # counted in regions.tsv
-            job.step.run(job.inputs, job.out, job.settings, execution)
+        records: list = []
+        try:
+            with recorded_warnings() as records:
+                job.step.run(job.inputs, job.out, job.settings, execution)
+        finally:
+            relay.raise_again(records)
         finish(job, key)
         log(f"{job.key}: done in {time.perf_counter() - began:.1f} s")

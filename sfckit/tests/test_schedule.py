@@ -84,3 +84,29 @@ def test_a_failing_job_ends_the_study_with_its_own_error(tiny_study, tmp_path):
         run_study(broken, tmp_path / "results", jobs=2, progress=False, log=lines.append)
     assert not (tmp_path / "results" / "report.html").exists()
     assert not any(line.startswith("report: running") for line in lines)
+
+
+def test_warnings_of_job_processes_are_the_warnings_of_one_job_at_a_time(tiny_cohort, tmp_path):
+    """On AAL the tiny cohort's 8 mm brain leaves regions without values: the jobs that read
+    the feature table warn in their own processes, and the study's process raises the
+    warnings one job at a time raises; the coverage warning is said once a run."""
+    import warnings
+
+    from sfckit.errors import CoverageWarning
+
+    manifest, _ = tiny_cohort
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        f"manifest: {manifest}\natlases: [aal]\n"
+        "stats: {groups: [TRD, nTRD, HC], covariates: [age]}\n"
+        "correlate: {scores: [bsi], within: [TRD, nTRD]}\n"
+    )
+    said = {}
+    for jobs in (1, 2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            run_study(study, tmp_path / f"results-{jobs}", jobs=jobs, progress=False,
+                      log=lambda line: None)  # fmt: skip
+        said[jobs] = [str(w.message) for w in caught if issubclass(w.category, CoverageWarning)]
+    assert len(said[1]) == 1 and "left out" in said[1][0]  # stats and correlate read it
+    assert [message.replace("results-2", "results-1") for message in said[2]] == said[1]
