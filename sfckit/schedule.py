@@ -301,12 +301,24 @@ def _job_process(
 
 
 def _end_with_the_fork_server() -> None:
-    """Ask Linux to send this job process Ctrl-C's signal when the fork server ends, which it
-    does when the study's process ends: a study killed outright (SIGKILL, out of memory)
-    leaves no job computing on its own. Elsewhere nothing is asked."""
+    """Ask Linux to send this job process Ctrl-C's signal when the fork server ends, and let
+    the fork server end with the study's process: a study killed outright (SIGKILL, out of
+    memory) leaves no job computing on its own.
+
+    The fork server runs until every holder of its "alive" pipe has gone, and it hands the
+    pipe to each process it starts (so that they could start processes of their own); a job
+    process, which starts none, closes its copy. Elsewhere than Linux nothing is asked.
+    """
     import ctypes
     import ctypes.util
+    from multiprocessing import forkserver
 
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:
+        with suppress(OSError):
+            os.close(alive)
+        server._forkserver_alive_fd = None
     with suppress(OSError, AttributeError, TypeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(1, int(signal.SIGINT))  # PR_SET_PDEATHSIG
