@@ -201,15 +201,14 @@ def _receive(receiver: Any, entry: _Running) -> Any:
     try:
         status, payload, trace = receiver.recv()
     except EOFError:  # the process died without a word (killed, out of memory)
-        status, trace = "error", ""
-        payload = RuntimeError(
-            f"the job process of {entry.key} ended with exit code {entry.process.exitcode}"
-        )
+        status, payload, trace = "died", None, ""
     finally:
         receiver.close()
-        entry.process.join(timeout=30)
-        if entry.process.is_alive():
-            entry.process.terminate()
+        _reap(entry.process)
+    if status == "died":  # its exit code is known once it has been joined
+        return RuntimeError(
+            f"the job process of {entry.key} ended with exit code {entry.process.exitcode}"
+        )
     if status == "ok":
         return payload
     if trace and not isinstance(payload, UserError):
@@ -226,10 +225,15 @@ def _stop(entries: Any) -> None:
             with suppress(OSError):
                 os.kill(entry.process.pid, signal.SIGINT)
     for entry in entries:
-        entry.process.join(timeout=30)
-        if entry.process.is_alive():
-            entry.process.terminate()
-            entry.process.join()
+        _reap(entry.process)
+
+
+def _reap(process: Any) -> None:
+    """Wait for a job process to end; one that has not within 30 s is terminated."""
+    process.join(timeout=30)
+    if process.is_alive():
+        process.terminate()
+        process.join()
 
 
 Recorded = list[tuple[str, type[Warning], str, int]]  # message, category, file, line

@@ -33,6 +33,7 @@ from sfckit.declarations.base import StepSettings, describe_error, option_name
 from sfckit.declarations.layout import Layout
 from sfckit.errors import file_error
 from sfckit.io.outputs import file_sha256, write_json
+from sfckit.schedule import WarningRelay, job_paths, recorded_warnings, run_concurrently
 from sfckit.steps.base import Execution
 from sfckit.steps.plan import Job, Planner
 from sfckit.steps.registry import all_steps
@@ -537,8 +538,6 @@ def _fingerprint(path: Path) -> dict[str, str]:
 def _job_key(job: Job) -> str:
     """What a job's result depends on: its step, settings, and the content of its input
     files (paths given as settings, such as ``benchmark.deviations``, included)."""
-    from sfckit.schedule import job_paths
-
     record = {
         "step": job.step.name,
         "settings": job.settings.model_dump(mode="json"),
@@ -617,12 +616,8 @@ def _run_jobs(
         if not job.resumable:
             write_json({"step": job.key, "key": key}, results.step_keys / f"{job.key}.json")
 
-    from sfckit.schedule import WarningRelay, recorded_warnings
-
     relay = WarningRelay()
     if execution.jobs != 1 and execution.scheduler is None and len(jobs) > 1:
-        from sfckit.schedule import run_concurrently
-
         run_concurrently(
             jobs,
             study_path=study_path,

@@ -37,6 +37,7 @@ from sfckit.stats.permutation import (
     max_abs_t_chunk,
     max_f_chunk,
     nilearn_orders,
+    t_from_projections,
 )
 
 CHUNK_BYTES = 128 * 2**20  # float64 working set of one voxel chunk (participants x voxels)
@@ -352,11 +353,8 @@ def _residual_unit(columns: np.ndarray, basis: np.ndarray) -> np.ndarray:
 
 
 def _t_scores(tested: np.ndarray, targets: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    dof = len(tested) - basis.shape[1]
-    beta = targets.T @ tested
-    rss = 1 - ((targets.T @ basis) ** 2).sum(axis=1) - beta**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return beta * np.sqrt((dof - 1.0) / rss)
+    covariate_squares = ((targets.T @ basis) ** 2).sum(axis=1)
+    return t_from_projections(targets.T @ tested, covariate_squares, len(tested) - basis.shape[1])
 
 
 def cluster_table(

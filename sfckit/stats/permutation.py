@@ -58,6 +58,29 @@ def f_from_projections(
         return (explained / df_effect) / (residual / df_error)
 
 
+def t_from_projections(beta: np.ndarray, covariate_squares: np.ndarray, dof: int) -> np.ndarray:
+    """nilearn's t of a unit-norm tested regressor on unit-norm data residualised on the
+    covariates.
+
+    Parameters
+    ----------
+    beta : ndarray
+        Products of the data with the tested regressor.
+    covariate_squares : ndarray
+        Sums of the squared products of the data with an orthonormal covariate basis.
+    dof : int
+        Samples minus the covariate basis's columns (the intercept's included).
+
+    Returns
+    -------
+    ndarray
+        t, of ``beta``'s shape.
+    """
+    rss = 1 - covariate_squares - beta**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return beta * np.sqrt((dof - 1.0) / rss)
+
+
 def max_f_chunk(
     q_full: np.ndarray,
     reduced_width: int,
@@ -176,9 +199,6 @@ def max_abs_t_chunk(
         # samples x (permutation, column): each permutation's tested column and covariates
         permuted = design[orders[batch].T].reshape(n_samples, -1)
         products = (targets.T @ permuted).reshape(n_voxels, -1, 1 + n_covariates)
-        beta = products[:, :, 0]
-        rss = 1 - (products[:, :, 1:] ** 2).sum(axis=2) - beta**2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = beta * np.sqrt((dof - 1.0) / rss)
+        t = t_from_projections(products[:, :, 0], (products[:, :, 1:] ** 2).sum(axis=2), dof)
         maxima[batch] = np.nanmax(np.fabs(t), axis=0)
     return maxima
