@@ -26,6 +26,28 @@ def save(path: Path, data, affine=None) -> Path:
     return path
 
 
+@pytest.mark.parametrize("kind", [nib.Nifti1Image, nib.Nifti2Image])
+@pytest.mark.parametrize("name", ["map.nii.gz", "map.nii"])
+def test_a_map_read_whole_has_nibabels_data_and_checksum(tmp_path, kind, name):
+    import hashlib
+
+    from sfckit.io import outputs
+
+    rng = np.random.default_rng(0)
+    image = kind(rng.integers(-300, 300, (6, 5, 4)).astype(np.int16), np.diag([2, 2, 2, 1]))
+    image.header.set_slope_inter(0.25, 3.0)  # scaled on disk: the loader must apply it
+    path = tmp_path / name
+    nib.save(image, path)
+    loaded = load_image(path, ndim=3)
+    assert type(loaded) is kind
+    np.testing.assert_array_equal(loaded.get_fdata(), nib.load(path).get_fdata())
+    np.testing.assert_array_equal(loaded.affine, nib.load(path).affine)
+    assert outputs.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert any(key[0] == str(path.absolute()) for key in outputs._READ_DIGESTS)  # remembered
+    nib.save(kind(np.zeros((6, 5, 4), np.int16), np.eye(4)), path)  # the file changes
+    assert outputs.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_load_image_checks_dimensions(tmp_path):
     three = save(tmp_path / "three.nii.gz", np.ones((3, 4, 5), np.float32))
     four = save(tmp_path / "four.nii.gz", np.ones((3, 4, 5, 6), np.float32))
