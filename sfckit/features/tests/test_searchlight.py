@@ -83,3 +83,24 @@ def test_radius_is_checked():
     with pytest.raises(UserError, match="radius is only used by the searchlight method"):
         validate_settings(ExtractionParameters, {"radius": 6.0})
     assert ExtractionParameters(method="searchlight").radius == DEFAULT_RADIUS_MM
+
+
+@pytest.mark.parametrize("zooms", [(3.0, 3.0, 3.0), (2.0, 2.5, 3.0)])
+def test_sphere_sums_are_bit_identical_to_ndimage(zooms):
+    from scipy import ndimage
+
+    from sfckit.features.searchlight import sphere_sums
+
+    rng = np.random.default_rng(5)
+    shape = (23, 19, 17)
+    mask = np.zeros(shape, bool)
+    mask[3:20, 2:15, 4:17] = rng.random((17, 13, 13)) < 0.6  # touches the grid's far edge
+    volumes = np.where(mask, rng.normal(size=(3, *shape)), 0.0)
+    footprint = sphere_footprint(np.diag([*zooms, 1.0]), 6.0)
+    sums = sphere_sums(volumes, footprint=footprint, mask=mask)
+    for volume, total in zip(volumes, sums, strict=True):
+        expected = ndimage.correlate(volume, footprint.astype(float), mode="constant")
+        assert np.array_equal(total, expected)
+    assert np.count_nonzero(sums[0]) > mask.sum()  # sums reach beyond the mask
+    with pytest.raises(ValueError, match="odd size"):
+        sphere_sums(volumes, footprint=np.ones((2, 3, 3), bool), mask=mask)
