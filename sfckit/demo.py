@@ -19,7 +19,9 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
+from sfckit.engine import forked_workers
 from sfckit.io.atlases import harvard_oxford
+from sfckit.schedule import start_job_server
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
 from sfckit.study import run_study
 
@@ -54,11 +56,14 @@ def run_demo(
     """
     out_dir = Path(out_dir)
     manifest = out_dir / "cohort" / "manifest.tsv"
+    if jobs != 1:
+        start_job_server()  # its imports run while the cohort is simulated
     if not manifest.is_file():
         log("simulate: writing the synthetic cohort")
-        simulate_cohort(
-            out_dir / "cohort", settings, atlas=harvard_oxford(), jobs=jobs, progress=progress
-        )
+        with forked_workers():  # nothing runs threads here yet: workers can be forked
+            simulate_cohort(
+                out_dir / "cohort", settings, atlas=harvard_oxford(), jobs=jobs, progress=progress
+            )
     else:
         log("simulate: cohort exists, reused")
     study = out_dir / "study.yaml"

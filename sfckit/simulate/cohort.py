@@ -215,6 +215,14 @@ def _anatomy(labels: np.ndarray, settings: SimulationSettings) -> tuple[np.ndarr
     return template, brain
 
 
+SIMULATION_BATCH = 16
+
+
+def _participant_batch(batch: list[tuple[int, dict, np.ndarray]], context: dict) -> None:
+    for index, row, sfc_z in batch:
+        _participant_images(index, row, sfc_z, context)
+
+
 def _participant_images(
     index: int,
     row: dict,
@@ -420,13 +428,17 @@ def simulate_cohort(
         planted_targets = tms_centres(len(clinical), grid, brain, settings.seed)
         context["tms_centres"] = planted_targets
         context["brain_coordinates"] = voxel_coordinates(grid.affine, grid.shape)[brain]
-    tasks = [(i, row, sfc_z[i], context) for i, row in enumerate(clinical.to_dict("records"))]
+    rows = list(enumerate(clinical.to_dict("records")))
+    # batches, so that the context (a few MB of volumes) travels to a worker once per batch
+    batches = [
+        rows[start : start + SIMULATION_BATCH] for start in range(0, len(rows), SIMULATION_BATCH)
+    ]
     for _ in run_tasks(
-        _participant_images,
-        tasks,
+        _participant_batch,
+        [([(i, row, sfc_z[i]) for i, row in batch], context) for batch in batches],
         jobs=jobs,
         progress=progress,
-        description="simulating participants",
+        description=f"simulating participants ({SIMULATION_BATCH} at a time)",
     ):
         pass
 
