@@ -14,6 +14,9 @@ matplotlib.use("Agg")
 # "$T_{1}$" or an unbalanced "$" must be drawn as it is written, never parsed as mathtext
 # (which either reformats it or raises). Text objects read this setting when created.
 matplotlib.rcParams["text.parse_math"] = False
+# the SVG files' element ids are then the same in every run (with no date in their
+# metadata, figure_files): a re-run writes byte-identical figure files
+matplotlib.rcParams["svg.hashsalt"] = "sfckit"
 import matplotlib.pyplot as plt  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402

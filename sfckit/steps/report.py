@@ -10,6 +10,7 @@ steps' report modules (:mod:`sfckit.report`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def build_report(
     out_path: str | Path | None = None,
     *,
     follow_up: Sequence[str] = (),
+    jobs: int = 1,
 ) -> Path:
     """Write one self-contained HTML report (and ``methods.md``) for a results folder.
 
@@ -55,6 +57,9 @@ def build_report(
     follow_up : sequence of str
         Manifest columns measured after baseline (kept out of Table 1's baseline part),
         besides those the steps' settings name.
+    jobs : int
+        Above 1, up to ``jobs`` forked processes write the figure files (300 dpi PNG and
+        SVG, the slowest part) while this one assembles the page. The files are the same.
 
     Returns
     -------
@@ -90,7 +95,7 @@ def build_report(
         sections.append({"id": key, "title": title, "blocks": blocks})
 
     with staged_folder(out_path.parent / FIGURES_FOLDER) as figure_folder:
-        with figure_files.collecting(figure_folder):
+        with figure_files.collecting(figure_folder, writers=jobs if jobs > 1 else 0):
             first = table_one_blocks(
                 context, [(s.section, s.follow_up) for s in steps if s.follow_up]
             )
@@ -214,7 +219,8 @@ def run(
     execution: Execution = SERIAL,
 ) -> Path:
     """Write the report of ``inputs["results"]`` (default ``RESULTS/report.html``)."""
-    return build_report(inputs["results"], out_path, follow_up=settings.follow_up)
+    jobs = (os.cpu_count() or 1) if execution.jobs == -1 else execution.jobs
+    return build_report(inputs["results"], out_path, follow_up=settings.follow_up, jobs=jobs)
 
 
 def summary(report: Path, settings: ReportSettings, out: Path | None) -> list[str]:

@@ -230,3 +230,39 @@ def test_methods_and_results_read_as_prose_and_every_figure_has_its_files(tiny_s
         assert png.with_suffix(".svg").is_file() and png.with_suffix(".txt").is_file()
         assert png.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
     assert "For the author (no file of the run can answer these): 1 Title" in html
+
+
+def test_figure_files_written_by_forked_writers_are_those_written_here(
+    tiny_study, tmp_path, monkeypatch
+):
+    import os
+
+    _, results, _ = tiny_study
+    build_report(results, tmp_path / "one" / "report.html", jobs=1)
+    forks = []
+    fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or fork())
+    build_report(results, tmp_path / "three" / "report.html", jobs=3)
+    assert len(forks) >= 6  # one writer per figure
+    written = sorted(p.name for p in (tmp_path / "one" / "figures").iterdir())
+    assert len(written) >= 12
+    assert written == sorted(p.name for p in (tmp_path / "three" / "figures").iterdir())
+    for name in written:  # byte-identical, SVGs included (no date, fixed element ids)
+        one = (tmp_path / "one" / "figures" / name).read_bytes()
+        assert one == (tmp_path / "three" / "figures" / name).read_bytes(), name
+
+
+def test_a_figure_writer_that_fails_fails_the_report(tiny_study, tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    def broken(self, *args, **kwargs):
+        if kwargs.get("format") == "svg":
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    original = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken)
+    _, results, _ = tiny_study
+    with pytest.raises(RuntimeError, match=r"writing the figure files .*\.png and \.svg failed"):
+        build_report(results, tmp_path / "report.html", jobs=2)
+    assert not (tmp_path / "figures").exists()  # staged: nothing half-written is left
