@@ -353,17 +353,32 @@ def single_threaded(function: Callable[..., T], *args: Any) -> T:
     work, and on a machine that other jobs keep busy that spinning multiplied the CPU time
     of a run (issue 29).
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
+    with one_thread():
         return function(*args)
 
 
 def _one_core(function: Callable[..., T], arguments: Sequence[tuple[Any, ...]]) -> Iterator[T]:
     """Run tasks here with BLAS/OpenMP pools limited to one thread, so that ``--jobs 1``
     uses one core, like each joblib or Dask worker does."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
+    with one_thread():
         for args in arguments:
             yield function(*args)
+
+
+_CONTROLLER: tuple[int, Any] | None = None  # (modules loaded when made, the controller)
+
+
+def one_thread() -> Any:
+    """A context in which BLAS/OpenMP pools run one thread (threadpoolctl).
+
+    Finding the pools (threadpoolctl walks every loaded shared library) cost more than
+    small tasks themselves, once per task: the controller is made once per process and
+    made again only after new modules were imported, which is how new libraries come in.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None or _CONTROLLER[0] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        controller = ThreadpoolController()
+        _CONTROLLER = (len(sys.modules), controller)
+    return _CONTROLLER[1].limit(limits=1)

@@ -385,11 +385,9 @@ def run_job(job: Job, jobs: int, scheduler: str | None) -> Recorded:
     list of (message, category, filename, lineno)
         The warnings to raise in the study's process.
     """
-    from threadpoolctl import threadpool_limits
-
-    from sfckit.engine import forked_workers
+    from sfckit.engine import forked_workers, one_thread
 
     execution = Execution(jobs=jobs, progress=False, scheduler=scheduler)
-    with threadpool_limits(limits=1), forked_workers(), recorded_warnings() as records:
+    with one_thread(), forked_workers(), recorded_warnings() as records:
         job.step.run(job.inputs, job.out, job.settings, execution)
     return records

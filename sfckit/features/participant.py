@@ -302,7 +302,7 @@ def _check_informative(data: np.ndarray, path: str, role: str) -> None:
             f"the {role} image contains only NaN/inf values",
             fix="re-create the image; it holds no data",
         )
-    if not np.any(data[finite] != 0):
+    if not np.any(finite & (data != 0)):
         raise file_error(
             path, f"the {role} image is all zeros", fix="re-create the image; it holds no data"
         )

@@ -82,3 +82,29 @@ def test_a_heartbeat_line_replaces_the_bar_off_a_terminal(monkeypatch, capsys):
     assert len(lines) == 4
     list(engine.run_tasks(_square, [(i,) for i in range(4)], progress=False))
     assert capsys.readouterr().err == ""  # --quiet stays quiet
+
+
+def test_one_thread_limits_every_pool_and_sees_libraries_imported_later(monkeypatch):
+    import sys
+    import types
+
+    from threadpoolctl import threadpool_info
+
+    from sfckit import engine
+
+    def counts():
+        return [pool["num_threads"] for pool in threadpool_info()]
+
+    before = counts()
+    assert before  # numpy's BLAS at least
+    with engine.one_thread():
+        assert counts() == [1] * len(before)
+    assert counts() == before
+    made = engine._CONTROLLER
+    with engine.one_thread():
+        pass
+    assert engine._CONTROLLER is made  # reused while nothing new was imported
+    monkeypatch.setitem(sys.modules, "sfckit_test_new_module", types.ModuleType("new"))
+    with engine.one_thread():
+        pass
+    assert engine._CONTROLLER is not made  # an import may have loaded a library: made again
