@@ -249,8 +249,9 @@ def _demo(r: dict) -> str:
         )
     return "\n\n".join(
         [
-            "The whole demo (simulation of 310 participants to report.html) as one process; "
-            "CPU seconds are the operating system's accounting of it and every process it "
+            "The whole demo (simulation of 310 participants to report.html) as one process, "
+            "sfckit's bytecode compiled first (as `pip install .` compiles it); CPU seconds "
+            "are the operating system's accounting of it and every process it "
             "waited for; the slowest steps as logged (each step's wall time, with another step "
             "beside it where two run at once).",
             _table(

@@ -177,6 +177,13 @@ def target_demo(folder: Path, jobs: tuple[int, ...] = (2, 1), *, busy: bool = Tr
     """``sfckit demo`` as a whole process (simulation to report) with each number of workers,
     the step times it logs, and (``busy``) once more with ``--jobs 2`` beside two processes
     that keep both cores busy, to compare its CPU time with the quiet run's."""
+    import sfckit
+
+    # as after `pip install .`, which compiles the bytecode: an editable install run with
+    # PYTHONDONTWRITEBYTECODE would compile every module again in every process
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(sfckit.__file__).parent)], check=True
+    )
     runs = {}
     variants = [(f"jobs_{count}", count, False) for count in jobs]
     if busy and 2 in jobs:

@@ -237,6 +237,11 @@ def test_figure_files_written_by_forked_writers_are_those_written_here(
 ):
     import os
 
+    from sfckit.report import figure_files
+
+    # writers fork only where no other thread runs; threads that earlier tests of the
+    # session left behind do not touch figures
+    monkeypatch.setattr(figure_files.threading, "active_count", lambda: 1)
     _, results, _ = tiny_study
     build_report(results, tmp_path / "one" / "report.html", jobs=1)
     forks = []
@@ -254,6 +259,10 @@ def test_figure_files_written_by_forked_writers_are_those_written_here(
 
 def test_a_figure_writer_that_fails_fails_the_report(tiny_study, tmp_path, monkeypatch):
     import matplotlib.figure
+
+    from sfckit.report import figure_files
+
+    monkeypatch.setattr(figure_files.threading, "active_count", lambda: 1)
 
     def broken(self, *args, **kwargs):
         if kwargs.get("format") == "svg":
