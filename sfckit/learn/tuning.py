@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sfckit.learn.lbfgs import minimize_lbfgsb
 from sfckit.learn.metrics import rank_auc
 
 
@@ -198,9 +199,9 @@ def lean_logistic(
     then minimises scikit-learn's own ``LinearModelLoss`` with L-BFGS-B; with a hundred
     rows that wrapping costs more than the optimisation. Here the same loss (its per-row
     Cython kernel, with the arithmetic of ``LinearModelLoss.loss_gradient`` around it,
-    :func:`_binomial_loss_gradient`) goes to the same ``scipy.optimize.minimize`` call
-    with the same options, so the coefficients
-    are bit-identical (tested). None (the caller fits the estimator) for anything else:
+    :func:`_binomial_loss_gradient`) goes to the same L-BFGS-B routine with the options
+    ``scipy.optimize.minimize`` gets (:func:`sfckit.learn.lbfgs.minimize_lbfgsb`), so the
+    coefficients are bit-identical (tested). None (the caller fits the estimator) for anything else:
     class weights, another solver or penalty, more than two classes, no convergence, or a
     scikit-learn whose private loss module moved.
     """
@@ -219,7 +220,6 @@ def lean_logistic(
     if not plain or classes.size != 2:
         return None
     try:
-        from scipy import optimize
         from sklearn._loss.loss import HalfBinomialLoss
         from sklearn.linear_model._linear_loss import LinearModelLoss
     except ImportError:
@@ -231,22 +231,17 @@ def lean_logistic(
     else:  # the kernel moved: scikit-learn's own objective (the same numbers, slower)
         objective = LinearModelLoss(base_loss=HalfBinomialLoss(), fit_intercept=True).loss_gradient
         args = (None,)
-    result = optimize.minimize(
+    x, converged = minimize_lbfgsb(
         objective,
         np.zeros(X.shape[1] + 1),
-        method="L-BFGS-B",
-        jac=True,
-        args=(X, target, *args, 1.0 / (float(settings["C"]) * X.shape[0]), 1),
-        options={
-            "maxiter": int(settings["max_iter"]),
-            "maxls": 50,
-            "gtol": float(settings["tol"]),
-            "ftol": 64 * np.finfo(float).eps,
-        },
+        (X, target, *args, 1.0 / (float(settings["C"]) * X.shape[0]), 1),
+        maxiter=int(settings["max_iter"]),
+        gtol=float(settings["tol"]),
+        ftol=64 * np.finfo(float).eps,
     )
-    if not result.success:
+    if not converged:
         return None  # the estimator refits and warns as scikit-learn does
-    return LeanLogistic(coef_=result.x[:-1][None, :], intercept_=result.x[-1:])
+    return LeanLogistic(coef_=x[:-1][None, :], intercept_=x[-1:])
 
 
 def _binomial_loss_gradient(

@@ -201,3 +201,18 @@ def test_kl_similarity_equals_the_exact_kernel_density_version():
     gmv_z, alff_z = (gmv - gmv.mean()) / gmv.std(), (alff - alff.mean()) / alff.std()
     expected = [exact(gmv_z[position == r], alff_z[position == r]) for r in range(n_regions)]
     np.testing.assert_allclose(values, expected, atol=1e-3)
+
+
+def test_region_positions_by_table_equal_those_by_binary_search(monkeypatch):
+    from sfckit.features import regional
+
+    rng = np.random.default_rng(11)
+    regions = rng.choice(np.arange(1, 9200), 120, replace=False)  # AAL-like label values
+    labels = rng.choice(np.concatenate([regions, [0, 5, 9999, 20000]]), 5000)
+    labels[:4] = [-3, 10**7, regions.max() + 1, regions.max()]  # outside the table too
+    by_table = regional.region_positions(labels, regions)
+    monkeypatch.setattr(regional, "MAX_TABLE_LABEL", -1)  # the binary search
+    by_search = regional.region_positions(labels, regions)
+    np.testing.assert_array_equal(by_table, by_search)
+    assert (by_table == -1).sum() > 4
+    np.testing.assert_array_equal(regions[by_table[by_table >= 0]], labels[by_table >= 0])
