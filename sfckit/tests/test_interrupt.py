@@ -108,8 +108,12 @@ def test_a_killed_study_resumes_to_identical_tables(tiny_study, tmp_path, jobs):
     if jobs == "2":
         assert len(descendants) >= 2  # the fork server and a job process at least
     assert (out / "stats" / "blocks" / "group_stats.tsv").is_file()
-    # the job that had just started did not go on to finish without the study
-    assert not (out / "classify" / "logistic" / "metrics.json").exists()
+    # the job that had just started did not go on to finish without the study (with two
+    # jobs at a time its process may finish in the moment the kill takes to reach it: since
+    # logistic fits became fast that happened in CI; what must hold then is that no process
+    # lives on, above, and that the rerun runs it again, below)
+    if jobs == "1":
+        assert not (out / "classify" / "logistic" / "metrics.json").exists()
     assert not (out / "report.html").exists()
     rerun = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
