@@ -38,6 +38,7 @@ from scipy import ndimage
 from sfckit.declarations.names import DEFAULT_BAND
 from sfckit.declarations.settings import SimulationSettings
 from sfckit.engine import run_tasks
+from sfckit.features.participant import make_batches
 from sfckit.features.regional import grouped_mean, region_positions
 from sfckit.io.atlases import Atlas, harvard_oxford
 from sfckit.io.images import Grid
@@ -213,9 +214,6 @@ def _anatomy(labels: np.ndarray, settings: SimulationSettings) -> tuple[np.ndarr
     template[brain] = 0.1
     template[gray] = np.clip(0.6 + 0.12 * field[gray], 0.3, 0.95)
     return template, brain
-
-
-SIMULATION_BATCH = 16
 
 
 def _participant_batch(batch: list[tuple[int, dict, np.ndarray]], context: dict) -> None:
@@ -428,17 +426,15 @@ def simulate_cohort(
         planted_targets = tms_centres(len(clinical), grid, brain, settings.seed)
         context["tms_centres"] = planted_targets
         context["brain_coordinates"] = voxel_coordinates(grid.affine, grid.shape)[brain]
-    rows = list(enumerate(clinical.to_dict("records")))
-    # batches, so that the context (a few MB of volumes) travels to a worker once per batch
-    batches = [
-        rows[start : start + SIMULATION_BATCH] for start in range(0, len(rows), SIMULATION_BATCH)
-    ]
+    # batches, as extraction sends them, so that the context (a few MB of volumes) travels
+    # to a worker once per batch
+    batches = make_batches(list(enumerate(clinical.to_dict("records"))), jobs)
     for _ in run_tasks(
         _participant_batch,
         [([(i, row, sfc_z[i]) for i, row in batch], context) for batch in batches],
         jobs=jobs,
         progress=progress,
-        description=f"simulating participants ({SIMULATION_BATCH} at a time)",
+        description="simulating participants (in batches)",
     ):
         pass
 
