@@ -18,9 +18,9 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import TmsTargetSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, StudyRole
 from sfckit.steps.common import write_provenance
-from sfckit.steps.plan import StudyRole, plan_once
+from sfckit.steps.plan import plan_once
 
 
 def _masks(grid_affine, shape, settings: TmsTargetSettings):

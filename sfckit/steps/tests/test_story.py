@@ -20,9 +20,9 @@ from sfckit.io.tables import read_tsv
 from sfckit.report.blocks import text
 from sfckit.report.context import Prose, Section
 from sfckit.steps import registry
-from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, PathOption, Step
+from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, PathOption, Step, StudyRole
 from sfckit.steps.common import write_provenance
-from sfckit.steps.plan import StudyRole, plan_once
+from sfckit.steps.plan import plan_once
 from sfckit.steps.report import build_report
 
 
