@@ -1,5 +1,5 @@
 """How a study plans its steps: each step declares a :class:`StudyRole` whose ``plan`` turns
-the step's settings into :class:`Job` objects; :mod:`sfckit.study` calls them in the
+the step's settings into :class:`Job` objects; :mod:`sfckit.study.running` calls them in the
 registry's order, so a step may use what an earlier one planned (``Planner.produced``).
 """
 

@@ -69,7 +69,8 @@ TOY = Step(
 
 
 def test_a_step_registered_in_a_test_reaches_every_generated_place(tiny_study, tmp_path, capsys):
-    from sfckit.study import _plan, load_study, study_model
+    from sfckit.study import load_study, study_model
+    from sfckit.study.running import _plan
 
     study_path, results, _ = tiny_study
     with registry.added(TOY):
