@@ -546,7 +546,8 @@ def recalibrate(y_true, risk, *, method: str, n_bootstrap: int = 200, seed: int 
             "site's classes completely; use method 'intercept' or 'none'"
         )
     updated = apply_recalibration(p, intercept, slope)
-    apparent = {k: float(v[0]) for k, v in _point_metrics(y, updated).items()}
+    apparent = {k: float(v[0]) for k, v in _point_metrics(y, updated, ici=False).items()}
+    apparent["ici"] = float(np.mean(np.abs(smoothed_observed(y, updated) - updated)))
     optimism = dict.fromkeys(OPTIMISM_METRICS, 0.0)
     if method != "none" and n_bootstrap:
         draws = _bootstrap(y, n_bootstrap, seed)

@@ -249,6 +249,7 @@ def test_recalibration_fits_and_harrell_optimism(method):
         apply_recalibration(risk, result["intercept"], result["slope"])
     )
     assert result["apparent"]["auc"] == pytest.approx(roc_auc_score(y, risk))  # monotone update
+    assert result["apparent"]["ici"] == pytest.approx(calibration_metrics(y, result["risk"])["ici"])
     expected = naive_optimism(y, risk, method, 25, 2)
     got = [result["optimism"][k] for k in ("auc", "brier", "citl", "slope")]
     assert got == pytest.approx(expected, abs=1e-6)
