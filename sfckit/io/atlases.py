@@ -273,7 +273,10 @@ def _max_probability_image(image_path: Path, *, n_labels: int) -> tuple[nib.Nift
         image = nib.Nifti1Image(labels, probabilistic.affine)
         image.header.set_data_dtype(np.int16)
         image.header.set_xyzt_units("mm")
-        save_nifti(image, cached)
+        try:
+            save_nifti(image, cached)
+        except OSError:  # a read-only cache (a container's): derive it again next time
+            return image, digest
     return nib.load(cached), digest
 
 

@@ -318,3 +318,21 @@ def test_study_file_atlases_take_the_distributed_shapes(reference, tmp_path):
     atlases = [load_atlas(i["atlas"], i["atlas_labels"]) for i in inputs]
     assert [a.format for a in atlases] == ["freesurfer-lut", "fsl-xml-label", "templateflow"]
     assert all(a.region_names == NAMES for a in atlases)
+
+
+def test_a_read_only_cache_derives_the_probabilistic_atlas_in_memory(
+    reference, tmp_path, monkeypatch
+):
+    from sfckit.io import atlases
+
+    monkeypatch.setenv("SFCKIT_CACHE_DIR", str(tmp_path / "cache"))
+
+    def refuse(image, path):
+        raise PermissionError(13, "read-only", str(path))
+
+    monkeypatch.setattr(atlases, "save_nifti", refuse)  # a container's read-only cache
+    xml = fsl_tree(tmp_path / "atlases", reference, "Probabilistic")
+    atlas = load_atlas(str(xml))
+    assert not list((tmp_path / "cache").glob("*"))
+    on_grid = atlas.labels_on(Grid(SHAPE, AFFINE))
+    np.testing.assert_array_equal(on_grid, reference["labels"])
