@@ -234,3 +234,19 @@ def test_bids_app_mistakes_are_one_line(tree, tmp_path, capsys, level, extra, fr
     assert main([*call, "--participants", str(tree["participants"]), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and err.count("\n") == 0 and "Traceback" not in err
+
+
+def test_work_dir_outside_the_dataset_and_bare_labels_at_participant_level(tree, tmp_path):
+    bare = tmp_path / "participants.tsv"
+    table = read_tsv(tree["participants"])
+    table["participant_id"] = table["participant_id"].str.removeprefix("sub-")
+    table.to_csv(bare, sep="\t", index=False)
+    output, work = tmp_path / "sfckit", tmp_path / "work"
+    call = ["bids", str(tree["fmriprep"]), str(output), "participant", *common(tree, bare)]
+    assert main([*call, "--participant-label", "01", "--work-dir", str(work)]) == 0
+    assert list(work.glob("participants-*/extract/sfc.tsv"))
+    assert not (output / ".sfckit" / "work").exists()
+    assert (output / "sub-01" / "func").is_dir()
+    calls = json.loads((output / "dataset_description.json").read_text())["Calls"]
+    assert calls[0]["Participants"] == ["sub-01"]
+    assert not any("work" in key for key in calls[0]["InputChecksums"])
