@@ -4,12 +4,15 @@ matter: they are left out, named, instead of breaking the models)."""
 
 from importlib.resources import files
 
+import pytest
 import yaml
 
 from sfckit.io.atlases import harvard_oxford
 from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
 from sfckit.study import run_study
+
+pytestmark = pytest.mark.slow  # a whole study, simulation to report
 
 
 def test_demo_study_on_aal_with_a_coverage_threshold_runs_to_the_report(tmp_path):

@@ -20,6 +20,8 @@ import pytest
 from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
 
+pytestmark = pytest.mark.slow  # whole processes, interrupted and rerun
+
 SFCKIT = Path(sys.executable).parent / "sfckit"
 
 

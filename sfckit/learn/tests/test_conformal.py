@@ -114,6 +114,7 @@ def site_coverage(sets, labels, sites):
     return {site: covered[sites == site].mean() for site in np.unique(sites)}
 
 
+@pytest.mark.slow
 def test_site_conditional_sets_keep_coverage_at_every_site():
     # Each site scored by a model fitted elsewhere: its probabilities are off by the site's
     # offset. Calibrated on the site's own labelled participants, every site is covered at
