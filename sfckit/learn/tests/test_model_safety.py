@@ -10,8 +10,9 @@ import pytest
 
 from sfckit.cli import main
 from sfckit.declarations.settings import TrainSettings
-from sfckit.learn.export import TRUSTED_TYPES, file_types, load_model, train_model
 from sfckit.learn.models import MODELS
+from sfckit.steps.model_file import TRUSTED_TYPES, file_types, load_model
+from sfckit.steps.train import train_model
 
 
 @pytest.fixture(scope="module")
