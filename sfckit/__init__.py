@@ -37,6 +37,7 @@ __all__ = [
     "tms_target",
     "train",
     "treatment_rule",
+    "validate",
 ]
 
 

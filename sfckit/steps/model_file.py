@@ -60,6 +60,7 @@ TRUSTED_TYPES = frozenset(
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.svm._classes.SVC",
+        "sfckit.learn.harmonize.ComBat",
         "xgboost.core.Booster",
         "xgboost.sklearn.XGBClassifier",
     }
@@ -222,21 +223,146 @@ def check_provenance(features_path: Path, metadata: dict[str, Any]) -> None:
             )
 
 
-def manifest_sites(
-    manifest_path: str | Path | None, column: str, participant_ids: pd.Series, *, fix: str
-) -> np.ndarray | None:
-    """The participants' sites from the manifest (``n/a`` where unknown), or None without
-    a manifest."""
-    if manifest_path is None:
-        return None
-    from sfckit.io.manifest import read_manifest
+def read_tables(
+    features_path: Path | None,
+    manifest_path: Path | None,
+    *,
+    min_coverage: float | None = None,
+) -> tuple[pd.DataFrame | None, pd.DataFrame, list[str]]:
+    """Features and manifest rows of the same participants (both indexed by participant).
 
-    manifest = read_manifest(manifest_path, check_files=False).clinical()
-    if column not in manifest.columns:
-        raise file_error(
-            manifest_path,
-            f"no column '{column}'",
-            expected="a column naming each participant's site",
-            fix=fix,
+    Parameters
+    ----------
+    features_path : Path, optional
+        A regional table (None: a clinical-only model needs none).
+    manifest_path : Path, optional
+        The manifest (None: the features' participants, without clinical columns).
+    min_coverage : float, optional
+        Drop regions with values for fewer than this share of participants (training);
+        None keeps every column (a validation site's table is checked against the model).
+
+    Returns
+    -------
+    features, clinical, dropped
+        ``features`` is None without ``features_path``; ``dropped`` the regions left out.
+    """
+    import warnings
+
+    from sfckit.io.manifest import read_manifest
+    from sfckit.io.tables import drop_sparse_regions, read_feature_table
+    from sfckit.stats.design import align_features
+
+    table, dropped = None, []
+    if features_path is not None:
+        table = read_feature_table(features_path)
+        if min_coverage is not None:
+            table, frame = drop_sparse_regions(
+                table, min_coverage=min_coverage, source=str(features_path)
+            )
+            dropped = list(frame["region"])
+    if manifest_path is None:
+        ids = table["participant_id"].astype(str)
+        features = table.set_index(ids.rename("participant_id")).drop(columns="participant_id")
+        return features, pd.DataFrame(index=features.index), dropped
+    clinical = read_manifest(manifest_path, check_files=False).clinical()
+    if table is None:
+        ids = clinical["participant_id"].astype(str).rename("participant_id")
+        return None, clinical.set_index(ids).drop(columns="participant_id"), dropped
+    features, clinical = align_features(
+        table,
+        clinical,
+        features_source=str(features_path),
+        clinical_source=str(manifest_path),
+    )
+    empty = features.isna().all(axis=1).to_numpy()
+    if empty.any():
+        warnings.warn(
+            f"{features_path}: {int(empty.sum())} participant(s) have no feature values (failed "
+            f"extraction?) and are left out: {', '.join(features.index[empty][:10])}; see "
+            "failures.tsv",
+            UserWarning,
+            stacklevel=2,
         )
-    return site_text(participant_ids.map(manifest.set_index("participant_id")[column]))
+        features, clinical = features.loc[~empty], clinical.loc[~empty]
+    return features, clinical, dropped
+
+
+def only_sites(
+    clinical: pd.DataFrame, column: str | None, sites: tuple[str, ...], *, source: Path
+) -> np.ndarray:
+    """Which rows belong to ``sites`` of ``column`` (all rows when no sites are named)."""
+    if not sites:
+        return np.ones(len(clinical), dtype=bool)
+    if column not in clinical.columns:
+        raise file_error(
+            source, f"no column '{column}'", fix="name the site column with --site-column"
+        )
+    values = site_text(clinical[column])
+    unknown = [s for s in sites if s not in set(values)]
+    if unknown:
+        raise file_error(
+            source,
+            f"site(s) {', '.join(unknown)} do not occur in '{column}'",
+            expected=f"some of {', '.join(sorted(set(values)))}",
+            fix="correct --sites",
+        )
+    return np.isin(values, sites)
+
+
+def model_matrix(
+    metadata: dict[str, Any],
+    features_path: Path | None,
+    manifest_path: Path | None,
+    *,
+    site_column: str | None,
+    option: str,
+) -> tuple[np.ndarray, pd.Series, np.ndarray | None]:
+    """A saved model's input matrix for new participants, after every check.
+
+    Features from another atlas or method, or with other regions, are refused; a model with
+    clinical columns or ComBat needs the manifest (``option`` names it in the message).
+
+    Returns
+    -------
+    X, participant_ids, sites
+        ``sites`` from ``site_column`` of the manifest (None without one).
+    """
+    needs_manifest = bool(metadata.get("clinical") or metadata.get("harmonization"))
+    if needs_manifest and manifest_path is None:
+        raise file_error(
+            features_path or "the model",
+            "the model uses clinical columns or ComBat, which are read from the manifest",
+            fix=f"give the new participants' manifest with {option}",
+        )
+    features = None
+    if metadata["features"]:
+        if features_path is None:
+            raise file_error(
+                manifest_path,
+                f"the model uses {len(metadata['features'])} regional features",
+                fix="give the new participants' regional table with --features",
+            )
+        check_provenance(features_path, metadata)
+    from sfckit.learn.export import check_regions, model_inputs
+
+    table, clinical, _ = read_tables(features_path if metadata["features"] else None, manifest_path)
+    if metadata["features"]:
+        features = check_regions(metadata, table, source=str(features_path))
+    column = site_column or (metadata.get("harmonization") or {}).get("site_column")
+    sites = None
+    if manifest_path is not None and column:
+        if column in clinical.columns:
+            sites = site_text(clinical[column])
+        elif site_column:
+            raise file_error(
+                manifest_path,
+                f"no column '{column}'",
+                expected="a column naming each participant's site",
+                fix="name it with --site-column, or leave out --manifest (pooled calibration)",
+            )
+    if sites is None and metadata.get("harmonization"):
+        sites = np.full(len(clinical), "external")  # one new site: mapped from its own rows
+
+    X = model_inputs(metadata, features, clinical, sites=sites, source=str(manifest_path))
+    ids = pd.Series(clinical.index.astype(str), name="participant_id")
+    return X, ids, sites

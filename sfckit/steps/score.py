@@ -31,37 +31,27 @@ def score_participants(
     (:func:`sfckit.learn.export.score_table`).
     """
     from sfckit.io.outputs import write_json, write_tsv
-    from sfckit.io.tables import read_feature_table
     from sfckit.learn.conformal import calibrated_sites
-    from sfckit.learn.export import check_regions, score_table
+    from sfckit.learn.export import score_table
     from sfckit.learn.model_card import card_path
     from sfckit.learn.results import RESEARCH_NOTICE
-    from sfckit.steps.model_file import (
-        check_provenance,
-        load_model,
-        manifest_sites,
-        verified_sha256,
-    )
+    from sfckit.steps.model_file import load_model, model_matrix, verified_sha256
 
     features_path, out_path, model_path = Path(features_path), Path(out_path), Path(model_path)
+    manifest_path = None if manifest_path is None else Path(manifest_path)
     pipeline, metadata = load_model(model_path)
     sha256 = verified_sha256(model_path)
-    check_provenance(features_path, metadata)
-    table = read_feature_table(features_path)
-    X = check_regions(metadata, table, source=str(features_path))
-    sites = (
-        manifest_sites(
-            manifest_path,
-            site_column,
-            table["participant_id"],
-            fix="name it with --site-column, or leave out --manifest (pooled calibration)",
-        )
-        if metadata.get("conformal")
-        else None
+    uses_sites = metadata.get("conformal") or metadata.get("harmonization")
+    X, ids, sites = model_matrix(
+        metadata,
+        features_path,
+        manifest_path,
+        site_column=site_column if uses_sites else None,
+        option="--manifest",
     )
-    scores = score_table(
-        pipeline, metadata, X, table["participant_id"], coverage=coverage, sites=sites
-    )
+    if not metadata.get("conformal"):
+        sites = None  # ComBat's sites are not conformal strata
+    scores = score_table(pipeline, metadata, X, ids, coverage=coverage, sites=sites)
     pooled = scores.attrs["pooled_sites"]
     unguaranteed = int((scores.get("calibrated_on") == "all sites").sum()) if pooled else 0
     if unguaranteed:
