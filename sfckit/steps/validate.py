@@ -272,7 +272,13 @@ def _judge(entry: dict[str, Any], settings: ValidateSettings) -> dict[str, Any]:
         }
     )
     conformal = None
-    if metadata.get("conformal"):
+    same_classes = (target["positive"], target["negative"]) == (
+        metadata["positive"],
+        metadata["negative"],
+    )
+    if metadata.get("conformal") and not same_classes:
+        conformal = {"coverage": None, "reason": "the validation site's classes differ"}
+    elif metadata.get("conformal"):
         from sfckit.learn.conformal import prediction_sets
 
         sets = prediction_sets(

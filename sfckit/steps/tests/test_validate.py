@@ -393,3 +393,41 @@ def test_a_study_trains_on_one_site_and_validates_on_the_other(cohort, tmp_path)
     assert "External validation" in report and summary["comparison_sentence"][:40] in report
     methods = (results / "methods.md").read_text()
     assert "external validation" in methods
+    checklist = read_tsv(results / "tripod_ai.tsv").set_index("item")
+    assert checklist.loc["16", "status"] == "reported"
+    assert "validation/validation.json" in checklist.loc["16", "evidence"]
+
+
+def test_the_python_api_runs_the_step(cohort, models):
+    import sfckit
+
+    _, manifest, features = cohort
+    result = sfckit.validate(
+        model=[str(m) for m in models],
+        features=features,
+        manifest=manifest,
+        site_column="site",
+        sites=["siteB"],
+        n_bootstrap=20,
+    )
+    assert {"predictions", "case_mix", "comparisons"} <= set(result.tables)
+    assert result.documents["validation"]["models"][0]["model"] == "imaging"
+
+
+def test_conformal_coverage_per_class_where_the_model_has_sets(cohort, tmp_path):
+    _, manifest, features = cohort
+    model = tmp_path / "sets.skops"
+    assert main(["train", "--features", str(features), "--manifest", str(manifest), *TRAIN,
+                 "--model", "logistic", "--conformal-fraction", "0.3",
+                 "--save", str(model)]) == 0  # fmt: skip
+    out = tmp_path / "v"
+    assert main(["validate", "--model", str(model), "--features", str(features), "--manifest",
+                 str(manifest), "--coverage", "0.8", "--n-bootstrap", "20", "--out", str(out),
+                 "--quiet"]) == 0  # fmt: skip
+    conformal = json.loads((out / "validation.json").read_text())["models"][0]["conformal"]
+    predictions = read_tsv(out / "predictions.tsv")
+    for label in ("TRD", "nTRD"):
+        part = predictions[predictions["label"] == label]
+        covered = [label in s.split("|") for s in part["prediction_set"]]
+        assert conformal["coverage"][label] == pytest.approx(np.mean(covered))
+    assert conformal["coverage_target"] == 0.8
