@@ -295,13 +295,16 @@ def external_performance(
         ``n``, ``n_events``, ``prevalence``, ``mean_risk``;
         ``auc`` and ``auc_ci``: the Mann-Whitney AUC with a DeLong interval on the logit
         scale, ``logit(auc) ± z se / (auc (1 - auc))`` (DeLong et al. 1988), which stays in
-        (0, 1) and covered at least as well as the AUC-scale DeLong and Hanley-McNeil
-        intervals in sfckit's simulations (docs/methods/external_validation.md);
+        (0, 1) and came closest to the nominal level in sfckit's simulations (94-96 %
+        against 90-95 % for the AUC-scale DeLong interval and 94-98 % for Hanley &
+        McNeil's; docs/methods/external_validation.md);
         ``brier`` and ``brier_ci`` (normal approximation of a mean of squared errors);
         ``citl`` and ``citl_ci``: the intercept ``a`` of ``logit P(y) = a + logit(risk)``
         (Wald); ``slope`` and ``slope_ci``: ``b`` of ``logit P(y) = a + b logit(risk)``
         (Wald); ``oe`` and ``oe_ci``: observed over expected events ``O / sum(risk)`` with
-        ``exp(ln(O/E) ± z / sqrt(O))`` (the Poisson approximation of Debray et al. 2017);
+        ``exp(ln(O/E) ± z sqrt((1 - O/N) / O))``, the log-scale interval of Debray et al.
+        (2017) when ``N`` is known (binomial ``O``; their Poisson form ``1 / O``, for
+        when it is not, covered 99.5 % at a prevalence of 0.46 in sfckit's simulations);
         ``ici``, ``e50``, ``e90`` of the lowess calibration curve (Austin & Steyerberg 2019)
         and ``ici_ci`` (percentile bootstrap). Each ``*_ci`` is a list ``[low, high]``.
 
@@ -337,7 +340,7 @@ def external_performance(
 
     expected = float(p.sum())
     oe = events / expected
-    log_half = z / math.sqrt(events)
+    log_half = z * math.sqrt((1 - events / n) / events)
 
     error = np.abs(smoothed_observed(y, p) - p)
     ici_ci = [math.nan, math.nan]
@@ -543,7 +546,8 @@ def recalibrate(y_true, risk, *, method: str, n_bootstrap: int = 200, seed: int 
             "site's classes completely; use method 'intercept' or 'none'"
         )
     updated = apply_recalibration(p, intercept, slope)
-    apparent = {k: float(v[0]) for k, v in _point_metrics(y, updated).items()}
+    apparent = {k: float(v[0]) for k, v in _point_metrics(y, updated, ici=False).items()}
+    apparent["ici"] = float(np.mean(np.abs(smoothed_observed(y, updated) - updated)))
     optimism = dict.fromkeys(OPTIMISM_METRICS, 0.0)
     if method != "none" and n_bootstrap:
         draws = _bootstrap(y, n_bootstrap, seed)

@@ -83,7 +83,7 @@ def test_performance_against_statsmodels_sklearn_and_closed_forms():
     assert result["slope_ci"][0] < 0.8 < result["slope_ci"][1]
     observed, expected = y.sum(), risk.sum()
     assert result["oe"] == pytest.approx(observed / expected)
-    half = Z / math.sqrt(observed)
+    half = Z * math.sqrt((1 - observed / 200) / observed)  # Debray et al. 2017, N known
     assert result["oe_ci"] == pytest.approx(
         [observed / expected * math.exp(s * half) for s in (-1, 1)]
     )
@@ -249,6 +249,7 @@ def test_recalibration_fits_and_harrell_optimism(method):
         apply_recalibration(risk, result["intercept"], result["slope"])
     )
     assert result["apparent"]["auc"] == pytest.approx(roc_auc_score(y, risk))  # monotone update
+    assert result["apparent"]["ici"] == pytest.approx(calibration_metrics(y, result["risk"])["ici"])
     expected = naive_optimism(y, risk, method, 25, 2)
     got = [result["optimism"][k] for k in ("auc", "brier", "citl", "slope")]
     assert got == pytest.approx(expected, abs=1e-6)
@@ -472,12 +473,14 @@ def test_separating_risks_warn_and_keep_the_other_numbers():
 
 
 def large_sample_truth(y, risk):
-    """AUC, calibration-in-the-large and slope on a very large sample (sklearn, statsmodels)."""
+    """AUC, calibration-in-the-large, slope, O:E and Brier on a very large sample."""
     lp = logit(risk)
     return {
         "auc": roc_auc_score(y, risk),
         "citl": glm(y, np.ones_like(lp), offset=lp).params[0],
         "slope": glm(y, sm.add_constant(lp)).params[1],
+        "oe": y.sum() / risk.sum(),
+        "brier": brier_score_loss(y, risk),
     }
 
 
