@@ -600,6 +600,8 @@ class TrainSettings(OutcomeRule, RegionalSettings):
     def _check_target(self) -> TrainSettings:
         if self.target == "group" and not (self.positive and self.negative):
             raise ValueError("target group needs positive and negative")
+        if self.target == "group" and self.positive == self.negative:
+            raise ValueError(f"positive and negative are both '{self.positive}'")
         if self.target != "group" and not self.groups:
             raise ValueError(f"target {self.target} needs groups (the population, e.g. TRD,nTRD)")
         if self.predictors != "imaging" and not self.clinical:
