@@ -377,10 +377,11 @@ def _compare(
             "The models were judged on different participants or labels (their targets "
             "differ), so they are not compared."
         )
+    compared = {e["name"] for e in same}
     risks = {
         e["name"]: r["predictions"]["risk"].to_numpy()
         for e, r in zip(judged, results, strict=True)
-        if e in same
+        if e["name"] in compared
     }
     comparison = compare_models(
         base["y"], risks, reference=reference, n_bootstrap=settings.n_bootstrap, seed=settings.seed

@@ -431,3 +431,16 @@ def test_conformal_coverage_per_class_where_the_model_has_sets(cohort, tmp_path)
         covered = [label in s.split("|") for s in part["prediction_set"]]
         assert conformal["coverage"][label] == pytest.approx(np.mean(covered))
     assert conformal["coverage_target"] == 0.8
+
+
+def test_models_of_another_target_are_judged_but_not_compared(cohort, models, tmp_path):
+    _, manifest, features = cohort
+    remission = tmp_path / "remission.skops"
+    assert main(["train", "--features", str(features), "--manifest", str(manifest),
+                 "--target", "remission", "--groups", "TRD,nTRD", "--model", "logistic",
+                 "--inner", "3", "--quiet", *SITE_A, "--save", str(remission)]) == 0  # fmt: skip
+    out = tmp_path / "v"
+    assert validate(cohort, [*models, remission], out, "--n-bootstrap", "20") == 0
+    summary = json.loads((out / "validation.json").read_text())
+    assert [m["model"] for m in summary["models"]] == ["imaging", "clinical", "remission"]
+    assert [row["model"] for row in summary["comparison"]] == ["imaging"]  # vs clinical
