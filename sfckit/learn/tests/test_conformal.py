@@ -15,7 +15,8 @@ from sfckit.learn.conformal import (
     conformal_p_values,
     prediction_sets,
 )
-from sfckit.learn.export import score_participants, train_model
+from sfckit.steps.score import score_participants
+from sfckit.steps.train import train_model
 
 
 def cohort(rng, n, prevalence=0.3):
