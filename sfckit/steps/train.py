@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sfckit.declarations.settings import TrainSettings
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, StudyRole
+from sfckit.steps.plan import Planner
 
 
 def train_model(

@@ -19,9 +19,17 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import ValidateSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import (
+    OUT_FOLDER,
+    SERIAL,
+    Execution,
+    PathOption,
+    Step,
+    StudyRole,
+    staged,
+)
 from sfckit.steps.common import settings_record, write_provenance
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.plan import Planner
 
 if TYPE_CHECKING:
     import numpy as np
