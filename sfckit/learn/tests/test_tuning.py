@@ -125,7 +125,7 @@ def test_the_lean_objective_is_bit_identical_to_scikit_learns():
     from sklearn._loss.loss import HalfBinomialLoss
     from sklearn.linear_model._linear_loss import LinearModelLoss
 
-    from sfckit.learn.tuning import _binomial_loss_gradient
+    from sfckit.learn.fastpath import binomial_loss_gradient
 
     rng = np.random.default_rng(6)
     X = rng.normal(size=(70, 9))
@@ -133,7 +133,7 @@ def test_the_lean_objective_is_bit_identical_to_scikit_learns():
     reference = LinearModelLoss(base_loss=HalfBinomialLoss(), fit_intercept=True)
     for scale in (0.0, 0.3, 40.0):  # 40: rows far in both tails of the logistic
         coef = scale * rng.normal(size=10)
-        loss, gradient = _binomial_loss_gradient(coef, X, y, HalfBinomialLoss().closs, 0.02, 1)
+        loss, gradient = binomial_loss_gradient(coef, X, y, HalfBinomialLoss().closs, 0.02, 1)
         expected_loss, expected_gradient = reference.loss_gradient(coef, X, y, None, 0.02, 1)
         assert loss == expected_loss
         np.testing.assert_array_equal(gradient, expected_gradient)
