@@ -38,6 +38,7 @@ def test_the_lean_driver_gives_minimizes_result_to_the_bit(seed, strength, maxit
 def test_minimize_lbfgsb_gives_minimizes_result_with_the_fast_path_on_and_off(monkeypatch):
     loss, p = logistic_problem(3)
     options = {"maxiter": 200, "gtol": 1e-6, "ftol": 1e-12}
+    monkeypatch.delenv("SFCKIT_FAST_PATHS", raising=False)
     fastpath.reset()
     fast = lbfgs.minimize_lbfgsb(loss, np.zeros(p), (0.01,), **options)
     assert fastpath.LBFGSB in fastpath._CHECKED  # the lean driver ran

@@ -94,8 +94,10 @@ def test_ties_go_to_the_first_candidate_in_grid_order():
 
 
 @pytest.mark.parametrize("C", [0.001, 1.0])
-def test_libsvm_called_directly_is_bit_identical_to_svc(C):
+def test_libsvm_called_directly_is_bit_identical_to_svc(C, monkeypatch):
     from sklearn.svm import SVC
+
+    monkeypatch.delenv("SFCKIT_FAST_PATHS", raising=False)  # the fast path itself
 
     from sfckit.learn.tuning import _precomputed_decision
 
@@ -140,8 +142,10 @@ def test_the_lean_objective_is_bit_identical_to_scikit_learns():
 
 
 @pytest.mark.parametrize("C", [1e-3, 0.1, 10.0])
-def test_lean_logistic_is_bit_identical_to_logistic_regression(C):
+def test_lean_logistic_is_bit_identical_to_logistic_regression(C, monkeypatch):
     from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.delenv("SFCKIT_FAST_PATHS", raising=False)  # the fast path itself
 
     from sfckit.learn.tuning import lean_logistic
 
