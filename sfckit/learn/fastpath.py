@@ -14,8 +14,8 @@ the fits. Four fast paths skip it by calling the routines the public API calls i
 
 Each function here returns the fast path's result, or None; the caller
 (:mod:`sfckit.learn.tuning`, :mod:`sfckit.learn.lbfgs`) then uses the public API, which gives
-the same numbers (bit-identical for the first three, to 1e-12 for the fourth; tested). None
-comes back when
+the same numbers (bit-identical for the first three; the fourth refits, to 1e-8, in
+practice 1e-12; tested). None comes back when
 
 - the switch is off: the environment variable ``SFCKIT_FAST_PATHS`` set to ``0`` (or
   ``false``, ``no``, ``off``), read at every call;
