@@ -434,6 +434,7 @@ def cohort(seed=11, n=54, p=12):
     return X, y
 
 
+@pytest.mark.slow  # nested CV twice per model (the marker is registered with issue 39's)
 @pytest.mark.parametrize("model", ["svm", "logistic", "xgboost"])
 def test_nested_cv_is_the_same_with_the_fast_paths_on_and_off(monkeypatch, model):
     from sklearn.metrics import roc_auc_score
