@@ -179,7 +179,7 @@ def fit_tuned(
     fitted = pipeline.set_params(**search.best_params_).fit(X, y)
     if spec.has_probabilities:
         return fitted, search
-    return platt_calibrated(fitted, out_of_fold, y, cv=inner_cv), search
+    return platt_calibrated(fitted, out_of_fold, X, y, cv=inner_cv), search
 
 
 def tuning_scoring(model: str) -> str:

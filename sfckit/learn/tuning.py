@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 
+from sfckit.learn import fastpath
 from sfckit.learn.lbfgs import minimize_lbfgsb
 from sfckit.learn.metrics import rank_auc
 
@@ -195,15 +197,11 @@ def lean_logistic(
     """``clone(model).set_params(**params).fit(X, y)`` for a plain binary L-BFGS
     ``LogisticRegression``, without the estimator around the optimisation.
 
-    ``LogisticRegression.fit`` validates its input, builds callbacks and a label encoder,
-    then minimises scikit-learn's own ``LinearModelLoss`` with L-BFGS-B; with a hundred
-    rows that wrapping costs more than the optimisation. Here the same loss (its per-row
-    Cython kernel, with the arithmetic of ``LinearModelLoss.loss_gradient`` around it,
-    :func:`_binomial_loss_gradient`) goes to the same L-BFGS-B routine with the options
-    ``scipy.optimize.minimize`` gets (:func:`sfckit.learn.lbfgs.minimize_lbfgsb`), so the
-    coefficients are bit-identical (tested). None (the caller fits the estimator) for anything else:
-    class weights, another solver or penalty, more than two classes, no convergence, or a
-    scikit-learn whose private loss module moved.
+    scikit-learn's own loss kernel is minimised with the options ``LogisticRegression.fit``
+    uses (:func:`sfckit.learn.fastpath.binomial_fit`, a private call), so the coefficients
+    are bit-identical (tested). None (the caller fits the estimator) for anything else:
+    class weights, another solver or penalty, more than two classes, no convergence, or the
+    fast path switched off (``SFCKIT_FAST_PATHS=0``) or failed.
     """
     settings = {**model.get_params(), **params}
     plain = (
@@ -219,61 +217,20 @@ def lean_logistic(
     classes = np.unique(y)
     if not plain or classes.size != 2:
         return None
-    try:
-        from sklearn._loss.loss import HalfBinomialLoss
-        from sklearn.linear_model._linear_loss import LinearModelLoss
-    except ImportError:
-        return None
     X = np.ascontiguousarray(X, dtype=np.float64)
     target = np.where(y == classes[1], 1.0, 0.0)
-    if hasattr(HalfBinomialLoss(), "closs"):
-        objective, args = _binomial_loss_gradient, (HalfBinomialLoss().closs,)
-    else:  # the kernel moved: scikit-learn's own objective (the same numbers, slower)
-        objective = LinearModelLoss(base_loss=HalfBinomialLoss(), fit_intercept=True).loss_gradient
-        args = (None,)
-    x, converged = minimize_lbfgsb(
-        objective,
-        np.zeros(X.shape[1] + 1),
-        (X, target, *args, 1.0 / (float(settings["C"]) * X.shape[0]), 1),
-        maxiter=int(settings["max_iter"]),
-        gtol=float(settings["tol"]),
-        ftol=64 * np.finfo(float).eps,
+    fitted = fastpath.binomial_fit(
+        X,
+        target,
+        C=float(settings["C"]),
+        max_iter=int(settings["max_iter"]),
+        tol=float(settings["tol"]),
+        minimize=minimize_lbfgsb,
     )
-    if not converged:
-        return None  # the estimator refits and warns as scikit-learn does
+    if fitted is None or not fitted[1]:
+        return None  # the estimator fits (and, without convergence, warns as it does)
+    x = fitted[0]
     return LeanLogistic(coef_=x[:-1][None, :], intercept_=x[-1:])
-
-
-def _binomial_loss_gradient(
-    coef: np.ndarray,
-    X: np.ndarray,
-    y: np.ndarray,
-    kernel: Any,
-    l2_reg_strength: float,
-    n_threads: int,
-) -> tuple[float, np.ndarray]:
-    """``LinearModelLoss(HalfBinomialLoss(), fit_intercept=True).loss_gradient`` for dense
-    float64 input without sample weights, operation for operation (bit-identical, tested)
-    but without its array-namespace dispatch, a third of each call on a hundred rows."""
-    weights, intercept = coef[:-1], coef[-1]
-    raw_prediction = X @ weights + intercept
-    loss_out, gradient_out = np.empty_like(y), np.empty_like(raw_prediction)
-    kernel.loss_gradient(
-        y_true=y,
-        raw_prediction=raw_prediction,
-        sample_weight=None,
-        loss_out=loss_out,
-        gradient_out=gradient_out,
-        n_threads=n_threads,
-    )
-    n_samples = X.shape[0]
-    loss = float(np.sum(loss_out) / n_samples)
-    loss += float(0.5 * l2_reg_strength * (weights @ weights))
-    gradient_out /= n_samples
-    gradient = np.empty_like(coef)
-    gradient[:-1] = X.T @ gradient_out + l2_reg_strength * weights
-    gradient[-1] = np.sum(gradient_out)
-    return loss, gradient
 
 
 def _svm_decisions(
@@ -319,58 +276,18 @@ def _precomputed_decision(
 ) -> np.ndarray:
     """``SVC(kernel="precomputed", **params).fit(gram_train, y).decision_function(gram_test)``.
 
-    libsvm is called as ``SVC`` calls it: the solver is a small part of ``SVC.fit``, whose
-    input validation costs five times the fit on a cohort this size. Tested bit-identical to
-    ``SVC``; if scikit-learn's private ``_libsvm`` interface changes, ``SVC`` is used.
+    libsvm is called as ``SVC`` calls it (:func:`sfckit.learn.fastpath.svm_decision`, a
+    private call, bit-identical to ``SVC``; tested) for two classes without class weights
+    or probabilities; ``SVC`` itself otherwise, or when that fast path is switched off or
+    failed.
     """
     from sklearn.base import clone
 
     settings = {**base, **params}
-    classes, encoded = np.unique(y_train, return_inverse=True)
-    plain = settings["class_weight"] is None and settings.get("probability") is not True
-    if classes.size == 2 and plain:
-        try:
-            from sklearn.svm import _libsvm
-
-            _libsvm.set_verbosity_wrap(int(settings["verbose"]))
-            support, vectors, n_support, dual, intercept, prob_a, prob_b, _, _ = _libsvm.fit(
-                np.ascontiguousarray(gram_train, dtype=np.float64),
-                encoded.astype(np.float64),
-                svm_type=0,
-                sample_weight=np.empty(0),
-                class_weight=np.ones(2),
-                kernel="precomputed",
-                C=float(settings["C"]),
-                nu=0.0,
-                probability=0,
-                degree=int(settings["degree"]),
-                shrinking=int(settings["shrinking"]),
-                tol=float(settings["tol"]),
-                cache_size=float(settings["cache_size"]),
-                coef0=float(settings["coef0"]),
-                gamma=1.0,
-                epsilon=0.0,
-                max_iter=int(settings["max_iter"]),
-                random_seed=0,
-            )
-            return -_libsvm.decision_function(
-                np.ascontiguousarray(gram_test, dtype=np.float64),
-                support,
-                vectors,
-                n_support,
-                dual,
-                intercept,
-                prob_a,
-                prob_b,
-                svm_type=0,
-                kernel="precomputed",
-                degree=int(settings["degree"]),
-                cache_size=float(settings["cache_size"]),
-                coef0=float(settings["coef0"]),
-                gamma=1.0,
-            ).ravel()
-        except (ImportError, AttributeError, TypeError):
-            pass
+    if settings["class_weight"] is None and settings.get("probability") is not True:
+        decision = fastpath.svm_decision(gram_train, y_train, gram_test, settings)
+        if decision is not None:
+            return decision
     svc = clone(model).set_params(kernel="precomputed", **params)
     return svc.fit(gram_train, y_train).decision_function(gram_test)
 
@@ -394,31 +311,42 @@ def _rbf(
 
 
 def platt_calibrated(
-    fitted_pipeline: Any, out_of_fold: np.ndarray, y: np.ndarray, *, cv: Any
+    fitted_pipeline: Any, out_of_fold: np.ndarray | None, X: np.ndarray, y: np.ndarray, *, cv: Any
 ) -> Any:
-    """``CalibratedClassifierCV(method="sigmoid", ensemble=False)`` assembled from parts
-    already computed: the pipeline fitted on all rows and its out-of-fold decision values.
+    """``CalibratedClassifierCV(pipeline, method="sigmoid", cv=cv, ensemble=False).fit(X, y)``.
 
     scikit-learn would refit every inner fold to get decision values the grid search has
-    already produced; its own calibrator classes are used so that the object, its
-    probabilities and its saved form are those of ``CalibratedClassifierCV`` (tested equal).
+    already produced: the object is assembled from the pipeline fitted on all rows and
+    those out-of-fold decision values with scikit-learn's own calibrator classes
+    (:func:`sfckit.learn.fastpath.platt`, a private call), so that it, its probabilities and
+    its saved form are those of ``CalibratedClassifierCV`` (tested equal). Without the
+    decision values, or with that fast path switched off or failed,
+    ``CalibratedClassifierCV`` is fitted.
+
+    Parameters
+    ----------
+    fitted_pipeline : Pipeline
+        Tuned and fitted on ``X, y``.
+    out_of_fold : ndarray or None
+        Its decision values from the inner folds (:func:`search_grid`).
+    X, y : ndarray
+        The rows it was fitted on.
+    cv : splitter or list of (train, test)
+        The inner folds.
+
+    Returns
+    -------
+    CalibratedClassifierCV
     """
     from sklearn.base import clone
-    from sklearn.calibration import (
-        CalibratedClassifierCV,
-        _CalibratedClassifier,
-        _SigmoidCalibration,
-    )
 
-    calibrator = _SigmoidCalibration().fit(out_of_fold, y)
-    calibrated = CalibratedClassifierCV(
-        clone(fitted_pipeline), method="sigmoid", cv=cv, ensemble=False
-    )
-    calibrated.classes_ = fitted_pipeline.classes_
-    calibrated.n_features_in_ = fitted_pipeline.n_features_in_
-    calibrated.calibrated_classifiers_ = [
-        _CalibratedClassifier(
-            fitted_pipeline, [calibrator], classes=fitted_pipeline.classes_, method="sigmoid"
+    def unfitted() -> Any:
+        return CalibratedClassifierCV(
+            clone(fitted_pipeline), method="sigmoid", cv=cv, ensemble=False
         )
-    ]
-    return calibrated
+
+    if out_of_fold is not None:
+        calibrated = fastpath.platt(unfitted(), fitted_pipeline, out_of_fold, X, y)
+        if calibrated is not None:
+            return calibrated
+    return unfitted().fit(X, y)

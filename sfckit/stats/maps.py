@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -133,9 +134,12 @@ def _release(values: np.ndarray) -> None:
     stay in the page cache), so that the rows written do not add up."""
     import mmap
 
+    # ``_mmap`` is numpy's private handle of the map (no public one exists); anything
+    # unexpected about it only leaves the pages resident, so any failure is ignored
     handle = getattr(values, "_mmap", None)
     if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
-        handle.madvise(mmap.MADV_DONTNEED)
+        with suppress(Exception):
+            handle.madvise(mmap.MADV_DONTNEED)
 
 
 def column_block(values: np.ndarray, block: slice) -> np.ndarray:

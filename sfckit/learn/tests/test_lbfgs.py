@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from sfckit.learn import lbfgs
+from sfckit.learn import fastpath, lbfgs
 
 
 def logistic_problem(seed, n=120, p=15):
@@ -26,7 +26,7 @@ def logistic_problem(seed, n=120, p=15):
 def test_the_lean_driver_gives_minimizes_result_to_the_bit(seed, strength, maxiter):
     loss, p = logistic_problem(seed)
     options = {"maxiter": maxiter, "gtol": 1e-6, "ftol": 64 * np.finfo(float).eps, "maxls": 50}
-    x, converged = lbfgs._lean(loss, np.zeros(p), (strength,), **options)
+    x, converged = fastpath._lean_lbfgsb(loss, np.zeros(p), (strength,), **options)
     reference = optimize.minimize(
         loss, np.zeros(p), args=(strength,), method="L-BFGS-B", jac=True, options=options
     )
@@ -35,21 +35,19 @@ def test_the_lean_driver_gives_minimizes_result_to_the_bit(seed, strength, maxit
     assert np.abs(x).max() > 0.1
 
 
-def test_a_changed_private_routine_falls_back_to_minimize(monkeypatch):
-    def changed(*args):
-        raise TypeError("setulb() takes 16 positional arguments")
-
-    monkeypatch.setattr(lbfgs, "_routine", lambda: changed)
-    monkeypatch.setattr(lbfgs, "_CHECKED", None)
+def test_minimize_lbfgsb_gives_minimizes_result_with_the_fast_path_on_and_off(monkeypatch):
     loss, p = logistic_problem(3)
-    x, converged = lbfgs.minimize_lbfgsb(
-        loss, np.zeros(p), (0.01,), maxiter=200, gtol=1e-6, ftol=1e-12
-    )
-    assert lbfgs._CHECKED is False  # found out once, minimize from then on
-    monkeypatch.undo()
+    options = {"maxiter": 200, "gtol": 1e-6, "ftol": 1e-12}
+    monkeypatch.delenv("SFCKIT_FAST_PATHS", raising=False)
+    fastpath.reset()
+    fast = lbfgs.minimize_lbfgsb(loss, np.zeros(p), (0.01,), **options)
+    assert fastpath.LBFGSB in fastpath._CHECKED  # the lean driver ran
+    monkeypatch.setenv("SFCKIT_FAST_PATHS", "0")
+    public = lbfgs.minimize_lbfgsb(loss, np.zeros(p), (0.01,), **options)
     reference = optimize.minimize(
-        loss, np.zeros(p), args=(0.01,), method="L-BFGS-B", jac=True,
-        options={"maxiter": 200, "gtol": 1e-6, "ftol": 1e-12},
-    )  # fmt: skip
-    np.testing.assert_array_equal(x, reference.x)
-    assert converged
+        loss, np.zeros(p), args=(0.01,), method="L-BFGS-B", jac=True, options=options
+    )
+    for x, converged in (fast, public):
+        np.testing.assert_array_equal(x, reference.x)
+        assert converged
+    fastpath.reset()

@@ -98,8 +98,10 @@ def test_ties_go_to_the_first_candidate_in_grid_order():
 
 
 @pytest.mark.parametrize("C", [0.001, 1.0])
-def test_libsvm_called_directly_is_bit_identical_to_svc(C):
+def test_libsvm_called_directly_is_bit_identical_to_svc(C, monkeypatch):
     from sklearn.svm import SVC
+
+    monkeypatch.delenv("SFCKIT_FAST_PATHS", raising=False)  # the fast path itself
 
     from sfckit.learn.tuning import _precomputed_decision
 
@@ -129,7 +131,7 @@ def test_the_lean_objective_is_bit_identical_to_scikit_learns():
     from sklearn._loss.loss import HalfBinomialLoss
     from sklearn.linear_model._linear_loss import LinearModelLoss
 
-    from sfckit.learn.tuning import _binomial_loss_gradient
+    from sfckit.learn.fastpath import binomial_loss_gradient
 
     rng = np.random.default_rng(6)
     X = rng.normal(size=(70, 9))
@@ -137,15 +139,17 @@ def test_the_lean_objective_is_bit_identical_to_scikit_learns():
     reference = LinearModelLoss(base_loss=HalfBinomialLoss(), fit_intercept=True)
     for scale in (0.0, 0.3, 40.0):  # 40: rows far in both tails of the logistic
         coef = scale * rng.normal(size=10)
-        loss, gradient = _binomial_loss_gradient(coef, X, y, HalfBinomialLoss().closs, 0.02, 1)
+        loss, gradient = binomial_loss_gradient(coef, X, y, HalfBinomialLoss().closs, 0.02, 1)
         expected_loss, expected_gradient = reference.loss_gradient(coef, X, y, None, 0.02, 1)
         assert loss == expected_loss
         np.testing.assert_array_equal(gradient, expected_gradient)
 
 
 @pytest.mark.parametrize("C", [1e-3, 0.1, 10.0])
-def test_lean_logistic_is_bit_identical_to_logistic_regression(C):
+def test_lean_logistic_is_bit_identical_to_logistic_regression(C, monkeypatch):
     from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.delenv("SFCKIT_FAST_PATHS", raising=False)  # the fast path itself
 
     from sfckit.learn.tuning import lean_logistic
 

@@ -367,3 +367,19 @@ def test_column_blocks_of_a_memory_map_are_read_without_mapping_the_file(tmp_pat
         assert got.dtype == np.float64
         np.testing.assert_array_equal(got, data[:, block].astype(np.float64))
     np.testing.assert_array_equal(column_block(data, slice(3, 9)), data[:, 3:9])
+
+
+def test_releasing_pages_ignores_a_changed_private_handle(tmp_path):
+    # numpy.memmap._mmap is private: a handle that fails leaves the pages resident, no error
+    from sfckit.stats.maps import _release
+
+    class Broken:
+        def madvise(self, *args):
+            raise ValueError("madvise changed")
+
+    values = np.lib.format.open_memmap(tmp_path / "m.npy", mode="w+", shape=(4, 3))
+    values[:] = 1.0
+    _release(values)  # the real handle
+    values._mmap = Broken()
+    _release(values)
+    assert float(np.asarray(values).sum()) == 12.0
