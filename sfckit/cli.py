@@ -289,6 +289,7 @@ def _setting_values(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_step(args: argparse.Namespace) -> None:
     from sfckit.declarations.base import validate_settings
+    from sfckit.io.outputs import check_writable
     from sfckit.steps.base import Execution, as_paths
 
     step = args.step
@@ -301,6 +302,8 @@ def _run_step(args: argparse.Namespace) -> None:
         log=(lambda line: None) if args.quiet else _stderr,
     )
     out = Path(args.output) if args.output is not None else None
+    if out is not None:
+        check_writable(out)  # a read-only or full place is refused before any work
     result = step.run(inputs, out, settings, execution)
     for line in step.summary(result, settings, out):
         print(line)

@@ -12,9 +12,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 # Group, region, score and participant names come from the user's files: a name such as
-# "$T_{1}$" or an unbalanced "$" must be drawn as it is written, never parsed as mathtext
-# (which either reformats it or raises). Text objects read this setting when created.
+# "$T_{1}$", "$\evil$" or an unbalanced "$" must be drawn as it is written, never parsed as
+# mathtext (which either reformats it or raises) nor handed to LaTeX (a user's matplotlibrc
+# may turn usetex on). Text objects read these settings when created; to_data_uri makes
+# sure of every text of a figure before it is drawn (literal_text).
 matplotlib.rcParams["text.parse_math"] = False
+matplotlib.rcParams["text.usetex"] = False
 # the SVG files' element ids are then the same in every run (with no date in their
 # metadata, figure_files): a re-run writes byte-identical figure files
 matplotlib.rcParams["svg.hashsalt"] = "sfckit"
@@ -65,11 +68,37 @@ def model_colour(name: str, others: Sequence[str] = ()) -> str:
     return EXTRA_COLOURS[index % len(EXTRA_COLOURS)]
 
 
+def literal_text(figure) -> None:
+    """Make every text of ``figure`` (titles, labels, tick labels, legends, notes, nilearn's
+    annotations) drawn literally: no mathtext, no LaTeX, and no matplotlib wrapping (which
+    measures the text as mathtext whenever it holds two dollar signs, whatever parse_math
+    says: a group named ``$\\evil$`` crashed the report so); a wrapped text is wrapped here,
+    at its figure's width, instead."""
+    from matplotlib.text import Text
+
+    for text in figure.findobj(Text):
+        text.set_usetex(False)
+        text.set_parse_math(False)
+        if text.get_wrap():
+            text.set_wrap(False)
+            text.set_text(wrapped(text.get_text(), figure, text.get_fontsize()))
+
+
+def wrapped(text: str, figure, fontsize: float) -> str:
+    """``text`` broken into lines that fit the width of ``figure`` at ``fontsize`` points
+    (an average glyph is about 0.55 em wide)."""
+    import textwrap
+
+    width = max(20, int(figure.get_figwidth() * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.fill(line, width) if line else line for line in text.split("\n"))
+
+
 def to_data_uri(figure) -> str:
     """Render a matplotlib figure to a base64 PNG data URI (and, while a report collects
     them, to its figure files) and close it."""
     from sfckit.report import figure_files
 
+    literal_text(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -294,3 +294,42 @@ def test_the_command_line_starts_without_the_scientific_libraries():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "arguments", [["run", "--print-schema"], ["--help"], ["extract", "--help"]]
+)
+def test_output_into_a_real_closed_pipe_ends_quietly(arguments):
+    """`sfckit ... | head -1` for real: the reader has gone (its end of a real pipe is
+    closed) before sfckit writes; no BrokenPipeError traceback, nothing on stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sfckit", *arguments],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode in (0, 141)  # argparse's help ignores the closed pipe itself
+
+
+def test_a_shell_pipe_into_head_keeps_the_first_line_and_no_traceback():
+    shell = shutil.which("sh")
+    if shell is None:
+        pytest.skip("no POSIX shell")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [shell, "-c", f"'{sys.executable}' -m sfckit run --print-schema | head -1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.stdout.strip() == "{"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

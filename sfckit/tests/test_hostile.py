@@ -257,3 +257,67 @@ def test_every_hostile_case_is_one_line_exit_2_and_changes_nothing(inputs, tmp_p
         if snapshot(out) != before or sorted(p.name for p in out.iterdir()) != ["results.tsv"]:
             failures.append(f"{name}: the earlier output folder changed")
     assert not failures, "\n".join(failures)
+
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A cohort of 6 + 6 + 6 on an 8 mm block atlas with a strong planted group effect, so
+    that regions reach FDR significance and the report draws its per-region figures (whose
+    captions and tick labels carry the group names)."""
+    from sfckit.simulate.atlas import block_atlas
+    from sfckit.simulate.cohort import mni_grid
+
+    folder = tmp_path_factory.mktemp("planted")
+    settings = SimulationSettings(
+        seed=3, n_trd=6, n_ntrd=6, n_hc=6, resolution=8.0, trd_sfc_decrease=0.5, subject_sfc_sd=0.03
+    )
+    atlas = block_atlas(mni_grid(settings.resolution))
+    manifest = simulate_cohort(folder / "cohort", settings, atlas=atlas, progress=False)
+    nib.save(atlas.image, folder / "atlas.nii.gz")
+    atlas.labels.to_csv(folder / "atlas.tsv", sep="\t", index=False)
+    return manifest, folder / "atlas.nii.gz", folder / "atlas.tsv"
+
+
+EVIL_STUDY = """
+name: evil groups
+manifest: {manifest}
+atlases:
+  - name: blocks
+    image: {atlas}
+    labels: {labels}
+steps: [extract, stats, report]
+stats:
+  groups: ['{evil}', nTRD, HC]
+  permutations: 19
+"""
+
+
+def test_a_group_named_like_broken_mathtext_survives_a_whole_study(planted, tmp_path, capsys):
+    """The reported crash, reproduced as it happened: `sfckit run` of extract, stats and report
+    with a group named `$\\evil$` (not valid mathtext) died in the report's figures
+    (ParseFatalException: Unknown symbol), because matplotlib's text wrapping parses
+    mathtext even where parse_math is off."""
+    from sfckit.io.tables import read_tsv
+
+    manifest, atlas, labels = planted
+    evil = "$\\evil$"
+    table = read_tsv(manifest)
+    for column in ("gmv", "alff"):
+        table[column] = [str(manifest.parent / value) for value in table[column]]
+    table["group"] = table["group"].replace({"TRD": evil})
+    table.to_csv(tmp_path / "manifest.tsv", sep="\t", index=False)
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        EVIL_STUDY.format(manifest=tmp_path / "manifest.tsv", atlas=atlas, labels=labels, evil=evil)
+    )
+    status = main(["run", str(study), "--out", str(tmp_path / "results"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 0, err[-2000:]
+    results = tmp_path / "results"
+    stats = read_tsv(results / "stats" / "blocks" / "group_stats.tsv")
+    assert (stats["p_fdr"] < 0.05).any()  # so the per-region figures (with the group) are drawn
+    figures = sorted(p.name for p in (results / "figures").glob("groups-*.png"))
+    assert len(figures) >= 2, figures
+    html = (results / "report.html").read_text()
+    assert evil in html  # written as typed
