@@ -68,6 +68,38 @@ def model_colour(name: str, others: Sequence[str] = ()) -> str:
     return EXTRA_COLOURS[index % len(EXTRA_COLOURS)]
 
 
+# matplotlib warns once per missing glyph and per drawing (the page's PNG, the print PNG and
+# the SVG of every figure): a name with an emoji gave dozens of lines. Its warning is off;
+# to_data_uri says once which characters the font lacks.
+GLYPH_WARNING = r"Glyph \d+ \((.*)\) missing from font\(s\) (.*)\."
+warnings.filterwarnings("ignore", message=GLYPH_WARNING[:-2])
+_GLYPHS_WARNED: set[str] = set()
+
+
+def _warn_missing_glyphs(caught: Sequence[warnings.WarningMessage]) -> None:
+    """One warning for the characters of a figure that its font cannot draw (not warned
+    before); every other warning of the drawing is passed on."""
+    import re
+
+    missing: dict[str, str] = {}
+    for item in caught:
+        found = re.match(GLYPH_WARNING, str(item.message))
+        if found is None:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+        elif found.group(1) not in _GLYPHS_WARNED:
+            missing[found.group(1)] = found.group(2)
+    if missing:
+        _GLYPHS_WARNED.update(missing)
+        fonts = ", ".join(sorted(set(missing.values())))
+        warnings.warn(
+            f"the figures' font ({fonts}) cannot draw {', '.join(missing)} (from names in the "
+            "data): drawn as empty boxes; the report's text and tables show them; to draw them, "
+            "rename (or install a font with them and set matplotlib's font.family)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def literal_text(figure) -> None:
     """Make every text of ``figure`` (titles, labels, tick labels, legends, notes, nilearn's
     annotations) drawn literally: no mathtext, no LaTeX, and no matplotlib wrapping (which
@@ -100,7 +132,10 @@ def to_data_uri(figure) -> str:
 
     literal_text(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _warn_missing_glyphs(caught)
     uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     figure_files.save(figure, uri)
     plt.close(figure)
