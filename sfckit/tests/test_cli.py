@@ -333,3 +333,106 @@ def test_a_shell_pipe_into_head_keeps_the_first_line_and_no_traceback():
     )
     assert done.stdout.strip() == "{"
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+# A new user's typos: each message names the mistake, suggests the nearest spelling and the
+# verb's own help, with one "sfckit: error:" prefix, before any complaint about what is missing.
+
+
+def typo_error(capsys, args) -> str:
+    line = expect_user_error(capsys, args)
+    assert line.count("sfckit: error:") == 1 and "error: sfckit" not in line, line
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ["extract", "--manfest", "m.tsv", "--out", "o"],
+            ["extract: unknown option --manfest", "did you mean --manifest?", "extract --help"],
+        ),
+        (
+            ["extract", "--manfest=m.tsv", "--out", "o"],
+            ["unknown option --manfest", "did you mean --manifest?"],
+        ),
+        (
+            ["stats", "--features", "f.tsv", "--manifest", "m.tsv", "--out", "o"]
+            + ["--covarites", "age"],
+            ["stats: unknown option --covarites", "did you mean --covariates?", "stats --help"],
+        ),
+        (["--verison"], ["unknown option --verison", "did you mean --version?"]),
+        (["extrct"], ["unknown verb 'extrct'", "did you mean 'sfckit extract'?"]),
+        (["predict_outcome"], ["did you mean 'sfckit predict-outcome'?"]),
+        (
+            ["classify", "--features", "f", "--manifest", "m", "--out", "o", "--model", "svn"],
+            ["classify: invalid --model 'svn'", "did you mean 'svm'?", "logistic"],
+        ),
+        (
+            ["extract", "m.tsv", "--manifest", "m.tsv", "--out", "o"],
+            ["extract: unexpected argument 'm.tsv'", "'sfckit extract --help'"],
+        ),
+        ([], ["no verb given", "sfckit demo"]),
+    ],
+)
+def test_typos_are_named_with_the_nearest_spelling(capsys, args, fragments):
+    line = typo_error(capsys, args)
+    for fragment in fragments:
+        assert fragment in line, line
+    assert "required" not in line  # the typo first, not what it left missing
+
+
+def test_a_missing_option_points_to_the_verbs_own_help(capsys):
+    line = typo_error(capsys, ["extract", "--out", "o"])
+    assert "extract: the following arguments are required: --manifest" in line
+    assert "'sfckit extract --help'" in line
+
+
+def test_every_verb_has_a_description_and_an_example_that_parses(capsys):
+    from sfckit.cli import build_parser
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if a.dest == "verb").choices
+    assert {"run", "demo", "bids", "extract", "stats", "classify"} <= set(verbs)
+    for name, sub in verbs.items():
+        assert sub.description and len(sub.description) > 30, name
+        assert not sub.description.startswith("sfckit"), sub.description
+        assert sub.epilog and sub.epilog.startswith("example"), name
+        examples = [line.strip() for line in sub.epilog.splitlines()[1:] if line.strip()]
+        for example in examples:
+            words = example.split()
+            assert words[:2] == ["sfckit", name], example
+            parsed = build_parser().parse_args(words[1:])  # every option exists, none missing
+            assert parsed.verb == name
+        help_text = sub.format_help()
+        assert "example" in help_text and examples[0] in help_text
+
+
+def test_a_check_of_several_options_names_them(capsys, tmp_path):
+    line = typo_error(
+        capsys,
+        ["subtypes", "--features", "f", "--manifest", "m", "--out", str(tmp_path / "o")]
+        + ["--groups", "TRD,nTRD", "--k-min", "5", "--k-max", "3"],
+    )
+    assert "invalid --k-min and --k-max: k_max (3) is below k_min (5)" in line
+    assert "correct --k-min and --k-max (see 'sfckit subtypes --help')" in line
+    line = typo_error(
+        capsys,
+        ["simulate", "--out", str(tmp_path / "s"), "--n-trd", "0", "--n-ntrd", "0"]
+        + [
+            "--n-hc",
+            "0",
+        ],
+    )
+    assert "invalid --n-trd, --n-ntrd and --n-hc: the cohort would be empty" in line
+    assert "invalid options" not in line
+
+
+def test_bids_names_a_missing_input_folder_and_a_mistyped_level(capsys, tmp_path):
+    missing = tmp_path / "MISSING_DIR"
+    line = typo_error(capsys, ["bids", str(missing), str(tmp_path / "out"), "participant"])
+    assert f"{missing}: the folder does not exist" in line and "FMRIPREP_DIR" in line
+    assert "participants table" not in line
+    line = typo_error(capsys, ["bids", str(missing), str(tmp_path / "out"), "participants"])
+    assert "did you mean 'participant'?" in line
+    assert not (tmp_path / "out").exists()
