@@ -83,7 +83,7 @@ def section_table(model: Any) -> str:
 
 def study_file_markdown() -> str:
     """The whole ``docs/STUDY_FILE.md``."""
-    from sfckit.study import StudyHeader, _sections
+    from sfckit.study.reading import StudyHeader, _sections
 
     header = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     for name, field in StudyHeader.model_fields.items():

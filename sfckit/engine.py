@@ -382,3 +382,35 @@ def one_thread() -> Any:
         controller = ThreadpoolController()
         _CONTROLLER = (len(sys.modules), controller)
     return _CONTROLLER[1].limit(limits=1)
+
+
+BATCHES_PER_WORKER = 8
+TAIL_SHARE = 2
+
+
+def make_batches(items: list[Any], jobs: int) -> list[list[Any]]:
+    """Split work into batches of items (participants), in order, shrinking towards the end.
+
+    A batch is one task: shared data (an atlas, a mask, a simulation's context) and the cost
+    of a task round trip are paid once per batch, not once per item, and a worker can still
+    store each item as soon as it is done. Batches hold at most 1/:data:`BATCHES_PER_WORKER`
+    of a worker's share, and at most 1/:data:`TAIL_SHARE` of what is left per worker (guided
+    self-scheduling), so the last batches hold one item each and no worker finishes
+    long before the others.
+    """
+    if jobs == -1:  # all cores, counted as joblib counts them (CPU affinity, cgroup quota)
+        from joblib import cpu_count
+
+        workers = cpu_count()
+    else:
+        workers = max(jobs, 1)
+    if workers == 1:
+        return [[item] for item in items]
+    largest = max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))
+    batches, start = [], 0
+    while start < len(items):
+        remaining = len(items) - start
+        size = max(1, min(largest, remaining // (workers * TAIL_SHARE)))
+        batches.append(items[start : start + size])
+        start += size
+    return batches

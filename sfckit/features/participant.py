@@ -35,6 +35,7 @@ from sfckit.features.denoise import (
 from sfckit.features.methods import METHODS
 from sfckit.features.regional import grouped_mean, region_positions, regional_mean
 from sfckit.features.searchlight import sphere_footprint
+from sfckit.io.cache import entry_name, file_stamp, store
 from sfckit.io.images import (
     Grid,
     check_same_grid,
@@ -45,11 +46,7 @@ from sfckit.io.images import (
     stream_voxels,
 )
 from sfckit.io.manifest import run_rows, runs_of
-from sfckit.io.outputs import (
-    atomic_write,
-    file_sha256,
-    save_nifti,
-)
+from sfckit.io.outputs import file_sha256, save_nifti
 from sfckit.io.tables import read_confounds
 
 if TYPE_CHECKING:
@@ -413,12 +410,7 @@ def searchlight_map_name(participant_id: str) -> str:
     """File name of a participant's searchlight map (BIDS-like, made file-system safe)."""
     if re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", participant_id):
         return f"{participant_id}_desc-searchlight_sfc.nii.gz"
-    return cache_name(participant_id).removesuffix(".npz") + "_desc-searchlight_sfc.nii.gz"
-
-
-def cache_name(participant_id: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", participant_id)[:60]
-    return f"{stem}-{hashlib.sha1(participant_id.encode()).hexdigest()[:10]}.npz"
+    return entry_name(participant_id, suffix="") + "_desc-searchlight_sfc.nii.gz"
 
 
 def participant_key(row: dict[str, Any], run_hash: str) -> str:
@@ -431,8 +423,8 @@ def participant_key(row: dict[str, Any], run_hash: str) -> str:
             path = Path(value)
             if column == "confounds" and not path.exists():
                 continue  # a confounds file that is not there is not an input
-            stat = path.stat()
-            parts += [column, str(path), str(stat.st_size), str(stat.st_mtime_ns)]
+            size, modified = file_stamp(path)
+            parts += [column, str(path), str(size), str(modified)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -460,10 +452,7 @@ def _cached_task(
         n_valid=result.n_valid,
         about=np.array(json.dumps(about)),
     )
-    # Not fsynced: after a machine crash a damaged entry fails the zip CRC check on reading
-    # and the participant is recomputed, so durability would only cost time.
-    with atomic_write(cache_file, "wb", durable=False) as handle:
-        handle.write(entry.getbuffer())
+    store(cache_file, entry.getbuffer())
     return result
 
 
@@ -535,38 +524,6 @@ class Failure:
     @property
     def reason(self) -> str:
         return str(self.error)
-
-
-BATCHES_PER_WORKER = 8
-TAIL_SHARE = 2
-
-
-def make_batches(items: list[Any], jobs: int) -> list[list[Any]]:
-    """Split work into batches of participants, in order, shrinking towards the end.
-
-    A batch is one task: shared data (atlas labels, mask) and the cost of a task round trip
-    are paid once per batch, not once per participant, and each participant is still cached
-    as soon as it is done. Batches hold at most 1/:data:`BATCHES_PER_WORKER` of a worker's
-    share, and at most 1/:data:`TAIL_SHARE` of what is left per worker (guided
-    self-scheduling), so the last batches hold one participant each and no worker finishes
-    long before the others.
-    """
-    if jobs == -1:  # all cores, counted as joblib counts them (CPU affinity, cgroup quota)
-        from joblib import cpu_count
-
-        workers = cpu_count()
-    else:
-        workers = max(jobs, 1)
-    if workers == 1:
-        return [[item] for item in items]
-    largest = max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))
-    batches, start = [], 0
-    while start < len(items):
-        remaining = len(items) - start
-        size = max(1, min(largest, remaining // (workers * TAIL_SHARE)))
-        batches.append(items[start : start + size])
-        start += size
-    return batches
 
 
 def batch_task(

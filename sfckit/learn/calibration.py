@@ -87,3 +87,63 @@ def reliability_curve(y_true, probabilities, *, n_bins: int = 10) -> pd.DataFram
     frame = pd.DataFrame({"bin": bins, "p": p, "y": y}).groupby("bin")
     table = frame.agg(mean_predicted=("p", "mean"), observed=("y", "mean"), count=("y", "size"))
     return table.reset_index()
+
+
+def smoothed_observed_rows(y_true, probabilities, *, max_points: int = 400) -> np.ndarray:
+    """:func:`smoothed_observed` of each row of (rows, n) outcomes and predictions at once.
+
+    The same lowess as statsmodels' (``frac`` :data:`SMOOTHING_SPAN`, ``it=0``), step for
+    step but vectorised: after sorting each row by prediction, the point ``x_i``'s window is
+    the ``k = int(frac n)`` consecutive points starting at the number of window midpoints
+    ``(x_l + x_{l+k}) / 2`` below ``x_i`` (where statsmodels' sliding window stops), its
+    radius the farther window end, tricube weights normalised to one, and the local-linear
+    fit read off at ``x_i``; fewer than two positive weights keep the outcome itself. Up to
+    ``max_points`` participants per row it equals statsmodels to rounding (tested) and is
+    several times faster for the hundreds of resamples a bootstrap of the ICI or the
+    calibration curve needs. Beyond, the local fits are computed at ``max_points``
+    participants evenly spaced in rank and linearly interpolated between them (as
+    statsmodels' ``delta`` does), which keeps a bootstrap of thousands of participants
+    affordable; the cost is O(rows * points * k).
+    """
+    y = np.atleast_2d(np.asarray(y_true, dtype=float))
+    p = np.atleast_2d(np.asarray(probabilities, dtype=float))
+    rows, n = p.shape
+    k = min(max(int(SMOOTHING_SPAN * n + 1e-10), 2), n)
+    positions = np.arange(n)
+    if n > max_points:
+        positions = np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+    chunk = max(1, 2_000_000 // (positions.size * k))  # about 16 MB per array
+    out = np.empty((rows, n))
+    window = np.arange(k)
+    for start in range(0, rows, chunk):
+        pp, yy = p[start : start + chunk], y[start : start + chunk]
+        order = np.argsort(pp, axis=1)
+        x = np.take_along_axis(pp, order, axis=1)
+        ys = np.take_along_axis(yy, order, axis=1)
+        at = x[:, positions]
+        midpoints = (x[:, : n - k] + x[:, k:]) / 2
+        left = (midpoints[:, None, :] < at[:, :, None]).sum(axis=2)
+        index = left[:, :, None] + window
+        xw = np.take_along_axis(x[:, None, :], index, axis=2)
+        yw = np.take_along_axis(ys[:, None, :], index, axis=2)
+        xi = at[:, :, None]
+        radius = np.maximum(at - xw[..., 0], xw[..., -1] - at)[..., None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            distance = np.abs(xw - xi) / radius
+            weights = 1 - distance * distance * distance
+            weights *= weights * weights
+            usable = (weights > 1e-12).sum(axis=2) >= 2
+            weights /= weights.sum(axis=2, keepdims=True)
+            centre = (weights * xw).sum(axis=2, keepdims=True)
+            deviation = xw - centre
+            spread = np.maximum((weights * deviation * deviation).sum(2, keepdims=True), 1e-12)
+            projection = weights * (1 + (xi - centre) * deviation / spread)
+            fitted = np.where(usable, (projection * yw).sum(axis=2), ys[:, positions])
+        if positions.size < n:
+            fitted = np.array(
+                [np.interp(row, a, f) for row, a, f in zip(x, at, fitted, strict=True)]
+            )
+        unsorted = np.empty_like(fitted)
+        np.put_along_axis(unsorted, order, fitted, axis=1)
+        out[start : start + chunk] = unsorted
+    return np.clip(out, 0.0, 1.0)

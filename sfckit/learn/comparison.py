@@ -1,4 +1,5 @@
-"""Comparing two sets of predictions of the same participants: paired DeLong test of AUCs,
+"""Comparing two sets of predictions of the same participants: paired DeLong test of AUCs
+(and one AUC's DeLong standard error),
 continuous net reclassification improvement (NRI) and integrated discrimination
 improvement (IDI), with stratified bootstrap confidence intervals.
 """
@@ -19,6 +20,28 @@ def _placements(scores: np.ndarray, positive: np.ndarray) -> tuple[float, np.nda
     v10 = (rank_all[:m] - rank_pos) / n  # share of negatives below each positive
     v01 = 1.0 - (rank_all[m:] - rank_neg) / m  # share of positives above each negative
     return float(auc), v10, v01
+
+
+def delong_auc(y_true, scores) -> dict[str, float]:
+    """One ROC AUC with its DeLong standard error (placements of Sun & Xu 2014).
+
+    ``se = sqrt(var(V10) / m + var(V01) / n)`` over the ``m`` positives' and ``n``
+    negatives' placement values (DeLong et al. 1988); ties count one half.
+
+    Returns
+    -------
+    dict
+        ``auc`` and ``se``.
+    """
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(scores, dtype=float)
+    if y.shape != s.shape or y.ndim != 1:
+        raise ValueError("y_true and scores must be 1-D of equal length")
+    m, n = int(y.sum()), int((~y).sum())
+    if m < 2 or n < 2:
+        raise ValueError("the DeLong standard error needs at least two participants of each class")
+    auc, v10, v01 = _placements(s, y)
+    return {"auc": auc, "se": float(np.sqrt(np.var(v10, ddof=1) / m + np.var(v01, ddof=1) / n))}
 
 
 def delong_test(y_true, scores_a, scores_b) -> dict[str, float]:

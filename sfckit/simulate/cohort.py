@@ -37,8 +37,7 @@ from scipy import ndimage
 
 from sfckit.declarations.names import DEFAULT_BAND
 from sfckit.declarations.settings import SimulationSettings
-from sfckit.engine import run_tasks
-from sfckit.features.participant import make_batches
+from sfckit.engine import make_batches, run_tasks
 from sfckit.features.regional import grouped_mean, region_positions
 from sfckit.io.atlases import Atlas, harvard_oxford
 from sfckit.io.images import Grid

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import AcrossSubjectSettings
-from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, StudyRole, staged
 from sfckit.steps.common import write_dropped, write_provenance
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.plan import Planner
 from sfckit.steps.stats import aligned
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ from typing import Any
 
 from sfckit.declarations.base import StepSettings, option_name
 from sfckit.report.context import Prose, Section
-from sfckit.steps.plan import StudyRole
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,25 @@ class PathOption:
     def flag(self) -> str:
         """The command-line spelling."""
         return option_name(self.name)
+
+
+@dataclass(frozen=True)
+class StudyRole:
+    """How a study runs a step.
+
+    Parameters
+    ----------
+    plan : callable
+        ``plan(planner, step, runs)``: adds the step's jobs for its settings ``runs``.
+    many : bool
+        The section may be a list (one run per entry: per model, per target).
+    always : bool
+        The step runs even without a section in the study file.
+    """
+
+    plan: Callable[..., None]  # plan(planner: steps.plan.Planner, step, runs)
+    many: bool = False
+    always: bool = False
 
 
 @dataclass(frozen=True)

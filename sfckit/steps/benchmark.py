@@ -15,10 +15,19 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import BenchmarkSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import (
+    FEATURES,
+    OUT_FOLDER,
+    SERIAL,
+    Execution,
+    PathOption,
+    Step,
+    StudyRole,
+    staged,
+)
 from sfckit.steps.classify import two_classes
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.plan import Planner
 
 if TYPE_CHECKING:
     from sfckit.learn.benchmark import BenchmarkResult

@@ -17,9 +17,18 @@ from sfckit.declarations.settings import ClassifySettings
 from sfckit.errors import UserError
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import (
+    FEATURES,
+    OUT_FOLDER,
+    SERIAL,
+    Execution,
+    PathOption,
+    Step,
+    StudyRole,
+    staged,
+)
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
-from sfckit.steps.plan import StudyRole, plan_each
+from sfckit.steps.plan import plan_each
 
 
 def check_select_k(select_k: int | str, n_features: int) -> None:

@@ -11,9 +11,18 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import CorrelateSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import (
+    FEATURES,
+    OUT_FOLDER,
+    SERIAL,
+    Execution,
+    PathOption,
+    Step,
+    StudyRole,
+    staged,
+)
 from sfckit.steps.common import write_dropped, write_provenance
-from sfckit.steps.plan import StudyRole, plan_once
+from sfckit.steps.plan import plan_once
 from sfckit.steps.stats import aligned, covariate_kinds
 
 if TYPE_CHECKING:

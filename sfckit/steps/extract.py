@@ -16,8 +16,8 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import ExtractSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose
-from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, StudyRole
+from sfckit.steps.plan import Planner
 
 if TYPE_CHECKING:
     import pandas as pd

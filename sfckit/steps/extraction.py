@@ -23,22 +23,21 @@ import pandas as pd
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import ExtractionParameters
-from sfckit.engine import run_tasks
+from sfckit.engine import make_batches, run_tasks
 from sfckit.errors import SparseRegionWarning, UserError, file_error
 from sfckit.features.methods import METHODS
 from sfckit.features.participant import (
     Failure,
     ParticipantFeatures,
     batch_task,
-    cache_name,
     check_participant_images,
     load_cached,
-    make_batches,
     participant_key,
     searchlight_map_name,
 )
 from sfckit.features.qc import apply_rules, parse_rules, qc_table
 from sfckit.io.atlases import Atlas
+from sfckit.io.cache import CACHE_FOLDER, entry_name, remove_stale
 from sfckit.io.images import (
     Grid,
     check_same_grid,
@@ -64,7 +63,6 @@ ALFF_CONVENTIONS = {
     "xcpd": "XCP-D compute_alff: z-scored, sqrt periodogram (Lomb-Scargle when censored), "
     "2 x mean over the bins nearest the edges, times the voxel SD",
 }
-CACHE_FOLDER = ".sfckit-cache"
 STOP_FILE = ".stop"
 
 
@@ -136,8 +134,7 @@ def extract_cohort(
     cache = out_dir / CACHE_FOLDER / run_hash[:16]
     with writable(out_dir):
         cache.mkdir(parents=True, exist_ok=True)
-    for stale in cache.glob(".*.tmp"):  # left by a killed run
-        stale.unlink(missing_ok=True)
+    remove_stale(cache)
     context = {
         "labels": labels,
         "regions": regions,
@@ -378,7 +375,7 @@ def _reuse_cached(
     for row in rows:
         if row["participant_id"] in failures:
             continue
-        cache_file = cache / cache_name(row["participant_id"])
+        cache_file = cache / entry_name(row["participant_id"])
         try:
             key = participant_key(row, run_hash)
         except OSError:

@@ -19,8 +19,17 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import NormativeSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.base import (
+    FEATURES,
+    OUT_FOLDER,
+    SERIAL,
+    Execution,
+    PathOption,
+    Step,
+    StudyRole,
+    staged,
+)
+from sfckit.steps.plan import Planner
 
 
 def _covariates(clinical: Any, settings: NormativeSettings, source: str) -> tuple:

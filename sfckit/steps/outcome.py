@@ -15,9 +15,18 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import OutcomeSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import (
+    FEATURES,
+    OUT_FOLDER,
+    SERIAL,
+    Execution,
+    PathOption,
+    Step,
+    StudyRole,
+    staged,
+)
 from sfckit.steps.common import settings_record, write_dropped, write_provenance
-from sfckit.steps.plan import StudyRole, plan_each
+from sfckit.steps.plan import plan_each
 from sfckit.steps.stats import aligned
 
 if TYPE_CHECKING:

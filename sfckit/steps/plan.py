@@ -1,5 +1,5 @@
 """How a study plans its steps: each step declares a :class:`StudyRole` whose ``plan`` turns
-the step's settings into :class:`Job` objects; :mod:`sfckit.study` calls them in the
+the step's settings into :class:`Job` objects; :mod:`sfckit.study.running` calls them in the
 registry's order, so a step may use what an earlier one planned (``Planner.produced``).
 """
 
@@ -8,14 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.base import StepSettings
 from sfckit.declarations.layout import Layout
-
-if TYPE_CHECKING:
-    from sfckit.steps.base import Step
+from sfckit.steps.base import Step
 
 
 @dataclass
@@ -96,25 +94,6 @@ class Planner:
     ) -> None:
         """Plan one job."""
         self.jobs.append(Job(key, step, inputs, out, settings, resumable, outputs))
-
-
-@dataclass(frozen=True)
-class StudyRole:
-    """How a study runs a step.
-
-    Parameters
-    ----------
-    plan : callable
-        ``plan(planner, step, runs)``: adds the step's jobs for its settings ``runs``.
-    many : bool
-        The section may be a list (one run per entry: per model, per target).
-    always : bool
-        The step runs even without a section in the study file.
-    """
-
-    plan: Callable[[Planner, Step, list[StepSettings]], None]
-    many: bool = False
-    always: bool = False
 
 
 def plan_once(folder: Callable[[Layout], Path], inputs: str = "features") -> Callable[..., None]:

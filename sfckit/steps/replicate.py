@@ -12,9 +12,9 @@ from sfckit.declarations.settings import ReplicateSettings
 from sfckit.errors import file_error
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, StudyRole, staged
 from sfckit.steps.common import write_provenance
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.plan import Planner
 
 if TYPE_CHECKING:
     import pandas as pd

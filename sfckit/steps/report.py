@@ -17,8 +17,8 @@ from typing import Any
 
 from sfckit.declarations import layout
 from sfckit.declarations.settings import ReportSettings
-from sfckit.steps.base import SERIAL, Execution, PathOption, Step
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.base import SERIAL, Execution, PathOption, Step, StudyRole
+from sfckit.steps.plan import Planner
 
 METHODS_FILE = "methods.md"
 RESULTS_FILE = "results.md"

@@ -9,8 +9,8 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import SearchlightSettings, StatsSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import OUT_FOLDER, Step
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.base import OUT_FOLDER, Step, StudyRole
+from sfckit.steps.plan import Planner
 
 
 def plan(planner: Planner, step: Step, runs: list[SearchlightSettings]) -> None:

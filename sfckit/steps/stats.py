@@ -18,9 +18,9 @@ from sfckit.declarations.settings import StatsSettings
 from sfckit.errors import CoverageWarning, UserError
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import OUT_FOLDER, SERIAL, Execution, PathOption, Step, StudyRole, staged
 from sfckit.steps.common import read_regions, write_dropped, write_provenance
-from sfckit.steps.plan import Planner, StudyRole
+from sfckit.steps.plan import Planner
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,9 +18,18 @@ from sfckit.declarations import layout
 from sfckit.declarations.settings import TreatmentRuleSettings
 from sfckit.lazy import lazy_function
 from sfckit.report.context import Prose, Section
-from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, Execution, PathOption, Step, staged
+from sfckit.steps.base import (
+    FEATURES,
+    OUT_FOLDER,
+    SERIAL,
+    Execution,
+    PathOption,
+    Step,
+    StudyRole,
+    staged,
+)
 from sfckit.steps.common import write_dropped, write_provenance
-from sfckit.steps.plan import StudyRole, plan_once
+from sfckit.steps.plan import plan_once
 from sfckit.steps.stats import aligned
 
 TRIMMED_WARNING_SHARE = 0.1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sfckit import engine
 from sfckit.engine import run_tasks
 from sfckit.errors import UserError
 
@@ -108,3 +109,18 @@ def test_one_thread_limits_every_pool_and_sees_libraries_imported_later(monkeypa
     with engine.one_thread():
         pass
     assert engine._CONTROLLER is not made  # an import may have loaded a library: made again
+
+
+@pytest.mark.parametrize("jobs", [2, 3, -1])
+def test_batches_keep_order_and_shrink_to_single_participants_at_the_end(jobs, monkeypatch):
+    monkeypatch.setattr("joblib.cpu_count", lambda: 16)  # --jobs -1 on a 16-core machine
+    workers = 16 if jobs == -1 else jobs
+    for n in (1, 7, 50, 200, 1000):
+        batches = engine.make_batches(list(range(n)), jobs)
+        assert [item for batch in batches for item in batch] == list(range(n))
+        sizes = [len(batch) for batch in batches]
+        assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+        largest = -(-n // (workers * engine.BATCHES_PER_WORKER))
+        assert max(sizes) == largest  # few round trips while most work is left
+        assert set(sizes[-min(n, workers * engine.TAIL_SHARE) :]) == {1}
+    assert engine.make_batches(list(range(3)), 1) == [[0], [1], [2]]

@@ -9,7 +9,8 @@ import pytest
 from sfckit.declarations.layout import Layout
 from sfckit.errors import UserError
 from sfckit.schedule import dependencies
-from sfckit.study import _plan, load_study, run_study
+from sfckit.study import load_study, run_study
+from sfckit.study.running import _plan
 
 SKIPPED = {"dataset_description.json", "study.json"}
 

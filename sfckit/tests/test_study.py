@@ -220,7 +220,7 @@ def test_rerun_skips_finished_steps(tiny_study):
 
 
 def test_study_jobs_are_used_unless_jobs_is_given(tiny_cohort, tmp_path, monkeypatch):
-    import sfckit.study as study_module
+    import sfckit.study.running as study_module
 
     manifest, _ = tiny_cohort
     path = write(tmp_path, f"manifest: {manifest}\njobs: 2\n")

@@ -12,11 +12,11 @@ from scipy import stats
 from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import SparseRegionWarning
 from sfckit.features import participant as participant_module
+from sfckit.io.cache import CACHE_FOLDER
 from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
 from sfckit.io.tables import read_tsv
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
-from sfckit.steps import extraction as extract_module
 from sfckit.steps.extraction import extract_cohort
 
 
@@ -88,7 +88,7 @@ def test_rerun_recomputes_only_missing_or_damaged_participants(tiny_cohort, tmp_
     manifest, atlas = tiny_cohort
     out = tmp_path / "out"
     first = run(manifest, atlas, out)
-    cache_files = sorted((out / extract_module.CACHE_FOLDER).rglob("*.npz"))
+    cache_files = sorted((out / CACHE_FOLDER).rglob("*.npz"))
     assert len(cache_files) == 24
     cache_files[0].unlink()
     damaged = cache_files[1].read_bytes()  # e.g. a crash on a file system that lost the tail
@@ -110,21 +110,6 @@ def test_rerun_recomputes_only_missing_or_damaged_participants(tiny_cohort, tmp_
     # different parameters do not reuse the cache
     run(manifest, atlas, tmp_path / "out", parameters=ExtractionParameters(gm_threshold=0.25))
     assert len(calls) == 28
-
-
-@pytest.mark.parametrize("jobs", [2, 3, -1])
-def test_batches_keep_order_and_shrink_to_single_participants_at_the_end(jobs, monkeypatch):
-    monkeypatch.setattr("joblib.cpu_count", lambda: 16)  # --jobs -1 on a 16-core machine
-    workers = 16 if jobs == -1 else jobs
-    for n in (1, 7, 50, 200, 1000):
-        batches = participant_module.make_batches(list(range(n)), jobs)
-        assert [item for batch in batches for item in batch] == list(range(n))
-        sizes = [len(batch) for batch in batches]
-        assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
-        largest = -(-n // (workers * participant_module.BATCHES_PER_WORKER))
-        assert max(sizes) == largest  # few round trips while most work is left
-        assert set(sizes[-min(n, workers * participant_module.TAIL_SHARE) :]) == {1}
-    assert participant_module.make_batches(list(range(3)), 1) == [[0], [1], [2]]
 
 
 def test_sparse_region_is_nan_counted_and_warned_once(tiny_cohort, tmp_path):

@@ -17,10 +17,11 @@ from sfckit.cli import main
 from sfckit.declarations.settings import ExtractionParameters
 from sfckit.errors import UserError
 from sfckit.features.participant import batch_task
+from sfckit.io.cache import CACHE_FOLDER
 from sfckit.io.images import Grid
 from sfckit.io.manifest import read_manifest
 from sfckit.io.tables import read_tsv
-from sfckit.steps.extraction import CACHE_FOLDER, extract_cohort
+from sfckit.steps.extraction import extract_cohort
 
 
 def test_killed_run_resumes_without_recomputing_finished_participants(reference_study, tmp_path):

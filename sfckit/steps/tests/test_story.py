@@ -20,9 +20,9 @@ from sfckit.io.tables import read_tsv
 from sfckit.report.blocks import text
 from sfckit.report.context import Prose, Section
 from sfckit.steps import registry
-from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, PathOption, Step
+from sfckit.steps.base import FEATURES, OUT_FOLDER, SERIAL, PathOption, Step, StudyRole
 from sfckit.steps.common import write_provenance
-from sfckit.steps.plan import StudyRole, plan_once
+from sfckit.steps.plan import plan_once
 from sfckit.steps.report import build_report
 
 
@@ -69,7 +69,8 @@ TOY = Step(
 
 
 def test_a_step_registered_in_a_test_reaches_every_generated_place(tiny_study, tmp_path, capsys):
-    from sfckit.study import _plan, load_study, study_model
+    from sfckit.study import load_study, study_model
+    from sfckit.study.running import _plan
 
     study_path, results, _ = tiny_study
     with registry.added(TOY):
