@@ -436,3 +436,41 @@ def test_bids_names_a_missing_input_folder_and_a_mistyped_level(capsys, tmp_path
     line = typo_error(capsys, ["bids", str(missing), str(tmp_path / "out"), "participants"])
     assert "did you mean 'participant'?" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_the_study_file_reference_comes_with_the_package(tmp_path):
+    """`sfckit run --keys` prints docs/STUDY_FILE.md from the installed package (run here
+    from a folder with no docs/), and the example on it is a valid study."""
+    import re
+
+    import yaml
+
+    from sfckit.docs import study_file_markdown
+    from sfckit.study import load_study
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "sfckit", "run", "--keys"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    )
+    assert done.stdout == study_file_markdown() == (root / "docs" / "STUDY_FILE.md").read_text()
+    assert "`sfckit run --keys` prints this page" in done.stdout
+    example = re.search(r"```yaml\n(.*?)```", done.stdout, re.S).group(1)
+    (tmp_path / "study.yaml").write_text(example)
+    study = load_study(tmp_path / "study.yaml")
+    assert yaml.safe_load(example)["stats"]["groups"] == list(study.one("stats").groups)
+    assert [run.model for run in study.settings["classify"]] == ["svm", "logistic"]
+
+
+def test_study_file_errors_point_to_the_reference_the_package_has(tmp_path, capsys):
+    (tmp_path / "study.yaml").write_text("manifest: m.tsv\nstats: {covarites: [age]}\n")
+    line = expect_user_error(capsys, ["run", str(tmp_path / "study.yaml")])
+    assert "did you mean 'covariates'?" in line and "sfckit run --keys" in line
+    assert "docs/" not in line
+    (tmp_path / "list.yaml").write_text("- manifest: m.tsv\n")
+    line = expect_user_error(capsys, ["run", str(tmp_path / "list.yaml")])
+    assert "sfckit run --keys" in line and "docs/" not in line
