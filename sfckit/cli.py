@@ -508,6 +508,10 @@ def _run(args: argparse.Namespace) -> None:
         raise UserError(
             "no study file given", fix="sfckit run study.yaml (its keys: sfckit run --keys)"
         )
+    if args.out is not None:
+        from sfckit.io.outputs import check_writable
+
+        check_writable(args.out)  # before the study file's checks read the manifest
     out = run_study(args.study, args.out, jobs=args.jobs, progress=not args.quiet)
     print(f"results are in {out.resolve()}")
 
