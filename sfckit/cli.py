@@ -519,8 +519,10 @@ def _run(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from sfckit.declarations.settings import SimulationSettings
     from sfckit.demo import run_demo
+    from sfckit.io.outputs import check_writable
 
     settings = SimulationSettings() if args.seed is None else SimulationSettings(seed=args.seed)
+    check_writable(args.out)  # before the simulation
     report = run_demo(args.out, settings=settings, jobs=args.jobs, progress=not args.quiet)
     print(f"results are in {Path(args.out).resolve()}")
     print(f"report: {report.resolve()}")

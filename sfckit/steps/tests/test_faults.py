@@ -219,8 +219,8 @@ def test_a_real_read_only_mount_is_refused_before_any_work(
 ):
     """The reported traceback (OSError: [Errno 30] from the cache's mkdir in extraction),
     reproduced on a real read-only tmpfs: a new --out under it, an existing one, a
-    sub-folder of each and the mount point itself; extract, stats (a staged step) and a
-    whole study."""
+    sub-folder of each and the mount point itself; extract, stats (a staged step), a whole
+    study and the demo."""
     import sfckit.steps.extraction as extraction
     import sfckit.steps.stats as stats_step
 
@@ -237,6 +237,7 @@ def test_a_real_read_only_mount_is_refused_before_any_work(
         ["extract", *extract_inputs, "--out", str(out)],
         stats_args(tiny_study, out),
         ["run", str(tiny_study[0]), "--out", str(out), "--quiet"],
+        ["demo", "--out", str(out), "--quiet"],
     ):
         assert main(arguments) == 2
         err = one_line_error(capsys)
