@@ -9,6 +9,13 @@ from importlib.metadata import version as installed_version
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# the API reference's step functions, one per verb of the step registry (included by api.rst)
+_here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(_here, "api_steps.rst"), "w", encoding="utf-8") as _page:
+    from sfckit.docs import api_steps_rst
+
+    _page.write(api_steps_rst())
+
 project = "sfckit"
 author = "sfckit developers"
 release = installed_version("sfckit")
@@ -20,7 +27,9 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**.zip"]
+exclude_patterns = [
+    "_build", "api_steps.rst", "auto_examples/*.ipynb", "auto_examples/*.py", "**.zip"
+]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 numpydoc_show_class_members = False

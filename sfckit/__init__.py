@@ -13,39 +13,31 @@ Names are resolved on first use, so ``import sfckit`` (the first thing the ``sfc
 command does, before it can handle Ctrl-C) imports nothing.
 """
 
-__all__ = [
-    "Result",
-    "SFCExtractor",
-    "__version__",
-    "across_subject",
-    "benchmark",
-    "build_report",
-    "classify",
-    "correlate",
-    "extract",
-    "group_stats",
-    "manifest",
-    "normative",
-    "predict_outcome",
-    "replicate",
-    "run_step",
-    "run_study",
-    "score",
-    "sensitivity",
-    "simulate_cohort",
-    "subtypes",
-    "tms_target",
-    "train",
-    "treatment_rule",
-]
+_FIXED = ("Result", "SFCExtractor", "__version__", "run_step", "run_study")
+
+
+def _public_names() -> list[str]:
+    """``__all__``: the fixed names and one function per verb of the step registry, so a new
+    step is public without an edit here."""
+    from sfckit.api import function_names
+
+    return sorted({*_FIXED, *function_names()})
+
+
+def _all() -> list[str]:
+    if "__all__" not in globals():
+        globals()["__all__"] = _public_names()
+    return globals()["__all__"]
 
 
 def __getattr__(name: str):
+    if name == "__all__":
+        return _all()
     if name == "__version__":
         from sfckit.version import __version__
 
         return __version__
-    if name not in __all__:
+    if name.startswith("_") or (name not in _FIXED and name not in _all()):
         raise AttributeError(f"module 'sfckit' has no attribute {name!r}")
     if name == "SFCExtractor":
         from sfckit.features.extractor import SFCExtractor as value
@@ -62,4 +54,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return list(_all())

@@ -391,13 +391,18 @@ def make_function(step: Step) -> Callable[..., Result]:
     return function
 
 
+def _verbs() -> list[Step]:
+    return [step for step in all_steps().values() if step.verb and step.run is not None]
+
+
+def function_names() -> list[str]:
+    """The Python names of the verbs' API functions, in the registry's (a study's) order."""
+    return [_function_name(step) for step in _verbs()]
+
+
 def step_functions() -> dict[str, Callable[..., Result]]:
     """Every verb's API function, by Python name (dashes as underscores)."""
-    return {
-        _function_name(step): make_function(step)
-        for step in all_steps().values()
-        if step.verb and step.run is not None
-    }
+    return {_function_name(step): make_function(step) for step in _verbs()}
 
 
 def run_study(study: str | Path, out: str | Path | None = None, *, jobs: int | None = None,

@@ -382,8 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_bids_parser(verbs: Any) -> None:
     """``sfckit bids``: the BIDS-App call over the manifest, extract and stats steps (their
     settings as options; one --fd-threshold for both)."""
-    from sfckit.bids import SHARED_SETTINGS
-    from sfckit.declarations.settings import ExtractSettings, ManifestSettings
+    from sfckit.bids import GROUP_SETTINGS, SHARED_SETTINGS
+    from sfckit.declarations.settings import ExtractSettings, ManifestSettings, StatsSettings
 
     bids = verbs.add_parser(
         "bids",
@@ -414,13 +414,34 @@ def _add_bids_parser(verbs: Any) -> None:
         type=Path,
         help="participants.tsv with participant_id and group (default: FMRIPREP_DIR's)",
     )
-    bids.add_argument("--atlas", default="harvard-oxford", help="[default: harvard-oxford]")
-    bids.add_argument("--atlas-labels", type=Path, help="TSV with columns index, name")
+    bids.add_argument(
+        "--atlas",
+        default="harvard-oxford",
+        help="built-in name, label image, FSL atlas XML or TemplateFlow folder "
+        "[default: harvard-oxford]",
+    )
+    bids.add_argument(
+        "--atlas-labels",
+        type=Path,
+        help="the label image's table: TSV (index, name), FreeSurfer LUT, Schaefer order/.lut",
+    )
+    bids.add_argument(
+        "--work-dir",
+        type=Path,
+        help="participant level: cached work (default: OUTPUT_DIR/.sfckit/work)",
+    )
+    bids.add_argument(
+        "--study",
+        type=Path,
+        help="group level: take the stats options from this study file's stats section",
+    )
     for name, field in ManifestSettings.model_fields.items():
         if name not in SHARED_SETTINGS:
             add_setting(bids, name, field)
     for name, field in ExtractSettings.model_fields.items():
         add_setting(bids, name, field)
+    for name in GROUP_SETTINGS:  # the group level's stats options
+        add_setting(bids, name, StatsSettings.model_fields[name])
     bids.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     bids.add_argument("--quiet", action="store_true", help="no progress bar")
     bids.set_defaults(handler=_bids)
@@ -430,6 +451,7 @@ def _bids(args: argparse.Namespace) -> None:
     from sfckit.bids import (
         check_folders,
         check_level,
+        group_settings,
         run_group_level,
         run_participant_level,
         split_settings,
@@ -449,6 +471,7 @@ def _bids(args: argparse.Namespace) -> None:
             atlas_labels=args.atlas_labels,
             manifest_settings=manifest_settings,
             extract_settings=extract_settings,
+            work_dir=args.work_dir,
             jobs=args.jobs,
             progress=not args.quiet,
             log=(lambda line: None) if args.quiet else _stderr,
@@ -458,8 +481,10 @@ def _bids(args: argparse.Namespace) -> None:
         folder = run_group_level(
             args.output_dir,
             atlas=args.atlas,
+            atlas_labels=args.atlas_labels,
             participants=args.participants,
             fmriprep_dir=args.fmriprep_dir,
+            stats_settings=group_settings(_setting_values(args), args.study),
         )
         print(f"group level: tables and statistics in {folder.resolve()}")
 

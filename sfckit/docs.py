@@ -1,7 +1,10 @@
-"""Write ``docs/STUDY_FILE.md`` from the settings models: ``python -m sfckit.docs``.
+"""Documentation generated from the code, so that it cannot drift from it.
 
-A test checks that the committed file equals this output, so the documentation of every
-option (key, command-line option, type, default, help) cannot drift from the code.
+- ``docs/STUDY_FILE.md`` from the settings models: ``python -m sfckit.docs``; a test checks
+  that the committed file equals this output (key, command-line option, type, default, help).
+- The API reference's list of step functions (:func:`api_steps_rst`), written by the
+  documentation build (``docs/conf.py``) into ``docs/api_steps.rst``, which ``docs/api.rst``
+  includes: a new step appears without an edit there.
 """
 
 from __future__ import annotations
@@ -115,6 +118,23 @@ def study_file_markdown() -> str:
         else:
             parts.append("No options.\n")
     return "\n".join(parts)
+
+
+def api_steps_rst() -> str:
+    """The "Steps" part of the API reference: one ``autofunction`` per verb, in the order a
+    study runs them."""
+    from sfckit.api import function_names
+
+    lines = [
+        "Steps",
+        "-----",
+        "",
+        "One function per command-line verb, in the order a study runs them.",
+        "",
+    ]
+    for name in function_names():
+        lines += [f".. autofunction:: sfckit.{name}", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
             return getattr(import_module(exports[name]), name)
         raise AttributeError(f"module '{package}' has no attribute {name!r}")
 
+    __getattr__.exports = dict(exports)  # type: ignore[attr-defined]  # what tests resolve
     return __getattr__
 
 

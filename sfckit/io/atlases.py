@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,22 @@ import pandas as pd
 from scipy.ndimage import affine_transform
 
 from sfckit.errors import UserError, file_error
+from sfckit.io.atlas_formats import (
+    FORMATS,
+    checked_rows,
+    finest_image,
+    read_fsl_xml,
+    read_lut,
+    table_format,
+    templateflow_files,
+)
 from sfckit.io.images import Grid, load_image
 from sfckit.io.outputs import atomic_write, file_sha256, save_nifti
 from sfckit.io.tables import read_tsv
 
 BUILTIN_ATLASES = ("harvard-oxford", "aal")
 HARVARD_OXFORD_THRESHOLD = 25
+PROBABILISTIC_THRESHOLD = HARVARD_OXFORD_THRESHOLD  # percent, for FSL probabilistic atlases
 _HO_DERIVATION_VERSION = 1
 _HO_EXCLUDED = ("Left_Lateral_Ventrical", "Right_Lateral_Ventricle")
 
@@ -58,6 +69,9 @@ class Atlas:
         Where the atlas came from (for provenance).
     checksum : str
         Identifies the exact label image and table (enters the parameter hash).
+    format : str
+        How it was given: ``builtin``, ``synthetic`` or a key of
+        :data:`sfckit.io.atlas_formats.FORMATS` (recorded in provenance).
     """
 
     name: str
@@ -65,6 +79,7 @@ class Atlas:
     labels: pd.DataFrame
     source: str
     checksum: str
+    format: str = "tsv"
 
     @property
     def region_names(self) -> list[str]:
@@ -97,6 +112,8 @@ class Atlas:
             "name": self.name,
             "source": self.source,
             "checksum": self.checksum,
+            "format": self.format,
+            "format_description": FORMATS.get(self.format, self.format),
             "n_regions": int(len(self.labels)),
             "native_grid": Grid.of(self.image).describe(),
             "resampled_to": grid.describe(),
@@ -105,19 +122,24 @@ class Atlas:
 
 
 def load_atlas(spec: str, labels_path: str | Path | None = None) -> Atlas:
-    """Load a built-in atlas by name or a user atlas from a label image and a TSV.
+    """Load a built-in atlas by name, or a user atlas as it is distributed.
 
     Parameters
     ----------
     spec : str
-        ``"harvard-oxford"`` or the path of a 3-D integer label image.
+        ``"harvard-oxford"``, ``"aal"``, the path of a 3-D integer label image (with
+        ``labels_path``), of an FSL atlas XML, of a TemplateFlow ``tpl-*_atlas-*_dseg.nii.gz``
+        image, or of a TemplateFlow template folder holding one atlas.
     labels_path : str or Path, optional
-        For a user atlas: a TSV with columns ``index`` and ``name``.
+        For a label image: its look-up table, a TSV with columns ``index`` and ``name``, a
+        FreeSurfer colour table (Brainnetome's ``BN_Atlas_246_LUT.txt``), or Schaefer 2018's
+        ``*_order.txt``, ``fsleyes_lut/*.lut`` or ``*_order_info.txt`` (the format is detected,
+        see :mod:`sfckit.io.atlas_formats`).
 
     Raises
     ------
     UserError
-        Unknown atlas name, missing label table, malformed label table.
+        Unknown atlas name, missing label table, malformed label table or description.
     """
     if spec == "harvard-oxford":
         return harvard_oxford()
@@ -127,28 +149,176 @@ def load_atlas(spec: str, labels_path: str | Path | None = None) -> Atlas:
     if not path.suffix and not path.exists():
         raise UserError(
             f"unknown atlas '{spec}'",
-            expected=f"one of {', '.join(BUILTIN_ATLASES)} or the path of a label image",
+            expected=f"one of {', '.join(BUILTIN_ATLASES)}, the path of a label image, an FSL "
+            "atlas XML or a TemplateFlow folder",
             fix="use --atlas harvard-oxford, or --atlas PATH.nii.gz --atlas-labels PATH.tsv",
+        )
+    if path.name.lower().endswith(".xml"):
+        return fsl_atlas(path, labels_path)
+    is_templateflow = path.is_dir() or re.fullmatch(r"tpl-.+_dseg\.nii(\.gz)?", path.name)
+    if is_templateflow and labels_path is None:
+        return templateflow_atlas(path)
+    if path.is_dir():
+        raise file_error(
+            path, "is a folder", expected="a label image", fix="pass the atlas's image file"
         )
     image = load_image(path, ndim=3, role="atlas")
     if labels_path is None:
         raise UserError(
             f"{path}: a user atlas needs a label table",
-            expected="--atlas-labels PATH.tsv with columns 'index' and 'name'",
+            expected="--atlas-labels PATH: a TSV with columns 'index' and 'name', a FreeSurfer "
+            "colour table or Schaefer's order/.lut table",
             fix="add --atlas-labels",
         )
-    labels = read_labels(labels_path)
+    labels, kind = read_label_table(labels_path)
+    _warn_unnamed(image, labels, path, labels_path)
+    digest = hashlib.sha256((file_sha256(path) + file_sha256(labels_path)).encode()).hexdigest()
+    name = path.name.removesuffix(".gz").removesuffix(".nii")
+    return Atlas(
+        name=name,
+        image=image,
+        labels=labels,
+        source=f"{path.resolve()} with {Path(labels_path).resolve()}",
+        checksum=digest,
+        format=kind,
+    )
+
+
+def read_label_table(path: str | Path) -> tuple[pd.DataFrame, str]:
+    """An atlas look-up table in any supported format, and the format detected.
+
+    Returns
+    -------
+    (DataFrame, str)
+        Columns ``index`` and ``name``; a key of :data:`sfckit.io.atlas_formats.FORMATS`.
+    """
+    kind = table_format(path)
+    return (read_labels(path) if kind == "tsv" else read_lut(path, kind)), kind
+
+
+def _warn_unnamed(
+    image: nib.Nifti1Image, labels: pd.DataFrame, path: Path, table: str | Path
+) -> None:
     present = np.unique(np.rint(np.asarray(image.dataobj)).astype(np.int64))
     unnamed = sorted(set(present.tolist()) - set(labels["index"].tolist()) - {0})
     if unnamed:
         warnings.warn(
-            f"{path}: label values {unnamed[:10]} are not in {labels_path} and are treated "
+            f"{path}: label values {unnamed[:10]} are not in {table} and are treated "
             "as background; add them to the label table to analyse them",
-            stacklevel=2,
+            stacklevel=3,
         )
-    digest = hashlib.sha256((file_sha256(path) + file_sha256(labels_path)).encode()).hexdigest()
-    name = path.name.removesuffix(".gz").removesuffix(".nii")
-    return Atlas(name=name, image=image, labels=labels, source=str(path.resolve()), checksum=digest)
+
+
+def fsl_atlas(path: str | Path, labels_path: str | Path | None = None) -> Atlas:
+    """An FSL atlas from its XML description.
+
+    The image with the smallest voxels among those the XML lists is used (fslpy's and
+    FSLeyes's default). A label atlas's 3-D image is used as it is (label = the XML
+    ``index``); a probabilistic atlas's 4-D image becomes a maximum-probability label image
+    thresholded at :data:`PROBABILISTIC_THRESHOLD` % (as the built-in Harvard–Oxford and
+    FSL's ``maxprob-thr25`` images; label = ``index`` + 1). The derived image is cached.
+
+    Raises
+    ------
+    UserError
+        A malformed XML, missing images, a labels table given as well.
+    """
+    path = Path(path)
+    if labels_path is not None:
+        raise UserError(
+            f"{path}: an FSL atlas XML names its own labels",
+            fix="leave out --atlas-labels (or the study file's labels) for an XML atlas",
+        )
+    description = read_fsl_xml(path)
+    image_path = finest_image(description.images, path)
+    offset = 1 if description.kind == "probabilistic" else 0
+    rows = [(line, index + offset, name) for line, index, name in description.labels]
+    labels = checked_rows(path, rows)
+    if description.kind == "probabilistic":
+        image, digest = _max_probability_image(image_path, n_labels=len(description.labels))
+        detail = f", max-probability at >= {PROBABILISTIC_THRESHOLD}%"
+    else:
+        image = load_image(image_path, ndim=3, role="atlas")
+        digest = file_sha256(image_path)
+        detail = ""
+        _warn_unnamed(image, labels, image_path, path)
+    checksum = hashlib.sha256((file_sha256(path) + digest).encode()).hexdigest()
+    return Atlas(
+        name=path.name.removesuffix(".xml").removesuffix(".XML"),
+        image=image,
+        labels=labels,
+        source=f"FSL atlas '{description.name}' ({path.resolve()}): {image_path.name}{detail}",
+        checksum=checksum,
+        format=f"fsl-xml-{description.kind}",
+    )
+
+
+def _max_probability_image(image_path: Path, *, n_labels: int) -> tuple[nib.Nifti1Image, str]:
+    """The 4-D probabilistic image as a max-probability label image (cached by checksum)."""
+    digest = file_sha256(image_path)
+    cached = cache_dir() / f"maxprob-{digest[:20]}-thr{PROBABILISTIC_THRESHOLD}.nii.gz"
+    if not cached.is_file():
+        probabilistic = load_image(image_path, ndim=4, role="probabilistic atlas")
+        if probabilistic.shape[3] != n_labels:
+            raise file_error(
+                image_path,
+                f"{probabilistic.shape[3]} volumes for {n_labels} labels in the XML",
+                expected="one volume per <label>",
+                fix="pass the XML with the image it describes",
+            )
+        probabilities = np.asarray(probabilistic.dataobj)
+        fraction = np.issubdtype(probabilities.dtype, np.floating) and probabilities.max() <= 1
+        threshold = PROBABILISTIC_THRESHOLD / 100 if fraction else PROBABILISTIC_THRESHOLD
+        labels = max_probability_labels(probabilities, threshold)
+        image = nib.Nifti1Image(labels, probabilistic.affine)
+        image.header.set_data_dtype(np.int16)
+        image.header.set_xyzt_units("mm")
+        try:
+            save_nifti(image, cached)
+        except OSError:  # a read-only cache (a container's): derive it again next time
+            return image, digest
+    return nib.load(cached), digest
+
+
+def max_probability_labels(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """Label ``k + 1`` where volume ``k`` of a 4-D probability image is the largest and at
+    least ``threshold``, 0 elsewhere (computed slab by slab to keep memory low).
+
+    Returns
+    -------
+    ndarray of int16
+        The 3-D label image.
+    """
+    labels = np.zeros(probabilities.shape[:3], dtype=np.int16)
+    for z in range(probabilities.shape[2]):
+        slab = probabilities[:, :, z, :]
+        best = slab.argmax(axis=-1)
+        labels[:, :, z] = np.where(slab.max(axis=-1) >= threshold, best + 1, 0)
+    return labels
+
+
+def templateflow_atlas(path: str | Path) -> Atlas:
+    """A TemplateFlow atlas: a ``tpl-*_atlas-*_dseg.nii.gz`` image or a template folder
+    with one atlas (see :func:`sfckit.io.atlas_formats.templateflow_files`)."""
+    image_path, table_path, entities = templateflow_files(path)
+    image = load_image(image_path, ndim=3, role="atlas")
+    labels = read_labels(table_path)
+    _warn_unnamed(image, labels, image_path, table_path)
+    digest = hashlib.sha256(
+        (file_sha256(image_path) + file_sha256(table_path)).encode()
+    ).hexdigest()
+    name = entities.get("atlas", "templateflow") + (
+        f"_{entities['desc']}" if "desc" in entities else ""
+    )
+    return Atlas(
+        name=name,
+        image=image,
+        labels=labels,
+        source=f"TemplateFlow tpl-{entities.get('tpl', '?')}: {image_path.resolve()} with "
+        f"{table_path.name}",
+        checksum=digest,
+        format="templateflow",
+    )
 
 
 def read_labels(path: str | Path) -> pd.DataFrame:
@@ -274,11 +444,7 @@ def _derive_harvard_oxford(image_path: Path, labels_path: Path) -> None:
     keep = ~table["name"].isin(_HO_EXCLUDED).to_numpy()
     probabilities = probabilities[..., keep]
     kept = table.loc[keep].reset_index(drop=True)
-    labels = np.zeros(probabilities.shape[:3], dtype=np.int16)
-    for z in range(probabilities.shape[2]):  # slab-wise to keep memory low
-        slab = probabilities[:, :, z, :]
-        best = slab.argmax(axis=-1)
-        labels[:, :, z] = np.where(slab.max(axis=-1) >= HARVARD_OXFORD_THRESHOLD, best + 1, 0)
+    labels = max_probability_labels(probabilities, HARVARD_OXFORD_THRESHOLD)
     image = nib.Nifti1Image(labels, probabilistic.affine)
     image.header.set_data_dtype(np.int16)
     image.header.set_xyzt_units("mm")

@@ -112,10 +112,15 @@ STEP = Step(
         PathOption("manifest", "the manifest (images per participant)"),
         PathOption(
             "atlas",
-            f"'{BUILT_IN_ATLAS}' (default), 'aal' or a label image path",
+            f"'{BUILT_IN_ATLAS}' (default), 'aal', a label image, an FSL atlas XML or a "
+            "TemplateFlow folder",
             required=False,
         ),
-        PathOption("atlas_labels", "TSV with columns index, name (custom atlas)", required=False),
+        PathOption(
+            "atlas_labels",
+            "the label image's table: TSV (index, name), FreeSurfer LUT, Schaefer order/.lut",
+            required=False,
+        ),
     ),
     output=OUT_FOLDER,
     outputs=layout.EXTRACT_FILES,

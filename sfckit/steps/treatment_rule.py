@@ -141,6 +141,7 @@ def run(
     from sfckit.errors import UserError
     from sfckit.io.outputs import write_tsv
     from sfckit.learn import treatment as rules
+    from sfckit.learn import treatment_evaluation as evaluation
     from sfckit.learn.sequence import what_if
     from sfckit.learn.treatment import CLINICAL, IMAGING, NOTICE
 
@@ -185,9 +186,9 @@ def run(
         jobs=execution.jobs,
         progress=execution.progress,
     )
-    values = rules.policy_values(result)
-    heterogeneity = rules.heterogeneity_table(result)
-    overlap = rules.overlap_table(result)
+    values = evaluation.policy_values(result)
+    heterogeneity = evaluation.heterogeneity_table(result)
+    overlap = evaluation.overlap_table(result)
     trimmed_share = float((result.cross_fitted.propensities < settings.trim).any(axis=1).mean())
     if settings.assignment == "observational" and trimmed_share > TRIMMED_WARNING_SHARE:
         warnings.warn(
@@ -201,12 +202,12 @@ def run(
     recommendations = _recommendations(fitted, names, features.index[usable])
     toc = pd.concat(
         [
-            rules.toc_curve(result, name, arm)
+            evaluation.toc_curve(result, name, arm)
             for name in (IMAGING, CLINICAL)
             for arm in range(1, len(names))
         ]
     )
-    pai = pd.DataFrame([rules.personalised_advantage(result, n) for n in (IMAGING, CLINICAL)])
+    pai = pd.DataFrame([evaluation.personalised_advantage(result, n) for n in (IMAGING, CLINICAL)])
     usual_sequence = list(settings.usual_sequence) or [
         names[0],
         *[t for t in treatment.value_counts().index if t != names[0]],
@@ -252,7 +253,7 @@ def run(
             "heterogeneity": "sequential evaluation (rules learnt on earlier chunks score "
             "later ones, Luedtke & van der Laan 2016): RATE (AUTOC, Qini) with within-chunk "
             "permutation p-values; best-linear-predictor calibration test",
-            "multiplicity": f"Holm within the run; family: {rules.HOLM_FAMILY}",
+            "multiplicity": f"Holm within the run; family: {evaluation.HOLM_FAMILY}",
             "treatments": names,
             "notice": NOTICE,
         },

@@ -47,8 +47,16 @@ class AtlasSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(..., description="name of the atlas (its results folder)")
-    image: str | None = Field(None, description="label image (NIfTI), relative to the study")
-    labels: str | None = Field(None, description="TSV with columns index, name")
+    image: str | None = Field(
+        None,
+        description="label image (NIfTI), FSL atlas XML or TemplateFlow folder, relative to "
+        "the study",
+    )
+    labels: str | None = Field(
+        None,
+        description="the image's look-up table: TSV (index, name), FreeSurfer colour table "
+        "or Schaefer order/.lut file",
+    )
 
 
 class StudyHeader(BaseModel):
@@ -445,7 +453,7 @@ def check_study(study: Study) -> Any:
                 fix="correct the name or give the atlas image and labels",
             )
         for role in ("image", "labels"):
-            if getattr(spec, role) and not Path(getattr(spec, role)).is_file():
+            if getattr(spec, role) and not Path(getattr(spec, role)).exists():
                 raise reader.error(
                     ("atlases", index, role),
                     f"the file {getattr(spec, role)} does not exist",

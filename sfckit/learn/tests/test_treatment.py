@@ -11,13 +11,8 @@ import pytest
 from sfckit.declarations.settings import TreatmentRuleSettings
 from sfckit.errors import UserError
 from sfckit.learn.tests.trials import randomised_trial, rule_on
-from sfckit.learn.treatment import (
-    aipw_scores,
-    check_treatment_data,
-    heterogeneity_table,
-    learn_treatment_rule,
-    policy_values,
-)
+from sfckit.learn.treatment import aipw_scores, check_treatment_data, learn_treatment_rule
+from sfckit.learn.treatment_evaluation import heterogeneity_table, policy_values
 from sfckit.simulate.treatment import TREATMENTS, simulate_treatments
 
 RULE = "rule (imaging+clinical)"
@@ -275,7 +270,7 @@ def test_poor_overlap_is_trimmed_and_reported_never_silent():
     """Observational assignment leaves ECT unlikely for mild, short-ill patients: their
     propensities fall below the trim level; the overlap table counts them and no inverse
     weight exceeds 1 / trim."""
-    from sfckit.learn.treatment import overlap_table
+    from sfckit.learn.treatment_evaluation import overlap_table
 
     rng = np.random.default_rng(4)
     n = 400
