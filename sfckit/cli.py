@@ -288,6 +288,7 @@ def add_step_parser(verbs: Any, step: Any) -> None:
             dest=dest,
             required=option.required,
             nargs="+" if option.many else None,
+            action="extend" if option.many else None,  # --model A --model B, or --model A B
             metavar=option.name.upper(),
             help=option.help,
         )

@@ -8,6 +8,18 @@ import pytest
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
+# Session fixtures that build and analyse a whole cohort (tens of seconds each on 2 cores):
+# every test that needs one, directly or through another fixture, is marked ``slow``, so that
+# ``pytest -m "not slow"`` never pays for building them (docs/development.md).
+STUDY_FIXTURES = frozenset({"reference_study", "tiny_study"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that uses one of :data:`STUDY_FIXTURES`."""
+    for item in items:
+        if STUDY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def atlas_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

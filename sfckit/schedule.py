@@ -20,7 +20,7 @@ warning once a run, as with one job at a time: :class:`WarningRelay`). A job tha
 lets the jobs already running finish (their results are kept), starts no other, and its
 error is raised here; Ctrl-C stops every job process (each one's outputs are staged, so none
 is left half-written) and is raised here; a study killed outright takes its job processes
-with it.
+with it, at once (:func:`_bind_to_the_study`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -42,8 +43,10 @@ from sfckit.steps.base import Execution
 from sfckit.steps.plan import Job
 
 # what most jobs import (statsmodels: calibration and the regression steps; nibabel: maps;
-# pandas: every table), imported once by the fork server instead of once per job
+# pandas: every table), imported once by the fork server instead of once per job; this
+# module first: importing it binds the server to the study (_bind_to_the_study)
 PRELOADED = (
+    "sfckit.schedule",
     "sfckit.study",
     "sfckit.steps.registry",
     "sfckit.learn.nested",
@@ -69,7 +72,19 @@ def start_job_server() -> Any:
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOADED))
-    forkserver.ensure_running()
+    # the server's environment names this process (read and removed by the server as it
+    # imports this module); only from the main thread: Linux sends the death signal when
+    # the *thread* that started a process ends
+    previous = os.environ.get(_STUDY_VARIABLE)
+    main_thread = threading.current_thread() is threading.main_thread()
+    os.environ[_STUDY_VARIABLE] = str(os.getpid()) if main_thread else "0"
+    try:
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            os.environ.pop(_STUDY_VARIABLE, None)
+        else:
+            os.environ[_STUDY_VARIABLE] = previous
     return context
 
 
@@ -309,7 +324,7 @@ def _job_process(
     """The job process: run the job, send back its warnings or its error."""
     import resource
 
-    _end_with_the_fork_server()
+    _let_the_fork_server_end()
     try:
         caught = run_job(plan_job(*where), jobs, scheduler)
         _release_workers()
@@ -332,17 +347,15 @@ def _job_process(
     sender.close()
 
 
-def _end_with_the_fork_server() -> None:
-    """Ask Linux to send this job process Ctrl-C's signal when the fork server ends, and let
-    the fork server end with the study's process: a study killed outright (SIGKILL, out of
-    memory) leaves no job computing on its own.
+def _let_the_fork_server_end() -> None:
+    """Close this job process's copy of the fork server's "alive" pipe.
 
-    The fork server runs until every holder of its "alive" pipe has gone, and it hands the
-    pipe to each process it starts (so that they could start processes of their own); a job
-    process, which starts none, closes its copy. Elsewhere than Linux nothing is asked.
+    The server runs until every holder of that pipe has gone, and it hands the pipe to each
+    process it starts (so that they could start processes of their own); a job process,
+    which starts none, closes its copy, so that the server ends when the study's process
+    does even where :func:`_bind_to_the_study` cannot bind it (elsewhere than Linux). On
+    Linux the death signal does not wait for this.
     """
-    import ctypes
-    import ctypes.util
     from multiprocessing import forkserver
 
     server = getattr(forkserver, "_forkserver", None)
@@ -351,11 +364,62 @@ def _end_with_the_fork_server() -> None:
         with suppress(OSError):
             os.close(alive)
         server._forkserver_alive_fd = None
+
+
+# set (to the study process's id, or 0) in the fork server's environment only
+_STUDY_VARIABLE = "_SFCKIT_FORK_SERVER_OF"
+_PR_SET_PDEATHSIG = 1
+_prctl: Any = None  # libc's prctl, once bound
+_forking = 0  # in a process about to fork: its id, for the child to check
+
+
+def _bind_to_the_study() -> None:
+    """In the fork server (which imports this module first): die with the study's process,
+    and let every process forked below it die with the process it was forked from.
+
+    Linux's ``PR_SET_PDEATHSIG`` sends SIGKILL to a process when its parent ends. The server
+    asks it against the study's process (named in its environment) and each process forked
+    from it or from its descendants (the job processes, their pools' workers, the report's
+    figure writers) against its parent, first thing after the fork, before any of its own
+    code runs. Each checks its parent's id right after asking: a parent that ended before
+    the request was made sends nothing, and the process ends itself. So a study killed
+    outright (SIGKILL, out of memory) leaves nothing running: not a job process that is
+    still starting or stopped (SIGSTOP; a stopped process cannot take Ctrl-C's signal, only
+    SIGKILL), nor a server that a starting job kept alive through its "alive" pipe. A job
+    killed so leaves its staged outputs unfinished, as a study killed with one job at a
+    time does; the next run starts the job again. Elsewhere than Linux nothing is asked.
+    """
+    global _prctl
+    study = os.environ.pop(_STUDY_VARIABLE, None)
+    if study is None or not study.isdigit():
+        return  # not the fork server
     with suppress(OSError, AttributeError, TypeError):
+        import ctypes
+        import ctypes.util
+
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, int(signal.SIGINT))  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the fork server ended before the request was made
-            os.kill(os.getpid(), signal.SIGINT)
+        _prctl = libc.prctl
+    if _prctl is None:
+        return
+    if int(study):  # 0: started from another thread than the study's main thread
+        _die_with_parent(int(study))
+    os.register_at_fork(before=_note_the_parent, after_in_child=_die_with_the_forking_process)
+
+
+def _note_the_parent() -> None:
+    global _forking
+    _forking = os.getpid()
+
+
+def _die_with_the_forking_process() -> None:
+    _die_with_parent(_forking)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask for SIGKILL when the parent (process ``parent``) ends; end now if it has."""
+    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:  # it ended before the request was made
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _release_workers() -> None:
@@ -391,3 +455,6 @@ def run_job(job: Job, jobs: int, scheduler: str | None) -> Recorded:
     with one_thread(), forked_workers(), recorded_warnings() as records:
         job.step.run(job.inputs, job.out, job.settings, execution)
     return records
+
+
+_bind_to_the_study()

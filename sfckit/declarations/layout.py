@@ -15,6 +15,7 @@
     treatment/                 recommendations.tsv, policy_value.tsv, heterogeneity.tsv, ...
     subtypes/                  verdict.json, validity.tsv, stability.tsv, assignments.tsv, ...
     tms/                       targets.tsv, maps/ (seed-correlation maps of the search region)
+    validation/                validate: models trained (train) on some sites, judged on others
     report.html
 """
 
@@ -105,6 +106,18 @@ TREATMENT_FILES = (
     SEQUENCE,
     DESCRIPTION,
 )
+
+VALIDATION_JSON = "validation.json"
+CASE_MIX = "case_mix.tsv"
+VALIDATION_FILES = (
+    VALIDATION_JSON,
+    PREDICTIONS,
+    CALIBRATION,
+    DECISION_CURVE,
+    CASE_MIX,
+    DESCRIPTION,
+)
+VALIDATION_FIGURES = "figures"
 
 SUBTYPE_VERDICT = "verdict.json"
 CLUSTER_VALIDITY = "validity.tsv"
@@ -219,6 +232,16 @@ class Layout:
     def subtypes(self) -> Path:
         """``subtypes`` output."""
         return self.root / "subtypes"
+
+    @property
+    def models(self) -> Path:
+        """Model files a study's ``validate`` trains (``train``) before judging them."""
+        return self.root / "models"
+
+    @property
+    def validation(self) -> Path:
+        """``validate`` output."""
+        return self.root / "validation"
 
     @property
     def treatment(self) -> Path:

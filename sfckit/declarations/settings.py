@@ -322,12 +322,10 @@ class BenchmarkSettings(CrossValidationSettings):
         return self
 
 
-class OutcomeSettings(CrossValidationSettings):
-    """``sfckit predict-outcome``: treatment outcome from baseline features."""
+class OutcomeRule(StepSettings):
+    """How a binary treatment outcome is read from the manifest (predict-outcome, train,
+    validate): HAMD response/remission, neuromodulation response, relapse by a horizon."""
 
-    target: Literal[OUTCOME_TARGETS] = Field(  # type: ignore[valid-type]
-        ..., description="outcome to predict"
-    )
     baseline: str = Field("hamd", description="baseline HAMD column", json_schema_extra=COLUMN)
     post: str = Field(
         "hamd_post", description="post-treatment HAMD column", json_schema_extra=COLUMN
@@ -344,6 +342,14 @@ class OutcomeSettings(CrossValidationSettings):
     treatment_column: str = Field("treatment", description="treatment each patient received")
     neuromodulation: NameList = Field(
         ("rTMS", "iTBS", "tDCS", "ECT"), description="treatment names counted as neuromodulation"
+    )
+
+
+class OutcomeSettings(OutcomeRule, CrossValidationSettings):
+    """``sfckit predict-outcome``: treatment outcome from baseline features."""
+
+    target: Literal[OUTCOME_TARGETS] = Field(  # type: ignore[valid-type]
+        ..., description="outcome to predict"
     )
     groups: NameList = Field(
         ...,
@@ -525,12 +531,41 @@ class NormativeSettings(RegionalSettings):
     seed: int = Field(0, description="random seed of the control folds")
 
 
-class TrainSettings(RegionalSettings):
+PREDICTORS = ("imaging", "clinical", "imaging+clinical")
+TRAIN_TARGETS = ("group", "response", "remission", "neuromodulation", "relapse")
+
+
+class TrainSettings(OutcomeRule, RegionalSettings):
     """``sfckit train``: tune by inner CV on the whole cohort, refit and save the model."""
 
-    positive: str = Field(..., description="group of the positive class", json_schema_extra=GROUP)
-    negative: str = Field(..., description="group of the negative class", json_schema_extra=GROUP)
-    model: ModelName = Field("svm", description="classifier")
+    target: Literal[TRAIN_TARGETS] = Field(  # type: ignore[valid-type]
+        "group",
+        description="what the model predicts: group (--positive vs --negative) or a binary "
+        "outcome as predict-outcome defines it (among --groups)",
+    )
+    positive: str | None = Field(
+        None, description="group of the positive class (target group)", json_schema_extra=GROUP
+    )
+    negative: str | None = Field(
+        None, description="group of the negative class (target group)", json_schema_extra=GROUP
+    )
+    groups: NameList = Field(
+        (),
+        description="the population an outcome model is trained in (e.g. TRD,nTRD; outcome "
+        "targets)",
+        json_schema_extra=GROUPS,
+    )
+    predictors: Literal[PREDICTORS] = Field(  # type: ignore[valid-type]
+        "imaging",
+        description="the model's inputs, as benchmark defines its models: imaging features, "
+        "clinical columns only (logistic regression, no features needed) or both",
+    )
+    clinical: NameList = Field(
+        (),
+        description="numeric clinical columns (predictors clinical or imaging+clinical)",
+        json_schema_extra=COLUMNS,
+    )
+    model: ModelName = Field("svm", description="classifier (imaging models)")
     inner: int = Field(5, ge=2, description="tuning folds")
     seed: int = Field(0, description="random seed of folds and model")
     select_k: int | Literal["tune", "all"] = Field(
@@ -549,6 +584,33 @@ class TrainSettings(RegionalSettings):
         "and sites with enough calibration participants get their own sets",
         json_schema_extra=COLUMN,
     )
+    harmonize: Literal["combat"] | None = Field(
+        None,
+        description="ComBat inside the saved pipeline (needs --site-column); a new site is "
+        "mapped onto the training sites from its own participants' features and covariates",
+    )
+    harmonize_covariates: NameList = Field(
+        (), description="columns ComBat preserves (e.g. age,sex)", json_schema_extra=COLUMNS
+    )
+    sites: NameList = Field(
+        (),
+        description="train only on participants of these sites (of --site-column), e.g. to "
+        "validate on the others",
+    )
+
+    @model_validator(mode="after")
+    def _check_target(self) -> TrainSettings:
+        if self.target == "group" and not (self.positive and self.negative):
+            raise ValueError("target group needs positive and negative")
+        if self.target == "group" and self.positive == self.negative:
+            raise ValueError(f"positive and negative are both '{self.positive}'")
+        if self.target != "group" and not self.groups:
+            raise ValueError(f"target {self.target} needs groups (the population, e.g. TRD,nTRD)")
+        if self.predictors != "imaging" and not self.clinical:
+            raise ValueError(f"predictors {self.predictors} need clinical columns")
+        if (self.harmonize or self.sites) and not self.site_column:
+            raise ValueError("harmonize and sites need site_column")
+        return self
 
 
 class ScoreSettings(StepSettings):
@@ -567,6 +629,76 @@ class ScoreSettings(StepSettings):
         "site-conditional prediction sets",
         json_schema_extra=COLUMN,
     )
+
+
+class ValidateSettings(OutcomeRule):
+    """``sfckit validate``: judge saved models on another site's labelled participants.
+
+    The target is the model's unless given here (B's definition may differ from A's; both
+    are recorded). The outcome-rule fields apply only when ``target`` is given.
+    """
+
+    target: Literal[TRAIN_TARGETS] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="the target at the validation site (default: the model's); group uses "
+        "--positive/--negative, an outcome --groups and the outcome rule options",
+    )
+    positive: str | None = Field(
+        None,
+        description="group of the positive class at the validation site (default: the model's)",
+        json_schema_extra=GROUP,
+    )
+    negative: str | None = Field(
+        None,
+        description="group of the negative class at the validation site (default: the model's)",
+        json_schema_extra=GROUP,
+    )
+    groups: NameList = Field(
+        (),
+        description="population of an outcome target at the validation site (default: the "
+        "model's)",
+        json_schema_extra=GROUPS,
+    )
+    recalibrate: Literal["none", "intercept", "logistic"] = Field(
+        "none",
+        description="update fitted at the validation site: none, the intercept "
+        "(calibration-in-the-large) or logistic recalibration (intercept and slope); its "
+        "performance is bootstrap optimism-corrected",
+    )
+    site_column: str | None = Field(
+        None,
+        description="column naming the validation participants' site (ComBat models: a site "
+        "not seen at training is mapped from its own participants; default: the model's)",
+        json_schema_extra=COLUMN,
+    )
+    sites: NameList = Field(
+        (), description="validate only participants of these sites (of --site-column)"
+    )
+    reference: str | None = Field(
+        None,
+        description="the model the others are compared with (its file name without .skops; "
+        "default: a clinical-only model if given, else the first)",
+    )
+    thresholds: NumberList = Field(
+        tuple(round(0.05 * i, 2) for i in range(1, 19)),
+        min_length=1,
+        description="threshold probabilities of the decision curve",
+    )
+    coverage: float = Field(
+        0.9, gt=0, lt=1, description="coverage of conformal prediction sets (models with sets)"
+    )
+    n_bootstrap: int = Field(
+        1000, ge=10, description="bootstrap resamples (ICI, NRI/IDI, recalibration optimism)"
+    )
+    seed: int = Field(0, description="seed of the bootstrap")
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> ValidateSettings:
+        if any(not 0 < t < 1 for t in self.thresholds):
+            raise ValueError(f"thresholds must lie in (0, 1), got {self.thresholds}")
+        if (self.sites) and not self.site_column:
+            raise ValueError("sites needs site_column")
+        return self
 
 
 class ReportSettings(StepSettings):

@@ -1,20 +1,17 @@
-"""Model export (``sfckit train``) and single-participant scoring (``sfckit score``).
+"""The final model of ``sfckit train`` and the scores of ``sfckit score``: pure functions.
 
 The final pipeline is tuned by an inner cross-validation on the whole training cohort and
-refitted on it, then saved with skops (not pickle: loading checks every type against an
-allow-list) together with what is needed to use it safely: sfckit version, atlas and SFC
-method of the training features, feature names and ranges, the training cohort's class
-sizes, and the cross-validated performance when given. Scoring refuses features from
-another atlas or method, or a model from another sfckit version, and flags participants
-whose features fall outside the training range. Every probability is for research use only.
+refitted on it; :func:`fit_final` returns it with the metadata needed to use it safely:
+sfckit version, atlas and SFC method of the training features, feature names and ranges,
+the training cohort's class sizes, the conformal calibration, and the cross-validated
+performance when given. :func:`check_regions` refuses features whose regions differ from
+the model's, and :func:`score_table` flags participants whose features fall outside the
+training range. Every probability is for research use only. Files are the steps' business
+(:mod:`sfckit.steps.model_file`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,166 +20,323 @@ from sklearn.model_selection import StratifiedKFold
 
 from sfckit.declarations.settings import TrainSettings
 from sfckit.errors import UserError, file_error
-from sfckit.io.outputs import atomic_write, file_sha256, write_json, write_tsv
-from sfckit.io.tables import read_feature_table
 from sfckit.learn.conformal import (
     MIN_PER_CLASS,
     calibrated_sites,
     calibration_record,
     prediction_sets,
 )
-from sfckit.learn.data import check_fold_counts, load_classification_data, site_labels, site_text
-from sfckit.learn.model_card import card_path, model_card
+from sfckit.learn.data import check_fold_counts, site_text
 from sfckit.learn.nested import fit_tuned, positive_score, tuning_scoring
-from sfckit.learn.results import RESEARCH_NOTICE, clean_for_json
+from sfckit.learn.results import RESEARCH_NOTICE
 from sfckit.version import __version__
 
-# Every type a model file written by `sfckit train` contains (the pipelines of
-# sfckit.learn.models, their fitted attributes and the metadata string). A file with any
-# other type is refused before skops builds a single object: skops' own default trust
-# covers far more of scikit-learn than sfckit writes, and a name *prefix* such as
-# "builtins." would admit exec and eval. test_export trains every model kind and checks
-# that its file holds only these types, so a new scikit-learn layout fails the tests, not
-# the users.
-TRUSTED_TYPES = frozenset(
-    {
-        "builtins.bool",
-        "builtins.bytearray",
-        "builtins.dict",
-        "builtins.float",
-        "builtins.int",
-        "builtins.list",
-        "builtins.NoneType",
-        "builtins.str",
-        "builtins.tuple",
-        "numpy.bool_",
-        "numpy.dtype",
-        "numpy.float32",
-        "numpy.float64",
-        "numpy.int32",
-        "numpy.int64",
-        "numpy.ndarray",
-        "sklearn.calibration.CalibratedClassifierCV",
-        "sklearn.calibration._CalibratedClassifier",
-        "sklearn.calibration._SigmoidCalibration",
-        "sklearn.feature_selection._univariate_selection.SelectKBest",
-        "sklearn.feature_selection._univariate_selection.f_classif",
-        "sklearn.impute._base.SimpleImputer",
-        "sklearn.linear_model._logistic.LogisticRegression",
-        "sklearn.model_selection._split.StratifiedKFold",
-        "sklearn.pipeline.Pipeline",
-        "sklearn.preprocessing._data.StandardScaler",
-        "sklearn.svm._classes.SVC",
-        "xgboost.core.Booster",
-        "xgboost.sklearn.XGBClassifier",
-    }
-)
 RANGE_MARGIN = 0.1  # fraction of the training range allowed beyond min/max
 
 
-def features_provenance(features_path: Path) -> dict[str, Any]:
-    """Atlas checksum and SFC method recorded next to a feature table by ``extract``."""
-    description = features_path.parent / "dataset_description.json"
-    if not description.is_file():
-        raise file_error(
-            features_path,
-            "no dataset_description.json beside the features",
-            expected="features written by sfckit extract (their provenance names atlas and method)",
-            fix="score features produced by sfckit extract",
-        )
-    generated = json.loads(description.read_text())["GeneratedBy"][0]
-    return {
-        "atlas": generated["Parameters"].get("atlas"),
-        "method": generated["Parameters"].get("method"),
-    }
+OUTCOME_RULE = (
+    "baseline",
+    "post",
+    "response_fraction",
+    "remission_cutoff",
+    "time_column",
+    "event_column",
+    "horizon",
+    "treatment_column",
+    "neuromodulation",
+)
 
 
-def train_model(
-    features_path: str | Path,
-    manifest_path: str | Path,
-    model_path: str | Path,
-    *,
-    settings: TrainSettings,
-    performance_path: str | Path | None = None,
-) -> dict[str, Any]:
-    """Tune and fit the final pipeline on the whole cohort and save it with its metadata.
+def target_record(settings: Any) -> dict[str, Any]:
+    """What a model predicts, as stored in its file and compared at a validation site.
+
+    Parameters
+    ----------
+    settings : TrainSettings or ValidateSettings
+        ``target`` (``group`` or a binary outcome), ``positive``/``negative`` (group) or
+        ``groups`` and the outcome rule (outcomes).
 
     Returns
     -------
     dict
-        The metadata stored with the model.
+        ``target``, ``positive`` and ``negative`` (the class names), ``groups`` (the
+        population), ``definition`` (in words) and, for outcomes, ``rule``.
     """
-    import skops.io as sio
+    if settings.target == "group":
+        return {
+            "target": "group",
+            "positive": settings.positive,
+            "negative": settings.negative,
+            "groups": [settings.positive, settings.negative],
+            "definition": f"group {settings.positive} (1) vs {settings.negative} (0)",
+        }
+    from sfckit.learn.outcome import outcome_definition
 
-    features_path, model_path = Path(features_path), Path(model_path)
-    positive, negative, model = settings.positive, settings.negative, settings.model
-    inner, seed, select_k = settings.inner, settings.seed, settings.select_k
-    data = load_classification_data(
-        features_path,
-        manifest_path,
-        positive=positive,
-        negative=negative,
-        min_coverage=settings.min_coverage,
-    )
-    check_fold_counts(data.y, outer=2, inner=inner, source=str(manifest_path))
-    sites = (
-        site_labels(data, settings.site_column, source=str(manifest_path), purpose="--site-column")
-        if settings.site_column
-        else None
-    )
-    fitted, calibration = _conformal_split(data.y, sites, settings, source=str(manifest_path))
-    estimator, search = fit_tuned(
-        data.X[fitted],
-        data.y[fitted],
-        model=model,
-        select_k=select_k,
-        inner_cv=StratifiedKFold(inner, shuffle=True, random_state=seed),
-        seed=seed,
-    )
-    performance = None
-    if performance_path is not None:
-        performance = json.loads(Path(performance_path).read_text())
-    metadata = {
-        "sfckit_version": __version__,
-        **features_provenance(features_path),
-        "features": data.feature_names,
-        "dropped_regions": list(data.dropped_regions["region"]),
-        "feature_min": np.nanmin(data.X, axis=0).tolist(),
-        "feature_max": np.nanmax(data.X, axis=0).tolist(),
-        "positive": positive,
-        "negative": negative,
-        "model": model,
-        "n_positive": int(data.y[fitted].sum()),
-        "n_negative": int((1 - data.y[fitted]).sum()),
-        "conformal": (
-            calibration_record(
-                positive_score(estimator, data.X[calibration]),
-                data.y[calibration],
-                None if sites is None else sites[calibration],
-            )
-            if calibration.size
-            else None
-        ),
-        "best_params": {k: str(v) for k, v in search.best_params_.items()},
-        "inner_cv_score": float(search.best_score_),
-        "inner_cv_scoring": tuning_scoring(model),
-        "threshold": float(data.y[fitted].mean()),
-        "threshold_rule": "the training cohort's prevalence of the positive class",
-        "cross_validated_performance": performance,
-        "note": RESEARCH_NOTICE,
+    return {
+        "target": settings.target,
+        "positive": settings.target,
+        "negative": f"no {settings.target}",
+        "groups": list(settings.groups),
+        "definition": f"{outcome_definition(settings)} among groups {', '.join(settings.groups)}",
+        "rule": {name: getattr(settings, name) for name in OUTCOME_RULE},
     }
-    payload = sio.dumps({"pipeline": estimator, "metadata": json.dumps(clean_for_json(metadata))})
-    with atomic_write(model_path, "wb") as handle:
-        handle.write(payload)
-    metadata["sha256"] = hashlib.sha256(payload).hexdigest()
-    with atomic_write(checksum_path(model_path)) as handle:
-        handle.write(f"{metadata['sha256']}  {model_path.name}\n")
-    with atomic_write(card_path(model_path)) as handle:
-        handle.write(model_card(metadata, data.clinical.iloc[fitted]))  # fitted ones only
-    return metadata
 
 
-def _conformal_split(
+def target_labels(clinical: pd.DataFrame, target: dict[str, Any], *, source: str) -> pd.Series:
+    """1 / 0 per participant of ``target`` (:func:`target_record`); NaN outside its
+    population or where the outcome cannot be determined.
+
+    Raises
+    ------
+    UserError
+        A class or group of the definition that does not occur in the manifest.
+    """
+    groups = clinical["group"].astype(str) if "group" in clinical.columns else None
+    if groups is None:
+        raise UserError(f"{source}: no 'group' column", fix="add each participant's group")
+    present = sorted(groups.unique())
+    absent = [g for g in target["groups"] if g not in present]
+    if absent:
+        raise UserError(
+            f"{source}: the group(s) {', '.join(absent)} of the target ({target['definition']}) "
+            f"do not occur in column 'group' (values: {', '.join(present)})",
+            fix="name groups of this manifest with --positive/--negative or --groups",
+        )
+    inside = groups.isin(target["groups"])
+    if target["target"] == "group":
+        labels = (groups == target["positive"]).astype(float)
+    else:
+        from types import SimpleNamespace
+
+        from sfckit.learn.outcome import outcome_labels
+
+        rule = SimpleNamespace(target=target["target"], **target["rule"])
+        labels = outcome_labels(clinical, rule, source=source)
+    return labels.where(inside)
+
+
+def harmonization_record(
+    clinical: pd.DataFrame, settings: TrainSettings, *, source: str
+) -> dict[str, Any] | None:
+    """The training sites and covariates of ComBat (None without ``harmonize``)."""
+    if not settings.harmonize:
+        return None
+    if settings.predictors == "clinical":
+        raise UserError(
+            "--harmonize combat harmonises imaging features, and --predictors clinical has none",
+            fix="drop --harmonize, or use --predictors imaging+clinical",
+        )
+    forbidden = {"group", *(settings.groups or ()), settings.positive, settings.negative}
+    forbidden |= {getattr(settings, name) for name in ("post", "event_column", "time_column")}
+    leaking = [c for c in settings.harmonize_covariates if c in forbidden]
+    if leaking:
+        raise UserError(
+            f"--harmonize-covariates names '{leaking[0]}', a column of the target",
+            expected="covariates other than the label (e.g. age,sex)",
+            fix="remove it: ComBat must never see the label",
+        )
+    sites = site_text(clinical[settings.site_column])
+    names, counts = np.unique(sites, return_counts=True)
+    if len(names) < 2 or (counts < 2).any():
+        raise UserError(
+            f"{source}: ComBat needs at least two sites of at least 2 participants in "
+            f"'{settings.site_column}' (found "
+            f"{', '.join(f'{n}: {c}' for n, c in zip(names, counts, strict=True))})",
+            fix="drop --harmonize (one site) or merge small sites",
+        )
+    return {
+        "method": "ComBat (parametric empirical Bayes), fitted on the training cohort",
+        "site_column": settings.site_column,
+        "sites": [str(n) for n in names],
+        "covariates": list(settings.harmonize_covariates),
+        "new_site": "location and scale re-estimated from the new site's own participants' "
+        "features and covariates (never labels) against the stored pooled training "
+        "parameters (grand mean, covariate effects, pooled variance)",
+    }
+
+
+def model_inputs(
+    metadata: dict[str, Any],
+    features: pd.DataFrame | None,
+    clinical: pd.DataFrame,
+    *,
+    sites: np.ndarray | None,
+    source: str,
+) -> np.ndarray:
+    """The pipeline's input matrix: ``[features | clinical | site code | covariates]``.
+
+    Parameters
+    ----------
+    metadata : dict
+        The model's ``features``, ``clinical`` and ``harmonization``.
+    features : DataFrame, optional
+        Region columns, rows as ``clinical`` (None for a clinical-only model).
+    clinical : DataFrame
+        The manifest rows of the same participants.
+    sites : ndarray, optional
+        Each participant's site (ComBat models). Training sites get their training code;
+        any other site a new code, whose location and scale ComBat estimates from its rows.
+    source : str
+        The manifest, for messages.
+    """
+    from sfckit.learn.benchmark import numeric_columns
+
+    parts = []
+    if metadata["features"]:
+        parts.append(features[metadata["features"]].to_numpy(dtype=float))
+    if metadata["clinical"]:
+        parts.append(
+            numeric_columns(
+                clinical, tuple(metadata["clinical"]), source=source, option="--clinical"
+            )
+        )
+    harmonization = metadata.get("harmonization")
+    if harmonization:
+        known = {name: code for code, name in enumerate(harmonization["sites"])}
+        new = sorted({str(s) for s in sites} - set(known))
+        codes = {**known, **{name: len(known) + i for i, name in enumerate(new)}}
+        parts.append(np.array([codes[str(s)] for s in sites], dtype=float)[:, None])
+        if harmonization["covariates"]:
+            parts.append(
+                numeric_columns(
+                    clinical,
+                    tuple(harmonization["covariates"]),
+                    source=source,
+                    option="--harmonize-covariates",
+                    complete=True,
+                )
+            )
+    return np.hstack(parts)
+
+
+def fit_final(
+    features: pd.DataFrame | None,
+    clinical: pd.DataFrame,
+    y: np.ndarray,
+    settings: TrainSettings,
+    *,
+    provenance: dict[str, Any],
+    performance: dict[str, Any] | None,
+    dropped: list[str],
+    source: str,
+) -> tuple[Any, dict[str, Any], np.ndarray]:
+    """Tune and fit the final pipeline on the whole cohort (less a conformal share).
+
+    Parameters
+    ----------
+    features : DataFrame, optional
+        Region columns of the training participants (None for a clinical-only model).
+    clinical : DataFrame
+        Their manifest rows (clinical columns, sites, covariates).
+    y : ndarray
+        Their labels (1: positive).
+    settings : TrainSettings
+        The step's settings.
+    provenance : dict
+        Atlas and method of the features (None each without features).
+    performance : dict, optional
+        The cross-validated performance to store with the model.
+    dropped : list of str
+        Regions left out for low coverage.
+    source : str
+        The manifest, for messages.
+
+    Returns
+    -------
+    estimator, metadata, fitted
+        The fitted pipeline, what the model file carries beside it, and the rows fitted.
+    """
+    from dataclasses import replace
+
+    from sfckit.learn.case_mix import training_reference
+    from sfckit.learn.harmonize import Harmonization
+
+    check_fold_counts(y, outer=2, inner=settings.inner, source=source)
+    sites = site_text(clinical[settings.site_column]) if settings.site_column else None
+    clinical_only = settings.predictors == "clinical"
+    model = "logistic" if clinical_only else settings.model
+    harmonization = harmonization_record(clinical, settings, source=source)
+    metadata: dict[str, Any] = {
+        "sfckit_version": __version__,
+        **provenance,
+        "predictors": settings.predictors,
+        "features": [] if clinical_only else [str(c) for c in features.columns],
+        "clinical": [] if settings.predictors == "imaging" else list(settings.clinical),
+        "harmonization": harmonization,
+        "dropped_regions": [] if clinical_only else dropped,
+    }
+    X = model_inputs(metadata, features, clinical, sites=sites, source=source)
+    n_predictors = len(metadata["features"]) + len(metadata["clinical"])
+    fitted, calibration = conformal_split(y, sites, settings, source=source)
+    estimator, search = fit_tuned(
+        X[fitted],
+        y[fitted],
+        model=model,
+        select_k="all" if clinical_only else settings.select_k,
+        inner_cv=StratifiedKFold(settings.inner, shuffle=True, random_state=settings.seed),
+        seed=settings.seed,
+        harmonization=None
+        if harmonization is None
+        else replace(
+            Harmonization(
+                n_covariates=len(harmonization["covariates"]),
+                unseen_site="reference",
+                site_names=tuple(harmonization["sites"]),
+            ),
+            n_passthrough=len(metadata["clinical"]),
+        ),
+    )
+    target = target_record(settings)
+    risk = positive_score(estimator, X[fitted])
+    columns = [*metadata["features"], *metadata["clinical"]]
+    predictors = pd.DataFrame(X[fitted, :n_predictors], columns=columns)
+    reference = training_reference(
+        linear_predictor(risk),
+        predictors[metadata["features"]] if metadata["features"] else None,
+        predictors[metadata["clinical"]] if metadata["clinical"] else None,
+    )
+    metadata.update(
+        {
+            "feature_min": np.nanmin(X[:, :n_predictors], axis=0).tolist(),
+            "feature_max": np.nanmax(X[:, :n_predictors], axis=0).tolist(),
+            "target": target,
+            "positive": target["positive"],
+            "negative": target["negative"],
+            "model": model,
+            "n_positive": int(y[fitted].sum()),
+            "n_negative": int((1 - y[fitted]).sum()),
+            "outcome_rate": float(y[fitted].mean()),
+            "reference": reference,
+            "training_sites": sorted({str(s) for s in sites}) if sites is not None else None,
+            "conformal": (
+                calibration_record(
+                    positive_score(estimator, X[calibration]),
+                    y[calibration],
+                    None if sites is None else sites[calibration],
+                )
+                if calibration.size
+                else None
+            ),
+            "best_params": {k: str(v) for k, v in search.best_params_.items()},
+            "inner_cv_score": float(search.best_score_),
+            "inner_cv_scoring": tuning_scoring(model),
+            "threshold": float(y[fitted].mean()),
+            "threshold_rule": "the training cohort's prevalence of the positive class",
+            "cross_validated_performance": performance,
+            "note": RESEARCH_NOTICE,
+        }
+    )
+    return estimator, metadata, fitted
+
+
+def linear_predictor(risk: np.ndarray) -> np.ndarray:
+    """The logit of the predicted risks (clipped to [1e-6, 1 - 1e-6]), the linear predictor
+    whose mean and SD the case-mix comparison reads."""
+    p = np.clip(np.asarray(risk, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def conformal_split(
     y: np.ndarray, sites: np.ndarray | None, settings: TrainSettings, *, source: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices fitted and held out for conformal calibration (none held out at fraction 0).
@@ -215,163 +369,53 @@ def _conformal_split(
     return np.sort(fitted), np.sort(calibration)
 
 
-def _new_sites(
-    manifest_path: str | Path | None, column: str, participant_ids: pd.Series
-) -> np.ndarray | None:
-    """The new participants' sites from the manifest (``n/a`` where unknown), or None."""
-    if manifest_path is None:
-        return None
-    from sfckit.io.manifest import read_manifest
-
-    manifest = read_manifest(manifest_path, check_files=False).clinical()
-    if column not in manifest.columns:
-        raise file_error(
-            manifest_path,
-            f"no column '{column}'",
-            expected="a column naming each participant's site",
-            fix="name it with --site-column, or leave out --manifest (pooled calibration)",
-        )
-    return site_text(participant_ids.map(manifest.set_index("participant_id")[column]))
-
-
-def checksum_path(model_path: Path) -> Path:
-    """The ``sha256sum``-format file written beside a model (``model.skops.sha256``)."""
-    return model_path.with_name(model_path.name + ".sha256")
-
-
-def file_types(model_path: Path) -> set[str]:
-    """Every ``module.class`` named anywhere in a skops file's schema (read, not loaded).
-
-    Raises
-    ------
-    UserError
-        The file is not a skops archive.
-    """
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(model_path) as archive:
-            schema = json.loads(archive.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError, OSError) as exc:
-        raise file_error(
-            model_path,
-            f"not an sfckit model ({type(exc).__name__})",
-            expected="a .skops file written by sfckit train",
-            fix="only load models written by sfckit train",
-        ) from None
-    found: set[str] = set()
-    stack: list[Any] = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            module, name = node.get("__module__"), node.get("__class__")
-            if module is not None or name is not None:
-                found.add(f"{module}.{name}")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
-
-
-def load_model(model_path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a model saved by :func:`train_model`; any type it does not write is refused.
-
-    Raises
-    ------
-    UserError
-        Missing file, not a skops archive, a type outside :data:`TRUSTED_TYPES` (named),
-        or a model from another sfckit version.
-    """
-    import skops.io as sio
-
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise file_error(model_path, "the model file does not exist", fix="check --model")
-    unexpected = sorted(file_types(model_path) - TRUSTED_TYPES)
-    if unexpected:
-        raise file_error(
-            model_path,
-            f"the model file contains type(s) sfckit train never writes: "
-            f"{', '.join(unexpected[:5])}; it was not loaded",
-            expected="only the types of sfckit's own pipelines",
-            fix="only load models written by sfckit train (and check where this file came from)",
-        )
-    try:
-        untrusted = sio.get_untrusted_types(file=model_path)
-        content = sio.load(model_path, trusted=[t for t in untrusted if t in TRUSTED_TYPES])
-        metadata = json.loads(content["metadata"])
-    except Exception as exc:  # skops raises many types for foreign or corrupt files
-        raise file_error(
-            model_path,
-            f"not an sfckit model ({type(exc).__name__})",
-            fix="only load models written by sfckit train",
-        ) from None
-    if metadata.get("sfckit_version") != __version__:
-        raise file_error(
-            model_path,
-            f"the model was trained with sfckit {metadata.get('sfckit_version')}",
-            expected=f"a model from sfckit {__version__}",
-            fix="retrain the model with this sfckit version (sfckit train)",
-        )
-    return content["pipeline"], metadata
-
-
-def score_participants(
-    model_path: str | Path,
-    features_path: str | Path,
-    out_path: str | Path,
-    *,
-    coverage: float = 0.9,
-    manifest_path: str | Path | None = None,
-    site_column: str = "site",
-) -> pd.DataFrame:
-    """Per-participant probabilities from a saved model, with range flags; writes a TSV.
-
-    When the model was trained with a conformal calibration set, each participant also gets
-    class-conditional conformal p-values and a prediction set at ``coverage``; with a
-    manifest whose ``site_column`` names their sites, persons from sites calibrated at
-    training get site-conditional sets.
-    """
-    features_path, out_path, model_path = Path(features_path), Path(out_path), Path(model_path)
-    pipeline, metadata = load_model(model_path)
-    sha256 = file_sha256(model_path)
-    recorded = checksum_path(model_path)
-    if recorded.is_file() and recorded.read_text().split()[:1] != [sha256]:
-        raise file_error(
-            model_path,
-            f"its SHA-256 {sha256[:16]}... differs from the one recorded at training in {recorded}",
-            expected="the file sfckit train wrote",
-            fix="use the original model file, or retrain it",
-        )
-    provenance = features_provenance(features_path)
-    for key in ("atlas", "method"):
-        if provenance[key] != metadata[key]:
-            raise file_error(
-                features_path,
-                f"features from {key} '{provenance[key]}'",
-                expected=f"the model's {key} '{metadata[key]}'",
-                fix="extract the new participants with the atlas and method of the training cohort",
-            )
-    table = read_feature_table(features_path)
+def check_regions(metadata: dict[str, Any], table: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """The model's region columns of ``table`` (indexed by participant, region columns
+    only), or a UserError when they differ from the model's (missing or unknown regions)."""
     names = metadata["features"]
     missing = [name for name in names if name not in table.columns]
-    extra = set(table.columns[1:]) - set(names) - set(metadata.get("dropped_regions", []))
+    extra = set(table.columns) - set(names) - set(metadata.get("dropped_regions", []))
     if missing or extra:
         mismatch = missing[:3] or sorted(extra)[:3]
         raise file_error(
-            features_path,
+            source,
             f"region columns differ from the model's ({'missing' if missing else 'unknown'}: "
             f"{', '.join(mismatch)})",
             fix="extract with the training cohort's atlas",
         )
-    X = table[names].to_numpy(dtype=float)
+    return table[names]
+
+
+def outside_range(metadata: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """Per participant, how many features fall beyond the training range (+-10 %)."""
     low, high = np.array(metadata["feature_min"]), np.array(metadata["feature_max"])
     margin = RANGE_MARGIN * (high - low)
-    outside = ((X < low - margin) | (X > high + margin)).sum(axis=1)
+    X = X[:, : low.size]  # the predictors, not ComBat's site code and covariates
+    return ((X < low - margin) | (X > high + margin)).sum(axis=1)
+
+
+def score_table(
+    pipeline: Any,
+    metadata: dict[str, Any],
+    X: np.ndarray,
+    participant_ids: pd.Series,
+    *,
+    coverage: float,
+    sites: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Per-participant probabilities from a loaded model, with range flags.
+
+    When the model was trained with a conformal calibration set, each participant also gets
+    class-conditional conformal p-values and a prediction set at ``coverage``; with
+    ``sites``, persons from sites calibrated at training get site-conditional sets.
+    ``attrs`` holds ``coverage`` (None without sets) and ``pooled_sites`` (sites without
+    their own calibration).
+    """
+    outside = outside_range(metadata, X)
     probability = positive_score(pipeline, X)
     scores = pd.DataFrame(
         {
-            "participant_id": table["participant_id"],
+            "participant_id": participant_ids,
             "probability": probability,
             "predicted": np.where(
                 probability >= metadata["threshold"], metadata["positive"], metadata["negative"]
@@ -383,7 +427,6 @@ def score_participants(
     )
     pooled: list[str] = []
     if metadata.get("conformal"):
-        sites = _new_sites(manifest_path, site_column, table["participant_id"])
         sets = prediction_sets(
             probability,
             calibration=metadata["conformal"],
@@ -395,41 +438,6 @@ def score_participants(
         if sites is not None:
             own = calibrated_sites(metadata["conformal"])
             pooled = sorted({str(s) for s in sites} - own)
-            unguaranteed = int((sets["calibrated_on"] == "all sites").sum())
-            if unguaranteed:
-                warnings.warn(
-                    f"{unguaranteed} participants (sites {', '.join(pooled)}) were not "
-                    "calibrated on their own site and get prediction sets from the pooled "
-                    "calibration, whose coverage their site need not have (column "
-                    "calibrated_on: 'all sites'); to cover them, train with participants of "
-                    "those sites in the conformal share (--conformal-fraction, --site-column)",
-                    UserWarning,
-                    stacklevel=2,
-                )
-    write_tsv(scores, out_path)
-    scores.attrs["model_sha256"] = sha256
     scores.attrs["coverage"] = coverage if metadata.get("conformal") else None
     scores.attrs["pooled_sites"] = pooled
-    card = card_path(model_path)
-    scores.attrs["model_card"] = str(card) if card.is_file() else "none beside the model"
-    write_json(
-        {
-            "model": str(model_path),
-            "model_sha256": sha256,
-            "features": str(features_path),
-            "positive": metadata["positive"],
-            "note": RESEARCH_NOTICE,
-            "n_outside_training_range": int((outside > 0).sum()),
-            "conformal_coverage": scores.attrs["coverage"],
-            "conformal_method": (metadata.get("conformal") or {}).get("method"),
-            "calibrated_sites": sorted(calibrated_sites(metadata["conformal"]))
-            if metadata.get("conformal")
-            else [],
-            "n_pooled_calibration": int((scores.get("calibrated_on") == "all sites").sum())
-            if "calibrated_on" in scores
-            else 0,
-            "sites_without_own_calibration": pooled,
-        },
-        out_path.with_suffix(".json"),
-    )
     return scores

@@ -100,6 +100,16 @@ def _conformal(metadata: dict[str, Any]) -> str:
     )
 
 
+def _inputs(metadata: dict[str, Any]) -> str:
+    clinical = ", ".join(metadata.get("clinical") or [])
+    imaging = (
+        f"regional structure-function coupling ({metadata['method']}, atlas {metadata['atlas']})"
+    )
+    if not metadata.get("features"):
+        return f"the clinical columns {clinical}"
+    return f"{imaging} and the clinical columns {clinical}" if clinical else imaging
+
+
 def model_card(metadata: dict[str, Any], clinical: pd.DataFrame) -> str:
     """The card's Markdown text."""
     performance = metadata.get("cross_validated_performance")
@@ -113,11 +123,10 @@ def model_card(metadata: dict[str, Any], clinical: pd.DataFrame) -> str:
         "**Research use only: not for clinical decisions.**",
         "",
         "## Intended use",
-        f"Estimating, for research, the probability that a participant belongs to "
-        f"{metadata['positive']} rather than {metadata['negative']} from regional "
-        f"structure-function coupling ({metadata['method']}, atlas {metadata['atlas']}). Not a "
-        "diagnostic or treatment-selection tool; not for other populations, atlases, methods or "
-        "preprocessing than those below.",
+        f"Estimating, for research, the probability of {metadata['positive']} rather than "
+        f"{metadata['negative']} ({(metadata.get('target') or {}).get('definition', 'groups')})"
+        f" from {_inputs(metadata)}. Not a diagnostic or treatment-selection tool; not for "
+        "other populations, atlases, methods or preprocessing than those below.",
         "",
         "## Training population",
         f"- {metadata['positive']}: {metadata['n_positive']}, {metadata['negative']}: "
@@ -147,7 +156,9 @@ def model_card(metadata: dict[str, Any], clinical: pd.DataFrame) -> str:
         "",
         "## Input",
         f"- `sfckit extract` features: method {metadata['method']}, atlas "
-        f"{metadata['atlas']}, {len(features)} regions: {shown}",
+        f"{metadata['atlas']}, {len(features)} regions: {shown or 'none'}",
+        "- Clinical columns of the manifest: "
+        + (", ".join(metadata.get("clinical") or []) or "none"),
         f"- Regions dropped at training for low coverage: "
         f"{', '.join(metadata.get('dropped_regions') or []) or 'none'}",
         f"- sfckit {metadata['sfckit_version']}; the model's SHA-256 is in the `.sha256` file",

@@ -362,6 +362,28 @@ def calibration_figure(calibration: pd.DataFrame, smoothed: pd.DataFrame | None 
     return to_data_uri(figure)
 
 
+def calibration_curves_figure(curves: pd.DataFrame) -> str:
+    """Flexible calibration curves of every model in one panel, with their bootstrap bands
+    (``model``, ``predicted``, ``observed``, ``lower``, ``upper``), over the diagonal."""
+    figure, ax = plt.subplots(figsize=(5.2, 4))
+    names = model_order(list(dict.fromkeys(curves["model"])))
+    for name in names:
+        part = curves[curves["model"] == name]
+        colour = model_colour(name, names)
+        ax.plot(part["predicted"], part["observed"], color=colour, label=name)
+        if {"lower", "upper"} <= set(part.columns):
+            ax.fill_between(
+                part["predicted"], part["lower"], part["upper"], color=colour, alpha=0.15
+            )
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted risk")
+    ax.set_ylabel("observed proportion")
+    outside_legend(ax)
+    return to_data_uri(figure)
+
+
 def decision_curve_figure(curve: pd.DataFrame) -> str:
     """Net benefit over threshold probabilities for every model and the default strategies."""
     figure, ax = plt.subplots(figsize=(6.2, 3.6))

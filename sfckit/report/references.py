@@ -67,4 +67,8 @@ REFERENCES = {
     "austin": "Austin PC, Steyerberg EW (2019). The Integrated Calibration Index (ICI) and "
     "related metrics for quantifying the calibration of logistic regression models. Stat "
     "Med 38:4051-4065.",
+    "debray": "Debray TPA et al. (2015). A new framework to enhance the interpretation of "
+    "external validation studies of clinical prediction models. J Clin Epidemiol 68:279-289.",
+    "steyerberg": "Steyerberg EW et al. (2004). Validation and updating of predictive logistic "
+    "regression models: a study on sample size and shrinkage. Stat Med 23:2567-2586.",
 }

@@ -407,3 +407,106 @@ def external_validation(settings: dict[str, Any]) -> str | None:
     if settings.get("validation") == "leave-site-out":
         return "leave-site-out: each site held out once"
     return None
+
+
+def validation_items(summary: dict[str, Any], where: str) -> dict[str, tuple[str, str]]:
+    """The TRIPOD+AI items of an external validation that ``validation.json`` answers.
+
+    Parameters
+    ----------
+    summary : dict
+        The content of ``validation.json`` (``sfckit validate``).
+    where : str
+        Its path, named in the evidence.
+    """
+    models = summary["models"]
+
+    def each(text: Callable[[dict[str, Any]], str]) -> str:
+        return f"{where}: " + "; ".join(f"{m['model']}: {text(m)}" for m in models)
+
+    def performance(m: dict[str, Any]) -> str:
+        p = m["performance"]
+        return (
+            f"AUC {p['auc']:.2f} [{p['auc_ci'][0]:.2f}, {p['auc_ci'][1]:.2f}], "
+            f"calibration-in-the-large {p['citl']:.2f} [{p['citl_ci'][0]:.2f}, "
+            f"{p['citl_ci'][1]:.2f}], slope {p['slope']:.2f} [{p['slope_ci'][0]:.2f}, "
+            f"{p['slope_ci'][1]:.2f}]"
+        )
+
+    items = {
+        "8a": (
+            REPORTED,
+            each(
+                lambda m: f"training {m['target_training']['definition']}; validation "
+                f"{m['target_validation']['definition']}"
+            ),
+        ),
+        "12e": (
+            REPORTED,
+            f"{where}: AUC, Brier, calibration-in-the-large, slope, O:E, ICI (95% CIs); "
+            "calibration.tsv, decision_curve.tsv"
+            + ("; comparisons.tsv (DeLong, NRI, IDI)" if summary.get("comparison") else ""),
+        ),
+        "12g": (REPORTED, each(lambda m: f"{m['classifier']} on {m['predictors']} ({m['file']})")),
+        "16": (
+            REPORTED,
+            each(
+                lambda m: f"trained on {', '.join(m.get('training_sites') or ['another cohort'])}"
+                f", validated on {', '.join(m.get('validation_sites') or ['this cohort'])}"
+            ),
+        ),
+        "20c": (
+            REPORTED,
+            each(
+                lambda m: f"linear predictor standardised difference "
+                f"{m['case_mix']['lp_standardised_difference']:.2f} (case_mix.tsv)"
+            ),
+        ),
+        "21": (
+            REPORTED,
+            each(lambda m: f"n {m['performance']['n']}, events {m['performance']['n_events']}"),
+        ),
+        "23a": (REPORTED, each(performance)),
+    }
+    if summary.get("recalibration", "none") != "none":
+        items["12f"] = (REPORTED, f"{where}: {summary['recalibration']} recalibration at the site")
+        items["24"] = (
+            REPORTED,
+            each(
+                lambda m: "optimism-corrected calibration slope "
+                f"{m['recalibration']['optimism_corrected']['slope']:.2f}"
+            ),
+        )
+    else:
+        items["12f"] = (NOT_REPORTED, f"{where}: the models were judged as shipped (no update)")
+        items["24"] = (NOT_APPLICABLE, "no model updating")
+    return items
+
+
+def validation_checklist(summary: dict[str, Any], where: str) -> pd.DataFrame:
+    """The TRIPOD+AI checklist of a validation study: the items ``validation.json``
+    answers; the development items (tuning, sample size of development, class imbalance)
+    are not applicable, the others for the author."""
+    development = {"9a", "10", "11", "12a", "12b", "12c", "13", "22"}
+    found = validation_items(summary, where)
+    rows = []
+    for item, topic in ITEMS:
+        if item in found:
+            status, evidence = found[item]
+        elif item in development:
+            status, evidence = NOT_APPLICABLE, "development item: see the model's own report"
+        else:
+            status, evidence = FOR_AUTHOR, "not in any file of the validation"
+        rows.append(Item(item, topic, status, evidence))
+    return pd.DataFrame([vars(row) for row in rows], columns=COLUMNS)
+
+
+def validation_evidence(results: Layout) -> dict[str, tuple[str, str]]:
+    """The items the study's ``validation/`` folder answers (it replaces the benchmark's
+    answer on external validation when a model was judged at another site)."""
+    path = results.validation / layout.VALIDATION_JSON
+    summary = read_json(path)
+    if summary is None:
+        return {}
+    found = validation_items(summary, relative_path(results, path))
+    return {k: found[k] for k in ("16", "20c", "24", "12f") if k in found}

@@ -34,6 +34,7 @@ STEP_MODULES = (
     "tms_target",
     "train",
     "score",
+    "validate",
     "report",
 )
 _ADDED: list[Step] = []

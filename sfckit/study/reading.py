@@ -132,7 +132,10 @@ def study_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for name, (model, many, _) in _sections().items():
         annotation: Any = model | list[model] if many else model  # type: ignore[valid-type]
-        fields[name] = (annotation | None, Field(None, description=model.__doc__))
+        # a section named like a BaseModel attribute (``validate``) keeps its name as the
+        # schema's key through an alias
+        key = f"{name}_section" if hasattr(BaseModel, name) else name
+        fields[key] = (annotation | None, Field(None, alias=name, description=model.__doc__))
     return create_model(
         "Study",
         __base__=StudyHeader,

@@ -50,6 +50,7 @@ def test_the_apptainer_definition_parses_and_runs_sfckit():
     assert runscript.strip() == 'exec sfckit "$@"'
 
 
+@pytest.mark.slow
 def test_the_atlas_step_of_both_recipes_runs(tmp_path, monkeypatch):
     """Both recipes derive the built-in atlases at build time (the container runs offline)."""
     monkeypatch.setenv("SFCKIT_CACHE_DIR", str(tmp_path))

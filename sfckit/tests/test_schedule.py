@@ -87,6 +87,7 @@ def test_a_failing_job_ends_the_study_with_its_own_error(tiny_study, tmp_path):
     assert not any(line.startswith("report: running") for line in lines)
 
 
+@pytest.mark.slow
 def test_warnings_of_job_processes_are_the_warnings_of_one_job_at_a_time(tiny_cohort, tmp_path):
     """On AAL the tiny cohort's 8 mm brain leaves regions without values: the jobs that read
     the feature table warn in their own processes, and the study's process raises the

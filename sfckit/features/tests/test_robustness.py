@@ -109,6 +109,7 @@ def test_keep_going_records_failures_and_keeps_rows(damaged, capsys):
     assert sfc.drop(index=failures["participant_id"]).notna().all().all()
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_serial_tables(tiny_cohort, tmp_path):
     pytest.importorskip("distributed")
     manifest, atlas = tiny_cohort
@@ -129,6 +130,7 @@ def test_dask_local_cluster_gives_the_serial_tables(tiny_cohort, tmp_path):
     assert np.isfinite(dask["sfc"].iloc[:, 1:].to_numpy()).all()
 
 
+@pytest.mark.slow
 def test_a_cluster_file_starts_its_cluster_and_gives_the_serial_tables(tiny_cohort, tmp_path):
     """The path a SLURM/PBS user takes (``--scheduler cluster.yaml``), with LocalCluster in
     place of dask-jobqueue's SLURMCluster."""

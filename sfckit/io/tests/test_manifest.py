@@ -108,6 +108,7 @@ def test_missing_manifest_file(tmp_path):
         read_manifest(tmp_path / "nope.tsv")
 
 
+@pytest.mark.slow
 def test_a_huge_manifest_reports_its_first_missing_file_without_visiting_the_rest(
     tmp_path, monkeypatch
 ):

@@ -104,6 +104,7 @@ def duration_only_data(seed=0, n=200):
     return classification_data(X, y, clinical)
 
 
+@pytest.mark.slow
 def test_deconfounding_removes_a_duration_only_signal():
     settings = BenchmarkSettings(
         positive="TRD",
@@ -144,6 +145,7 @@ def test_a_confounder_that_is_a_clinical_input_is_labelled_trivial(benchmarked):
     assert not bool(imaging_age["confounder_is_input"].iloc[0])
 
 
+@pytest.mark.slow
 def test_leave_site_out_and_external_test():
     data = duration_only_data(seed=1)
     data.clinical["site"] = np.tile(["a", "b", "c", "d"], 50)

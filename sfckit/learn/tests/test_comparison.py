@@ -99,6 +99,7 @@ def test_categorical_nri_equals_the_reclassification_table_by_hand():
     assert categorical_nri([1], [0.5], [0.49], (0.5,))["events"] == 1.0
 
 
+@pytest.mark.slow
 def test_calibration_of_a_calibrated_model():
     rng = np.random.default_rng(1)
     p = rng.uniform(0.05, 0.95, 20000)

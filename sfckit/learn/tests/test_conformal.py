@@ -15,7 +15,8 @@ from sfckit.learn.conformal import (
     conformal_p_values,
     prediction_sets,
 )
-from sfckit.learn.export import score_participants, train_model
+from sfckit.steps.score import score_participants
+from sfckit.steps.train import train_model
 
 
 def cohort(rng, n, prevalence=0.3):
@@ -114,6 +115,7 @@ def site_coverage(sets, labels, sites):
     return {site: covered[sites == site].mean() for site in np.unique(sites)}
 
 
+@pytest.mark.slow
 def test_site_conditional_sets_keep_coverage_at_every_site():
     # Each site scored by a model fitted elsewhere: its probabilities are off by the site's
     # offset. Calibrated on the site's own labelled participants, every site is covered at

@@ -40,6 +40,7 @@ def isolated_auc(y, duration, scores, draws=10):
     return float(np.mean(aucs))
 
 
+@pytest.mark.slow
 def test_a_signal_carried_only_by_duration_is_flagged_and_vanishes():
     flagged, free = [], []
     for seed in range(20):
@@ -53,6 +54,7 @@ def test_a_signal_carried_only_by_duration_is_flagged_and_vanishes():
     assert abs(np.mean(free) - 0.5) <= 0.07
 
 
+@pytest.mark.slow
 def test_a_signal_of_its_own_survives_confound_isolation():
     gaps = []
     for seed in range(10):
@@ -65,6 +67,7 @@ def test_a_signal_of_its_own_survives_confound_isolation():
     assert abs(np.mean(gaps)) <= 0.05
 
 
+@pytest.mark.slow
 def test_without_confounding_the_partial_test_keeps_its_level():
     rejections = []
     for seed in range(100):

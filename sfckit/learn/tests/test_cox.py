@@ -44,6 +44,7 @@ def test_a_model_that_cannot_converge_says_so():
         ridge_cox(X, time, event, alpha=1.0, n_iter=1)
 
 
+@pytest.mark.slow
 def test_the_penalty_is_the_one_grid_search_chooses():
     from sklearn.impute import SimpleImputer
     from sklearn.model_selection import GridSearchCV, StratifiedKFold

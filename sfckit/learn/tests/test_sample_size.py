@@ -29,7 +29,9 @@ def test_max_r2_is_the_null_likelihood_bound():
     assert max_cox_snell_r2(prevalence=prevalence) == pytest.approx(1 - np.exp(-2 * null))
 
 
-@pytest.mark.parametrize(("c_statistic", "prevalence"), [(0.89, 0.174), (0.75, 0.32)])
+@pytest.mark.parametrize(
+    ("c_statistic", "prevalence"), [(0.89, 0.174), pytest.param(0.75, 0.32, marks=pytest.mark.slow)]
+)
 def test_r2_from_c_matches_a_simulated_logistic_fit(c_statistic, prevalence):
     rng = np.random.default_rng(3)
     n = 300_000

@@ -27,6 +27,7 @@ def test_a_usual_sequence_must_name_every_treatment_once():
         sequence_order(["a", "b", "c"], ["a", "a", "b"])
 
 
+@pytest.mark.slow
 def test_the_steps_saved_interval_covers_the_true_saving():
     """Acceptance (issue 28): with planted heterogeneity, the rule's order saves failed
     steps; the doubly-robust what-if's interval holds its point and covers the true saving

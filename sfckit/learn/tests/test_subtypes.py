@@ -30,12 +30,14 @@ def _planted(seed, n=200, p=30, k=4, separation=1.2):
     return centres[truth] + rng.normal(size=(n, p)), truth
 
 
+@pytest.mark.slow
 def test_unimodal_gaussian_cohorts_rarely_get_subtypes():
     settings = SubtypesSettings(groups=("TRD",), methods=("ward",), n_null=39, n_bootstrap=20)
     claimed = [find_subtypes(_gaussian(seed), settings).subtypes_found for seed in range(40)]
     assert np.mean(claimed) <= 0.05
 
 
+@pytest.mark.slow
 def test_planted_four_clusters_are_recovered_and_beat_the_null():
     features, truth = _planted(3)
     result = find_subtypes(features, SubtypesSettings(groups=("TRD",), n_null=199, n_bootstrap=30))
@@ -56,6 +58,7 @@ def test_the_verdict_says_why_there_is_no_evidence():
     assert "one Gaussian" in result.verdict or "unstable" in result.verdict
 
 
+@pytest.mark.slow
 def test_planted_clusters_replicate_across_sites():
     features, truth = _planted(5, n=240)
     sites = np.where(np.random.default_rng(0).random(240) < 0.5, "siteA", "siteB")
@@ -88,6 +91,7 @@ def test_closed_form_cca_matches_scikit_learn():
     assert correlations[0] >= correlations[1] >= correlations[2] >= 0
 
 
+@pytest.mark.slow
 def test_cca_permutation_p_values_are_uniform_under_the_null():
     p_values, out_of_sample = [], []
     for seed in range(40):

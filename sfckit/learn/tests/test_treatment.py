@@ -89,6 +89,7 @@ def test_aipw_scores_reduce_to_inverse_probability_weighting_without_an_outcome_
     np.testing.assert_allclose(corrected[received == 0, 1], 0.1)
 
 
+@pytest.mark.slow
 def test_delivered_rule_keeps_the_gain_and_covers_its_true_value():
     """Acceptance (issue 28): randomised trials of 1,000 patients with heterogeneity planted
     in a noisily measured region and in severity. The recommendations delivered capture
@@ -119,6 +120,7 @@ def test_delivered_rule_keeps_the_gain_and_covers_its_true_value():
     assert abs(errors.mean()) < 2.5 * errors.std(ddof=1) / np.sqrt(len(errors))
 
 
+@pytest.mark.slow
 def test_recommendations_follow_their_benefits_unless_the_conservative_rule_says_why():
     drawn, x, received = randomised_trial(4, 400)
     for rule in ("highest-benefit", "conservative"):
@@ -140,6 +142,7 @@ def test_recommendations_follow_their_benefits_unless_the_conservative_rule_says
             assert kept.any()  # the trial is small enough for some doubt
 
 
+@pytest.mark.slow
 def test_no_gain_claimed_when_every_arm_is_equal():
     """Acceptance (issue 28): when every treatment is equally good for everyone, a gain over
     usual care (or over the best single treatment) is claimed in at most 7 % of trials,
@@ -163,6 +166,7 @@ def test_no_gain_claimed_when_every_arm_is_equal():
     assert 0.3 <= np.median(rate_p) <= 0.7
 
 
+@pytest.mark.slow
 def test_observational_aipw_is_unbiased_where_the_naive_comparison_is_not():
     """Medication goes to the least chronic and severe patients, who remit more anyway.
     Acceptance (issue 28): the delivered rule's value stays unbiased within 1 SE."""
@@ -192,6 +196,7 @@ def test_observational_aipw_is_unbiased_where_the_naive_comparison_is_not():
     assert naive_bias > 3 * naive_se and naive_bias > 3 * abs(bias)
 
 
+@pytest.mark.slow
 def test_same_numbers_twice_and_with_two_workers():
     rng = np.random.default_rng(3)
     n = 200
@@ -219,6 +224,7 @@ def test_same_numbers_twice_and_with_two_workers():
     pd.testing.assert_frame_equal(first, parallel)
 
 
+@pytest.mark.slow
 def test_dr_learner_agrees_with_econml():
     econml = pytest.importorskip("econml.dr")
     from sklearn.linear_model import LogisticRegression, RidgeCV

@@ -33,8 +33,10 @@ def cohort(seed, n=90, p=30):
     return X, y
 
 
-@pytest.mark.parametrize("model", ["svm", "logistic"])
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("model", ["svm", pytest.param("logistic", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
+)
 def test_lean_search_chooses_and_predicts_as_the_plain_procedure(model, seed):
     X, y = cohort(seed)
     X_new, _ = cohort(seed + 100, n=40)
@@ -53,6 +55,7 @@ def test_lean_search_chooses_and_predicts_as_the_plain_procedure(model, seed):
     assert type(ours) is type(plain)
 
 
+@pytest.mark.slow
 def test_lean_search_with_confound_regression_matches_too():
     X, y = cohort(5)
     X = np.c_[X, np.random.default_rng(5).normal(size=(X.shape[0], 2))]
@@ -65,6 +68,7 @@ def test_lean_search_with_confound_regression_matches_too():
     np.testing.assert_allclose(ours.predict_proba(X), plain.predict_proba(X), atol=1e-8)
 
 
+@pytest.mark.slow
 def test_xgboost_search_matches_the_plain_procedure():
     X, y = cohort(7, n=60, p=12)
     inner_cv = StratifiedKFold(3, shuffle=True, random_state=1)

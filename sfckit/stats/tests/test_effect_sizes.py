@@ -9,6 +9,7 @@ from scipy import stats
 from sfckit.stats.effect_sizes import cohen_d_ci, partial_eta2_ci
 
 
+@pytest.mark.slow
 def test_partial_eta2_interval_covers_the_planted_value_at_its_nominal_rate():
     rng = np.random.default_rng(3)
     means, n, sigma = np.array([0.0, 0.3, 0.6]), 40, 1.0

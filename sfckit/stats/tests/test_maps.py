@@ -121,6 +121,7 @@ def test_stats_maps_cli_reports_labelled_clusters(tmp_path, capsys):
     assert "1 cluster" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_planted_searchlight_decoupling_is_found_end_to_end(tmp_path, capsys):
     """GMV-ALFF coupling removed in a cube for one group: extract + stats find only it."""
     rng = np.random.default_rng(7)

@@ -129,6 +129,7 @@ def tables_of(folder: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 def test_verbs_study_file_and_python_api_give_identical_tables(tiny_cohort, tmp_path):
     manifest, atlas = tiny_cohort
     nib.save(atlas.image, tmp_path / "atlas.nii.gz")

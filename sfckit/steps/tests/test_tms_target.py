@@ -45,6 +45,7 @@ def null(tmp_path_factory):
     return _run(tmp_path_factory, False)
 
 
+@pytest.mark.slow
 def test_targets_lie_within_6_mm_of_the_planted_centres(planted):
     manifest, results = planted
     truth = json.loads((manifest.parent / "truth.json").read_text())["tms_targets"]
@@ -60,6 +61,7 @@ def test_targets_lie_within_6_mm_of_the_planted_centres(planted):
     assert targets["note"].str.contains("research use only", case=False).all()
 
 
+@pytest.mark.slow
 def test_without_a_planted_cluster_targets_are_unreliable_and_the_report_says_so(null):
     _, results = null
     targets = read_tsv(Layout(results).tms / layout.TMS_TARGETS)
@@ -76,6 +78,7 @@ def test_without_a_planted_cluster_targets_are_unreliable_and_the_report_says_so
     assert any("unreliable" in f["caption"] for f in figures)
 
 
+@pytest.mark.slow
 def test_distances_to_the_reference_sites_are_euclidean(planted):
     _, results = planted
     targets = read_tsv(Layout(results).tms / layout.TMS_TARGETS)
@@ -100,6 +103,7 @@ def test_a_manifest_without_bold_runs_is_one_line_and_writes_nothing(
     assert not (tmp_path / "out" / layout.TMS_TARGETS).exists()
 
 
+@pytest.mark.slow
 def test_a_rerun_reuses_finished_participants_and_recomputes_a_changed_run(planted):
     import os
 
@@ -122,6 +126,7 @@ def test_a_rerun_reuses_finished_participants_and_recomputes_a_changed_run(plant
     assert (out / layout.TMS_TARGETS).read_text() == before
 
 
+@pytest.mark.slow
 def test_a_60_volume_run_gets_targets_and_a_30_volume_run_one_line(tmp_path, capsys):
     from sfckit.cli import main
 
