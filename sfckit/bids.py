@@ -565,8 +565,35 @@ def group_settings(values: Mapping[str, Any], study: Path | None = None) -> Stat
 def check_level(level: str) -> None:
     """``participant`` or ``group``, or a one-line error."""
     if level not in ("participant", "group"):
+        import difflib
+
+        near = difflib.get_close_matches(level, ["participant", "group"], n=1, cutoff=0.6)
         raise UserError(
             f"analysis level '{level}'",
             expected="participant or group",
-            fix="sfckit bids FMRIPREP_DIR OUTPUT_DIR participant (then group)",
+            fix=(f"did you mean '{near[0]}'? " if near else "")
+            + "sfckit bids FMRIPREP_DIR OUTPUT_DIR participant (then group)",
         )
+
+
+def check_folders(fmriprep_dir: Path, output_dir: Path, level: str) -> None:
+    """The input folder exists (before any other complaint about what is in it), and, at the
+    participant level, the output folder can be written: one-line errors, before any work."""
+    from sfckit.io.outputs import check_writable
+
+    if not fmriprep_dir.exists():
+        raise file_error(
+            fmriprep_dir,
+            "the folder does not exist",
+            expected="fMRIPrep's derivatives folder (with sub-*/ folders)",
+            fix="check the FMRIPREP_DIR path (the first argument of sfckit bids)",
+        )
+    if not fmriprep_dir.is_dir():
+        raise file_error(
+            fmriprep_dir,
+            "is a file, not a folder",
+            expected="fMRIPrep's derivatives folder (with sub-*/ folders)",
+            fix="give the folder as FMRIPREP_DIR (the first argument of sfckit bids)",
+        )
+    if level == "participant":
+        check_writable(output_dir)

@@ -89,12 +89,95 @@ def setting_help(field: Any) -> str:
     return text.replace("%", "%%")
 
 
+def closest(word: str, candidates: Sequence[str]) -> str | None:
+    """The candidate nearest to a mistyped ``word`` (None when none is near)."""
+    import difflib
+
+    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse with sfckit's error shape: one line naming the problem and the fix, exit 2
-    (argparse prints its whole usage instead)."""
+    (argparse prints its whole usage instead). Unknown options and verbs are named first,
+    with the nearest spelling, before any complaint about what is missing."""
+
+    @property
+    def verb(self) -> str | None:
+        """The verb of a sub-command's parser (None for ``sfckit`` itself)."""
+        return self.prog.partition(" ")[2] or None
+
+    def _help_hint(self) -> str:
+        return f"see '{self.prog} --help'"
 
     def error(self, message: str):  # noqa: D102 (argparse's hook)
-        raise UserError(f"{self.prog}: {message}", fix=f"see '{self.prog} --help' for the options")
+        import re
+
+        fix = f"{self._help_hint()} for the options"
+        choice = re.match(r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)$", message)
+        if choice:
+            option, given, allowed = choice.groups()
+            names = re.findall(r"'([^']*)'", allowed)
+            best = closest(given, names)
+            message = f"invalid {option.split('/')[0]} '{given}'"
+            fix = (f"did you mean '{best}'? " if best else "") + f"choose from {', '.join(names)}"
+        if not self.verb and message.endswith("required: VERB"):
+            message, fix = (
+                "no verb given",
+                "e.g. sfckit demo, or sfckit run study.yaml; see 'sfckit --help'",
+            )
+        where = f"{self.verb}: " if self.verb else ""
+        raise UserError(f"{where}{message}", fix=fix)
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: D102 (argparse's method)
+        arguments = list(sys.argv[1:] if args is None else args)
+        self._check_names(arguments)
+        return super().parse_known_args(arguments, namespace)
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 (argparse's method)
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            verb = getattr(parsed, "verb", None)
+            command = f"sfckit {verb}" if verb else self.prog
+            raise UserError(
+                f"{verb + ': ' if verb else ''}unexpected argument {extras[0]!r}",
+                fix=f"options take the form --name VALUE; see '{command} --help'",
+            )
+        return parsed
+
+    def _check_names(self, arguments: list[str]) -> None:
+        """Name the first unknown option (or verb) and its nearest spelling."""
+        verbs = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+        for argument in arguments:
+            if argument == "--":
+                return
+            if argument.startswith("-") and len(argument) > 1:
+                if self._negative_number_matcher.match(argument):
+                    continue
+                flag = argument.split("=", 1)[0]
+                if flag not in self._option_string_actions:
+                    self._unknown_option(flag)
+            elif verbs is not None:  # the verb: what follows is its parser's to check
+                if argument not in verbs.choices:
+                    best = closest(argument, list(verbs.choices))
+                    raise UserError(
+                        f"unknown verb '{argument}'",
+                        fix=f"did you mean 'sfckit {best}'? (all verbs: 'sfckit --help')"
+                        if best
+                        else "see 'sfckit --help' for the verbs",
+                    )
+                return
+
+    def _unknown_option(self, flag: str) -> None:
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        best = closest(flag, options)
+        where = f"{self.verb}: " if self.verb else ""
+        raise UserError(
+            f"{where}unknown option {flag}",
+            fix=f"did you mean {best}? (all options: '{self.prog} --help')"
+            if best
+            else f"{self._help_hint()} for the options",
+        )
 
 
 def add_setting(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
@@ -130,13 +213,73 @@ def add_setting(parser: argparse.ArgumentParser, name: str, field: Any) -> None:
     parser.add_argument(*flags, **options)
 
 
+# What the generated examples put for an input, an output or a required setting (examples
+# only: the values a user passes are never defaulted here).
+EXAMPLE_VALUES = {
+    "manifest": "manifest.tsv",
+    "participants": "bids/participants.tsv",
+    "func_derivatives": "derivatives/fmriprep",
+    "features": "results/features/harvard-oxford/sfc.tsv",
+    "features_dir": "results/features/harvard-oxford",
+    "stats": "results/stats/harvard-oxford results/stats/schaefer-100",
+    "a": "results/stats/harvard-oxford",
+    "b": "results/stats/schaefer-100",
+    "model": "model.skops",
+    "save": "model.skops",
+    "results": "results",
+    "positive": "TRD",
+    "negative": "nTRD",
+    "groups": "TRD,nTRD",
+    "within": "TRD,nTRD",
+    "controls": "HC",
+    "scores": "hamd,bsi",
+    "clinical": "age,hamd",
+    "target": "remission",
+}
+
+
+def describe(text: str, width: int = 88) -> str:
+    """A docstring's first paragraph as help text: without its ``sfckit VERB:`` lead,
+    markup or line breaks, wrapped to ``width``."""
+    import textwrap
+
+    first = " ".join(text.split("\n\n")[0].replace("``", "").split())
+    lead, colon, rest = first.partition(": ")
+    if colon and lead.startswith("sfckit "):
+        first = rest[:1].upper() + rest[1:]
+    return textwrap.fill(first, width)
+
+
+EXAMPLE_OUTPUTS = {"manifest": "manifest.tsv", "score": "scores.tsv", "simulate": "cohort"}
+EXAMPLE_OPTIONAL = ("features", "func_derivatives")  # optional, but one of a few is needed
+
+
+def step_example(step: Any) -> str:
+    """A command line that runs ``step``: its required inputs, output and settings."""
+    words = ["sfckit", step.name]
+    for option in step.inputs:
+        if option.required or option.name in EXAMPLE_OPTIONAL:
+            words += [option.flag, EXAMPLE_VALUES.get(option.name, option.name.upper())]
+    if step.output.required:
+        output = EXAMPLE_OUTPUTS.get(step.name, f"results/{step.name}")
+        words += [step.output.flag, EXAMPLE_VALUES.get(step.output.name, output)]
+    for name, field in step.settings.model_fields.items():
+        if field.is_required():
+            from sfckit.declarations.base import option_name
+
+            words += [option_name(name), EXAMPLE_VALUES.get(name, name.upper())]
+    return " ".join(words)
+
+
 def add_step_parser(verbs: Any, step: Any) -> None:
     """The sub-command of one step."""
     sub = verbs.add_parser(
         step.name,
         help=step.help,
         allow_abbrev=False,
-        description=(step.settings.__doc__ or "").split("\n\n")[0].replace("``", ""),
+        description=describe(step.settings.__doc__ or step.help),
+        epilog=f"example:\n  {step_example(step)}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for option in (*step.inputs, step.output):
         dest = "output" if option is step.output else INPUT + option.name
@@ -180,9 +323,21 @@ def build_parser() -> argparse.ArgumentParser:
             add_step_parser(verbs, step)
 
     run = verbs.add_parser(
-        "run", help="run a whole study from a study file (YAML)", allow_abbrev=False
+        "run",
+        help="run a whole study from a study file (YAML)",
+        allow_abbrev=False,
+        description=describe(
+            "Run a whole study from a study file (YAML): its manifest, atlases and the "
+            "settings of each step; the steps run in order into one results folder, finished "
+            "steps are reused by a rerun, and the report comes last. 'sfckit run --keys' "
+            "prints every key a study file can hold."
+        ),
+        epilog="examples:\n  sfckit run study.yaml --jobs 2\n  sfckit run --keys",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("study", type=Path, nargs="?", help="the study file (see docs/STUDY_FILE.md)")
+    run.add_argument(
+        "study", type=Path, nargs="?", help="the study file (its keys: sfckit run --keys)"
+    )
     run.add_argument("--out", type=Path, help="output folder (default: the study's 'output')")
     run.add_argument(
         "--jobs", type=int, help="worker processes (default: the study's 'jobs'; -1: all cores)"
@@ -191,10 +346,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--print-schema", action="store_true", help="print the study file's JSON Schema and exit"
     )
+    run.add_argument(
+        "--keys",
+        action="store_true",
+        help="print the study file's reference (every section and key: type, default, "
+        "meaning) and exit",
+    )
     run.set_defaults(handler=_run)
 
     demo = verbs.add_parser(
-        "demo", help="simulate the built-in cohort and run every step", allow_abbrev=False
+        "demo",
+        help="simulate the built-in cohort and run every step",
+        allow_abbrev=False,
+        description=describe(
+            "Simulate the built-in cohort (310 participants with planted effects) and run "
+            "every step on it, ending with the report: what sfckit does, on data whose truth "
+            "is known."
+        ),
+        epilog="example:\n  sfckit demo --out sfckit-demo --jobs 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--out",
@@ -220,9 +390,14 @@ def _add_bids_parser(verbs: Any) -> None:
         "bids",
         help="BIDS-App call: sfckit bids FMRIPREP_DIR OUTPUT_DIR participant|group",
         allow_abbrev=False,
-        description="Participant level: manifest + extract of the selected participants, one "
-        "features file per participant (BIDS derivative names). Group level: the group tables "
-        "and group statistics.",
+        description=describe(
+            "Participant level: manifest + extract of the selected participants, one "
+            "features file per participant (BIDS derivative names). Group level: the group "
+            "tables and group statistics."
+        ),
+        epilog="examples:\n  sfckit bids derivatives/fmriprep derivatives/sfckit participant "
+        "--participant-label 01 02\n  sfckit bids derivatives/fmriprep derivatives/sfckit group",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bids.add_argument("fmriprep_dir", type=Path, help="fMRIPrep derivatives folder")
     bids.add_argument("output_dir", type=Path, help="sfckit's derivatives folder")
@@ -275,6 +450,7 @@ def _add_bids_parser(verbs: Any) -> None:
 
 def _bids(args: argparse.Namespace) -> None:
     from sfckit.bids import (
+        check_folders,
         check_level,
         group_settings,
         run_group_level,
@@ -283,6 +459,7 @@ def _bids(args: argparse.Namespace) -> None:
     )
 
     check_level(args.analysis_level)
+    check_folders(args.fmriprep_dir, args.output_dir, args.analysis_level)
     manifest_settings, extract_settings = split_settings(_setting_values(args))
     if args.analysis_level == "participant":
         written = run_participant_level(
@@ -320,10 +497,13 @@ def _setting_values(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_step(args: argparse.Namespace) -> None:
     from sfckit.declarations.base import validate_settings
+    from sfckit.io.outputs import check_writable
     from sfckit.steps.base import Execution, as_paths
 
     step = args.step
-    settings = validate_settings(step.settings, _setting_values(args))
+    settings = validate_settings(
+        step.settings, _setting_values(args), command=f"sfckit {step.name}"
+    )
     inputs = as_paths({k[len(INPUT) :]: v for k, v in vars(args).items() if k.startswith(INPUT)})
     execution = Execution(
         jobs=getattr(args, "jobs", 1),
@@ -332,6 +512,8 @@ def _run_step(args: argparse.Namespace) -> None:
         log=(lambda line: None) if args.quiet else _stderr,
     )
     out = Path(args.output) if args.output is not None else None
+    if out is not None:
+        check_writable(out)  # a read-only or full place is refused before any work
     result = step.run(inputs, out, settings, execution)
     for line in step.summary(result, settings, out):
         print(line)
@@ -343,8 +525,19 @@ def _run(args: argparse.Namespace) -> None:
     if args.print_schema:
         print_schema()
         return
+    if args.keys:
+        from sfckit.docs import study_file_markdown
+
+        sys.stdout.write(study_file_markdown())
+        return
     if args.study is None:
-        raise UserError("no study file given", fix="sfckit run study.yaml (or --print-schema)")
+        raise UserError(
+            "no study file given", fix="sfckit run study.yaml (its keys: sfckit run --keys)"
+        )
+    if args.out is not None:
+        from sfckit.io.outputs import check_writable
+
+        check_writable(args.out)  # before the study file's checks read the manifest
     out = run_study(args.study, args.out, jobs=args.jobs, progress=not args.quiet)
     print(f"results are in {out.resolve()}")
 
@@ -352,8 +545,10 @@ def _run(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from sfckit.declarations.settings import SimulationSettings
     from sfckit.demo import run_demo
+    from sfckit.io.outputs import check_writable
 
     settings = SimulationSettings() if args.seed is None else SimulationSettings(seed=args.seed)
+    check_writable(args.out)  # before the simulation
     report = run_demo(args.out, settings=settings, jobs=args.jobs, progress=not args.quiet)
     print(f"results are in {Path(args.out).resolve()}")
     print(f"report: {report.resolve()}")

@@ -4,7 +4,8 @@ distributed cluster.
 Tasks are pure with respect to the parent: each one reads its own inputs and writes its
 own cached result, so only small results travel back. A progress bar (rich) shows while
 tasks run on a terminal; elsewhere (a log file, a batch job) one line every
-:data:`HEARTBEAT_SECONDS` says how many tasks are done and how long it has taken.
+:data:`HEARTBEAT_SECONDS` says how many tasks are done, how long it has taken and (after
+the first few) about how long is left.
 ``scheduler="local-cluster"`` starts a Dask ``LocalCluster`` on this machine;
 ``scheduler="tcp://host:port"`` sends the tasks to an existing cluster (HPC, Kubernetes),
 whose workers must see the same file paths; ``scheduler="cluster.yaml"`` starts the cluster
@@ -23,12 +24,32 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sfckit.errors import UserError
 
 T = TypeVar("T")
 HEARTBEAT_SECONDS = 30.0  # progress line interval when stderr is not a terminal
+ESTIMATE_AFTER = 3  # units of work done before the time left is estimated
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as a person reads it: ``40 s``, ``12 min``, ``2 h 05 min``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def time_left(done: int, total: int, elapsed: float) -> str:
+    """The estimated time left after ``done`` of ``total`` units in ``elapsed`` seconds
+    (the mean pace so far; units of one run take alike long), or ``""`` before
+    :data:`ESTIMATE_AFTER` units are done or once all are."""
+    if done < ESTIMATE_AFTER or done >= total or elapsed <= 0:
+        return ""
+    return f"about {format_seconds(elapsed / done * (total - done))} left"
 
 
 def check_jobs(jobs: int) -> int:
@@ -193,8 +214,10 @@ def _consume(
             for done, result in enumerate(results, start=1):
                 now = time.monotonic()
                 if now - last >= HEARTBEAT_SECONDS:
+                    left = time_left(done, total, now - start)
                     print(
-                        f"{description}: {done}/{total} done, {now - start:.0f} s elapsed",
+                        f"{description}: {done}/{total} done, "
+                        f"{format_seconds(now - start)} elapsed{', ' + left if left else ''}",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -205,12 +228,14 @@ def _consume(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[left]}"),  # the same estimate as the log lines'
         )
         with Progress(*columns, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            for result in results:
-                bar.advance(task)
+            task = bar.add_task(description, total=total, left="")
+            start = time.monotonic()
+            for done, result in enumerate(results, start=1):
+                bar.update(task, advance=1, left=time_left(done, total, time.monotonic() - start))
                 yield result
     finally:
         close = getattr(results, "close", None)

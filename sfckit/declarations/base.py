@@ -77,19 +77,49 @@ def describe_error(error: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def validate_settings(
-    model: type[SettingsT], values: Mapping[str, Any], *, where: str | None = None
+    model: type[SettingsT],
+    values: Mapping[str, Any],
+    *,
+    where: str | None = None,
+    command: str | None = None,
 ) -> SettingsT:
-    """Build ``model`` from ``values``; a problem becomes one UserError naming the option."""
+    """Build ``model`` from ``values``; a problem becomes one UserError naming the option
+    (or, for a check of several options together, the options it is about); ``command``
+    (e.g. ``sfckit subtypes``) is the one whose help the fix points to."""
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
         error = exc.errors()[0]
         path, message = describe_error(error)
         name = path.split(".")[0]
-        option = option_name(name) if name in model.model_fields else path or "options"
         help_text = model.model_fields[name].description if name in model.model_fields else None
+        if name in model.model_fields:
+            option = option_name(name)
+        elif path:
+            option = path
+        else:  # a check of several options together: name the ones it is about
+            named = model_options(model, message, values)
+            option = (
+                ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named)
+            )
+            option = option or "options"
         raise UserError(
             f"{where + ': ' if where else ''}invalid {option}: {message}",
             expected=help_text,
-            fix=f"correct {option} (see --help)",
+            fix=f"correct {option} (see '{command or 'sfckit VERB'} --help')",
         ) from None
+
+
+def model_options(model: type[BaseModel], message: str, values: Mapping[str, Any]) -> list[str]:
+    """The options a whole-model check's ``message`` is about: the fields it names (as
+    ``k_max`` or ``--k-max``), else the options that were given."""
+    import re
+
+    named = [
+        name
+        for name in model.model_fields
+        if re.search(
+            rf"(?<![\w-])({re.escape(name)}|{re.escape(option_name(name))})(?![\w-])", message
+        )
+    ]
+    return [option_name(name) for name in named or [n for n in values if n in model.model_fields]]

@@ -469,7 +469,9 @@ class SubtypesSettings(RegionalSettings):
             raise ValueError(f"k_max ({self.k_max}) is below k_min ({self.k_min})")
         unknown = [m for m in self.methods if m not in ("kmeans", "ward")]
         if unknown:
-            raise ValueError(f"unknown clustering method {unknown[0]!r}: use kmeans or ward")
+            raise ValueError(
+                f"unknown clustering method {unknown[0]!r} in methods: use kmeans or ward"
+            )
         return self
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from isal import igzip
 
+from sfckit.errors import UserError
 from sfckit.version import __version__
 
 if TYPE_CHECKING:
@@ -107,6 +108,34 @@ def writable(path: str | Path) -> Iterator[None]:
         raise file_error(path, f"cannot be written ({os.strerror(exc.errno)})", fix=fix) from None
 
 
+def check_writable(path: str | Path) -> None:
+    """Refuse, before any work, an output path that cannot be written: a folder (or file) on
+    a read-only file system, a full disk, a forbidden folder, or a path through a file.
+
+    The folder itself is probed when it exists, else the nearest existing folder above it
+    (where it would be created): a folder is made there and removed, as the step would.
+
+    Raises
+    ------
+    UserError
+        One line naming ``path``, the reason and the fix.
+    """
+    from sfckit.errors import file_error
+
+    path = Path(path).absolute()
+    probe = path if path.is_dir() else path.parent
+    while not probe.is_dir():
+        if probe.exists():
+            raise file_error(
+                path,
+                f"cannot be created: {probe} is a file, not a folder",
+                fix="choose an output path in a folder (--out)",
+            )
+        probe = probe.parent
+    with writable(path):
+        os.rmdir(tempfile.mkdtemp(prefix=".sfckit-probe.", dir=probe))
+
+
 def _stage_parent(out_dir: Path) -> Path:
     """Where a step's files are staged: beside ``out_dir`` (so a fresh folder is one rename),
     or inside an existing ``out_dir`` on another file system than its parent (a mount
@@ -139,7 +168,11 @@ def staged_folder(out_dir: str | Path) -> Iterator[Path]:
         )
         os.chmod(stage, 0o777 & ~_current_umask())
     try:
-        yield stage
+        try:
+            yield stage
+        except UserError as error:  # name the files where the user will look for them
+            error.what = error.what.replace(str(stage), str(out_dir))
+            raise
         with writable(out_dir):
             if not out_dir.exists():
                 os.replace(stage, out_dir)

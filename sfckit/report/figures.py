@@ -12,9 +12,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 # Group, region, score and participant names come from the user's files: a name such as
-# "$T_{1}$" or an unbalanced "$" must be drawn as it is written, never parsed as mathtext
-# (which either reformats it or raises). Text objects read this setting when created.
+# "$T_{1}$", "$\evil$" or an unbalanced "$" must be drawn as it is written, never parsed as
+# mathtext (which either reformats it or raises) nor handed to LaTeX (a user's matplotlibrc
+# may turn usetex on). Text objects read these settings when created; to_data_uri makes
+# sure of every text of a figure before it is drawn (literal_text).
 matplotlib.rcParams["text.parse_math"] = False
+matplotlib.rcParams["text.usetex"] = False
 # the SVG files' element ids are then the same in every run (with no date in their
 # metadata, figure_files): a re-run writes byte-identical figure files
 matplotlib.rcParams["svg.hashsalt"] = "sfckit"
@@ -65,13 +68,74 @@ def model_colour(name: str, others: Sequence[str] = ()) -> str:
     return EXTRA_COLOURS[index % len(EXTRA_COLOURS)]
 
 
+# matplotlib warns once per missing glyph and per drawing (the page's PNG, the print PNG and
+# the SVG of every figure): a name with an emoji gave dozens of lines. Its warning is off;
+# to_data_uri says once which characters the font lacks.
+GLYPH_WARNING = r"Glyph \d+ \((.*)\) missing from font\(s\) (.*)\."
+warnings.filterwarnings("ignore", message=GLYPH_WARNING[:-2])
+_GLYPHS_WARNED: set[str] = set()
+
+
+def _warn_missing_glyphs(caught: Sequence[warnings.WarningMessage]) -> None:
+    """One warning for the characters of a figure that its font cannot draw (not warned
+    before); every other warning of the drawing is passed on."""
+    import re
+
+    missing: dict[str, str] = {}
+    for item in caught:
+        found = re.match(GLYPH_WARNING, str(item.message))
+        if found is None:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+        elif found.group(1) not in _GLYPHS_WARNED:
+            missing[found.group(1)] = found.group(2)
+    if missing:
+        _GLYPHS_WARNED.update(missing)
+        fonts = ", ".join(sorted(set(missing.values())))
+        warnings.warn(
+            f"the figures' font ({fonts}) cannot draw {', '.join(missing)} (from names in the "
+            "data): drawn as empty boxes; the report's text and tables show them; to draw them, "
+            "rename (or install a font with them and set matplotlib's font.family)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def literal_text(figure) -> None:
+    """Make every text of ``figure`` (titles, labels, tick labels, legends, notes, nilearn's
+    annotations) drawn literally: no mathtext, no LaTeX, and no matplotlib wrapping (which
+    measures the text as mathtext whenever it holds two dollar signs, whatever parse_math
+    says: a group named ``$\\evil$`` crashed the report so); a wrapped text is wrapped here,
+    at its figure's width, instead."""
+    from matplotlib.text import Text
+
+    for text in figure.findobj(Text):
+        text.set_usetex(False)
+        text.set_parse_math(False)
+        if text.get_wrap():
+            text.set_wrap(False)
+            text.set_text(wrapped(text.get_text(), figure, text.get_fontsize()))
+
+
+def wrapped(text: str, figure, fontsize: float) -> str:
+    """``text`` broken into lines that fit the width of ``figure`` at ``fontsize`` points
+    (an average glyph is about 0.55 em wide)."""
+    import textwrap
+
+    width = max(20, int(figure.get_figwidth() * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.fill(line, width) if line else line for line in text.split("\n"))
+
+
 def to_data_uri(figure) -> str:
     """Render a matplotlib figure to a base64 PNG data URI (and, while a report collects
     them, to its figure files) and close it."""
     from sfckit.report import figure_files
 
+    literal_text(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _warn_missing_glyphs(caught)
     uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     figure_files.save(figure, uri)
     plt.close(figure)

@@ -50,6 +50,7 @@ from sfckit.io.outputs import (
     parameters_hash,
     save_nifti,
     staged_folder,
+    writable,
     write_dataset_description,
     write_tsv,
 )
@@ -131,7 +132,8 @@ def extract_cohort(
     parameter_record = {**parameters.numeric(), "atlas": atlas.checksum}
     run_hash = parameters_hash(parameter_record)
     cache = out_dir / CACHE_FOLDER / run_hash[:16]
-    cache.mkdir(parents=True, exist_ok=True)
+    with writable(out_dir):
+        cache.mkdir(parents=True, exist_ok=True)
     remove_stale(cache)
     context = {
         "labels": labels,

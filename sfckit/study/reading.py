@@ -211,7 +211,7 @@ class _Reader:
         line = _line_of(self.node, tuple(old.split(".")))
         warnings.warn(
             f"{self.path}: line {line}: key '{old}' is deprecated; use '{new}' (see sfckit run "
-            "--print-schema); it will stop working in the next release",
+            "--keys); it will stop working in the next release",
             StudyDeprecationWarning,
             stacklevel=4,
         )
@@ -321,7 +321,7 @@ def unknown_key_fix(key: str, known: list[str]) -> str:
     """How to fix an unknown key: the nearest valid one, when one is near (difflib)."""
     return (
         _nearest_hint(key, known)
-        + "remove it or correct its spelling (sfckit run --print-schema lists the keys)"
+        + "remove it or correct its spelling (sfckit run --keys lists the keys)"
     )
 
 
@@ -360,7 +360,7 @@ def load_study(path: str | Path) -> Study:
             path,
             "the study file is not a mapping of keys to values",
             expected="keys such as manifest, atlases, stats",
-            fix="see the example in docs/guide/study.md",
+            fix="see the example and the keys in 'sfckit run --keys'",
         )
     reader = _Reader(path, node)
     raw = reader.translate(raw)
@@ -371,7 +371,7 @@ def load_study(path: str | Path) -> Study:
             raise reader.error(
                 ("defaults", key),
                 "no step has this option",
-                fix="remove it or correct its spelling (sfckit run --print-schema)",
+                fix="remove it or correct its spelling (sfckit run --keys lists the keys)",
             )
     for index, name in enumerate(header.steps or []):
         if name not in sections:

@@ -294,3 +294,183 @@ def test_the_command_line_starts_without_the_scientific_libraries():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "arguments", [["run", "--print-schema"], ["--help"], ["extract", "--help"]]
+)
+def test_output_into_a_real_closed_pipe_ends_quietly(arguments):
+    """`sfckit ... | head -1` for real: the reader has gone (its end of a real pipe is
+    closed) before sfckit writes; no BrokenPipeError traceback, nothing on stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sfckit", *arguments],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode in (0, 141)  # argparse's help ignores the closed pipe itself
+
+
+def test_a_shell_pipe_into_head_keeps_the_first_line_and_no_traceback():
+    shell = shutil.which("sh")
+    if shell is None:
+        pytest.skip("no POSIX shell")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [shell, "-c", f"'{sys.executable}' -m sfckit run --print-schema | head -1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.stdout.strip() == "{"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+# A new user's typos: each message names the mistake, suggests the nearest spelling and the
+# verb's own help, with one "sfckit: error:" prefix, before any complaint about what is missing.
+
+
+def typo_error(capsys, args) -> str:
+    line = expect_user_error(capsys, args)
+    assert line.count("sfckit: error:") == 1 and "error: sfckit" not in line, line
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ["extract", "--manfest", "m.tsv", "--out", "o"],
+            ["extract: unknown option --manfest", "did you mean --manifest?", "extract --help"],
+        ),
+        (
+            ["extract", "--manfest=m.tsv", "--out", "o"],
+            ["unknown option --manfest", "did you mean --manifest?"],
+        ),
+        (
+            ["stats", "--features", "f.tsv", "--manifest", "m.tsv", "--out", "o"]
+            + ["--covarites", "age"],
+            ["stats: unknown option --covarites", "did you mean --covariates?", "stats --help"],
+        ),
+        (["--verison"], ["unknown option --verison", "did you mean --version?"]),
+        (["extrct"], ["unknown verb 'extrct'", "did you mean 'sfckit extract'?"]),
+        (["predict_outcome"], ["did you mean 'sfckit predict-outcome'?"]),
+        (
+            ["classify", "--features", "f", "--manifest", "m", "--out", "o", "--model", "svn"],
+            ["classify: invalid --model 'svn'", "did you mean 'svm'?", "logistic"],
+        ),
+        (
+            ["extract", "m.tsv", "--manifest", "m.tsv", "--out", "o"],
+            ["extract: unexpected argument 'm.tsv'", "'sfckit extract --help'"],
+        ),
+        ([], ["no verb given", "sfckit demo"]),
+    ],
+)
+def test_typos_are_named_with_the_nearest_spelling(capsys, args, fragments):
+    line = typo_error(capsys, args)
+    for fragment in fragments:
+        assert fragment in line, line
+    assert "required" not in line  # the typo first, not what it left missing
+
+
+def test_a_missing_option_points_to_the_verbs_own_help(capsys):
+    line = typo_error(capsys, ["extract", "--out", "o"])
+    assert "extract: the following arguments are required: --manifest" in line
+    assert "'sfckit extract --help'" in line
+
+
+def test_every_verb_has_a_description_and_an_example_that_parses(capsys):
+    from sfckit.cli import build_parser
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if a.dest == "verb").choices
+    assert {"run", "demo", "bids", "extract", "stats", "classify"} <= set(verbs)
+    for name, sub in verbs.items():
+        assert sub.description and len(sub.description) > 30, name
+        assert not sub.description.startswith("sfckit"), sub.description
+        assert sub.epilog and sub.epilog.startswith("example"), name
+        examples = [line.strip() for line in sub.epilog.splitlines()[1:] if line.strip()]
+        for example in examples:
+            words = example.split()
+            assert words[:2] == ["sfckit", name], example
+            parsed = build_parser().parse_args(words[1:])  # every option exists, none missing
+            assert parsed.verb == name
+        help_text = sub.format_help()
+        assert "example" in help_text and examples[0] in help_text
+
+
+def test_a_check_of_several_options_names_them(capsys, tmp_path):
+    line = typo_error(
+        capsys,
+        ["subtypes", "--features", "f", "--manifest", "m", "--out", str(tmp_path / "o")]
+        + ["--groups", "TRD,nTRD", "--k-min", "5", "--k-max", "3"],
+    )
+    assert "invalid --k-min and --k-max: k_max (3) is below k_min (5)" in line
+    assert "correct --k-min and --k-max (see 'sfckit subtypes --help')" in line
+    line = typo_error(
+        capsys,
+        ["simulate", "--out", str(tmp_path / "s"), "--n-trd", "0", "--n-ntrd", "0"]
+        + [
+            "--n-hc",
+            "0",
+        ],
+    )
+    assert "invalid --n-trd, --n-ntrd and --n-hc: the cohort would be empty" in line
+    assert "invalid options" not in line
+
+
+def test_bids_names_a_missing_input_folder_and_a_mistyped_level(capsys, tmp_path):
+    missing = tmp_path / "MISSING_DIR"
+    line = typo_error(capsys, ["bids", str(missing), str(tmp_path / "out"), "participant"])
+    assert f"{missing}: the folder does not exist" in line and "FMRIPREP_DIR" in line
+    assert "participants table" not in line
+    line = typo_error(capsys, ["bids", str(missing), str(tmp_path / "out"), "participants"])
+    assert "did you mean 'participant'?" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_study_file_reference_comes_with_the_package(tmp_path):
+    """`sfckit run --keys` prints docs/STUDY_FILE.md from the installed package (run here
+    from a folder with no docs/), and the example on it is a valid study."""
+    import re
+
+    import yaml
+
+    from sfckit.docs import study_file_markdown
+    from sfckit.study import load_study
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "sfckit", "run", "--keys"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    )
+    assert done.stdout == study_file_markdown() == (root / "docs" / "STUDY_FILE.md").read_text()
+    assert "`sfckit run --keys` prints this page" in done.stdout
+    example = re.search(r"```yaml\n(.*?)```", done.stdout, re.S).group(1)
+    (tmp_path / "study.yaml").write_text(example)
+    study = load_study(tmp_path / "study.yaml")
+    assert yaml.safe_load(example)["stats"]["groups"] == list(study.one("stats").groups)
+    assert [run.model for run in study.settings["classify"]] == ["svm", "logistic"]
+
+
+def test_study_file_errors_point_to_the_reference_the_package_has(tmp_path, capsys):
+    (tmp_path / "study.yaml").write_text("manifest: m.tsv\nstats: {covarites: [age]}\n")
+    line = expect_user_error(capsys, ["run", str(tmp_path / "study.yaml")])
+    assert "did you mean 'covariates'?" in line and "sfckit run --keys" in line
+    assert "docs/" not in line
+    (tmp_path / "list.yaml").write_text("- manifest: m.tsv\n")
+    line = expect_user_error(capsys, ["run", str(tmp_path / "list.yaml")])
+    assert "sfckit run --keys" in line and "docs/" not in line

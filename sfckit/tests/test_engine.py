@@ -124,3 +124,65 @@ def test_batches_keep_order_and_shrink_to_single_participants_at_the_end(jobs, m
         assert max(sizes) == largest  # few round trips while most work is left
         assert set(sizes[-min(n, workers * engine.TAIL_SHARE) :]) == {1}
     assert engine.make_batches(list(range(3)), 1) == [[0], [1], [2]]
+
+
+class _Clock:
+    """``time`` for the engine with a clock that advances 10 s at every reading."""
+
+    def __init__(self):
+        self.now = -10.0
+
+    def monotonic(self) -> float:
+        self.now += 10.0
+        return self.now
+
+
+def test_the_log_line_says_how_long_is_left_after_the_first_units(monkeypatch, capsys):
+    import sfckit.engine as engine
+
+    monkeypatch.setattr(engine, "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(engine, "time", _Clock())
+    list(engine.run_tasks(_square, [(i,) for i in range(9)], description="permutations"))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "permutations: 1/9 done, 10 s elapsed"  # too early to estimate
+    assert lines[1] == "permutations: 2/9 done, 20 s elapsed"
+    # 3 units in 30 s: 6 more at the same pace take 60 s
+    assert lines[2] == "permutations: 3/9 done, 30 s elapsed, about 60 s left"
+    assert lines[5] == "permutations: 6/9 done, 60 s elapsed, about 30 s left"
+    assert lines[-1] == "permutations: 9/9 done, 2 min elapsed"
+
+
+def test_the_terminal_bar_shows_the_same_estimate(monkeypatch):
+    import sfckit.engine as engine
+
+    shown = []
+
+    class Bar(engine.Progress):
+        def update(self, task, **fields):
+            shown.append(fields.get("left"))
+            super().update(task, **fields)
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+        def write(self, text: str) -> int:
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(engine, "Progress", Bar)
+    monkeypatch.setattr(engine, "time", _Clock())
+    monkeypatch.setattr(engine.sys, "stderr", Terminal())
+    list(engine.run_tasks(_square, [(i,) for i in range(5)], description="squares"))
+    assert shown == ["", "", "about 20 s left", "about 10 s left", ""]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(40, "40 s"), (89.6, "90 s"), (725, "12 min"), (7500, "2 h 05 min")]
+)
+def test_durations_read_as_a_person_would_say_them(seconds, text):
+    from sfckit.engine import format_seconds
+
+    assert format_seconds(seconds) == text

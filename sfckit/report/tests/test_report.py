@@ -135,6 +135,40 @@ def test_names_with_dollar_signs_are_drawn_as_text():
     assert uri.startswith("data:image/png;base64,")
 
 
+def test_every_text_of_a_figure_is_drawn_literally():
+    """`$\\evil$` is not valid mathtext: in a wrapped note (matplotlib's wrapping parses
+    mathtext whatever parse_math says) it crashed the report; and a user's matplotlibrc
+    turning LaTeX on must not reach names either."""
+    import matplotlib
+    from matplotlib.text import Text
+
+    from sfckit.report import figures
+
+    evil = "$\\evil$"
+    order = [evil, "nTRD", "$x^2$"]
+    groups = pd.Series(np.repeat(order, 5))
+    values = pd.Series(np.random.default_rng(1).normal(size=15))
+    seen = []
+    real = figures.literal_text
+
+    def record(figure):
+        real(figure)
+        seen.extend(figure.findobj(Text))
+
+    figures.literal_text, saved = record, figures.literal_text
+    try:
+        with matplotlib.rc_context({"text.usetex": True, "text.parse_math": True}):
+            note = "; ".join([f"{evil} - nTRD: p_Holm = 0.01"] * 12)
+            assert figures.group_distribution(values, groups, order, evil, note).startswith("data:")
+    finally:
+        figures.literal_text = saved
+    texts = [t for t in seen if t.get_text()]
+    assert any(t.get_text() == evil for t in texts)  # the tick label, as typed
+    assert any(evil in t.get_text() and "\n" in t.get_text() for t in texts)  # the note, wrapped
+    for text in texts:
+        assert not text.get_usetex() and not text.get_parse_math() and not text.get_wrap()
+
+
 def test_a_model_has_one_colour_in_every_figure():
     from sfckit.report.figures import model_colour
 

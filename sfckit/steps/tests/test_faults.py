@@ -149,3 +149,116 @@ def test_an_output_folder_on_its_own_file_system_is_staged_inside_it(tmp_path, m
     assert sorted(p.name for p in out.iterdir()) == ["table.tsv"]
     monkeypatch.undo()
     assert outputs._stage_parent(out) == tmp_path
+
+
+# The same faults for real: a tmpfs mounted read-only, and one too small for the step. The
+# mocks above stay as extra cases (and run where mounting is not allowed).
+
+
+@pytest.fixture
+def mount():
+    """``mount(folder, options)`` mounts a fresh tmpfs on ``folder`` (unmounted after the
+    test); skips the test with the reason where this machine does not allow it."""
+    import shutil
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def do(folder: Path, options: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command on this machine")
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:  # e.g. a container without CAP_SYS_ADMIN
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield do
+    for folder in reversed(mounted):
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def remount_read_only(folder: Path) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+
+@pytest.fixture
+def extract_inputs(tiny_cohort, tmp_path):
+    import nibabel as nib
+
+    manifest, atlas = tiny_cohort
+    nib.save(atlas.image, tmp_path / "atlas.nii.gz")
+    atlas.labels.to_csv(tmp_path / "atlas.tsv", sep="\t", index=False)
+    return ["--manifest", str(manifest), "--atlas", str(tmp_path / "atlas.nii.gz")] + [
+        "--atlas-labels",
+        str(tmp_path / "atlas.tsv"),
+        "--quiet",
+    ]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    assert err.startswith("sfckit: error: "), err
+    return err
+
+
+@pytest.mark.parametrize("where", ["new", "new/sub", "existing", "existing/sub", "."])
+def test_a_real_read_only_mount_is_refused_before_any_work(
+    where, mount, tmp_path, extract_inputs, tiny_study, capsys, monkeypatch
+):
+    """The reported traceback (OSError: [Errno 30] from the cache's mkdir in extraction),
+    reproduced on a real read-only tmpfs: a new --out under it, an existing one, a
+    sub-folder of each and the mount point itself; extract, stats (a staged step), a whole
+    study and the demo."""
+    import sfckit.steps.extraction as extraction
+    import sfckit.steps.stats as stats_step
+
+    read_only = mount(tmp_path / "ro", "size=1M")
+    (read_only / "existing").mkdir()
+    (read_only / "existing" / "results.tsv").write_text("an earlier run\n")
+    remount_read_only(read_only)
+    out = read_only / where
+    calls = []
+    for module, name in ((extraction, "_reference_grid"), (stats_step, "_regional")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _r=real, **k: calls.append(1) or _r(*a, **k))
+    for arguments in (
+        ["extract", *extract_inputs, "--out", str(out)],
+        stats_args(tiny_study, out),
+        ["run", str(tiny_study[0]), "--out", str(out), "--quiet"],
+        ["demo", "--out", str(out), "--quiet"],
+    ):
+        assert main(arguments) == 2
+        err = one_line_error(capsys)
+        assert f"{out.absolute()}: cannot be written (Read-only file system)" in err, err
+        assert "--out" in err
+    assert not calls  # refused before reading a single image or fitting a model
+    assert sorted(p.name for p in read_only.rglob("*")) == ["existing", "results.tsv"]
+
+
+def test_a_real_full_disk_stops_the_step_cleanly(mount, tmp_path, extract_inputs, capsys):
+    """A 64 kB tmpfs fills while extract writes its cache: one line naming a file under
+    --out (not the hidden staging folder), exit 2, no tables half-written; the earlier file
+    in the folder is intact and no staging folder is left behind."""
+    full = mount(tmp_path / "full", "size=64k")
+    out = full / "features"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's earlier file\n")
+    assert main(["extract", *extract_inputs, "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert "cannot be written (No space left on device)" in err and "free disk space" in err
+    assert f"{out}/" in err and ".tmp" not in err.split(";")[0], err
+    assert (out / "notes.txt").read_text() == "the user's earlier file\n"
+    assert not [p for p in out.iterdir() if p.suffix == ".tsv"]
+    assert not [p for p in full.rglob(".*.tmp")]
