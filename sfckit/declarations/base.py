@@ -77,17 +77,34 @@ def describe_error(error: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def validate_settings(
-    model: type[SettingsT], values: Mapping[str, Any], *, where: str | None = None
+    model: type[SettingsT],
+    values: Mapping[str, Any],
+    *,
+    where: str | None = None,
+    function: str | None = None,
 ) -> SettingsT:
-    """Build ``model`` from ``values``; a problem becomes one UserError naming the option."""
+    """Build ``model`` from ``values``; a problem becomes one UserError naming the option.
+
+    With ``function`` (the Python API's function name) the message names the keyword
+    argument and its value (``classify(): model='svn' is invalid: ...``) instead of the
+    command-line option.
+    """
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
         error = exc.errors()[0]
         path, message = describe_error(error)
         name = path.split(".")[0]
-        option = option_name(name) if name in model.model_fields else path or "options"
         help_text = model.model_fields[name].description if name in model.model_fields else None
+        if function is not None and name in model.model_fields:
+            given = f"{name}={values[name]!r}" if name in values else f"{name}="
+            message = message.removesuffix(f" (got {error.get('input')!r})")
+            raise UserError(
+                f"{function}(): {given} is invalid: {message}",
+                expected=help_text,
+                fix=f"correct {name}= (see help(sfckit.{function}))",
+            ) from None
+        option = option_name(name) if name in model.model_fields else path or "options"
         raise UserError(
             f"{where + ': ' if where else ''}invalid {option}: {message}",
             expected=help_text,
