@@ -30,6 +30,8 @@ import os
 import re
 import shutil
 import tempfile
+import types
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,6 +385,11 @@ def _python_terms(text: str, function: str, names: set[str]) -> str:
         return match.group(0)
 
     text = text.replace("--help", f"help(sfckit.{function})")
+    text = re.sub(  # "min_coverage (--min-coverage)" -> "min_coverage="
+        r"\b(\w+) \(--([a-z][a-z0-9-]*)\)",
+        lambda m: f"{m[1]}=" if m[1] == m[2].replace("-", "_") else m[0],
+        text,
+    )
     return re.sub(r"(?<![\w-])--([a-z][a-z0-9-]*)", argument, text)
 
 
@@ -457,7 +464,7 @@ def _signature(step: Step) -> inspect.Signature:
             option.name,
             keyword,
             default=inspect.Parameter.empty if option.required else None,
-            annotation="str | Path | DataFrame",
+            annotation=_input_annotation(option),
         )
         for option in step.inputs
     ]
@@ -465,16 +472,60 @@ def _signature(step: Step) -> inspect.Signature:
         default = (
             inspect.Parameter.empty if settings_field.is_required() else settings_field.default
         )
-        parameters.append(inspect.Parameter(name, keyword, default=default))
-    parameters.append(inspect.Parameter("out", keyword, default=None, annotation="str | Path"))
+        annotation = _plain(settings_field.annotation)
+        parameters.append(inspect.Parameter(name, keyword, default=default, annotation=annotation))
+    parameters.append(
+        inspect.Parameter("out", keyword, default=None, annotation=str | Path | None)
+    )
     if step.parallel:
-        parameters.append(inspect.Parameter("jobs", keyword, default=1, annotation="int"))
-    parameters.append(inspect.Parameter("progress", keyword, default=False, annotation="bool"))
+        parameters.append(inspect.Parameter("jobs", keyword, default=1, annotation=int))
+    parameters.append(inspect.Parameter("progress", keyword, default=False, annotation=bool))
     if step.scheduler:
-        parameters.append(inspect.Parameter("scheduler", keyword, default=None))
+        parameters.append(
+            inspect.Parameter("scheduler", keyword, default=None, annotation=str | None)
+        )
     required = [p for p in parameters if p.default is inspect.Parameter.empty]
     optional = [p for p in parameters if p.default is not inspect.Parameter.empty]
-    return inspect.Signature([*required, *optional], return_annotation="Result")
+    return inspect.Signature([*required, *optional], return_annotation=Result)
+
+
+# The inputs that are one table (a DataFrame may be passed); the others are folders or files.
+TABLE_INPUTS = ("manifest", "features", "participants")
+
+
+def _input_annotation(option: Any) -> Any:
+    """The type of a path input: a path, or a table for :data:`TABLE_INPUTS`."""
+    one = str | Path | pd.DataFrame if option.name in TABLE_INPUTS else str | Path
+    if option.many:
+        one = list[str | Path]
+    return one if option.required else one | None
+
+
+def _plain(annotation: Any) -> Any:
+    """A settings field's type without pydantic's validator metadata (``Annotated``)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+def _type_text(annotation: Any) -> str:
+    """A numpydoc type: ``{'svm', 'logistic'}``, ``float or None``, ``list of str``."""
+    annotation = _plain(annotation)
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "{" + ", ".join(repr(a) for a in arguments) + "}"
+    if origin in (typing.Union, types.UnionType):
+        texts = [_type_text(a) for a in arguments if a is not type(None)]
+        return " or ".join(texts) + (" or None" if type(None) in arguments else "")
+    if origin in (tuple, list):
+        if len(arguments) == 2 and arguments[1] is Ellipsis:
+            return f"list of {_type_text(arguments[0])}"
+        if arguments and len(set(arguments)) == 1:
+            return f"tuple of {len(arguments)} {_type_text(arguments[0])}"
+        return "tuple"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
 
 
 def _docstring(step: Step) -> str:
@@ -483,19 +534,27 @@ def _docstring(step: Step) -> str:
         f"{step.help[0].upper()}{step.help[1:].rstrip('.')}.",
         "",
         f"The ``sfckit {step.name}`` command as a function: the same settings, checks and "
-        "numbers. Writes nothing unless ``out`` is given.",
+        "numbers. A DataFrame a result returned can be passed where a file is taken.",
         "",
         "Parameters",
         "----------",
     ]
     for option in step.inputs:
-        kind = "str, Path or DataFrame" + ("" if option.required else ", optional")
+        kind = "str, Path or DataFrame" if option.name in TABLE_INPUTS else "str or Path"
+        kind = ("list of str or Path" if option.many else kind) + (
+            "" if option.required else ", optional"
+        )
         lines += [f"{option.name} : {kind}", f"    {_rst_text(option.help)}"]
     for name, settings_field in step.settings.model_fields.items():
         optional = "" if settings_field.is_required() else f", default {settings_field.default!r}"
         description = _rst_text(settings_field.description or name)
-        lines += [f"{name} : setting{optional}", f"    {description}"]
-    lines += ["out : str or Path, optional", "    Output folder (default: a temporary one)."]
+        kind = _type_text(settings_field.annotation)
+        lines += [f"{name} : {kind}{optional}", f"    {description}"]
+    lines += [
+        "out : str or Path, optional",
+        "    Output folder, as ``--out`` (a rerun resumes); by default a subfolder of",
+        "    :func:`sfckit.api.results_folder`, kept until the process exits.",
+    ]
     if step.parallel:
         lines += ["jobs : int, default 1", "    Worker processes (-1: all cores)."]
     lines += ["progress : bool, default False", "    Show progress bars."]
@@ -578,19 +637,52 @@ def _rst_text(text: str) -> str:
     return re.sub(r"(\w)_(?=\W|$)", r"\1\\_", text)
 
 
+COHORT = [
+    ">>> import sfckit",
+    ">>> cohort = sfckit.simulate_cohort(n_trd=4, n_ntrd=4, n_hc=4, resolution=6.0)",
+]
+FEATURES = [*COHORT, ">>> features = sfckit.extract(manifest=cohort['manifest'])"]
+# Examples run by the tests (doctest) on a tiny simulated cohort; the other verbs get a call
+# with their required arguments (not run: the files are the reader's).
 EXAMPLES: dict[str, list[str]] = {
     "simulate": [
-        ">>> import sfckit",
-        ">>> cohort = sfckit.simulate_cohort(n_trd=4, n_ntrd=4, n_hc=4, resolution=6.0)",
+        *COHORT,
         ">>> cohort['manifest']['group'].value_counts().to_dict()",
         "{'TRD': 4, 'nTRD': 4, 'HC': 4}",
+        ">>> cohort.path('manifest.tsv').is_file()",
+        "True",
     ],
     "extract": [
+        *FEATURES,
+        ">>> features['sfc'].shape  # participants x (participant_id + 111 regions)",
+        "(12, 112)",
+    ],
+    "stats": [
+        *FEATURES,
+        ">>> stats = sfckit.group_stats(",
+        "...     features=features['sfc'], manifest=cohort['manifest'], covariates=['age']",
+        "... )",
+        ">>> stats['group_stats'].columns[:5].tolist()",
+        "['region', 'F', 'df1', 'df2', 'p']",
+    ],
+    "classify": [
+        *FEATURES,
+        ">>> result = sfckit.classify(",
+        "...     features=features['sfc'], manifest=cohort['manifest'], positive='TRD',",
+        "...     negative='nTRD', model='logistic', outer=2, repeats=1, inner=2,",
+        "...     permutations=0, n_bootstrap=20, importance=False,",
+        "... )",
+        ">>> 0 <= result['metrics']['auc'] <= 1",
+        "True",
+        ">>> len(result['predictions'])  # one out-of-fold score per TRD/nTRD participant",
+        "8",
+    ],
+    "manifest": [
         ">>> import sfckit",
-        ">>> cohort = sfckit.simulate_cohort(n_trd=4, n_ntrd=4, n_hc=4, resolution=6.0)",
-        ">>> features = sfckit.extract(manifest=cohort.path('manifest.tsv'))",
-        ">>> features['sfc'].shape[0]",
-        "12",
+        ">>> manifest = sfckit.manifest(  # doctest: +SKIP",
+        "...     participants='bids/participants.tsv', func_derivatives='derivatives/fmriprep'",
+        "... )",
+        ">>> manifest['manifest'].head()  # doctest: +SKIP",
     ],
 }
 
@@ -644,8 +736,12 @@ def run_study(study: str | Path, out: str | Path | None = None, *, jobs: int | N
 
     Examples
     --------
+    A study file (see ``docs/guide/study.md``) names the manifest, the atlases and the
+    steps; this is not run here (the files are the reader's):
+
     >>> import sfckit
-    >>> callable(sfckit.run_study)
+    >>> results = sfckit.run_study("study.yaml", out="results")  # doctest: +SKIP
+    >>> (results / "report.html").is_file()  # doctest: +SKIP
     True
     """
     from sfckit.study import run_study as run

@@ -26,7 +26,8 @@ from sfckit.io.tables import read_tsv
 
 
 def test_all_lists_exactly_the_generated_api():
-    generated = {"Result", "SFCExtractor", "__version__", "run_step", "run_study"}
+    generated = {"Result", "SFCExtractor", "__version__", "results_folder", "run_step"}
+    generated |= {"run_study"}
     generated |= set(step_functions())
     assert sorted(sfckit.__all__) == sorted(generated)
     for name in sfckit.__all__:
@@ -58,6 +59,13 @@ def test_functions_carry_the_step_settings_with_their_defaults():
     assert signature.parameters["positive"].default is inspect.Parameter.empty
     assert {"features", "manifest", "out", "jobs"} <= set(signature.parameters)
     assert "--band" not in sfckit.extract.__doc__ and "band :" in sfckit.extract.__doc__
+    # real types, in the signature and in the numpydoc section the reference renders
+    assert signature.parameters["model"].annotation == fields["model"].annotation
+    assert signature.parameters["outer"].annotation is int
+    assert signature.return_annotation is sfckit.Result
+    assert "model : {'svm', 'logistic', 'xgboost'}, default 'svm'" in sfckit.classify.__doc__
+    assert "outer : int, default 5" in sfckit.classify.__doc__
+    assert " : setting" not in "".join(f.__doc__ for f in step_functions().values())
 
 
 def block_atlas_files(tiny_cohort, folder: Path) -> tuple[Path, Path]:
@@ -124,7 +132,7 @@ def test_paths_a_result_hands_out_outlive_the_result(tiny_cohort, tmp_path):
     image, labels = block_atlas_files(tiny_cohort, tmp_path)
     result = sfckit.extract(manifest=manifest, atlas=str(image), atlas_labels=str(labels))
     folder, table = result.folder, result.path("sfc.tsv")
-    assert folder.parent == sfckit.api.results_folder() and not folder.is_relative_to(tmp_path)
+    assert folder.parent == sfckit.results_folder() and not folder.is_relative_to(tmp_path)
     del result
     gc.collect()
     assert table.is_file()  # not removed with the object: the session owns the folder
