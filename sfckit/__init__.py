@@ -6,6 +6,7 @@ The public API (semantic-versioned; everything else is internal):
   ``sfckit stats``, ``sfckit.classify``, ...), made from the step declarations by
   :mod:`sfckit.api`, each returning a :class:`~sfckit.api.Result`;
 - :func:`run_study` for a whole study file, :func:`run_step` for a verb by name;
+  :func:`results_folder`, where results without ``out=`` live until the process exits;
 - :class:`SFCExtractor`, a scikit-learn transformer from (GM, ALFF) image pairs to
   regional SFC.
 
@@ -13,7 +14,7 @@ Names are resolved on first use, so ``import sfckit`` (the first thing the ``sfc
 command does, before it can handle Ctrl-C) imports nothing.
 """
 
-_FIXED = ("Result", "SFCExtractor", "__version__", "run_step", "run_study")
+_FIXED = ("Result", "SFCExtractor", "__version__", "results_folder", "run_step", "run_study")
 
 
 def _public_names() -> list[str]:
@@ -41,7 +42,7 @@ def __getattr__(name: str):
         raise AttributeError(f"module 'sfckit' has no attribute {name!r}")
     if name == "SFCExtractor":
         from sfckit.features.extractor import SFCExtractor as value
-    elif name in ("Result", "run_step", "run_study"):
+    elif name in ("Result", "results_folder", "run_step", "run_study"):
         from sfckit import api
 
         value = getattr(api, name)

@@ -8,6 +8,7 @@ without a traceback. Everything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 from contextlib import suppress
 from pathlib import Path
 
@@ -52,8 +53,12 @@ def closed_pipe_status() -> int:
     return EXIT_BROKEN_PIPE
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """An input problem the user can fix.
+
+    A ``ValueError``, so Python code may catch it as the kind of error it is; a missing file
+    is a :class:`MissingFileError` (also a ``FileNotFoundError``) and a value of the wrong
+    type a :class:`UserTypeError` (also a ``TypeError``).
 
     Parameters
     ----------
@@ -69,7 +74,7 @@ class UserError(Exception):
         self.what = what
         self.expected = expected
         self.fix = fix
-        super().__init__(what, expected, fix)
+        super().__init__(what)
 
     def __str__(self) -> str:
         parts = [self.what]
@@ -78,6 +83,17 @@ class UserError(Exception):
         if self.fix:
             parts.append(f"fix: {self.fix}")
         return "; ".join(parts).replace("\n", " ")
+
+    def __reduce__(self):  # noqa: D105 (pickling: errors travel back from worker processes)
+        return type(self), (self.what, self.expected, self.fix)
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
+
+
+class UserTypeError(UserError, TypeError):
+    """A value of the wrong type (e.g. ``X`` of :class:`~sfckit.SFCExtractor`)."""
 
 
 def file_error(
@@ -88,14 +104,17 @@ def file_error(
     fix: str | None = None,
     row: int | None = None,
     column: str | None = None,
+    missing: bool = False,
 ) -> UserError:
-    """Build a :class:`UserError` located in a file (and optionally a row/column)."""
+    """Build a :class:`UserError` located in a file (and optionally a row/column); with
+    ``missing``, a :class:`MissingFileError` (the file does not exist)."""
     where = str(path)
     if row is not None:
         where += f", row {row}"
     if column is not None:
         where += f", column '{column}'"
-    return UserError(f"{where}: {what}", expected=expected, fix=fix)
+    kind = MissingFileError if missing else UserError
+    return kind(f"{where}: {what}", expected=expected, fix=fix)
 
 
 class SparseRegionWarning(UserWarning):
@@ -104,3 +123,54 @@ class SparseRegionWarning(UserWarning):
 
 class CoverageWarning(UserWarning):
     """Regions with values for too few participants were left out of an analysis."""
+
+
+# Packages whose frames a warning meant for the user skips: sfckit's own (its tests are the
+# user's code) and those that call sfckit on the user's behalf (a scikit-learn pipeline).
+_LIBRARY_FRAMES = ("sfckit", "sklearn", "joblib")
+
+
+def _internal(frame) -> bool:
+    if frame.f_code.co_filename.startswith("<doctest"):
+        return False  # an example in sfckit's docs is the reader's code
+    name = str(frame.f_globals.get("__name__", ""))
+    return name.split(".")[0] in _LIBRARY_FRAMES and ".tests." not in f"{name}."
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` with which the function calling this makes ``warnings.warn`` point
+    at the user's line: the first frame outside sfckit (and outside scikit-learn/joblib,
+    which call sfckit inside a pipeline)."""
+    frame = sys._getframe(1)  # the function about to call warnings.warn: stacklevel 1
+    level = 1
+    while frame.f_back is not None and _internal(frame):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+class WarningsAtCaller:
+    """Collect the warnings raised inside the block and issue them again at the user's line
+    (see :func:`caller_stacklevel`), so a notebook shows where the call is, not sfckit's
+    internals; the user's warning filters then apply to them as to any warning of theirs."""
+
+    def __init__(self, reword=None) -> None:
+        self._reword = reword  # text -> text (the API names arguments, not flags)
+
+    def __enter__(self) -> WarningsAtCaller:
+        self._catcher = warnings.catch_warnings(record=True)
+        self._caught = self._catcher.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._catcher.__exit__(*exc_info)
+        level = caller_stacklevel()
+        for caught in self._caught:
+            message = caught.message
+            if self._reword is not None and isinstance(message, Warning):
+                try:
+                    message = type(message)(self._reword(str(message)))
+                except TypeError:  # a warning class with other arguments: as it was
+                    message = caught.message
+            warnings.warn(message, stacklevel=level)

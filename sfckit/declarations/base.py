@@ -82,10 +82,16 @@ def validate_settings(
     *,
     where: str | None = None,
     command: str | None = None,
+    function: str | None = None,
 ) -> SettingsT:
     """Build ``model`` from ``values``; a problem becomes one UserError naming the option
     (or, for a check of several options together, the options it is about); ``command``
-    (e.g. ``sfckit subtypes``) is the one whose help the fix points to."""
+    (e.g. ``sfckit subtypes``) is the one whose help the fix points to.
+
+    With ``function`` (the Python API's function name) the message names the keyword
+    argument and its value (``classify(): model='svn' is invalid: ...``) instead of the
+    command-line option.
+    """
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
@@ -93,6 +99,14 @@ def validate_settings(
         path, message = describe_error(error)
         name = path.split(".")[0]
         help_text = model.model_fields[name].description if name in model.model_fields else None
+        if function is not None and name in model.model_fields:
+            given = f"{name}={values[name]!r}" if name in values else f"{name}="
+            message = message.removesuffix(f" (got {error.get('input')!r})")
+            raise UserError(
+                f"{function}(): {given} is invalid: {message}",
+                expected=help_text,
+                fix=f"correct {name}= (see help(sfckit.{function}))",
+            ) from None
         if name in model.model_fields:
             option = option_name(name)
         elif path:

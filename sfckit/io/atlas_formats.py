@@ -109,7 +109,9 @@ def read_lut(path: str | Path, kind: str) -> pd.DataFrame:
 def _content_lines(path: Path) -> list[tuple[int, str]]:
     """``(line number, stripped line)`` of the lines that are neither blank nor comments."""
     if not path.is_file():
-        raise file_error(path, "the atlas label table does not exist", fix="check --atlas-labels")
+        raise file_error(
+            path, "the atlas label table does not exist", fix="check --atlas-labels", missing=True
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -251,7 +253,9 @@ def read_fsl_xml(path: str | Path) -> FslAtlasDescription:
     """
     path = Path(path)
     if not path.is_file():
-        raise file_error(path, "the FSL atlas XML does not exist", fix="check --atlas")
+        raise file_error(
+            path, "the FSL atlas XML does not exist", fix="check --atlas", missing=True
+        )
     parser = expat.ParserCreate()
     stack: list[str] = []
     texts: dict[str, list[str]] = {}

@@ -325,7 +325,9 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     """Read an atlas look-up table (TSV with ``index`` and ``name``)."""
     path = Path(path)
     if not path.is_file():
-        raise file_error(path, "the atlas label table does not exist", fix="check --atlas-labels")
+        raise file_error(
+            path, "the atlas label table does not exist", fix="check --atlas-labels", missing=True
+        )
     try:
         table = read_tsv(path, dtype={"name": str})
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:

@@ -256,12 +256,15 @@ def discover(
         anat_dir = func_dir  # fMRIPrep writes the anatomical outputs beside the functional
     for folder in (func_dir, anat_dir, alff_dir):
         if folder is not None and not folder.is_dir():
-            raise file_error(folder, "the derivatives folder does not exist", fix="check the path")
+            raise file_error(
+                folder, "the derivatives folder does not exist", fix="check the path", missing=True
+            )
     if not participants.is_file():
         raise file_error(
             participants,
             "the participants table does not exist",
             fix="pass the BIDS participants.tsv",
+            missing=True,
         )
     table = read_text_table(participants, what="participants table", dtype={"participant_id": str})
     for column in ("participant_id", "group"):

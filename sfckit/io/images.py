@@ -175,6 +175,7 @@ def _check_exists(path: Path, role: str) -> None:
             f"the {role} image does not exist",
             fix="check the path in the manifest (relative paths are resolved from the "
             "manifest's folder)",
+            missing=True,
         )
 
 

@@ -153,7 +153,9 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
 
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
-        raise file_error(path, "the manifest does not exist", fix="check the --manifest path")
+        raise file_error(
+            path, "the manifest does not exist", fix="check the --manifest path", missing=True
+        )
     table = read_text_table(path, what="manifest", dtype={"participant_id": str, "group": str})
     table.columns = [str(c).strip() for c in table.columns]
     if table.empty:
@@ -314,4 +316,5 @@ def _check_files_exist(path: Path, table: pd.DataFrame) -> None:
                     row=row.line,
                     column=column,
                     fix="correct the path (relative paths start at the manifest's folder)",
+                    missing=True,
                 )

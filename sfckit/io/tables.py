@@ -73,6 +73,7 @@ def read_table(
             path,
             f"the {what} does not exist",
             fix="run the step that writes it first, or correct the path",
+            missing=True,
         )
     try:
         table = read_tsv(path)
@@ -202,6 +203,7 @@ def read_confounds(path: str | Path, *, n_volumes: int | None = None) -> pd.Data
             "the confounds file does not exist",
             fix="fix the 'confounds' column of the manifest (sfckit manifest fills "
             "it from fMRIPrep)",
+            missing=True,
         )
     table = read_tsv(path)
     if n_volumes is not None and len(table) != n_volumes:

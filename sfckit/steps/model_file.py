@@ -166,7 +166,9 @@ def load_model(model_path: str | Path) -> tuple[Any, dict[str, Any]]:
 
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise file_error(model_path, "the model file does not exist", fix="check --model")
+        raise file_error(
+            model_path, "the model file does not exist", fix="check --model", missing=True
+        )
     unexpected = sorted(file_types(model_path) - TRUSTED_TYPES)
     if unexpected:
         raise file_error(

@@ -334,7 +334,7 @@ def load_study(path: str | Path) -> Study:
     """
     path = Path(path)
     if not path.is_file():
-        raise file_error(path, "the study file does not exist", fix="check the path")
+        raise file_error(path, "the study file does not exist", fix="check the path", missing=True)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
