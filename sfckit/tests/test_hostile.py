@@ -293,6 +293,7 @@ stats:
 """
 
 
+@pytest.mark.slow  # a whole study
 def test_a_group_named_like_broken_mathtext_survives_a_whole_study(planted, tmp_path, capsys):
     """The reported crash, reproduced as it happened: `sfckit run` of extract, stats and report
     with a group named `$\\evil$` (not valid mathtext) died in the report's figures
@@ -391,6 +392,7 @@ class _Text(HTMLParser):
         self.text.append(data)
 
 
+@pytest.mark.slow  # a whole study
 def test_the_hostile_corpus_through_a_whole_study(planted, tmp_path, capsys):
     """Every text from the data is written and drawn literally: the figures are drawn, the
     HTML escapes (no tag from the data), Markdown and TSV keep the text as typed (no markup,

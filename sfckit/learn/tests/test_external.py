@@ -157,6 +157,7 @@ def test_vectorised_lowess_interpolates_close_to_statsmodels_beyond_max_points()
     assert np.mean(np.abs(approximate - p)) == pytest.approx(np.mean(np.abs(exact - p)), abs=1e-4)
 
 
+@pytest.mark.slow  # repeated simulations
 def test_calibration_table_curve_and_band():
     y, risk = validation_sample(n=400, seed=5)
     table = calibration_table(y, risk, points=30, n_bootstrap=150, seed=1)
@@ -490,6 +491,7 @@ def large_citl(y, risk, update):
     return glm(y, np.ones_like(lp), offset=lp).params[0]
 
 
+@pytest.mark.slow  # repeated simulations
 def test_acceptance_scanner_offset_and_prevalence_coverage_and_recalibration():
     """Issue 40: a model fitted at A, validated at B (scanner offset, measurement noise and
     a higher prevalence) on 200 participants, 200 times; the 95% CIs cover the model's
@@ -536,6 +538,7 @@ def test_acceptance_scanner_offset_and_prevalence_coverage_and_recalibration():
     assert summary["n_shifted"] >= 3
 
 
+@pytest.mark.slow  # repeated simulations
 def test_acceptance_site_like_the_training_site_shows_no_shift():
     """Issue 40: a validation site drawn like the training site: no case-mix shift and a
     calibration-in-the-large whose CI holds 0 in >= 90% of 200 simulations."""

@@ -247,6 +247,7 @@ def test_a_real_read_only_mount_is_refused_before_any_work(
     assert sorted(p.name for p in read_only.rglob("*")) == ["existing", "results.tsv"]
 
 
+@pytest.mark.slow  # extraction on a real tmpfs
 def test_a_real_full_disk_stops_the_step_cleanly(mount, tmp_path, extract_inputs, capsys):
     """A 64 kB tmpfs fills while extract writes its cache: one line naming a file under
     --out (not the hidden staging folder), exit 2, no tables half-written; the earlier file

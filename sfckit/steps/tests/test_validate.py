@@ -15,6 +15,8 @@ import pytest
 from sfckit.cli import main
 from sfckit.io.tables import read_tsv
 
+pytestmark = pytest.mark.slow  # trains models on a two-site cohort (a module fixture)
+
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
