@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sfckit.report.apa import count, listing
+from sfckit.report.apa import count, integer, label, listing
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
 from sfckit.report.context import Blocks, ReportContext, follow_up_columns
@@ -48,8 +48,10 @@ def table_one_blocks(
             "Continuous variables: mean ± SD; a test compares the groups in which the "
             "variable varies (named when not all groups: clinical variables among "
             "patients only), Welch's t-test for two groups, one-way ANOVA for more. "
+            "Counts: median [interquartile range], Mann-Whitney U or Kruskal-Wallis test. "
             "Binary variables: n (%); categorical: n (%) per level; chi-squared test "
-            "(Fisher's exact test for two groups with small expected counts)."
+            "(Fisher's exact test for two groups with small expected counts), also among "
+            "the groups in which the variable varies."
         ),
     ]
     if later:
@@ -70,7 +72,7 @@ def participants_methods(context: ReportContext) -> list[str] | None:
     total = sum(sizes.values())
     return [
         f"The analysed cohort comprised {count(total, 'participant')}: "
-        + listing([f"{n} {g}" for g, n in sizes.items()])
+        + listing([f"{integer(n)} {label(g)}" for g, n in sizes.items()])
         + "."
     ]
 
