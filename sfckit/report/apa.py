@@ -101,8 +101,9 @@ def _df(value: float) -> str:
 
 
 def listing(items: Iterable[object]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    items = [str(i) for i in items]
+    """``a``, ``a and b``, ``a, b and c``, each item as a reader sees it (:func:`label`:
+    ``duration_months`` -> ``duration months``)."""
+    items = [label(i) for i in items]
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
@@ -151,17 +152,18 @@ _ABBREVIATIONS = {
     "fwer": "FWER",
     "tms": "TMS",
     "ect": "ECT",
+    "rtms": "rTMS",
+    "itbs": "iTBS",
+    "tdcs": "tDCS",
     "nri": "NRI",
     "idi": "IDI",
     "id": "ID",
     "sd": "SD",
     "se": "SE",
-    "or": "OR",
     "hamd": "HAMD",
     "hama": "HAMA",
     "bsi": "BSI",
     "madrs": "MADRS",
-    "rate": "RATE",
     "toc": "TOC",
     "pai": "PAI",
     "mm3": "mm³",
@@ -211,3 +213,14 @@ def _word(word: str, later: bool) -> str:
 def labels(names: Iterable[object]) -> list[str]:
     """:func:`label` of each name."""
     return [label(n) for n in names]
+
+
+_NAME_IN_TEXT = re.compile(
+    r"(?<![\w./\\-])([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+)(?![\w/\\]|\.\w)"
+)
+
+
+def prose_names(text: str) -> str:
+    """Every snake_case name in a text quoted from a file (checklist evidence) as its
+    display :func:`label`; file names and paths are left as they are."""
+    return _NAME_IN_TEXT.sub(lambda m: label(m.group(1)), str(text))

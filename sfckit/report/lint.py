@@ -118,6 +118,13 @@ def _provenance(folder: Path) -> dict[str, dict[str, Any]]:
         generated = (description.get("GeneratedBy") or [{}])[0]
         record = dict(generated)
         record["InputChecksums"] = description.get("InputChecksums", {})
+        qc = path.parent / "qc.tsv"
+        if qc.is_file():
+            import pandas as pd
+
+            table = pd.read_csv(qc, sep="\t")
+            if "n_non_steady_state" in table.columns:
+                record["NonSteadyVolumes"] = int(table["n_non_steady_state"].fillna(0).sum())
         records[path.parent.relative_to(folder).as_posix()] = record
     return records
 
@@ -128,15 +135,20 @@ def _off(value: Any) -> bool:
 
 # (step, what the provenance records, is it on?, words one of which the Methods must use)
 _SETTINGS: list[tuple[str, str, Callable[[dict[str, Any]], bool], tuple[str, ...]]] = [
-    ("extract", "denoising", lambda r: not _off(r.get("Denoising")), ("regress", "denois")),
+    ("extract", "denoising", lambda r: not _off(r.get("Denoising")), ("nuisance regression",)),
     ("extract", "censoring", lambda r: not _off(r.get("Censoring")), ("censor", "scrub")),
     (
         "extract",
         "non-steady-state volumes",
-        lambda r: not _off(r.get("NonSteadyState")),
-        ("non-steady", "dummy"),
+        lambda r: bool(r.get("NonSteadyVolumes")),
+        ("non-steady",),
     ),
-    ("extract", "QC exclusions", lambda r: not _off(r.get("QualityExclusion")), ("exclud",)),
+    (
+        "extract",
+        "QC exclusions",
+        lambda r: not _off(r.get("QualityExclusion")),
+        ("quality-control", "quality control"),
+    ),
     ("extract", "resampling", lambda r: not _off(r.get("Resampling")), ("resampl",)),
     (
         "extract",

@@ -17,7 +17,7 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
     """Text, tables and the TOC figure of the treatment-rule section, or None when the step
     did not run."""
     results = context.layout
-    from sfckit.report.figures import toc_figure
+    from sfckit.report.figures import policy_forest_figure, toc_figure
 
     folder = results.treatment
     if not (folder / layout.POLICY_VALUE).is_file():
@@ -60,6 +60,12 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
         blocks.figures(
             [
                 (
+                    policy_forest_figure(values),
+                    "Expected remission rate (95% CI, cross-fitted) under the imaging + "
+                    "clinical rule, the clinical-only rule, usual care and each treatment "
+                    "given to everyone; dotted line: usual care",
+                ),
+                (
                     toc_figure(toc[toc["features"] == IMAGING]),
                     "Targeting operator characteristic of the imaging + clinical rule",
                 )
@@ -93,10 +99,11 @@ def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
     sentences = [
         f"Evaluated on its {int(gain['n'])} cross-fitted recommendations (each made by a "
         "model that had not seen the patient), the imaging + clinical rule's expected "
-        "remission rate was {apa.number(rule['value'])}, "
-        f"{apa.interval(rule['ci_low'], rule['ci_high'])}: {difference(gain)} against usual "
+        f"remission rate was {apa.bounded(rule['value'])}, "
+        f"{apa.interval(rule['ci_low'], rule['ci_high'], bounded_by_one=True)}: "
+        f"{difference(gain)} against usual "
         f"care and {difference(versus_best)} against giving everyone "
-        + (f"{best} (" if best else "")
+        + (f"{apa.label(best)} (" if best else "")
         + "the treatment that was best on average in the training folds"
         + (")." if best else ".")
     ]
@@ -117,7 +124,7 @@ def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
     evidence = imaging[imaging[column] < 0.05]["treatment"].tolist()
     sentences.append(
         f"Prioritisation by predicted benefit beat chance (RATE p < .05, {label}) for "
-        + apa.listing(evidence)
+        + apa.listing(apa.labels(evidence))
         + "."
         if evidence
         else "No treatment's predicted benefit ranked patients better than chance (RATE "

@@ -45,16 +45,17 @@ def extraction(**record):
 @pytest.mark.parametrize(
     ("record", "sentence"),
     [
-        ({"Denoising": "24P"}, "Confounds were regressed out (24 parameters)."),
+        ({"Denoising": "24P"}, "Nuisance regression removed 24 motion parameters."),
         ({"Censoring": "FD > 0.5 mm"}, "Volumes with FD above 0.5 mm were censored."),
-        ({"NonSteadyState": "drop 4"}, "Non-steady-state volumes were dropped."),
-        ({"QualityExclusion": "mean FD > 0.3"}, "Two participants were excluded."),
+        ({"NonSteadyVolumes": 4}, "Non-steady-state volumes were dropped."),
+        ({"QualityExclusion": "mean FD > 0.3"}, "Quality-control exclusion removed two."),
         ({"Resampling": "to the atlas"}, "Images were resampled to the atlas grid."),
         ({"GrayMatterMeasure": {"fMRIPrep GM probseg": 3}}, "GM probability maps were used."),
     ],
 )
 def test_a_recorded_extraction_setting_the_methods_omit_is_caught(record, sentence):
-    assert kinds(lint_methods("ALFF was extracted.", extraction(**record))) == {"setting"}
+    omitted = "ALFF was extracted; logistic regression; 3 were excluded."
+    assert kinds(lint_methods(omitted, extraction(**record))) == {"setting"}
     assert lint_methods(sentence, extraction(**record)) == []
     assert lint_methods("ALFF was extracted.", extraction(Denoising="none")) == []
 
@@ -101,8 +102,14 @@ def test_the_page_is_read_as_visible_text(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="the fixes of issue 41 part 3 land in the next commits", strict=False)
-def test_a_small_whole_study_reads_clean(tiny_study):
+def test_a_small_whole_study_reads_clean_and_uses_the_study_labels(tiny_study, tmp_path):
+    from sfckit.steps.report import build_report
+
     _, results, _ = tiny_study
     problems = lint_results(results)
     assert problems == [], "\n".join(map(str, problems))
+    methods = (results / "methods.md").read_text()
+    assert "with BSI" in methods  # readable default
+    build_report(results, tmp_path / "report.html", labels={"bsi": "BSI-18", "TRD": "TRD patients"})
+    relabelled = (tmp_path / "methods.md").read_text()
+    assert "with BSI-18" in relabelled and "Within TRD patients and nTRD" in relabelled

@@ -211,10 +211,11 @@ def test_follow_up_columns_stay_out_of_the_baseline_table(tiny_study, tmp_path):
     _, results, _ = tiny_study
     html = build_report(results, tmp_path / "r.html", follow_up=["hama"]).read_text()
     baseline = html.split("Baseline characteristics")[1].split("Treatment and follow-up")[0]
-    assert "hama" not in baseline and "hamd_post" not in baseline  # declared; outcome column
+    # declared; outcome column (shown with their display labels)
+    assert "HAMA" not in baseline and "HAMD post" not in baseline
     assert "age" in baseline
     later = html.split("Treatment and follow-up")[1].split("</table>")[0]
-    assert "hama" in later and "hamd_post" in later
+    assert "HAMA" in later and "HAMD post" in later
 
 
 def test_methods_cover_every_analysis_that_ran_with_references(tiny_study, tmp_path):
@@ -224,12 +225,12 @@ def test_methods_cover_every_analysis_that_ran_with_references(tiny_study, tmp_p
     body, references = markdown.split("## References")
     for phrase in (
         "analysis of covariance adjusting for age",
-        "partial correlations of SFC with bsi",
+        "partial correlations of SFC with BSI",
         "nested cross-validation",
         "DeLong's test",
         "ComBat",
         "Freedman–Lane",
-        "Remission (hamd_post ≤ 7) was predicted",
+        "Remission (HAMD post ≤ 7) was predicted",
         "a model knowing only the group",
     ):
         assert phrase in body, phrase
