@@ -171,6 +171,12 @@ _ABBREVIATIONS = {
     "qc": "QC",
     "ssri": "SSRI",
     "cv": "CV",
+    "ari": "ARI",
+    "ece": "ECE",
+    "ici": "ICI",
+    "delong": "DeLong",
+    "eta2": "η²",
+    "cca": "CCA",
 }
 
 

@@ -120,7 +120,12 @@ def classification_methods(context: ReportContext) -> list[str] | None:
         text = (
             f"A {apa.model_name(metrics['model'])} separated {metrics['positive']} from "
             f"{metrics['negative']} in nested cross-validation ({metrics['outer']} outer folds "
-            f"repeated {metrics['repeats']} times, hyper-parameters tuned in "
+            + (
+                "not repeated"
+                if metrics["repeats"] == 1
+                else f"repeated {metrics['repeats']} times"
+            )
+            + ", hyper-parameters tuned in "
             f"{metrics['inner']} inner folds{context.cite('varoquaux')}; probabilities "
             f"calibrated{context.cite('platt')} without class reweighting"
             f"{context.cite('goorbergh')}); discrimination is the AUC of each participant's "

@@ -41,8 +41,9 @@ def group_blocks(context: ReportContext) -> Blocks | None:
     context.facts["significant_regions"] = significant["region"].tolist()
     blocks = [
         _text(
-            f"Atlas {context.primary}: {len(significant)} of {len(stats_table)} "
-            f"regions differ between groups at {apa.alpha(context.alpha, 'FDR')}."
+            f"{atlas_label(context)} atlas: {len(significant)} of "
+            f"{count(len(stats_table), 'region')} differ between groups at "
+            f"{apa.alpha(context.alpha, 'FDR')}."
         )
     ]
     if (folder / layout.ATLAS_IMAGE).is_file() and (folder / layout.REGIONS).is_file():
@@ -246,7 +247,8 @@ def group_methods(context: ReportContext) -> list[str] | None:
         "Group differences in SFC were tested in each region by analysis of covariance"
         + (f" adjusting for {listing(covariates)}" if covariates else "")
         + " (type-II sums of squares), with the Benjamini–Hochberg false discovery rate "
-        f"across regions{context.cite('bh')} at {stats.get('alpha', 0.05)} and "
+        f"across regions{context.cite('bh')} at q = {apa.bounded(stats.get('alpha', 0.05))} "
+        "and "
         f"Holm-corrected pairwise contrasts{context.cite('holm')}; regions with a value "
         f"for fewer than {stats.get('min_coverage', 0):.0%} of participants were "
         "excluded. Effect sizes are partial η² with 95% confidence intervals from the "

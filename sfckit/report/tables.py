@@ -78,8 +78,8 @@ def table_one(clinical: pd.DataFrame, order: Sequence[str], variables: Sequence[
       Welch's t-test for two groups and one-way ANOVA for more; the groups tested are named.
     - Binary variables (values 0/1): n (%) of 1 per group, chi-squared test (Fisher's exact
       test for two groups with an expected count below 5).
-    - Counts (non-negative integers with few distinct values, e.g. failed treatments or
-      censored volumes): median [IQR] per group, Mann-Whitney U / Kruskal-Wallis test among
+    - Counts (non-negative integers with at most 10 distinct values, e.g. failed
+      treatments): median [IQR] per group, Mann-Whitney U / Kruskal-Wallis test among
       the groups in which they vary.
     - Categorical variables: n (%) per level, chi-squared test among the groups in which
       the variable varies (a level every control shares is not tested across controls).
@@ -164,7 +164,7 @@ def _is_count(numeric: pd.Series) -> bool:
         len(values)
         and (values >= 0).all()
         and (values == values.round()).all()
-        and values.nunique() <= 20
+        and values.nunique() <= 10
     )
 
 

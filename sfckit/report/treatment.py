@@ -8,7 +8,7 @@ from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.learn.treatment import IMAGING, NOTICE
 from sfckit.report import blocks
-from sfckit.report.apa import count, listing, prose_number
+from sfckit.report.apa import count, label, listing, prose_number
 from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.tables import display_table
 
@@ -52,7 +52,7 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
                 ],
             ),
             "Heterogeneity: rank-weighted average treatment effect (permutation p) and the "
-            "calibration test of the predicted benefits; _holm: Holm-adjusted over every "
+            "calibration test of the predicted benefits; p holm: Holm-adjusted over every "
             "RATE and calibration p-value of this run",
         ),
         blocks.table(display_table(overlap), "Overlap: propensities per treatment"),
@@ -201,7 +201,8 @@ def treatment_methods(context: ReportContext) -> list[str] | None:
     )
     return [
         f"Which next-step treatment ({listing(parameters['treatments'])}) benefits whom was "
-        f"learnt from {parameters['outcome_column']} by a cross-fitted DR-learner: augmented "
+        f"learnt from the outcome {label(parameters['outcome_column'])} by a cross-fitted "
+        "DR-learner: augmented "
         f"inverse-probability-weighted (AIPW) pseudo-outcomes{context.cite('robins')} "
         f"({design}) regressed on SFC and {listing(parameters['clinical'])} by "
         f"{count(int(parameters['bags']), 'bootstrap bag')} of ridge "
