@@ -276,13 +276,13 @@ def group_results(context: ReportContext) -> list[str] | None:
     significant = table[table["p_fdr"] < alpha].sort_values("p")
     atlas = atlas_label(context)
     if significant.empty:
-        return dropped_region_sentences(context) + [
+        return [
             f"No region of the {atlas} atlas differed in SFC between "
             f"{apa.listing(context.group_order())} at FDR < {apa.bounded(alpha)} "
             f"({apa.count(len(table), 'region')} tested; smallest "
             f"{apa.p_value(float(table['p_fdr'].min()), label='p_FDR')})."
-        ]
-    sentences = dropped_region_sentences(context) + [
+        ] + dropped_region_sentences(context)
+    sentences = [
         f"SFC differed between {apa.listing(apa.labels(context.group_order()))} in "
         f"{len(significant)} of {apa.count(len(table), 'region')} of the {atlas} atlas at FDR "
         f"< {apa.bounded(alpha)}:"
@@ -307,7 +307,7 @@ def group_results(context: ReportContext) -> list[str] | None:
             + (f"; {'; '.join(described)}" if described else "; no pairwise contrast survived")
             + ")"
         )
-    sentences[-1] += " " + "; ".join(details) + "."
+    sentences[0] += " " + "; ".join(details) + "."
     specificity = folder / layout.SPECIFICITY
     if specificity.is_file():
         spec = read_tsv(specificity)
@@ -322,7 +322,7 @@ def group_results(context: ReportContext) -> list[str] | None:
             )
             + "."
         )
-    return sentences
+    return sentences + dropped_region_sentences(context)
 
 
 def atlas_label(context: ReportContext) -> str:
