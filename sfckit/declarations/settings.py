@@ -9,9 +9,9 @@ anything a user can set here.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from sfckit.declarations.base import NameList, NumberList, StepSettings
 from sfckit.declarations.names import (
@@ -701,8 +701,28 @@ class ValidateSettings(OutcomeRule):
         return self
 
 
+def _labels(value: Any) -> Any:
+    """``hamd=HAMD-24,ect=ECT`` (the command line) as a mapping; a mapping as it is."""
+    if isinstance(value, str):
+        pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError(f"labels must be name=label pairs separated by commas, got {value!r}")
+        return {name.strip(): text.strip() for name, text in pairs}
+    return value
+
+
+Labels = Annotated[dict[str, str], BeforeValidator(_labels)]
+
+
 class ReportSettings(StepSettings):
     """``sfckit report``: one HTML report from a results folder."""
+
+    labels: Labels = Field(
+        {},
+        description="display labels of columns, groups and treatments in every sentence, "
+        "table and figure (e.g. {hamd: HAMD-24, ect: ECT}; on the command line "
+        "hamd=HAMD-24,ect=ECT); by default names are shown without underscores",
+    )
 
     follow_up: NameList = Field(
         (),

@@ -215,12 +215,12 @@ def sample_size_verdict(
         cox_snell_r2=r2,
         sentence=(
             f"Developing a model with {parameters} candidate predictor parameters at prevalence "
-            f"{prevalence:.3f} and C {c_used:.2f} needs at least {minimum} participants "
-            f"(Riley et al. 2020); this cohort has {actual}, "
+            f"{prevalence:.3f} and C {c_used:.2f} needs at least {minimum:,} participants "
+            f"(Riley et al. 2020); this cohort has {actual:,}, "
             + (
                 "which is enough."
                 if adequate
-                else f"{minimum - actual} too few: expect an over-fitted, optimistic model."
+                else f"{minimum - actual:,} too few: expect an over-fitted, optimistic model."
             )
         ),
     )

@@ -236,10 +236,11 @@ def find_subtypes(
         replication = None
     stable = float(np.median(stability)) >= settings.min_stability
     found = null_p < settings.alpha and stable
+    shown_p = f"{null_p:.3f}".removeprefix("0")  # APA: p = .910
     if found:
         verdict = (
             f"evidence of {k} subtypes ({method}): silhouette {best['silhouette']:.2f} beats "
-            f"one Gaussian (p = {null_p:.3f}) and the clusters are stable (median bootstrap "
+            f"one Gaussian (p = {shown_p}) and the clusters are stable (median bootstrap "
             f"ARI {np.median(stability):.2f})"
         )
     else:
@@ -248,7 +249,7 @@ def find_subtypes(
             reasons.append(
                 f"the best clustering ({method}, k = {k}, silhouette "
                 f"{best['silhouette']:.2f}) is no better than clustering one Gaussian "
-                f"(p = {null_p:.3f})"
+                f"(p = {shown_p})"
             )
         if not stable:
             reasons.append(

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 NOT_ESTIMABLE = "not estimable"  # a missing number in prose (e.g. an SD of one fold)
 MODEL_NAMES = {
@@ -20,11 +23,17 @@ def model_name(name: str) -> str:
 
 
 def number(value: float, decimals: int = 2) -> str:
-    """A fixed-point number (``-0.000861`` -> ``-0.00``; never ``-8.61e-04``)."""
+    """A fixed-point number with thousands separators (``-0.000861`` -> ``-0.00``, never
+    ``-8.61e-04``; ``42842`` -> ``42,842``)."""
     if value is None or not math.isfinite(float(value)):
         return NOT_ESTIMABLE
-    text = f"{float(value):.{decimals}f}"
-    return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
+    text = f"{float(value):,.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
+
+
+def integer(value: int | float) -> str:
+    """A count with thousands separators (``42842`` -> ``42,842``)."""
+    return f"{int(value):,}"
 
 
 def bounded(value: float, decimals: int = 2) -> str:
@@ -41,6 +50,22 @@ def p_value(p: float, *, floor: bool = False, label: str = "p") -> str:
         raise ValueError(f"p = {p} is not a probability")
     text = f"{label} < .001" if p < 0.001 else f"{label} = {bounded(p, 3)}"
     return text + " (the permutation floor)" if floor else text
+
+
+def p_cell(p: float) -> str:
+    """A p value in a table cell (``< .001``, ``.012``, ``1.000`` never: ``> .999``)."""
+    if p is None or not math.isfinite(float(p)):
+        return "n/a"
+    p = float(p)
+    if p < 0.001:
+        return "< .001"
+    return "> .999" if p > 0.999 else bounded(p, 3)
+
+
+def alpha(value: float, label: str = "p") -> str:
+    """A significance threshold (``FDR < .05``; ``p < .001``)."""
+    text = f"{float(value):g}"
+    return f"{label} < {text[1:] if text.startswith('0.') else text}"
 
 
 def f_test(f: float, df1: float, df2: float) -> str:
@@ -76,17 +101,18 @@ def _df(value: float) -> str:
 
 
 def listing(items: Iterable[object]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    items = [str(i) for i in items]
+    """``a``, ``a and b``, ``a, b and c``, each item as a reader sees it (:func:`label`:
+    ``duration_months`` -> ``duration months``)."""
+    items = [label(i) for i in items]
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def count(n: int, singular: str, plural: str | None = None) -> str:
-    """``1 region``, ``3 regions``; ``no regions`` for none."""
+    """``1 region``, ``3 regions``, ``2,226 participants``; ``no regions`` for none."""
     word = singular if n == 1 else plural or singular + "s"
-    return f"{'no' if n == 0 else n} {word}"
+    return f"{'no' if n == 0 else integer(n)} {word}"
 
 
 def prose_number(value: float | int | None, digits: int = 3) -> str:
@@ -100,6 +126,107 @@ def prose_number(value: float | int | None, digits: int = 3) -> str:
         return NOT_ESTIMABLE
     import numpy as np
 
-    return np.format_float_positional(
+    text = np.format_float_positional(
         float(value), precision=digits, unique=True, fractional=False, trim="-"
     )
+    whole, _, fraction = text.partition(".")
+    sign = "-" if whole.startswith("-") else ""
+    whole = f"{int(whole.lstrip('-') or 0):,}"
+    return sign + whole + ("." + fraction if fraction else "")
+
+
+# Display labels: the study file's ``labels`` (columns, groups, treatments), else a readable
+# default (no underscores; known abbreviations in capitals).
+_STUDY_LABELS: ContextVar[Mapping[str, str] | None] = ContextVar("study_labels", default=None)
+_ABBREVIATIONS = {
+    "fd": "FD",
+    "ci": "CI",
+    "auc": "AUC",
+    "sfc": "SFC",
+    "gmv": "GMV",
+    "alff": "ALFF",
+    "malff": "mALFF",
+    "hc": "HC",
+    "fdr": "FDR",
+    "fwe": "FWE",
+    "fwer": "FWER",
+    "tms": "TMS",
+    "ect": "ECT",
+    "rtms": "rTMS",
+    "itbs": "iTBS",
+    "tdcs": "tDCS",
+    "nri": "NRI",
+    "idi": "IDI",
+    "id": "ID",
+    "sd": "SD",
+    "se": "SE",
+    "hamd": "HAMD",
+    "hama": "HAMA",
+    "bsi": "BSI",
+    "madrs": "MADRS",
+    "toc": "TOC",
+    "pai": "PAI",
+    "mm3": "mm³",
+    "mni": "MNI",
+    "qc": "QC",
+    "ssri": "SSRI",
+    "cv": "CV",
+    "ari": "ARI",
+    "ece": "ECE",
+    "ici": "ICI",
+    "delong": "DeLong",
+    "eta2": "η²",
+    "cca": "CCA",
+}
+
+
+@contextmanager
+def using_labels(labels: Mapping[str, str] | None) -> Iterator[None]:
+    """Within the block, :func:`label` uses the study's ``labels`` first."""
+    token = _STUDY_LABELS.set(dict(labels or {}))
+    try:
+        yield
+    finally:
+        _STUDY_LABELS.reset(token)
+
+
+def label(name: object) -> str:
+    """A column, group, treatment or value as a reader sees it: the study's label, else
+    words without underscores (``duration_months`` -> ``duration months``, ``mean_fd`` ->
+    ``mean FD``, ``p_fdr`` -> ``p_FDR``, ``Precentral_L`` -> ``Precentral L``). File names
+    and paths are kept as they are."""
+    text = str(name)
+    labels = _STUDY_LABELS.get() or {}
+    if text in labels:
+        return str(labels[text])
+    if "_" not in text and text.lower() not in _ABBREVIATIONS:
+        return text
+    if "/" in text or re.search(r"\.[a-z]{2,4}$", text):
+        return text
+    words = text.split("_")
+    if words[0] in ("p", "q") and len(words) > 1:
+        return f"{words[0]}_" + " ".join(_word(w, True) for w in words[1:])
+    return " ".join(_word(w, i > 0) for i, w in enumerate(words) if w)
+
+
+def _word(word: str, later: bool) -> str:
+    known = _ABBREVIATIONS.get(word.lower())
+    if known and (word.islower() or word.isupper()):
+        return known
+    return word
+
+
+def labels(names: Iterable[object]) -> list[str]:
+    """:func:`label` of each name."""
+    return [label(n) for n in names]
+
+
+_NAME_IN_TEXT = re.compile(
+    r"(?<![\w./\\-])([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+)(?![\w/\\]|\.\w)"
+)
+
+
+def prose_names(text: str) -> str:
+    """Every snake_case name in a text quoted from a file (checklist evidence) as its
+    display :func:`label`; file names and paths are left as they are."""
+    return _NAME_IN_TEXT.sub(lambda m: label(m.group(1)), str(text))

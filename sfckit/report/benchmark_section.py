@@ -48,13 +48,13 @@ def benchmark_blocks(context: ReportContext) -> Blocks | None:
         ),
         _table(
             display_table(comparisons),
-            "Paired comparisons (DeLong; NRI/IDI of model_a over model_b with bootstrap CIs)",
+            "Paired comparisons (DeLong; NRI/IDI of model A over model B with bootstrap CIs)",
         ),
         _text(
-            "The net reclassification improvement counts how often model_a moves people's "
-            "risk in the right direction compared with model_b (up for those with the "
+            "The net reclassification improvement counts how often model A moves people's "
+            "risk in the right direction compared with model B (up for those with the "
             "outcome, down for those without): continuously for any change, categorically "
-            "for moves across the risk categories of nri_categorical. It says nothing about "
+            "for moves across the risk categories of NRI categorical. It says nothing about "
             "whether the risks are right: a miscalibrated model moves everyone, so read it "
             "only beside the calibration intercepts and slopes above, and prefer DeLong's "
             "AUC difference and the decision curve for the question 'does imaging help?'."
@@ -144,7 +144,7 @@ def benchmark_blocks(context: ReportContext) -> Blocks | None:
         blocks.append(_text("Reading: " + verdict))
     if "harmonization" in extra:
         h = extra["harmonization"]
-        covariates = ", ".join(h["covariates_preserved"]) or "none"
+        covariates = listing(h["covariates_preserved"]) or "none"
         blocks.append(
             _text(
                 "ComBat harmonisation fitted inside the training folds (covariates kept: "

@@ -9,7 +9,7 @@ import pandas as pd
 
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
-from sfckit.report import figures
+from sfckit.report import apa, figures
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
@@ -26,7 +26,9 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
     for folder in folders:
         metrics = json.loads((folder / layout.METRICS).read_text())
         if metrics.get("sample_size"):
-            sample_sizes.append(f"{metrics['model']}: {metrics['sample_size']['sentence']}")
+            sample_sizes.append(
+                f"{apa.model_name(metrics['model'])}: {metrics['sample_size']['sentence']}"
+            )
         rows.append(
             {
                 key: metrics.get(key)
@@ -59,7 +61,8 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
                     [
                         (
                             figures.importance_figure(read_tsv(folder / layout.IMPORTANCE)),
-                            f"{metrics['model']}: permutation importance on outer test folds",
+                            f"{apa.model_name(metrics['model'])}: permutation importance on "
+                            "outer test folds",
                         )
                     ]
                 )
@@ -71,7 +74,8 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
                     [
                         (
                             figures.learning_curve_figure(curve),
-                            f"{metrics['model']}: pooled out-of-fold AUC (95% CI) when "
+                            f"{apa.model_name(metrics['model'])}: pooled out-of-fold AUC "
+                            "(95% CI) when "
                             "each training set is cut to a fraction of its participants; "
                             "a curve still rising at 100% says more data would help",
                         )
@@ -86,7 +90,7 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
         _table(
             display_table(pd.DataFrame(rows)),
             "Nested cross-validation (AUC of the pooled out-of-fold probabilities, 95% CI "
-            "by participant bootstrap; perm_p_at_floor: p is 1/(permutations + 1), the "
+            "by participant bootstrap; perm p at floor: p is 1/(permutations + 1), the "
             "smallest this number of permutations can give)",
         ),
     )
@@ -116,7 +120,12 @@ def classification_methods(context: ReportContext) -> list[str] | None:
         text = (
             f"A {apa.model_name(metrics['model'])} separated {metrics['positive']} from "
             f"{metrics['negative']} in nested cross-validation ({metrics['outer']} outer folds "
-            f"repeated {metrics['repeats']} times, hyper-parameters tuned in "
+            + (
+                "not repeated"
+                if metrics["repeats"] == 1
+                else f"repeated {metrics['repeats']} times"
+            )
+            + ", hyper-parameters tuned in "
             f"{metrics['inner']} inner folds{context.cite('varoquaux')}; probabilities "
             f"calibrated{context.cite('platt')} without class reweighting"
             f"{context.cite('goorbergh')}); discrimination is the AUC of each participant's "

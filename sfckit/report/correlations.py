@@ -5,7 +5,7 @@ from __future__ import annotations
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.report import figures
-from sfckit.report.apa import listing
+from sfckit.report.apa import bounded, label, listing
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
@@ -25,7 +25,7 @@ def correlation_blocks(context: ReportContext) -> Blocks | None:
     blocks = [
         _text(
             f"{len(significant)} of {len(table)} within-group partial correlations "
-            "reach FDR < 0.05."
+            "reach FDR < .05."
         ),
         _table(
             display_table(
@@ -65,7 +65,7 @@ def correlation_blocks(context: ReportContext) -> Blocks | None:
             clinical_source="manifest",
         )
         covariates = parameters.get("covariates") or []
-        adjusted = f" adjusted for {', '.join(covariates)}" if covariates else ""
+        adjusted = f" adjusted for {listing(covariates)}" if covariates else ""
         images = []
         for row in significant.head(MAX_REGION_FIGURES).itertuples():
             x_res, y_res = group_partial_residuals(
@@ -83,12 +83,13 @@ def correlation_blocks(context: ReportContext) -> Blocks | None:
                     figures.residual_scatter(
                         x_res,
                         y_res,
-                        xlabel=f"SFC {row.region} (residual)",
-                        ylabel=f"{row.score} (residual)",
-                        title=f"{row.group}: partial r = {row.r:.2f}",
+                        xlabel=f"SFC {label(row.region)} (residual)",
+                        ylabel=f"{label(row.score)} (residual)",
+                        title=f"{label(row.group)}: partial r = {bounded(row.r)}",
                     ),
-                    f"{row.region} vs {row.score} in {row.group}: residuals{adjusted}; "
-                    f"their correlation is the partial r = {row.r:.2f} (n = {row.n})",
+                    f"{label(row.region)} vs {label(row.score)} in {label(row.group)}: "
+                    f"residuals{adjusted}; "
+                    f"their correlation is the partial r = {bounded(row.r)} (n = {row.n})",
                 )
             )
         blocks.append(_figures(images))
@@ -137,7 +138,8 @@ def correlation_results(context: ReportContext) -> list[str] | None:
             f"{apa.p_value(float(table['p_fdr'].min()), label='p_FDR')})."
         ]
     found = [
-        f"{readable(row.region)} with {row.score} in {row.group} (r = {apa.bounded(row.r)}, "
+        f"{readable(row.region)} with {apa.label(row.score)} in {apa.label(row.group)} "
+        f"(r = {apa.bounded(row.r)}, "
         f"{apa.interval(row.ci_low, row.ci_high, bounded_by_one=True)}, "
         f"{apa.p_value(row.p_fdr, label='p_FDR')}, n = {int(row.n)})"
         for row in significant.itertuples()
@@ -154,7 +156,7 @@ def correlation_results(context: ReportContext) -> list[str] | None:
         for row in tested.itertuples():
             verdict = "differed" if row.p < 0.05 else "did not differ significantly"
             sentences.append(
-                f"The correlation of {readable(row.region)} with {row.score} {verdict} "
+                f"The correlation of {readable(row.region)} with {apa.label(row.score)} {verdict} "
                 f"between {row.group_a} (r = {apa.bounded(row.r_a)}) and {row.group_b} "
                 f"(r = {apa.bounded(row.r_b)}; Fisher z = {apa.number(row.z)}, "
                 f"{apa.p_value(row.p)})."

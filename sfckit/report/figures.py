@@ -205,7 +205,7 @@ def _plot_maps(plotting, effect_image, significant_image, template, axes, alpha,
             cut_coords=list(AXIAL_CUTS_MM),
             axes=axes[1],
             cmap="autumn",
-            title=f"regions with FDR < {alpha}",
+            title=f"regions with FDR < {str(alpha).removeprefix('0')}",
         )
     else:
         axes[1].axis("off")
@@ -442,4 +442,50 @@ def toc_figure(curve: pd.DataFrame) -> str:
     ax.set_xlabel("share of patients treated, by predicted benefit")
     ax.set_ylabel("benefit in that share - average benefit")
     outside_legend(ax, title=None if len(names) > 1 else names[0])
+    return to_data_uri(figure)
+
+
+def policy_forest_rows(values: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+    """The names and rows of the policy forest: the rules, usual care and each treatment
+    given to everyone (the rows of ``policy_value.tsv`` that are not differences or the best
+    single treatment, which repeats one of the arms)."""
+    from sfckit.report import apa
+
+    shown = values[
+        ~values["policy"].str.contains(" - ", regex=False)
+        & (values["policy"] != "best single treatment")
+    ].reset_index(drop=True)
+
+    def name(row: pd.Series) -> str:
+        arm = str(row.get("arm") or "")
+        if str(row["policy"]).startswith("all ") and arm and arm != "nan":
+            return f"everyone: {apa.label(arm)}"
+        return str(row["policy"]).replace("imaging+clinical", "imaging + clinical")
+
+    return [name(row) for _, row in shown.iterrows()], shown
+
+
+def policy_forest_figure(values: pd.DataFrame) -> str:
+    """Expected remission (95% CI) under each policy (:func:`policy_forest_rows`)."""
+    names, shown = policy_forest_rows(values)
+    figure, ax = plt.subplots(figsize=(5.5, 0.45 * len(shown) + 1.2))
+    positions = np.arange(len(shown))[::-1]
+    usual = shown.loc[shown["policy"] == "usual care", "value"]
+    for y, (_, row) in zip(positions, shown.iterrows(), strict=True):
+        colour = PALETTE[0] if str(row["policy"]).startswith("rule") else "#555555"
+        ax.errorbar(
+            row["value"],
+            y,
+            xerr=[[row["value"] - row["ci_low"]], [row["ci_high"] - row["value"]]],
+            fmt="o",
+            color=colour,
+            capsize=3,
+        )
+    if len(usual):
+        ax.axvline(float(usual.iloc[0]), color="grey", linestyle=":", label="usual care")
+    ax.set_yticks(positions)
+    ax.set_yticklabels(names)
+    ax.set_xlabel("expected remission rate (95% CI)")
+    ax.set_xlim(0, 1)
+    figure.tight_layout()
     return to_data_uri(figure)

@@ -11,7 +11,7 @@ from sfckit.declarations import layout
 from sfckit.features.qc import OUTLIER_MADS, outlier_mask
 from sfckit.io.images import load_image
 from sfckit.io.tables import read_tsv
-from sfckit.report import figures
+from sfckit.report import apa, figures
 from sfckit.report.apa import count, listing, p_value
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import table as _table
@@ -41,8 +41,9 @@ def group_blocks(context: ReportContext) -> Blocks | None:
     context.facts["significant_regions"] = significant["region"].tolist()
     blocks = [
         _text(
-            f"Atlas {context.primary}: {len(significant)} of {len(stats_table)} "
-            f"regions differ between groups at FDR < {context.alpha}."
+            f"{atlas_label(context)} atlas: {len(significant)} of "
+            f"{count(len(stats_table), 'region')} differ between groups at "
+            f"{apa.alpha(context.alpha, 'FDR')}."
         )
     ]
     if (folder / layout.ATLAS_IMAGE).is_file() and (folder / layout.REGIONS).is_file():
@@ -134,7 +135,7 @@ def _adjusted(context: ReportContext, sfc: pd.DataFrame, regions: Any) -> tuple[
         values = sfc.loc[rows, region].to_numpy(dtype=float)
         adjusted.loc[rows, region] = adjusted_values(values, codes, design, len(order))
     label = "SFC (Fisher z)" + (
-        f", adjusted for {', '.join(covariates)}" if covariates else ", unadjusted"
+        f", adjusted for {listing(covariates)}" if covariates else ", unadjusted"
     )
     return adjusted, label
 
@@ -175,6 +176,7 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
                     )
                 )
             )
+    blocks += [_text(sentence) for sentence in dropped_region_sentences(context)]
     if regions:
         gaps = sfc.index[sfc[regions].isna().any(axis=1)].tolist()
         blocks.append(
@@ -185,7 +187,7 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
             )
         )
         outlying = outlier_mask(sfc[regions]).stack()
-        flagged = [f"{pid} ({region})" for (pid, region), hit in outlying.items() if hit]
+        flagged = [f"{pid} ({readable(region)})" for (pid, region), hit in outlying.items() if hit]
         blocks.append(
             _text(
                 f"Values beyond {OUTLIER_MADS} scaled MADs from the median in a significant "
@@ -193,6 +195,30 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
             )
         )
     return blocks
+
+
+def dropped_region_sentences(context: ReportContext) -> list[str]:
+    """For every atlas, the regions its group statistics dropped (a value in too few
+    participants: ``stats/<atlas>/dropped_regions.tsv``), counted and named."""
+    from sfckit.report.participants import atlas_name
+
+    sentences = []
+    minimum = context.stats_parameters.get("min_coverage", 0.5)
+    for atlas in context.atlases:
+        path = context.layout.stats(atlas) / layout.DROPPED_REGIONS
+        if not path.is_file():
+            continue
+        dropped = read_tsv(path)
+        if not len(dropped):
+            continue
+        sentences.append(
+            f"{count(len(dropped), 'region').capitalize()} of the {atlas_name(atlas)} atlas "
+            f"had a value in fewer than {apa.integer(round(100 * minimum))}% of participants "
+            "(too few gray-matter voxels) and were left out of its group statistics: "
+            + listing(readable(r) for r in dropped["region"])
+            + "."
+        )
+    return sentences
 
 
 def specificity_blocks(context: ReportContext) -> Blocks | None:
@@ -204,8 +230,8 @@ def specificity_blocks(context: ReportContext) -> Blocks | None:
     return [
         _table(display_table(table)),
         _text(
-            "gmv_differs / alff_differs: the same ANCOVA on regional GMV or mALFF is "
-            f"significant at FDR < {context.alpha}; sfc_specific: neither is."
+            "GMV differs / ALFF differs: the same ANCOVA on regional GMV or mALFF is "
+            f"significant at {apa.alpha(context.alpha, 'FDR')}; SFC specific: neither is."
         ),
     ]
 
@@ -221,7 +247,8 @@ def group_methods(context: ReportContext) -> list[str] | None:
         "Group differences in SFC were tested in each region by analysis of covariance"
         + (f" adjusting for {listing(covariates)}" if covariates else "")
         + " (type-II sums of squares), with the Benjamini–Hochberg false discovery rate "
-        f"across regions{context.cite('bh')} at {stats.get('alpha', 0.05)} and "
+        f"across regions{context.cite('bh')} at q = {apa.bounded(stats.get('alpha', 0.05))} "
+        "and "
         f"Holm-corrected pairwise contrasts{context.cite('holm')}; regions with a value "
         f"for fewer than {stats.get('min_coverage', 0):.0%} of participants were "
         "excluded. Effect sizes are partial η² with 95% confidence intervals from the "
@@ -254,9 +281,9 @@ def group_results(context: ReportContext) -> list[str] | None:
             f"{apa.listing(context.group_order())} at FDR < {apa.bounded(alpha)} "
             f"({apa.count(len(table), 'region')} tested; smallest "
             f"{apa.p_value(float(table['p_fdr'].min()), label='p_FDR')})."
-        ]
+        ] + dropped_region_sentences(context)
     sentences = [
-        f"SFC differed between {apa.listing(context.group_order())} in "
+        f"SFC differed between {apa.listing(apa.labels(context.group_order()))} in "
         f"{len(significant)} of {apa.count(len(table), 'region')} of the {atlas} atlas at FDR "
         f"< {apa.bounded(alpha)}:"
     ]
@@ -295,7 +322,7 @@ def group_results(context: ReportContext) -> list[str] | None:
             )
             + "."
         )
-    return sentences
+    return sentences + dropped_region_sentences(context)
 
 
 def atlas_label(context: ReportContext) -> str:

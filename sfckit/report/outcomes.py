@@ -6,6 +6,7 @@ import pandas as pd
 
 from sfckit.declarations import layout
 from sfckit.learn.results import RESEARCH_NOTICE
+from sfckit.report import apa
 from sfckit.report.blocks import read_json as _json
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
@@ -21,8 +22,8 @@ def outcome_blocks(context: ReportContext) -> Blocks | None:
         rows.append(
             {
                 "target": metrics["target"],
-                "population": ", ".join(metrics.get("population") or []),
-                "definition": metrics["definition"],
+                "population": ", ".join(apa.labels(metrics.get("population") or [])),
+                "definition": _definition(metrics["definition"]),
                 "n": metrics.get("n_followed")
                 or metrics.get("n_positive", 0) + metrics.get("n_negative", 0),
                 "events": metrics.get("n_relapses", metrics.get("n_positive")),
@@ -47,7 +48,7 @@ def outcome_blocks(context: ReportContext) -> Blocks | None:
         _text(
             "What the outcome model adds: when the population spans several groups "
             "(e.g. TRD and nTRD, which are defined by their response to treatment), "
-            "knowing the group alone predicts the outcome; group_only is that "
+            "knowing the group alone predicts the outcome; group only is that "
             "model's AUC (or C) on the same folds and the DeLong p compares the two AUCs. An "
             "imaging model that does not beat it has only re-detected the groups."
         ),
@@ -70,8 +71,8 @@ def outcome_methods(context: ReportContext) -> list[str] | None:
         population = apa.listing(metrics.get("population") or []) or "the cohort"
         if "c_index" in metrics:
             sentences.append(
-                f"Time to relapse ({metrics['settings']['time_column']}, with "
-                f"{metrics['settings']['event_column']} as the event) was predicted in "
+                f"Time to relapse ({apa.label(metrics['settings']['time_column'])}, with "
+                f"{apa.label(metrics['settings']['event_column'])} as the event) was predicted in "
                 f"{population} by a "
                 f"ridge-penalised Cox model, judged by Harrell's C{context.cite('harrell')}"
                 + (
@@ -136,7 +137,10 @@ def outcome_results(context: ReportContext) -> list[str] | None:
 
 
 def _definition(text: str) -> str:
-    """``hamd_post <= 7.0`` -> ``hamd_post ≤ 7``."""
+    """``hamd_post <= 7.0`` -> ``HAMD post ≤ 7`` (column names as display labels)."""
     import re
 
-    return re.sub(r"(\d)\.0\b", r"\1", text.replace("<=", "≤").replace(">=", "≥"))
+    from sfckit.report import apa
+
+    text = re.sub(r"(\d)\.0\b", r"\1", text.replace("<=", "≤").replace(">=", "≥"))
+    return re.sub(r"[A-Za-z][A-Za-z0-9_]*", lambda m: apa.label(m.group(0)), text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sfckit.report.apa import count, listing
+from sfckit.report.apa import count, integer, label, listing
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
 from sfckit.report.context import Blocks, ReportContext, follow_up_columns
@@ -48,8 +48,10 @@ def table_one_blocks(
             "Continuous variables: mean ± SD; a test compares the groups in which the "
             "variable varies (named when not all groups: clinical variables among "
             "patients only), Welch's t-test for two groups, one-way ANOVA for more. "
+            "Counts: median [interquartile range], Mann-Whitney U or Kruskal-Wallis test. "
             "Binary variables: n (%); categorical: n (%) per level; chi-squared test "
-            "(Fisher's exact test for two groups with small expected counts)."
+            "(Fisher's exact test for two groups with small expected counts), also among "
+            "the groups in which the variable varies."
         ),
     ]
     if later:
@@ -70,7 +72,7 @@ def participants_methods(context: ReportContext) -> list[str] | None:
     total = sum(sizes.values())
     return [
         f"The analysed cohort comprised {count(total, 'participant')}: "
-        + listing([f"{n} {g}" for g, n in sizes.items()])
+        + listing([f"{integer(n)} {label(g)}" for g, n in sizes.items()])
         + "."
     ]
 
@@ -102,8 +104,90 @@ def extraction_methods(context: ReportContext) -> list[str] | None:
         f"Structure–function coupling (SFC) was the {described} between GMV and ALFF across a "
         f"region's voxels; regions with fewer than {extraction['min_voxels']} valid voxels "
         "were missing for that participant.",
+        *processing_sentences(context),
         *_unmodulated_note(context),
     ]
+
+
+DENOISING = {
+    "6P": "the six rigid-body motion parameters (6P",
+    "24P": "24 motion parameters (24P: the six rigid-body parameters, their temporal "
+    "derivatives and the squares of both",
+    "24P+2P": "24 motion parameters and the mean white-matter and CSF signals (24P+2P: the "
+    "six rigid-body parameters, their temporal derivatives, the squares of both and the two "
+    "tissue signals",
+}
+
+
+def processing_sentences(context: ReportContext) -> list[str]:
+    """What the extraction did to the images beyond ALFF and the atlas, read from the
+    primary atlas's provenance (``features/<atlas>/dataset_description.json``) and its
+    ``qc.tsv``: non-steady-state volumes, nuisance regression, censoring, resampling and
+    quality-control exclusions. A new option reaches the Methods by being recorded there."""
+    import json
+
+    from sfckit.io.tables import read_tsv
+
+    folder = context.layout.features(context.primary or "")
+    try:
+        record = json.loads((folder / "dataset_description.json").read_text())["GeneratedBy"][0]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return []
+    parameters = record.get("Parameters") or {}
+    qc = read_tsv(folder / "qc.tsv") if (folder / "qc.tsv").is_file() else None
+
+    def total(column: str) -> int:
+        if qc is None or column not in qc.columns:
+            return 0
+        return int(qc[column].fillna(0).astype(float).sum())
+
+    def affected(column: str) -> int:
+        if qc is None or column not in qc.columns:
+            return 0
+        return int((qc[column].fillna(0).astype(float) > 0).sum())
+
+    sentences = []
+    steady = total("n_non_steady_state")
+    if steady:
+        what = "discarded" if parameters.get("non_steady_state") == "drop" else "kept"
+        participants = count(affected("n_non_steady_state"), "participant")
+        sentences.append(
+            f"Volumes fMRIPrep flagged as non-steady-state were {what} "
+            f"({count(steady, 'volume')} in {participants})."
+        )
+    denoise = str(record.get("Denoising", "none"))
+    if denoise != "none":
+        sentences.append(
+            "Before ALFF, nuisance regression removed "
+            f"{DENOISING.get(denoise, denoise + ' (' + denoise)}; fMRIPrep confounds) from each "
+            f"voxel's time series{context.cite('friston')}."
+        )
+    threshold = parameters.get("fd_threshold")
+    if threshold is not None:
+        censored = total("n_censored")
+        sentences.append(
+            f"Volumes with framewise displacement above {threshold} mm were censored "
+            f"({count(censored, 'volume')} in {count(affected('n_censored'), 'participant')}), "
+            f"and ALFF computed from the kept volumes{context.cite('power')}."
+        )
+    if str(record.get("Resampling", "none")) != "none":
+        sentences.append(f"{record['Resampling'].replace('GMV', 'The GMV', 1)}.")
+    rule = str(record.get("QualityExclusion", "none"))
+    if rule != "none":
+        excluded = folder / "excluded.tsv"
+        n = len(read_tsv(excluded)) if excluded.is_file() else 0
+        readable_rule = ", ".join(
+            part.replace("mean_fd", "mean framewise displacement ")
+            .replace("n_nan_regions", "regions without a value ")
+            .replace(">", "> ", 1)
+            .replace("  ", " ")
+            for part in rule.split(",")
+        )
+        sentences.append(
+            f"Quality-control exclusion ({readable_rule}) removed "
+            f"{count(n, 'participant')} before analysis."
+        )
+    return sentences
 
 
 def _unmodulated_note(context: ReportContext) -> list[str]:

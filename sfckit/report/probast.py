@@ -16,6 +16,7 @@ import pandas as pd
 
 from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
+from sfckit.report.apa import count
 from sfckit.report.blocks import read_json
 from sfckit.report.tripod import classifier_metrics, external_validation, relative_path
 
@@ -53,7 +54,7 @@ def analysis_check(results: Layout) -> pd.DataFrame:
             "4.1",
             "Enough participants with the outcome (Riley et al. minimum sample size)",
             YES if size["adequate"] else NO,
-            f"{where}: {size['actual_n']} participants vs minimum {size['minimum_n']}; "
+            f"{where}: {size['actual_n']:,} participants vs minimum {size['minimum_n']:,}; "
             f"{events_per_parameter:.2f} events per candidate parameter",
         )
     else:
@@ -64,14 +65,14 @@ def analysis_check(results: Layout) -> pd.DataFrame:
             "Missing data handled appropriately",
             YES,
             f"{where}: median imputation fitted inside the training folds; "
-            f"{len(metrics.get('dropped_regions') or [])} region(s) dropped for coverage",
+            f"{count(len(metrics.get('dropped_regions') or []), 'region')} dropped for coverage",
         )
         univariable = metrics.get("select_k") not in (None, "all")
         add(
             "4.5",
             "Predictor selection avoided univariable analysis",
             NO if univariable else YES,
-            f"{where}: select_k {metrics.get('select_k')}"
+            f"{where}: number of features {metrics.get('select_k')}"
             + (
                 " (ANOVA-F ranking, inside the training folds: no leakage, but univariable)"
                 if univariable

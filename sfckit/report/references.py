@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 REFERENCES = {
+    "friston": "Friston KJ et al. (1996). Movement-related effects in fMRI time-series. Magn "
+    "Reson Med 35:346-355.",
+    "power": "Power JD et al. (2012). Spurious but systematic correlations in functional "
+    "connectivity MRI networks arise from subject motion. NeuroImage 59:2142-2154.",
     "zang": "Zang YF et al. (2007). Altered baseline brain activity in children with ADHD "
     "revealed by resting-state functional MRI. Brain Dev 29:83-91.",
     "zou": "Zou QH et al. (2008). An improved approach to detection of amplitude of "

@@ -8,7 +8,7 @@ from sfckit.declarations import layout
 from sfckit.io.images import load_image
 from sfckit.io.tables import read_tsv
 from sfckit.report import figures
-from sfckit.report.apa import count, prose_number
+from sfckit.report.apa import alpha, count, prose_number
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import read_json as _json
 from sfckit.report.blocks import table as _table
@@ -27,11 +27,11 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
     significant = summary["n_significant_voxels_fwe"]
     blocks = [
         _text(
-            f"Voxel-wise omnibus group F over {summary['n_voxels']} voxels covered by "
+            f"Voxel-wise omnibus group F over {count(summary['n_voxels'], 'voxel')} covered by "
             f"every participant's map ({summary['n_permutations']} Freedman-Lane "
             f"permutations, max-F family-wise error): {count(significant, 'voxel')} in "
             f"{count(summary['n_clusters'], 'cluster')} exceed F = "
-            f"{prose_number(summary['f_critical_fwe'])} (FWE < {summary['alpha']})."
+            f"{prose_number(summary['f_critical_fwe'])} ({alpha(summary['alpha'], 'FWE')})."
         )
     ]
     f_map = folder / layout.MAP_FOLDER / layout.GROUP_F_MAP
@@ -41,7 +41,7 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
     # inference is the FWE table.
     threshold = float(stats.f.isf(0.001, *summary["df"]))
     if f_image is not None and f_image.get_fdata().max() <= threshold:
-        blocks.append(_text("No voxel reaches even uncorrected p < 0.001; no map is shown."))
+        blocks.append(_text("No voxel reaches even uncorrected p < .001; no map is shown."))
     elif f_image is not None:
         # Cuts go through the largest clusters' peaks.
         cuts = list(figures.AXIAL_CUTS_MM)
@@ -49,7 +49,7 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
             peaks = list(dict.fromkeys(clusters["peak_z"].head(6).tolist()))
             cuts = sorted(peaks + [c for c in cuts if all(abs(c - p) > 8 for p in peaks)])[:6]
         image = figures.statistic_map(f_image, threshold, "group F", cuts)
-        caption = f"Group F where uncorrected p < 0.001 (F > {prose_number(threshold)}); " + (
+        caption = f"Group F where uncorrected p < .001 (F > {prose_number(threshold)}); " + (
             f"FWE-significant voxels (F > {prose_number(summary['f_critical_fwe'])}) "
             "are listed below"
             if significant
@@ -67,7 +67,7 @@ def searchlight_blocks(context: ReportContext) -> Blocks | None:
     if counts:
         blocks.append(
             _text(
-                "Pairwise contrasts (nilearn permuted_ols statistics, max-t FWE): "
+                "Pairwise contrasts (permutation statistics as in nilearn, max-t FWE): "
                 + "; ".join(
                     f"{k.replace('_', ' ')}: {count(v, 'voxel')}" for k, v in counts.items()
                 )
@@ -101,7 +101,7 @@ def searchlight_results(context: ReportContext) -> list[str] | None:
         return None
     significant = int(summary["n_significant_voxels_fwe"])
     head = (
-        f"Of {summary['n_voxels']} voxels, {apa.count(significant, 'voxel')} in "
+        f"Of {apa.count(int(summary['n_voxels']), 'voxel')}, {apa.count(significant, 'voxel')} in "
         f"{apa.count(int(summary['n_clusters']), 'cluster')} differed between groups at "
         f"FWE < {apa.bounded(summary['alpha'])} (F > {apa.number(summary['f_critical_fwe'])})"
     )
@@ -110,7 +110,7 @@ def searchlight_results(context: ReportContext) -> list[str] | None:
     clusters = read_tsv(folder / layout.CLUSTERS).head(3)
     peaks = [
         f"{apa.count(int(row.n_voxels), 'voxel')} peaking at MNI ({row.peak_x:g}, "
-        f"{row.peak_y:g}, {row.peak_z:g}) in {str(row.peak_region).replace('_', ' ')}, "
+        f"{row.peak_y:g}, {row.peak_z:g}) in {apa.label(row.peak_region)}, "
         f"F = {apa.number(row.peak_stat)}"
         for row in clusters.itertuples()
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
-from sfckit.report import blocks
+from sfckit.report import apa, blocks
 from sfckit.report.apa import listing, prose_number
 from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.tables import display_table
@@ -22,11 +22,11 @@ def subtype_blocks(context: ReportContext) -> Blocks | None:
     content = [
         blocks.text(f"Verdict: {verdict['verdict']}."),
         blocks.text(
-            f"{verdict['n']} participants ({', '.join(verdict['groups'])}) were clustered on "
+            f"{verdict['n']} participants ({listing(verdict['groups'])}) were clustered on "
             "the leading principal components of their regional coupling by k-means and "
             "Ward's method. The best silhouette over methods and numbers of clusters was "
             f"compared with the same maximum in data drawn from one multivariate Gaussian "
-            f"with the same covariance (p = {prose_number(verdict['null_p'])}{floor}), and "
+            f"with the same covariance ({apa.p_value(verdict['null_p'])}{floor}), and "
             "the clusters' stability measured over bootstrap resamples (median adjusted Rand "
             f"index {prose_number(verdict['stability_median_ari'])}). Subtypes are reported "
             "only when both checks pass (Dinga et al. 2019)."
@@ -66,8 +66,8 @@ def subtype_blocks(context: ReportContext) -> Blocks | None:
         content.append(
             blocks.text(
                 "Canonical correlation of coupling with the symptom scores: "
-                f"{prose_number(cca['canonical_correlation'])} in sample (permutation p = "
-                f"{prose_number(cca['permutation_p'])}), "
+                f"{prose_number(cca['canonical_correlation'])} in sample (permutation "
+                f"{apa.p_value(cca['permutation_p'])}), "
                 f"{prose_number(cca['cross_validated_correlation'])} out of sample "
                 "(5-fold); an in-sample canonical correlation is inflated by fitting, the "
                 "out-of-sample one is the estimate."

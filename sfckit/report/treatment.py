@@ -8,7 +8,7 @@ from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.learn.treatment import IMAGING, NOTICE
 from sfckit.report import blocks
-from sfckit.report.apa import count, listing, prose_number
+from sfckit.report.apa import count, label, listing, prose_number
 from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.tables import display_table
 
@@ -17,7 +17,7 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
     """Text, tables and the TOC figure of the treatment-rule section, or None when the step
     did not run."""
     results = context.layout
-    from sfckit.report.figures import toc_figure
+    from sfckit.report.figures import policy_forest_figure, toc_figure
 
     folder = results.treatment
     if not (folder / layout.POLICY_VALUE).is_file():
@@ -52,13 +52,19 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
                 ],
             ),
             "Heterogeneity: rank-weighted average treatment effect (permutation p) and the "
-            "calibration test of the predicted benefits; _holm: Holm-adjusted over every "
+            "calibration test of the predicted benefits; p holm: Holm-adjusted over every "
             "RATE and calibration p-value of this run",
         ),
         blocks.table(display_table(overlap), "Overlap: propensities per treatment"),
         *_sequence_blocks(folder, beats_usual_care(values)),
         blocks.figures(
             [
+                (
+                    policy_forest_figure(values),
+                    "Expected remission rate (95% CI, cross-fitted) under the imaging + "
+                    "clinical rule, the clinical-only rule, usual care and each treatment "
+                    "given to everyone; dotted line: usual care",
+                ),
                 (
                     toc_figure(toc[toc["features"] == IMAGING]),
                     "Targeting operator characteristic of the imaging + clinical rule",
@@ -93,10 +99,11 @@ def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
     sentences = [
         f"Evaluated on its {int(gain['n'])} cross-fitted recommendations (each made by a "
         "model that had not seen the patient), the imaging + clinical rule's expected "
-        "remission rate was {apa.number(rule['value'])}, "
-        f"{apa.interval(rule['ci_low'], rule['ci_high'])}: {difference(gain)} against usual "
+        f"remission rate was {apa.bounded(rule['value'])}, "
+        f"{apa.interval(rule['ci_low'], rule['ci_high'], bounded_by_one=True)}: "
+        f"{difference(gain)} against usual "
         f"care and {difference(versus_best)} against giving everyone "
-        + (f"{best} (" if best else "")
+        + (f"{apa.label(best)} (" if best else "")
         + "the treatment that was best on average in the training folds"
         + (")." if best else ".")
     ]
@@ -117,7 +124,7 @@ def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
     evidence = imaging[imaging[column] < 0.05]["treatment"].tolist()
     sentences.append(
         f"Prioritisation by predicted benefit beat chance (RATE p < .05, {label}) for "
-        + apa.listing(evidence)
+        + apa.listing(apa.labels(evidence))
         + "."
         if evidence
         else "No treatment's predicted benefit ranked patients better than chance (RATE "
@@ -194,7 +201,8 @@ def treatment_methods(context: ReportContext) -> list[str] | None:
     )
     return [
         f"Which next-step treatment ({listing(parameters['treatments'])}) benefits whom was "
-        f"learnt from {parameters['outcome_column']} by a cross-fitted DR-learner: augmented "
+        f"learnt from the outcome {label(parameters['outcome_column'])} by a cross-fitted "
+        "DR-learner: augmented "
         f"inverse-probability-weighted (AIPW) pseudo-outcomes{context.cite('robins')} "
         f"({design}) regressed on SFC and {listing(parameters['clinical'])} by "
         f"{count(int(parameters['bags']), 'bootstrap bag')} of ridge "

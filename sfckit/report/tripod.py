@@ -21,6 +21,7 @@ import pandas as pd
 from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
 from sfckit.io.tables import read_tsv
+from sfckit.report.apa import count
 from sfckit.report.blocks import read_json
 from sfckit.report.context import provenance_parameters
 
@@ -190,6 +191,8 @@ def _data_items(results: Layout) -> dict[str, tuple[str, str]]:
     study = read_json(results.study)
     extractions = sorted(results.root.glob(f"features/*/{layout.DESCRIPTION}"))
     extractions = [p for p in extractions if p.parent.name != layout.SEARCHLIGHT]
+    read = classifier_features(results)
+    extractions.sort(key=lambda p: p.parent.name not in read)
     if extractions:
         where = relative_path(results, extractions[0])
         parameters = provenance_parameters(extractions[0].parent)
@@ -215,7 +218,7 @@ def _data_items(results: Layout) -> dict[str, tuple[str, str]]:
         left_out = sum(len(read_tsv(p)) for p in excluded)
         items["20a"] = (
             REPORTED,
-            f"{relative_path(results, sfc)}: {n_rows} participant(s) with features; "
+            f"{relative_path(results, sfc)}: {n_rows:,} participants with features; "
             f"{left_out} excluded or failed"
             + (f" ({', '.join(p.name for p in excluded)})" if excluded else ""),
         )
@@ -276,14 +279,15 @@ def _model_items(
         "9a": (
             REPORTED,
             f"{where}: {metrics.get('n_features', 'n/a')} regional features; selection "
-            f"(select_k {metrics.get('select_k', 'n/a')}) inside the training folds",
+            f"(number of features {_select(metrics.get('select_k', 'n/a'))}) inside the training "
+            "folds",
         ),
         "10": (
             (
                 REPORTED,
-                f"{where}: minimum {size.get('minimum_n')} for {size.get('parameters')} "
+                f"{where}: minimum {_integer(size.get('minimum_n'))} for {size.get('parameters')} "
                 f"candidate parameters at C {size.get('anticipated_c', float('nan')):.2f}; "
-                f"actual {size.get('actual_n')}",
+                f"actual {_integer(size.get('actual_n'))}",
             )
             if size.get("minimum_n")
             else (NOT_REPORTED, f"{where}: no sample size (cross-validated AUC at or below 0.5)")
@@ -300,7 +304,8 @@ def _model_items(
         ),
         "12c": (
             REPORTED,
-            f"{where}: {metrics['model']}, {validation}, tuned for {metrics.get('tuning', 'n/a')}",
+            f"{where}: {metrics['model']}, {validation}, tuned for "
+            f"{_TUNING.get(metrics.get('tuning'), metrics.get('tuning', 'n/a'))}",
         ),
         "12g": (
             REPORTED,
@@ -314,11 +319,13 @@ def _model_items(
         ),
         "15": (
             REPORTED,
-            "predictions.tsv: calibrated probability y_score and y_pred at the training prevalence",
+            "predictions.tsv: calibrated probability (y score) and the predicted class at the "
+            "training prevalence",
         ),
         "21": (
             REPORTED,
-            f"{where}: n_positive {metrics['n_positive']}, n_negative {metrics['n_negative']}",
+            f"{where}: {metrics['n_positive']:,} {metrics['positive']}, "
+            f"{metrics['n_negative']:,} {metrics['negative']}",
         ),
         "22": (
             NOT_REPORTED,
@@ -368,7 +375,7 @@ def _evaluation_items(
             )
         )
         items["20c"] = (
-            (REPORTED, f"{where}: per_site.tsv compares the held-out site(s)")
+            (REPORTED, f"{where}: per_site.tsv compares the held-out sites")
             if external
             else (NOT_APPLICABLE, "internal validation only: one data set")
         )
@@ -379,7 +386,9 @@ def _evaluation_items(
     per_site = results.benchmark / layout.PER_SITE
     if per_site.is_file():
         sites = read_tsv(per_site)
-        evidence = f"{relative_path(results, per_site)}: {sites['site'].nunique()} site(s)"
+        evidence = f"{relative_path(results, per_site)}: " + count(
+            sites["site"].nunique(), "site"
+        )
         items["12d"] = items["23b"] = (REPORTED, evidence)
     else:
         items["12d"] = items["23b"] = (NOT_REPORTED, "no per_site.tsv")
@@ -397,11 +406,37 @@ def _evaluation_items(
     return items
 
 
+_TUNING = {"roc_auc": "the AUC", "neg_log_loss": "the log loss"}
+
+
+def _select(value: object) -> str:
+    return {"tune": "tuned", "all": "all"}.get(str(value), str(value))
+
+
+def _integer(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def classifier_features(results: Layout) -> set[str]:
+    """The feature folders (atlas names) the classifiers read, from their provenance."""
+    read = set()
+    for description in sorted(results.root.glob(f"classify/*/{layout.DESCRIPTION}")):
+        try:
+            inputs = json.loads(description.read_text()).get("InputChecksums", {})
+        except (OSError, ValueError):
+            continue
+        for path in inputs:
+            parts = Path(path).parts
+            if "features" in parts and parts.index("features") + 1 < len(parts):
+                read.add(parts[parts.index("features") + 1])
+    return read
+
+
 def external_validation(settings: dict[str, Any]) -> str | None:
     """What evaluated the model on sites it was not trained on, if anything."""
     if settings.get("train_on") or settings.get("test_on"):
         return (
-            f"trained on site(s) {', '.join(settings.get('train_on') or [])}, tested on "
+            f"trained on {', '.join(settings.get('train_on') or [])}, tested on "
             f"{', '.join(settings.get('test_on') or [])}"
         )
     if settings.get("validation") == "leave-site-out":

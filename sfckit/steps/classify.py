@@ -154,7 +154,8 @@ def run(
             "dropped_regions": list(data.dropped_regions["region"]),
             "class_weighting": "none (risks estimate the true rate)",
             "tuning": tuning_scoring(settings.model),
-            "threshold": "y_pred = probability >= the outer training fold's prevalence",
+            "threshold": "predicted class 1 when the probability >= the outer training fold's "
+            "prevalence",
             "note": RESEARCH_NOTICE,
         }
     )

@@ -45,6 +45,7 @@ def build_report(
     *,
     follow_up: Sequence[str] = (),
     jobs: int = 1,
+    labels: Mapping[str, str] | None = None,
 ) -> Path:
     """Write one self-contained HTML report (and ``methods.md``) for a results folder.
 
@@ -60,6 +61,9 @@ def build_report(
     jobs : int
         Above 1, up to ``jobs`` forked processes write the figure files (300 dpi PNG and
         SVG, the slowest part) while this one assembles the page. The files are the same.
+    labels : mapping, optional
+        Display labels of columns, groups and treatments (default: the study file's
+        ``report: labels``, else names without underscores).
 
     Returns
     -------
@@ -67,15 +71,8 @@ def build_report(
         The report.
     """
     from sfckit.errors import file_error
-    from sfckit.io.outputs import atomic_write, staged_folder, write_tsv
-    from sfckit.report import figure_files
-    from sfckit.report.blocks import table, text
-    from sfckit.report.context import Prose, ReportContext
-    from sfckit.report.page import render_page
-    from sfckit.report.participants import participants_methods, table_one_blocks
-    from sfckit.report.probast import analysis_check
-    from sfckit.report.tables import display_table
-    from sfckit.report.tripod import FOR_AUTHOR, checklist
+    from sfckit.report import apa
+    from sfckit.report.context import ReportContext
 
     results = Path(results_dir)
     if not results.is_dir():
@@ -86,6 +83,24 @@ def build_report(
         )
     out_path = Path(out_path) if out_path else results / layout.REPORT
     context = ReportContext(results, follow_up)
+    if labels is None:
+        labels = (context.study.get("report") or {}).get("labels") or {}
+    with apa.using_labels(labels):
+        return _build(context, results, out_path, jobs)
+
+
+def _build(context: Any, results: Path, out_path: Path, jobs: int) -> Path:
+    """The page, its Markdown and checklists, with the display labels in force."""
+    from sfckit.io.outputs import atomic_write, staged_folder, write_tsv
+    from sfckit.report import figure_files
+    from sfckit.report.blocks import table, text
+    from sfckit.report.context import Prose
+    from sfckit.report.page import render_page
+    from sfckit.report.participants import participants_methods, table_one_blocks
+    from sfckit.report.probast import analysis_check
+    from sfckit.report.tables import display_table
+    from sfckit.report.tripod import FOR_AUTHOR, checklist
+
     steps = _steps()
     sections: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -148,7 +163,7 @@ def build_report(
                 "column names the file and value). All items, with those only the author can "
                 "answer, are in tripod_ai.tsv."
             ),
-            table(display_table(tripod[tripod["status"] != FOR_AUTHOR])),
+            table(display_table(_readable_evidence(tripod[tripod["status"] != FOR_AUTHOR]))),
             text(
                 "For the author (no file of the run can answer these): "
                 + "; ".join(
@@ -158,7 +173,7 @@ def build_report(
                 + "."
             ),
             table(
-                display_table(bias),
+                display_table(_readable_evidence(bias)),
                 "PROBAST+AI analysis domain (signalling questions answered from this run's "
                 "files; also written as probast_ai.tsv)",
             ),
@@ -175,6 +190,17 @@ def build_report(
     write_tsv(tripod, out_path.parent / layout.TRIPOD)
     write_tsv(bias, out_path.parent / layout.PROBAST)
     return out_path
+
+
+def _readable_evidence(table: Any) -> Any:
+    """The checklist as the page shows it: names quoted from files as display labels (the
+    TSV keeps them as written)."""
+    from sfckit.report import apa
+
+    shown = table.copy()
+    if "evidence" in shown.columns:
+        shown["evidence"] = shown["evidence"].map(apa.prose_names)
+    return shown
 
 
 def _prose(context: Any, declared: list[Any]) -> list[tuple[str, list[str]]]:
@@ -220,7 +246,13 @@ def run(
 ) -> Path:
     """Write the report of ``inputs["results"]`` (default ``RESULTS/report.html``)."""
     jobs = (os.cpu_count() or 1) if execution.jobs == -1 else execution.jobs
-    return build_report(inputs["results"], out_path, follow_up=settings.follow_up, jobs=jobs)
+    return build_report(
+        inputs["results"],
+        out_path,
+        follow_up=settings.follow_up,
+        jobs=jobs,
+        labels=settings.labels or None,
+    )
 
 
 def summary(report: Path, settings: ReportSettings, out: Path | None) -> list[str]:

@@ -201,7 +201,9 @@ def test_table_one_compares_patients_only_where_controls_do_not_vary():
     duration = rows["duration"]
     assert duration[3] == "0 (all)" and duration[4] == "Welch t-test (TRD, nTRD)"
     patients = [clinical.loc[groups == g, "duration"] for g in ("TRD", "nTRD")]
-    assert duration[5] == format_value(float(stats.ttest_ind(*patients, equal_var=False).pvalue))
+    expected = stats.ttest_ind(*patients, equal_var=False).pvalue
+    assert duration[5] == format_value(float(expected), p=True)
+    assert duration[5] == f"{expected:.3f}".lstrip("0")
     relapsed = rows["relapsed"]
     ones = int(clinical.loc[groups == "TRD", "relapsed"].sum())
     assert relapsed[1] == f"{ones} ({100 * ones / 10:.0f}%)" and relapsed[3] == "n/a"
@@ -209,14 +211,45 @@ def test_table_one_compares_patients_only_where_controls_do_not_vary():
     assert "%" in rows["sex"][1] and rows["sex"][4] == "chi-squared"
 
 
+def test_table_one_tests_a_level_every_control_shares_among_patients_and_counts_as_counts():
+    from scipy import stats
+
+    from sfckit.report.tables import table_one
+
+    rng = np.random.default_rng(4)
+    groups = np.repeat(["TRD", "nTRD", "HC"], [20, 20, 20])
+    patient = groups != "HC"
+    treatment = np.where(patient, rng.choice(["ect", "ssri"], 60), "none")
+    failed = np.where(patient, rng.integers(0, 5, 60), 0)
+    fd = np.where(groups == "TRD", 0.14, 0.12) + rng.normal(0, 0.01, 60)
+    clinical = pd.DataFrame(
+        {"group": groups, "treatment": treatment, "failed_treatments": failed, "mean_fd": fd}
+    )
+    table = table_one(clinical, ["TRD", "nTRD", "HC"], list(clinical.columns[1:]))
+    rows = {row[0]: row for row in table["rows"]}
+    assert rows["treatment"][4] == "chi-squared (TRD, nTRD)"
+    crossed = pd.crosstab(clinical["treatment"][patient], clinical["group"][patient])
+    assert rows["treatment"][5] == f"{stats.chi2_contingency(crossed).pvalue:.3f}".lstrip("0")
+    assert "ECT" in rows["treatment"][1] and rows["treatment"][3] == "none 20 (100%)"
+    counts = rows["failed treatments"]
+    trd = failed[groups == "TRD"]
+    assert counts[1] == f"{np.median(trd):g} [{np.percentile(trd, 25):g}, " + (
+        f"{np.percentile(trd, 75):g}]"
+    )
+    assert counts[4] == "Mann-Whitney U (TRD, nTRD)"
+    motion = rows["mean FD"]
+    assert motion[1] == f"{fd[groups == 'TRD'].mean():.4f} ± {fd[groups == 'TRD'].std(ddof=1):.4f}"
+
+
 def test_follow_up_columns_stay_out_of_the_baseline_table(tiny_study, tmp_path):
     _, results, _ = tiny_study
     html = build_report(results, tmp_path / "r.html", follow_up=["hama"]).read_text()
     baseline = html.split("Baseline characteristics")[1].split("Treatment and follow-up")[0]
-    assert "hama" not in baseline and "hamd_post" not in baseline  # declared; outcome column
+    # declared; outcome column (shown with their display labels)
+    assert "HAMA" not in baseline and "HAMD post" not in baseline
     assert "age" in baseline
     later = html.split("Treatment and follow-up")[1].split("</table>")[0]
-    assert "hama" in later and "hamd_post" in later
+    assert "HAMA" in later and "HAMD post" in later
 
 
 def test_methods_cover_every_analysis_that_ran_with_references(tiny_study, tmp_path):
@@ -226,12 +259,12 @@ def test_methods_cover_every_analysis_that_ran_with_references(tiny_study, tmp_p
     body, references = markdown.split("## References")
     for phrase in (
         "analysis of covariance adjusting for age",
-        "partial correlations of SFC with bsi",
+        "partial correlations of SFC with BSI",
         "nested cross-validation",
         "DeLong's test",
         "ComBat",
         "Freedman–Lane",
-        "Remission (hamd_post ≤ 7) was predicted",
+        "Remission (HAMD post ≤ 7) was predicted",
         "a model knowing only the group",
     ):
         assert phrase in body, phrase

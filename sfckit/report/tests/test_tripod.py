@@ -29,7 +29,7 @@ def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp
     metrics = json.loads(next((results / "classify").glob("**/metrics.json")).read_text())
     minimum = metrics["sample_size"]["minimum_n"]
     assert status(table, "10") == REPORTED
-    assert f"minimum {minimum} " in table.set_index("item").loc["10", "evidence"]
+    assert f"minimum {minimum:,} " in table.set_index("item").loc["10", "evidence"]
     copy = tmp_path / "copy"
     shutil.copytree(results, copy)
     description = copy / "benchmark" / "benchmark.json"
@@ -48,7 +48,7 @@ def test_k_fold_is_not_external_validation_and_leave_site_out_is(tiny_study, tmp
     }
     assert status(written.astype({"item": str}), "16") == REPORTED
     page = (copy / "report.html").read_text()
-    assert f"needs at least {minimum} participants" in page
+    assert f"needs at least {minimum:,} participants" in page
     assert "Minimum sample size to develop each model" in page  # the benchmark's table
 
 
@@ -70,5 +70,5 @@ def test_every_tripod_ai_item_and_sub_item_is_listed_once_in_order(tiny_study):
     for item in ("7", "9b", "14", "20a", "20b", "21", "23a", "18f"):
         assert rows.loc[item, "status"] == REPORTED, item
     assert "subgroups.tsv" in rows.loc["14", "evidence"]
-    assert "participant(s) with features" in rows.loc["20a", "evidence"]
+    assert "participants with features" in rows.loc["20a", "evidence"]
     assert rows.loc["22", "status"] == NOT_REPORTED  # no fitted model file in a study run

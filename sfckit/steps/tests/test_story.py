@@ -144,6 +144,8 @@ def test_every_step_that_ran_writes_its_methods_and_table_one_keeps_outcomes_apa
         for entry in study["predict_outcome"]
         for field in ("post", "time_column", "event_column")
     }
-    for column in outcome_columns:
-        assert f">{column}</td>" not in baseline, column
-        assert f">{column}</td>" in follow_up, column
+    from sfckit.report.apa import label
+
+    for column in outcome_columns:  # shown by their display labels
+        assert f">{label(column)}</td>" not in baseline, column
+        assert f">{label(column)}</td>" in follow_up, column

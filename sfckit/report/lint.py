@@ -1,0 +1,251 @@
+"""A machine reader of the text sfckit writes: ``methods.md``, ``results.md`` and the
+report's visible text, checked for what a journal's copy editor would send back.
+
+Each problem has a kind (:data:`KINDS`), the file it was found in and the offending excerpt.
+Text checks (on every document): unrendered templates (``{apa.number(x)}``), scientific
+notation, p values with a leading zero (APA: ``p = .91``, never ``p = 0.91``), numbers of
+1000 or more without thousands separators (years and identifiers excepted), "(s)" plurals
+and raw snake_case names. Run checks (on the results folder): the Methods omitting a
+setting an output's provenance (``dataset_description.json``) records, and the TRIPOD+AI
+checklist citing a features file the classifier did not read.
+
+``python -m sfckit.report.lint RESULTS`` prints the problems (exit status 1 if any).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KINDS = {
+    "template": "unrendered template",
+    "scientific": "scientific notation",
+    "p-style": "p value with a leading zero",
+    "separator": "number of 1000 or more without thousands separators",
+    "plural": '"(s)" plural',
+    "snake-case": "raw snake_case name",
+    "setting": "Methods omit a recorded setting",
+    "citation": "checklist cites a file the model did not read",
+}
+
+_TEMPLATE = re.compile(r"\{\s*[A-Za-z_][\w]*\s*(?:[.\[(:!][^{}]*)?\}")
+_SCIENTIFIC = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][+-]?\d+|\s*[×x]\s*10\^?[-−]?\d+)(?!\w)")
+_P_LEADING_ZERO = re.compile(
+    r"(?<![\w-])(?:p|q|α|alpha|FWE|FDR)(?:_\w+)?\s*(?:=|<|>|≤|≥|<=|>=)\s*[-−]?0\.\d+"
+)
+_BARE_NUMBER = re.compile(r"(?<![\w.,/#:~+-])[-−]?(\d{4,})(?![\w/]|[.,:-]\w)")
+_PLURAL = re.compile(r"\w\((?:s|es)\)")
+_SNAKE = re.compile(r"(?<![\w./\\-])([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+)(?![\w/\\]|\.\w)")
+# statistic subscripts written as text (p_FDR, p_Holm) are the house style, not raw names
+_SUBSCRIPT = re.compile(r"^(?:p|q|d|r|R|z|t|F|AUC|FWE|FDR)_[A-Za-z0-9]+$")
+_YEARS = range(1800, 2101)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing a copy editor would send back."""
+
+    kind: str
+    where: str
+    excerpt: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {KINDS[self.kind]}: {self.excerpt!r}"
+
+
+def visible_text(page: str) -> str:
+    """The text a reader of the HTML page sees: scripts, styles, images' data, the
+    references list and the tags removed, entities decoded, one line per block."""
+    page = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", " ", page)
+    page = re.sub(r'(?is)(<section id="methods">.*?)<ul>.*?</ul>', r"\1", page)
+    page = re.sub(r"(?is)<(?:p|li|tr|h\d|figcaption|div|section|td|th)\b[^>]*>", "\n", page)
+    page = re.sub(r"(?s)<[^>]+>", " ", page)
+    return html.unescape(page)
+
+
+def _excerpt(text: str, match: re.Match[str], width: int = 30) -> str:
+    start, end = match.span()
+    return text[max(0, start - width) : end + width].replace("\n", " ").strip()
+
+
+def lint_text(text: str, where: str) -> list[Problem]:
+    """The text checks on one document (markdown or visible page text).
+
+    Parameters
+    ----------
+    text : str
+        The document.
+    where : str
+        Its name in the problems.
+
+    Returns
+    -------
+    list of Problem
+    """
+    problems: list[Problem] = []
+
+    def add(kind: str, pattern: re.Pattern[str], keep: Callable[[re.Match[str]], bool]) -> None:
+        for match in pattern.finditer(text):
+            if keep(match):
+                problems.append(Problem(kind, where, _excerpt(text, match)))
+
+    add("template", _TEMPLATE, lambda m: True)
+    add("scientific", _SCIENTIFIC, lambda m: True)
+    add("p-style", _P_LEADING_ZERO, lambda m: True)
+    add("separator", _BARE_NUMBER, lambda m: int(m.group(1)) not in _YEARS)
+    add("plural", _PLURAL, lambda m: True)
+    add("snake-case", _SNAKE, lambda m: not _SUBSCRIPT.match(m.group(1)))
+    return problems
+
+
+def _provenance(folder: Path) -> dict[str, dict[str, Any]]:
+    """Each output folder's provenance (``GeneratedBy[0]``), by folder relative to the
+    results folder."""
+    records = {}
+    for path in sorted(folder.rglob("dataset_description.json")):
+        if ".sfckit" in path.parts:
+            continue
+        try:
+            description = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        generated = (description.get("GeneratedBy") or [{}])[0]
+        record = dict(generated)
+        record["InputChecksums"] = description.get("InputChecksums", {})
+        qc = path.parent / "qc.tsv"
+        if qc.is_file():
+            import pandas as pd
+
+            table = pd.read_csv(qc, sep="\t")
+            if "n_non_steady_state" in table.columns:
+                record["NonSteadyVolumes"] = int(table["n_non_steady_state"].fillna(0).sum())
+        records[path.parent.relative_to(folder).as_posix()] = record
+    return records
+
+
+def _off(value: Any) -> bool:
+    return value in (None, "none", "None", False, 0, "", [], {})
+
+
+# (step, what the provenance records, is it on?, words one of which the Methods must use)
+_SETTINGS: list[tuple[str, str, Callable[[dict[str, Any]], bool], tuple[str, ...]]] = [
+    ("extract", "denoising", lambda r: not _off(r.get("Denoising")), ("nuisance regression",)),
+    ("extract", "censoring", lambda r: not _off(r.get("Censoring")), ("censor", "scrub")),
+    (
+        "extract",
+        "non-steady-state volumes",
+        lambda r: bool(r.get("NonSteadyVolumes")),
+        ("non-steady",),
+    ),
+    (
+        "extract",
+        "QC exclusions",
+        lambda r: not _off(r.get("QualityExclusion")),
+        ("quality-control", "quality control"),
+    ),
+    ("extract", "resampling", lambda r: not _off(r.get("Resampling")), ("resampl",)),
+    (
+        "extract",
+        "gray-matter probability map",
+        lambda r: any("prob" in str(k).lower() for k in (r.get("GrayMatterMeasure") or {})),
+        ("probabilit",),
+    ),
+]
+
+
+def lint_methods(methods: str, records: dict[str, dict[str, Any]]) -> list[Problem]:
+    """The Methods against each output's recorded settings (extraction's denoising,
+    censoring, non-steady-state volumes, QC exclusions, resampling, GM measure; the
+    classifier's model)."""
+    from sfckit.report import apa
+
+    lower = methods.lower()
+    problems = []
+    for folder, record in records.items():
+        step = str(record.get("Description", "")).removeprefix("sfckit ").strip()
+        for owner, setting, on, words in _SETTINGS:
+            if step == owner and on(record) and not any(w in lower for w in words):
+                problems.append(Problem("setting", "methods.md", f"{folder}: {setting}"))
+        model = (record.get("Parameters") or {}).get("model")
+        if step == "classify" and model:
+            name = apa.model_name(model).lower()
+            if name not in lower:
+                problems.append(Problem("setting", "methods.md", f"{folder}: model {name}"))
+    return problems
+
+
+def lint_citations(checklist: Any, records: dict[str, dict[str, Any]]) -> list[Problem]:
+    """Checklist rows citing ``features/<atlas>/`` the classifier did not read (its
+    provenance's input checksums name the features file it read)."""
+    read = set()
+    for folder, record in records.items():
+        if folder.startswith("classify/"):
+            for path in record.get("InputChecksums", {}):
+                match = re.search(r"(features/[^/]+)/", Path(path).as_posix())
+                if match:
+                    read.add(match.group(1))
+    if not read:
+        return []
+    problems = []
+    for row in checklist.itertuples():
+        for cited in re.findall(r"(features/[^/\s:]+)/", str(row.evidence)):
+            if cited not in read:
+                problems.append(
+                    Problem("citation", "tripod_ai.tsv", f"item {row.item}: {cited}/")
+                )
+    return problems
+
+
+def lint_results(folder: str | Path) -> list[Problem]:
+    """Every check on a results folder (its ``report.html``, ``methods.md``, ``results.md``,
+    ``tripod_ai.tsv`` and the output folders' provenance).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A results folder with a report (of ``sfckit run`` or ``sfckit demo``).
+
+    Returns
+    -------
+    list of Problem
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    problems: list[Problem] = []
+    documents = {"methods.md": "", "results.md": ""}
+    for name in documents:
+        path = folder / name
+        if path.is_file():
+            text = path.read_text()
+            documents[name] = text
+            body = text.split("\n## References\n")[0]
+            problems += lint_text(body, name)
+    page = folder / "report.html"
+    if page.is_file():
+        problems += lint_text(visible_text(page.read_text()), "report.html")
+    records = _provenance(folder)
+    problems += lint_methods(documents["methods.md"], records)
+    checklist = folder / "tripod_ai.tsv"
+    if checklist.is_file():
+        problems += lint_citations(pd.read_csv(checklist, sep="\t", dtype=str), records)
+    return problems
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """Print the problems of each results folder named; 1 if there are any."""
+    problems = [p for folder in (list(argv or sys.argv[1:])) for p in lint_results(folder)]
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
