@@ -37,6 +37,7 @@ from sfckit.schedule import WarningRelay, job_paths, recorded_warnings, run_conc
 from sfckit.steps.base import Execution
 from sfckit.steps.plan import Job, Planner
 from sfckit.steps.registry import all_steps
+from sfckit.version import environment_record
 
 BUILT_IN_ATLASES = ("harvard-oxford", "aal")
 
@@ -536,10 +537,12 @@ def _fingerprint(path: Path) -> dict[str, str]:
 
 
 def _job_key(job: Job) -> str:
-    """What a job's result depends on: its step, settings, and the content of its input
-    files (paths given as settings, such as ``benchmark.deviations``, included)."""
+    """What a job's result depends on: its step, settings, the content of its input
+    files (paths given as settings, such as ``benchmark.deviations``, included), and the
+    versions of sfckit and the libraries (results of other versions are not reused)."""
     record = {
         "step": job.step.name,
+        "environment": environment_record(),
         "settings": job.settings.model_dump(mode="json"),
         "inputs": {
             name: _fingerprint(path)

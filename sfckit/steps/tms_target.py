@@ -125,9 +125,9 @@ def run_brain_mask(bold: str) -> Path | None:
 
 def _cache_key(row: dict, settings: TmsTargetSettings) -> str:
     """What a participant's target depends on: the run (path, size, modification time),
-    the TR, every setting and any user mask, and the sfckit version."""
+    the TR, every setting and any user mask, and the versions of sfckit and its libraries."""
     from sfckit.io.outputs import parameters_hash
-    from sfckit.version import __version__
+    from sfckit.version import environment_record
 
     files = {}
     for name in (row["bold"], settings.seed_mask, settings.search_mask):
@@ -140,7 +140,7 @@ def _cache_key(row: dict, settings: TmsTargetSettings) -> str:
             "tr": row.get("tr"),
             "files": files,
             "settings": settings.model_dump(mode="json"),
-            "sfckit": __version__,
+            "environment": environment_record(),
         }
     )
 
