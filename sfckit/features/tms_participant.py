@@ -27,7 +27,7 @@ from sfckit.io.atlases import Atlas
 from sfckit.io.cache import entry_name, load_json, stamps, store_json
 from sfckit.io.images import Grid, load_data, load_image, stream_voxels
 from sfckit.io.outputs import parameters_hash, save_nifti
-from sfckit.version import __version__
+from sfckit.version import environment_record
 
 
 def masks_on_grid(grid_affine, shape, settings: TmsTargetSettings):
@@ -116,14 +116,14 @@ def run_brain_mask(bold: str) -> Path | None:
 
 def target_key(row: dict, settings: TmsTargetSettings) -> str:
     """What a participant's target depends on: the run (path, size, modification time),
-    the TR, every setting and any user mask, and the sfckit version."""
+    the TR, every setting and any user mask, and the versions of sfckit and its libraries."""
     return parameters_hash(
         {
             "participant_id": row["participant_id"],
             "tr": row.get("tr"),
             "files": stamps((row["bold"], settings.seed_mask, settings.search_mask)),
             "settings": settings.model_dump(mode="json"),
-            "sfckit": __version__,
+            "environment": environment_record(),
         }
     )
 

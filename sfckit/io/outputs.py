@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from isal import igzip
 
 from sfckit.errors import UserError
-from sfckit.version import __version__
+from sfckit.version import __version__, library_versions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -288,6 +288,9 @@ def write_dataset_description(
 ) -> Path:
     """Write ``dataset_description.json`` (BIDS derivative) with sfckit provenance.
 
+    ``GeneratedBy`` names the sfckit version, the command, the parameters and their hash,
+    and (``Libraries``) the versions of Python and of every runtime dependency.
+
     Parameters
     ----------
     out_dir : str or Path
@@ -313,6 +316,8 @@ def write_dataset_description(
                 "Command": command_line(),
                 "Parameters": dict(parameters),
                 "ParametersHash": parameters_hash(parameters),
+                # the versions of Python and of every runtime dependency that computed it
+                "Libraries": library_versions(),
             }
         ],
         "InputChecksums": dict(sorted((input_checksums or {}).items())),

@@ -55,6 +55,7 @@ from sfckit.io.outputs import (
     write_tsv,
 )
 from sfckit.report.apa import count
+from sfckit.version import environment_record
 
 ALFF_CONVENTIONS = {
     "sfckit": "linear detrend, 2 x mean sqrt(one-sided power spectrum) over the closed band",
@@ -130,7 +131,9 @@ def extract_cohort(
     regions = atlas.labels["index"].to_numpy()
     names = atlas.region_names
     parameter_record = {**parameters.numeric(), "atlas": atlas.checksum}
-    run_hash = parameters_hash(parameter_record)
+    # the cache is keyed on the versions too: features computed by other libraries are
+    # computed again, so the folder's provenance names the libraries of every participant
+    run_hash = parameters_hash({**parameter_record, "environment": environment_record()})
     cache = out_dir / CACHE_FOLDER / run_hash[:16]
     with writable(out_dir):
         cache.mkdir(parents=True, exist_ok=True)

@@ -87,8 +87,11 @@ def _recommendations(fitted, names, ids):
     chosen = fitted.recommended[IMAGING]
     reason = np.where(
         fitted.kept_default[IMAGING],
-        "conservative: kept on " + arms[fitted.best_single] + ", best on average in the "
-        "training folds (the largest benefit was not sure enough)",
+        # np.char.add, not "+": adding str arrays needs numpy 2
+        np.char.add(
+            np.char.add("conservative: kept on ", arms[fitted.best_single]),
+            ", best on average in the training folds (the largest benefit was not sure enough)",
+        ),
         "largest predicted benefit",
     )
     table = pd.DataFrame(

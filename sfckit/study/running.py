@@ -23,6 +23,7 @@ from sfckit.steps.base import Execution
 from sfckit.steps.plan import Job, Planner
 from sfckit.steps.registry import all_steps
 from sfckit.study.reading import Study, check_study, load_study
+from sfckit.version import environment_record
 
 
 def _plan(study: Study, results: Layout) -> list[Job]:
@@ -62,10 +63,12 @@ def _fingerprint(path: Path) -> dict[str, str]:
 
 
 def _job_key(job: Job) -> str:
-    """What a job's result depends on: its step, settings, and the content of its input
-    files (paths given as settings, such as ``benchmark.deviations``, included)."""
+    """What a job's result depends on: its step, settings, the content of its input
+    files (paths given as settings, such as ``benchmark.deviations``, included), and the
+    versions of sfckit and the libraries (results of other versions are not reused)."""
     record = {
         "step": job.step.name,
+        "environment": environment_record(),
         "settings": job.settings.model_dump(mode="json"),
         "inputs": {
             name: _fingerprint(path)
