@@ -4,7 +4,8 @@ provenance file of an input folder (which names those versions) is not part of t
 import json
 
 from sfckit.declarations.layout import Layout
-from sfckit.study import _job_key, _plan, load_study
+from sfckit.study import load_study
+from sfckit.study.running import _job_key, _plan
 from sfckit.version import _library_versions
 
 
@@ -38,7 +39,7 @@ def test_a_library_upgrade_changes_every_job_key(tmp_path, monkeypatch):
 
 
 def test_an_input_folders_provenance_is_not_in_the_key(tmp_path):
-    from sfckit.study import job_paths
+    from sfckit.schedule import job_paths
 
     jobs = _jobs(tmp_path)
     job, folder = next(
