@@ -40,6 +40,7 @@ from typing import Any
 import pandas as pd
 
 from sfckit.errors import UserError, UserTypeError, WarningsAtCaller
+from sfckit.io.outputs import recorded_command
 from sfckit.steps.base import OUT_FOLDER, Execution, Step, as_paths
 from sfckit.steps.registry import all_steps
 
@@ -349,7 +350,11 @@ def run_step(
             scheduler=scheduler if step.scheduler else None,
         )
         names = known | {"out", "jobs", "scheduler"}
-        with WarningsAtCaller(lambda text: _python_terms(text, function, names)):
+        call = f"sfckit.{function}({', '.join(f'{k}={_shown(v)}' for k, v in arguments.items())})"
+        with (
+            WarningsAtCaller(lambda text: _python_terms(text, function, names)),
+            recorded_command(call),
+        ):
             value = step.run(as_paths(inputs), destination, settings, execution)
             summary = list(step.summary(value, settings, destination)) if step.summary else []
     except UserError as error:
@@ -400,6 +405,16 @@ DEFAULT_FILES = {
     "score": "scores.tsv",
     "report": "report.html",
 }
+
+
+def _shown(value: Any) -> str:
+    """An argument as provenance names it: a DataFrame by the file it came from."""
+    source = getattr(value, "attrs", {}).get("sfckit_source")
+    if source is not None:
+        return f"<table from {source}>"
+    if hasattr(value, "shape"):
+        return f"<{type(value).__name__} {value.shape}>"
+    return repr(str(value) if isinstance(value, Path) else value)
 
 
 def _destination(step: Step, out: str | Path | None, owned: list[Path]) -> Path:

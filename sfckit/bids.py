@@ -466,7 +466,7 @@ def _record_call(
         "Command": command_line(),
         "ParametersHash": parameters_hash(record["Parameters"]),
         "Version": __version__,
-        "Time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "Time": datetime.now(UTC).isoformat(timespec="microseconds"),  # orders the calls
         "DatasetLinks": dict(dataset_links or links.links()),
     }
     write_json(record, output_dir / CALLS_FOLDER / f"{key}.json")

@@ -564,13 +564,21 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    from contextlib import nullcontext
+
+    from sfckit.io.outputs import cli_command, recorded_command
+
+    # called with its own arguments (from Python, a test): provenance names those, not the
+    # process's command line
+    command = nullcontext() if argv is None else recorded_command(cli_command(argv))
     try:
-        args = build_parser().parse_args(argv)
-        warnings.showwarning = _show_warning
-        if hasattr(args, "step"):
-            _run_step(args)
-        else:
-            args.handler(args)
+        with command:
+            args = build_parser().parse_args(argv)
+            warnings.showwarning = _show_warning
+            if hasattr(args, "step"):
+                _run_step(args)
+            else:
+                args.handler(args)
     except UserError as error:
         print(f"sfckit: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -16,7 +16,8 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -273,9 +274,36 @@ def file_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_COMMAND: ContextVar[str | None] = ContextVar("sfckit_command", default=None)
+
+
+@contextlib.contextmanager
+def recorded_command(command: str) -> Iterator[None]:
+    """Record ``command`` as what provenance names while the block runs: a call of
+    :func:`sfckit.cli.main` with its own arguments, or of the Python API, inside a process
+    that something else started (a test runner, a notebook kernel)."""
+    token = _COMMAND.set(command)
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
+def cli_command(arguments: Sequence[str]) -> str:
+    """``sfckit ARGUMENTS``, shell-quoted."""
+    return " ".join(shlex.quote(arg) for arg in ["sfckit", *arguments])
+
+
 def command_line() -> str:
-    """The exact command that started this process, shell-quoted."""
-    return " ".join(shlex.quote(arg) for arg in [Path(sys.argv[0]).name, *sys.argv[1:]])
+    """The exact command: the one recorded by :func:`recorded_command`, else the one that
+    started this process (``python -m sfckit`` for sfckit's ``__main__``), shell-quoted."""
+    recorded = _COMMAND.get()
+    if recorded is not None:
+        return recorded
+    program = Path(sys.argv[0])
+    if program.name == "__main__.py" and program.parent.name == "sfckit":
+        return " ".join(["python -m sfckit", *(shlex.quote(a) for a in sys.argv[1:])])
+    return " ".join(shlex.quote(arg) for arg in [program.name, *sys.argv[1:]])
 
 
 def write_dataset_description(

@@ -301,3 +301,11 @@ def test_a_new_step_is_public_without_an_edit(monkeypatch):
     monkeypatch.delitem(vars(sfckit), "__all__", raising=False)  # restored afterwards
     assert "toy_verb" in sfckit.__all__ and "toy_verb" in dir(sfckit)
     assert ".. autofunction:: sfckit.toy_verb" in api_steps_rst()
+
+
+def test_provenance_names_the_python_call():
+    cohort = sfckit.simulate_cohort(n_trd=2, n_ntrd=2, n_hc=1, resolution=8.0)
+    description = json.loads((cohort.folder / "dataset_description.json").read_text())
+    assert description["GeneratedBy"][0]["Command"] == (
+        "sfckit.simulate_cohort(n_trd=2, n_ntrd=2, n_hc=1, resolution=8.0)"
+    )

@@ -474,3 +474,17 @@ def test_study_file_errors_point_to_the_reference_the_package_has(tmp_path, caps
     (tmp_path / "list.yaml").write_text("- manifest: m.tsv\n")
     line = expect_user_error(capsys, ["run", str(tmp_path / "list.yaml")])
     assert "sfckit run --keys" in line and "docs/" not in line
+
+
+def test_provenance_names_the_command_main_was_given_not_the_test_runner(tmp_path):
+    import shlex
+
+    arguments = ["simulate", "--out", str(tmp_path / "s i m"), "--n-trd", "2", "--n-ntrd", "2",
+                 "--n-hc", "1", "--resolution", "8", "--quiet"]  # fmt: skip
+    assert main(arguments) == 0
+    description = json.loads((tmp_path / "s i m" / "dataset_description.json").read_text())
+    command = description["GeneratedBy"][0]["Command"]
+    assert shlex.split(command) == ["sfckit", *arguments]
+    from sfckit.io.outputs import command_line
+
+    assert command_line() != command  # outside main: the process's own command line again
