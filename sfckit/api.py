@@ -160,6 +160,8 @@ class Result:
             The step wrote no such file; the message lists those it wrote.
         """
         path = self.folder / name
+        if not self.folder.is_dir():
+            raise KeyError(f"this {self.step} result was closed (its files were removed)")
         if not path.exists():
             written = ", ".join(sorted(p.name for p in self.folder.iterdir()))
             raise KeyError(f"{self.step} wrote no {name!r}; it wrote: {written}")
@@ -172,6 +174,8 @@ class Result:
         relative manifest paths (``gmv``, ``alff``, ``bold``, ``confounds``) are made
         absolute; ``table.attrs["sfckit_source"]`` names the file.
         """
+        if not self.folder.is_dir():
+            raise KeyError(f"this {self.step} result was closed (its files were removed)")
         if (self.folder / f"{name}.tsv").is_file():
             return read_table(self.folder / f"{name}.tsv")
         if (self.folder / f"{name}.json").is_file():
@@ -327,9 +331,19 @@ def run_step(
     known = inputs_named | set(step.settings.model_fields)
     unknown = sorted(set(arguments) - known)
     if unknown:
+        from difflib import get_close_matches
+
+        nearest = get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f"did you mean {nearest[0]}=? " if nearest else ""
         raise TypeError(
-            f"{function}() got unknown argument(s) {', '.join(unknown)}; it takes "
+            f"{function}() got unknown argument(s) {', '.join(unknown)}; {hint}it takes "
             f"{', '.join(sorted(known | {'out', 'jobs'}))}"
+        )
+    if isinstance(jobs, bool) or not isinstance(jobs, int):
+        raise UserTypeError(
+            f"{function}(): jobs={jobs!r} is not a whole number",
+            expected="a number of worker processes (-1: all cores)",
+            fix="pass jobs as an int, e.g. jobs=2",
         )
     owned: list[Path] = []
     try:

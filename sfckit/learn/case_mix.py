@@ -384,7 +384,8 @@ def _interpretation(s: dict) -> str:
             if abs(item["standardised_difference"]) >= SHIFT_THRESHOLD
         )
         text.append(
-            f"{s['n_shifted']} variable(s) differ by a standardised difference of "
+            f"{s['n_shifted']} {'variable differs' if s['n_shifted'] == 1 else 'variables differ'}"
+            " by a standardised difference of "
             f"{SHIFT_THRESHOLD} or more; the largest: {names}."
         )
     text.append(

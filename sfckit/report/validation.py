@@ -10,6 +10,7 @@ import pandas as pd
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.learn.results import RESEARCH_NOTICE
+from sfckit.report import apa
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import read_json
 from sfckit.report.blocks import table as _table
@@ -131,7 +132,7 @@ def validation_blocks(context: ReportContext) -> Blocks | None:
             )
         reading = m["case_mix"]["interpretation"]
         reading = reading if isinstance(reading, str) else " ".join(reading)
-        blocks.append(_text(f"{m['model']}: {reading}"))
+        blocks.append(_text(f"{m['model']}: {apa.prose_names(reading)}"))
     if summary.get("comparison_sentence"):
         blocks.append(_text(summary["comparison_sentence"]))
     roc = None

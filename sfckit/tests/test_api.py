@@ -309,3 +309,20 @@ def test_provenance_names_the_python_call():
     assert description["GeneratedBy"][0]["Command"] == (
         "sfckit.simulate_cohort(n_trd=2, n_ntrd=2, n_hc=1, resolution=8.0)"
     )
+
+
+def test_a_wrong_jobs_type_and_a_misspelled_argument_name_themselves(tiny_cohort):
+    manifest, _ = tiny_cohort
+    with pytest.raises(TypeError, match=r"extract\(\): jobs='2' is not a whole number"):
+        sfckit.extract(manifest=manifest, jobs="2")
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) negativ; did you mean negative=\?"):
+        sfckit.classify(features=manifest, manifest=manifest, negativ="nTRD")
+
+
+def test_a_closed_result_says_so():
+    cohort = sfckit.simulate_cohort(n_trd=2, n_ntrd=2, n_hc=1, resolution=8.0)
+    cohort.close()
+    with pytest.raises(KeyError, match="was closed"):
+        cohort["manifest"]
+    with pytest.raises(KeyError, match="was closed"):
+        cohort.path("manifest.tsv")
