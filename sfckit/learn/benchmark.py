@@ -73,8 +73,10 @@ def numeric_columns(
     source: str,
     option: str,
     complete: bool = False,
+    missing_fix: str | None = None,
 ) -> np.ndarray:
-    """The named manifest columns as a float matrix, or a UserError naming the problem."""
+    """The named manifest columns as a float matrix, or a UserError naming the problem
+    (``missing_fix``: how to fix an absent column, by default correcting ``option``)."""
     if not columns:
         raise UserError(f"no {option} columns given", fix=f"name them, e.g. {option} age,hama")
     checked = []
@@ -83,7 +85,7 @@ def numeric_columns(
             raise UserError(
                 f"{source}: column '{column}' (from {option}) does not exist",
                 expected=f"one of {', '.join(map(str, clinical.columns))}",
-                fix=f"correct {option}",
+                fix=missing_fix or f"correct {option}",
             )
         values = numeric_column(
             clinical,

@@ -187,7 +187,12 @@ def model_inputs(
     if metadata["clinical"]:
         parts.append(
             numeric_columns(
-                clinical, tuple(metadata["clinical"]), source=source, option="--clinical"
+                clinical,
+                tuple(metadata["clinical"]),
+                source=source,
+                option="the model's clinical predictors",
+                missing_fix="add the column to these participants' manifest: the model was "
+                "trained with it (its model card lists the predictors)",
             )
         )
     harmonization = metadata.get("harmonization")

@@ -424,6 +424,15 @@ def summary(result: dict[str, Any], settings: ValidateSettings, out: Path) -> li
             f"{p['citl_ci'][1]:.2f}], slope {p['slope']:.2f} [{p['slope_ci'][0]:.2f}, "
             f"{p['slope_ci'][1]:.2f}], O:E {p['oe']:.2f}"
         )
+        update = model.get("recalibration")
+        if update:
+            corrected = update["optimism_corrected"]
+            lines.append(
+                f"  after {update['method']} recalibration at this site (bootstrap "
+                f"optimism-corrected, {update['n_bootstrap']} resamples): AUC "
+                f"{corrected['auc']:.3f}, calibration-in-the-large {corrected['citl']:.2f}, "
+                f"slope {corrected['slope']:.2f}, Brier {corrected['brier']:.3f}"
+            )
     if result.get("comparison_sentence"):
         lines.append(result["comparison_sentence"])
     return [*lines, f"validation: {out / layout.VALIDATION_JSON} (research use only)"]

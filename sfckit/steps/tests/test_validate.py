@@ -210,6 +210,10 @@ def no_labels(table):
     table["group"] = "patient"
 
 
+def no_bsi(table):
+    table.pop("bsi")  # a clinical predictor of the model, not measured at the new site
+
+
 CASES = {
     "another atlas": ("features", {"provenance": {"atlas": "aal"}}, "features from atlas 'aal'"),
     "another method": ("features", {"provenance": {"method": "kde-mi"}}, "features from method"),
@@ -220,6 +224,11 @@ CASES = {
     ),
     "labels absent": ("manifest", no_labels, "do not occur in column 'group'"),
     "a single class": ("manifest", single_class, "a single class cannot be judged"),
+    "a clinical predictor absent": (
+        "manifest",
+        no_bsi,
+        "column 'bsi' (from the model's clinical predictors) does not exist; expected one of",
+    ),
 }
 
 
@@ -446,3 +455,19 @@ def test_models_of_another_target_are_judged_but_not_compared(cohort, models, tm
     summary = json.loads((out / "validation.json").read_text())
     assert [m["model"] for m in summary["models"]] == ["imaging", "clinical", "remission"]
     assert [row["model"] for row in summary["comparison"]] == ["imaging"]  # vs clinical
+
+
+def test_the_summary_states_the_recalibrated_performance(cohort, models, tmp_path, capsys):
+    _, manifest, features = cohort
+    args = ["validate", "--features", str(features), "--manifest", str(manifest),
+            "--out", str(tmp_path / "v"), "--site-column", "site", "--sites", "siteB",
+            "--recalibrate", "intercept", "--n-bootstrap", "50"]  # fmt: skip
+    for model in models:
+        args += ["--model", str(model)]
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    document = json.loads((tmp_path / "v" / "validation.json").read_text())
+    first = document["models"][0]["recalibration"]
+    assert printed.count("after intercept recalibration at this site") == len(models)
+    assert f"calibration-in-the-large {first['optimism_corrected']['citl']:.2f}" in printed
