@@ -176,6 +176,7 @@ class SFCExtractor(TransformerMixin, BaseEstimator):
                 "min_voxels": self.min_voxels,
                 "gm_threshold": self.gm_threshold,
             },
+            function="SFCExtractor",
         )
         if METHODS[self.method].needs_bold:
             raise UserError(

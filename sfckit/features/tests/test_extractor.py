@@ -266,3 +266,10 @@ def test_unfitted_and_bad_input_are_clear(cohort):
         SFCExtractor(method="profile", **atlas_files).fit(pairs)
     with pytest.raises(UserError, match="method"):
         SFCExtractor(method="nonsense", **atlas_files).fit(pairs)
+
+
+def test_a_bad_parameter_is_named_as_the_python_argument():
+    with pytest.raises(ValueError, match=r"SFCExtractor\(\): method='voxel-corelation' is invalid"):
+        SFCExtractor(method="voxel-corelation").fit([("gm.nii.gz", "alff.nii.gz")])
+    with pytest.raises(ValueError, match=r"correct min_voxels="):
+        SFCExtractor(min_voxels=-1).fit([("gm.nii.gz", "alff.nii.gz")])
