@@ -390,7 +390,8 @@ def _interpretation(s: dict) -> str:
         )
     text.append(
         f"{100 * s['share_outside_any_range']:.0f}% of the validation participants have at "
-        "least one value outside its training range, where the model extrapolates."
+        "least one value outside its training range (the training minimum to maximum), where "
+        "the model extrapolates."
     )
     text.append(
         "No membership model is fitted: it would need both sites' data, and the training "
