@@ -89,7 +89,7 @@ class Cohort:
         return self.table[["participant_id", "group", *self.covariate_columns]].copy()
 
 
-def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
+def read_manifest(path: str | Path, *, check_files: bool = True, images: bool = True) -> Cohort:
     """Read and validate a manifest TSV.
 
     Parameters
@@ -98,6 +98,10 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
         The manifest.
     check_files : bool
         Also check that every image path exists.
+    images : bool
+        Require the image columns (``gmv`` and ``bold`` or ``alff``). Without, a manifest of
+        ids, groups and clinical columns is enough: what a site needs to score or validate
+        a clinical-only model, or an imaging model whose features are given as a table.
 
     Returns
     -------
@@ -112,16 +116,18 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
     """
     path = Path(path)
     table = _read_table(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    required = REQUIRED_COLUMNS if images else ("participant_id", "group")
+    missing = [c for c in required if c not in table.columns]
     if missing:
         raise file_error(
             path,
             f"missing required column(s) {', '.join(repr(c) for c in missing)} "
             f"(found {', '.join(repr(c) for c in table.columns)})",
-            expected="a header with participant_id, group, gmv and bold or alff",
+            expected="a header with participant_id, group"
+            + (", gmv and bold or alff" if images else ""),
             fix="add the column(s) to the header row (tab-separated)",
         )
-    if "bold" not in table.columns and "alff" not in table.columns:
+    if images and "bold" not in table.columns and "alff" not in table.columns:
         raise file_error(
             path,
             "neither a 'bold' nor an 'alff' column",
@@ -129,12 +135,19 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Cohort:
             fix="add a 'bold' column (4-D runs) or an 'alff' column (ALFF maps)",
         )
     table.insert(0, "line", np.arange(FIRST_DATA_LINE, FIRST_DATA_LINE + len(table)))
-    for column in ("bold", "alff", "tr", "confounds"):
+    for column in ("gmv", "bold", "alff", "tr", "confounds"):
         if column not in table.columns:
             table[column] = pd.NA
     _check_ids(path, table)
     _check_groups(path, table)
-    table["functional"] = _functional_kind(path, table)
+    table["functional"] = (
+        _functional_kind(path, table)
+        if images
+        else [
+            "bold" if not _is_blank(b) else "alff" if not _is_blank(a) else None
+            for b, a in zip(table["bold"], table["alff"], strict=True)
+        ]
+    )
     table["tr"] = _parse_tr(path, table)
     base = path.parent
     for column in (*IMAGE_COLUMNS, "confounds"):

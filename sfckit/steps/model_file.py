@@ -266,7 +266,8 @@ def read_tables(
         ids = table["participant_id"].astype(str)
         features = table.set_index(ids.rename("participant_id")).drop(columns="participant_id")
         return features, pd.DataFrame(index=features.index), dropped
-    clinical = read_manifest(manifest_path, check_files=False).clinical()
+    # the site's images are not read (its features come as a table): no image columns needed
+    clinical = read_manifest(manifest_path, check_files=False, images=False).clinical()
     if table is None:
         ids = clinical["participant_id"].astype(str).rename("participant_id")
         return None, clinical.set_index(ids).drop(columns="participant_id"), dropped

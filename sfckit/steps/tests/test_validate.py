@@ -471,3 +471,20 @@ def test_the_summary_states_the_recalibrated_performance(cohort, models, tmp_pat
     first = document["models"][0]["recalibration"]
     assert printed.count("after intercept recalibration at this site") == len(models)
     assert f"calibration-in-the-large {first['optimism_corrected']['citl']:.2f}" in printed
+
+
+def test_a_site_with_clinical_data_only_validates_a_clinical_model(cohort, models, tmp_path):
+    """Hospital B without images: a manifest of ids, groups and clinical columns suffices."""
+    _, manifest, _ = cohort
+    _, clinical = models
+    table = read_tsv(manifest)
+    table = table[table["site"] == "siteB"].drop(columns=["gmv", "alff"], errors="ignore")
+    assert not {"gmv", "alff", "bold"} & set(table.columns)
+    clinical_only = tmp_path / "clinical_only.tsv"
+    table.to_csv(clinical_only, sep="\t", index=False)
+    out = tmp_path / "v"
+    args = ["validate", "--model", str(clinical), "--manifest", str(clinical_only),
+            "--out", str(out), "--n-bootstrap", "20", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    predictions = read_tsv(out / "predictions.tsv")
+    assert len(predictions) == int(table["group"].isin(["TRD", "nTRD"]).sum())
