@@ -94,7 +94,8 @@ def test_a_notebook_session(tmp_path, monkeypatch):
         np.testing.assert_allclose(extracted, sfc[regions].to_numpy(), atol=1e-12)
 
     assert seen, "the 6 mm grid leaves regions empty: the session should have been told"
-    assert all(w.filename == __file__ for w in seen), [(w.filename, str(w)) for w in seen]
+    ours = [w for w in seen if w.category.__module__.startswith("sfckit")]  # not a library's
+    assert ours and all(w.filename == __file__ for w in ours), [(w.filename, str(w)) for w in ours]
     assert not any("--" in str(w.message) for w in seen), [str(w.message) for w in seen]
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written in the cwd
 

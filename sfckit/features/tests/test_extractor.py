@@ -86,7 +86,8 @@ def test_a_plain_pipeline_works_on_a_6mm_grid_and_says_what_it_filled(six_mm):
     sparse = [w for w in caught if issubclass(w.category, SparseRegionWarning)]
     assert len(sparse) >= 3  # fit and score of each fold
     assert "Left_Accumbens" in str(sparse[0].message) and "fill=None" in str(sparse[0].message)
-    assert all(w.filename == __file__ for w in caught), [(w.filename, str(w)) for w in caught]
+    ours = [w for w in caught if w.category.__module__.startswith("sfckit")]  # not numpy's
+    assert ours and all(w.filename == __file__ for w in ours), [(w.filename, str(w)) for w in ours]
 
 
 def test_fill_values_are_learnt_from_the_training_pairs_only(six_mm):
