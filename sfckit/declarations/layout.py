@@ -96,6 +96,7 @@ TOC = "toc.tsv"
 PAI = "pai.tsv"
 OVERLAP = "overlap.tsv"
 SEQUENCE = "sequence_what_if.tsv"
+CUMULATIVE_REMISSION = "cumulative_remission.tsv"
 TREATMENT_FILES = (
     RECOMMENDATIONS,
     POLICY_VALUE,
@@ -104,6 +105,7 @@ TREATMENT_FILES = (
     PAI,
     OVERLAP,
     SEQUENCE,
+    CUMULATIVE_REMISSION,
     DESCRIPTION,
 )
 

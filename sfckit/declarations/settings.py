@@ -411,7 +411,9 @@ class TreatmentRuleSettings(RegionalSettings):
     trim: float = Field(
         0.05, gt=0, lt=0.5, description="propensities below this are raised to it (reported)"
     )
-    n_bootstrap: int = Field(500, ge=10, description="bootstrap resamples of the RATE SEs")
+    n_bootstrap: int = Field(
+        500, ge=10, description="bootstrap resamples of the RATE SEs and the TOC band"
+    )
     n_permutations: int = Field(2000, ge=10, description="permutations of the RATE p-values")
     min_per_arm: int = Field(10, ge=2, description="fewest patients per treatment")
     usual_sequence: NameList = Field(

@@ -21,6 +21,9 @@ matplotlib.rcParams["text.usetex"] = False
 # the SVG files' element ids are then the same in every run (with no date in their
 # metadata, figure_files): a re-run writes byte-identical figure files
 matplotlib.rcParams["svg.hashsalt"] = "sfckit"
+# the SVG files keep their text as text: a journal's editor (and an author in a drawing
+# program) can edit the labels, and the report's linter reads them (report/lint.py)
+matplotlib.rcParams["svg.fonttype"] = "none"
 import matplotlib.pyplot as plt  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
@@ -116,6 +119,25 @@ def literal_text(figure) -> None:
             text.set_text(wrapped(text.get_text(), figure, text.get_fontsize()))
 
 
+def readable_text(figure) -> None:
+    """Every name in the texts of ``figure`` as a reader sees it, whichever figure drew it
+    (legends of models, tick labels of regions, titles of scores): a text that is one name
+    by its :func:`apa.label` (the study's label, else no underscores), names inside a longer
+    text by :func:`apa.prose_names`."""
+    import re
+
+    from matplotlib.text import Text
+
+    from sfckit.report.apa import label, prose_names
+
+    for text in figure.findobj(Text):
+        shown = text.get_text()
+        if re.fullmatch(r"[A-Za-z]\w*", shown):
+            text.set_text(label(shown))
+        elif "_" in shown:
+            text.set_text(prose_names(shown))
+
+
 def wrapped(text: str, figure, fontsize: float) -> str:
     """``text`` broken into lines that fit the width of ``figure`` at ``fontsize`` points
     (an average glyph is about 0.55 em wide)."""
@@ -130,6 +152,7 @@ def to_data_uri(figure) -> str:
     them, to its figure files) and close it."""
     from sfckit.report import figure_files
 
+    readable_text(figure)
     literal_text(figure)
     buffer = io.BytesIO()
     with warnings.catch_warnings(record=True) as caught:
@@ -418,8 +441,14 @@ def importance_figure(importance: pd.DataFrame, top: int = 15) -> str:
     """Horizontal bars of the most important regions (AUC drop when shuffled)."""
     head = importance.head(top).iloc[::-1]
     figure, ax = plt.subplots(figsize=(6, 0.28 * len(head) + 1))
+    from sfckit.report import apa
+
+    # a categorical axis draws its tick labels from the data, after readable_text has run
     ax.barh(
-        head["region"], head["importance_mean"], xerr=head.get("importance_sd"), color=PALETTE[0]
+        apa.labels(head["region"]),
+        head["importance_mean"],
+        xerr=head.get("importance_sd"),
+        color=PALETTE[0],
     )
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("mean drop in test-fold AUC")
@@ -428,20 +457,55 @@ def importance_figure(importance: pd.DataFrame, top: int = 15) -> str:
 
 def toc_figure(curve: pd.DataFrame) -> str:
     """Targeting operator characteristic per treatment (benefit among the top share minus
-    the average benefit)."""
+    the average benefit), with its pointwise 95% band when ``toc.tsv`` has one."""
+    from sfckit.report import apa
+
     figure, ax = plt.subplots(figsize=(5, 3.6))
     names = list(dict.fromkeys(curve["treatment"]))
     for position, (treatment, rows) in enumerate(curve.groupby("treatment", sort=False)):
+        colour = PALETTE[position % len(PALETTE)]
         ax.plot(
             rows["fraction"],
             rows["toc"],
-            label=f"{treatment} vs reference",
-            color=PALETTE[position % len(PALETTE)],
+            label=f"{apa.label(treatment)} vs reference",
+            color=colour,
         )
+        if {"toc_ci_low", "toc_ci_high"} <= set(rows.columns):
+            ax.fill_between(
+                rows["fraction"], rows["toc_ci_low"], rows["toc_ci_high"], color=colour, alpha=0.2
+            )
     ax.axhline(0.0, color="grey", linestyle=":")
     ax.set_xlabel("share of patients treated, by predicted benefit")
-    ax.set_ylabel("benefit in that share - average benefit")
-    outside_legend(ax, title=None if len(names) > 1 else names[0])
+    ax.set_ylabel("benefit in that share − average benefit")
+    outside_legend(ax, title=None if len(names) > 1 else apa.label(names[0]))
+    return to_data_uri(figure)
+
+
+def cumulative_remission_figure(by_step: pd.DataFrame) -> str:
+    """Share remitted by each step under the rule's order and the usual order (95% CIs)."""
+    figure, ax = plt.subplots(figsize=(5, 3.6))
+    shown = {"rule sequence": "rule's order", "usual sequence": "usual order"}
+    for position, (policy, name) in enumerate(shown.items()):
+        rows = by_step[by_step["policy"] == policy]
+        offset = (position - 0.5) * 0.08  # the two intervals side by side, not on top
+        ax.errorbar(
+            rows["step"] + offset,
+            rows["remitted"],
+            yerr=[
+                rows["remitted"] - rows["remitted_ci_low"],
+                rows["remitted_ci_high"] - rows["remitted"],
+            ],
+            marker="o",
+            capsize=3,
+            color=PALETTE[0] if position == 0 else "#555555",
+            label=name,
+        )
+    steps = sorted(by_step["step"].unique())
+    ax.set_xticks(steps)
+    ax.set_xlabel("treatment step")
+    ax.set_ylabel("remitted by that step (95% CI)")
+    ax.set_ylim(0, 1)
+    outside_legend(ax)
     return to_data_uri(figure)
 
 

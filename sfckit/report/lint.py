@@ -1,5 +1,6 @@
-"""A machine reader of the text sfckit writes: ``methods.md``, ``results.md`` and the
-report's visible text, checked for what a journal's copy editor would send back.
+"""A machine reader of the text sfckit writes: ``methods.md``, ``results.md``, the
+report's visible text and the text inside its figures (``figures/*.svg``, whose text is
+kept as text), checked for what a journal's copy editor would send back.
 
 Each problem has a kind (:data:`KINDS`), the file it was found in and the offending excerpt.
 Text checks (on every document): unrendered templates (``{apa.number(x)}``), scientific
@@ -67,6 +68,13 @@ def visible_text(page: str) -> str:
     page = re.sub(r"(?is)<(?:p|li|tr|h\d|figcaption|div|section|td|th)\b[^>]*>", "\n", page)
     page = re.sub(r"(?s)<[^>]+>", " ", page)
     return html.unescape(page)
+
+
+def figure_text(svg: str) -> str:
+    """The text drawn in an SVG figure written with its text as text (one line per text
+    element: titles, axis labels, tick labels, legends, notes)."""
+    lines = re.findall(r"(?s)<text\b[^>]*>(.*?)</text>", svg)
+    return "\n".join(html.unescape(re.sub(r"(?s)<[^>]+>", "", line)) for line in lines)
 
 
 def _excerpt(text: str, match: re.Match[str], width: int = 30) -> str:
@@ -204,7 +212,7 @@ def lint_citations(checklist: Any, records: dict[str, dict[str, Any]]) -> list[P
 
 def lint_results(folder: str | Path) -> list[Problem]:
     """Every check on a results folder (its ``report.html``, ``methods.md``, ``results.md``,
-    ``tripod_ai.tsv`` and the output folders' provenance).
+    the figures' text, ``tripod_ai.tsv`` and the output folders' provenance).
 
     Parameters
     ----------
@@ -230,6 +238,9 @@ def lint_results(folder: str | Path) -> list[Problem]:
     page = folder / "report.html"
     if page.is_file():
         problems += lint_text(visible_text(page.read_text()), "report.html")
+    for figure in sorted(folder.rglob("figures/*.svg")):
+        where = figure.relative_to(folder).as_posix()
+        problems += lint_text(figure_text(figure.read_text()), where)
     records = _provenance(folder)
     problems += lint_methods(documents["methods.md"], records)
     checklist = folder / "tripod_ai.tsv"

@@ -56,7 +56,6 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
             "RATE and calibration p-value of this run",
         ),
         blocks.table(display_table(overlap), "Overlap: propensities per treatment"),
-        *_sequence_blocks(folder, beats_usual_care(values)),
         blocks.figures(
             [
                 (
@@ -67,10 +66,14 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
                 ),
                 (
                     toc_figure(toc[toc["features"] == IMAGING]),
-                    "Targeting operator characteristic of the imaging + clinical rule",
-                )
+                    "Targeting operator characteristic of the imaging + clinical rule: the "
+                    "benefit among the patients treated first by predicted benefit minus the "
+                    "average benefit; shaded: pointwise 95% bootstrap band",
+                ),
             ]
         ),
+        *_sequence_blocks(folder, beats_usual_care(values)),
+        *_cumulative_blocks(folder),
     ]
 
 
@@ -179,6 +182,26 @@ def _sequence_blocks(folder: Any, supported: bool) -> list[dict[str, Any]]:
             ),
             "Sequential what-if: expected failed steps, remission by the end, weeks",
         ),
+    ]
+
+
+def _cumulative_blocks(folder: Any) -> list[dict[str, Any]]:
+    from sfckit.report.figures import cumulative_remission_figure
+
+    path = folder / layout.CUMULATIVE_REMISSION
+    if not path.is_file():
+        return []
+    return [
+        blocks.figures(
+            [
+                (
+                    cumulative_remission_figure(read_tsv(path)),
+                    "Share of patients remitted by each treatment step when treatments are "
+                    "tried in the rule's order and in the usual order (doubly-robust what-if, "
+                    "95% CIs); by the last step both have tried every treatment",
+                )
+            ]
+        )
     ]
 
 

@@ -113,3 +113,51 @@ def test_a_small_whole_study_reads_clean_and_uses_the_study_labels(tiny_study, t
     build_report(results, tmp_path / "report.html", labels={"bsi": "BSI-18", "TRD": "TRD patients"})
     relabelled = (tmp_path / "methods.md").read_text()
     assert "with BSI-18" in relabelled and "Within TRD patients and nTRD" in relabelled
+
+
+def test_the_text_inside_a_figure_is_read(tmp_path):
+    """A figure's SVG keeps its text as text; a defect in a title, a legend or a tick label
+    is caught and named by the figure's file."""
+    import matplotlib.pyplot as plt
+
+    import sfckit.report.figures  # noqa: F401  (the report's matplotlib settings)
+
+    figure, ax = plt.subplots()
+    ax.plot([0, 20000], [0, 1], label="onset_age")
+    ax.set_title("no better than chance (p = 0.91)")
+    ax.legend()
+    (tmp_path / "stats" / "figures").mkdir(parents=True)
+    figure.savefig(tmp_path / "stats" / "figures" / "stats-01.svg")
+    plt.close(figure)
+    problems = lint_results(tmp_path)
+    assert kinds(problems) == {"p-style", "snake-case", "separator"}
+    assert {p.where for p in problems} == {"stats/figures/stats-01.svg"}
+
+
+def test_figures_show_names_as_a_reader_sees_them(tmp_path):
+    """Whatever figure draws them, names reach the image as display labels: the study's
+    label of a one-word name, and no underscores in region names, even on a categorical
+    axis (whose tick labels are drawn from the data)."""
+    from sfckit.report import apa, figure_files
+    from sfckit.report.figures import importance_figure, roc_figure, toc_figure
+    from sfckit.report.lint import figure_text
+
+    importance = pd.DataFrame(
+        {"region": ["Left_Thalamus", "Right_Planum_Polare"], "importance_mean": [0.02, 0.01]}
+    )
+    curve = pd.DataFrame(
+        {"treatment": "ect", "fraction": [0.5, 1.0], "toc": [0.1, 0.0], "toc_ci_low": [0.0, 0.0]}
+        | {"toc_ci_high": [0.2, 0.0]}
+    )
+    with apa.using_labels({"ect": "electroconvulsive therapy"}):
+        with figure_files.collecting(tmp_path):
+            figure_files.section("a")
+            importance_figure(importance)
+            toc_figure(curve)
+            roc_figure({"imaging_deconfounded": pd.DataFrame({"fpr": [0, 1], "tpr": [0, 1]})})
+    regions = figure_text((tmp_path / "a-01.svg").read_text())
+    assert "Left Thalamus" in regions and "Right Planum Polare" in regions
+    assert "_" not in regions
+    assert "electroconvulsive therapy" in figure_text((tmp_path / "a-02.svg").read_text())
+    legend = figure_text((tmp_path / "a-03.svg").read_text())
+    assert "imaging deconfounded" in legend and "imaging_deconfounded" not in legend
