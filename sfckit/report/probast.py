@@ -5,7 +5,9 @@ a prediction model's risk of bias. Only the analysis domain can be read from wha
 wrote; participants, predictors and outcome (domains 1-3) depend on how the cohort was
 recruited and measured, which no file of the run knows. Each signalling question gets
 ``yes``, ``no`` or ``no information`` and the value and file behind the answer; the domain is
-at high risk of bias when any answer is ``no``.
+at high risk of bias when any answer is ``no``. An external validation (``sfckit validate``)
+answers the questions on calibration and on performance in data from another setting, with
+its site, participants, events, AUC and calibration (95% CIs).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from sfckit.declarations.layout import Layout
 from sfckit.report.apa import count
 from sfckit.report.blocks import read_json
 from sfckit.report.tripod import classifier_metrics, external_validation, relative_path
+from sfckit.report.validation import performance_text, sample_text, validation_folder
+
+VALIDATION_EVENTS = 100  # PROBAST's rule of thumb: a validation needs ~100 events
 
 YES, NO, NO_INFORMATION = "yes", "no", "no information"
 COLUMNS = ["question", "topic", "answer", "evidence"]
@@ -93,6 +98,7 @@ def analysis_check(results: Layout) -> pd.DataFrame:
             ("4.8", "Overfitting and optimism accounted for (internal validation)"),
         ):
             add(question, topic, NO_INFORMATION, where)
+    validated = _validation(results)
     benchmark_path = results.benchmark / layout.BENCHMARK_JSON
     benchmark = read_json(benchmark_path)
     if benchmark is not None:
@@ -103,29 +109,37 @@ def analysis_check(results: Layout) -> pd.DataFrame:
         add(
             "4.7",
             "Relevant performance measures: discrimination and calibration",
-            YES if calibrated else NO,
+            YES if calibrated or validated else NO,
             f"{benchmark_file}: AUC and calibration slope/intercept of "
-            f"{', '.join(calibrated) or 'no model'}",
+            f"{', '.join(calibrated) or 'no model'}"
+            + (f"; {validated[0]}: {_JUDGED}" if validated else ""),
         )
         external = external_validation(benchmark.get("settings", {}))
         add(
             "AI",
             "Performance in data from a setting not used for development",
-            YES if external else NO,
-            f"{benchmark_file}: {external or 'internal cross-validation only'}",
+            YES if external or validated else NO,
+            "; ".join(
+                [
+                    f"{benchmark_file}: {external or 'internal cross-validation only'}",
+                    validated[1] if validated else _NO_VALIDATION,
+                ]
+            ),
         )
     else:
         add(
             "4.7",
             "Relevant performance measures: discrimination and calibration",
-            NO if metrics else NO_INFORMATION,
-            f"{where}: discrimination only (no benchmark/benchmark.json with calibration)",
+            YES if validated else NO if metrics else NO_INFORMATION,
+            f"{validated[0]}: {_JUDGED}"
+            if validated
+            else f"{where}: discrimination only (no benchmark/benchmark.json with calibration)",
         )
         add(
             "AI",
             "Performance in data from a setting not used for development",
-            NO_INFORMATION,
-            "no benchmark/benchmark.json",
+            YES if validated else NO_INFORMATION,
+            validated[1] if validated else f"no benchmark/benchmark.json; {_NO_VALIDATION}",
         )
     answers = {row["answer"] for row in rows}
     overall = "high" if NO in answers else "unclear" if NO_INFORMATION in answers else "low"
@@ -137,3 +151,31 @@ def analysis_check(results: Layout) -> pd.DataFrame:
         "for the author",
     )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+_JUDGED = "AUC and calibration at the validation site"
+_NO_VALIDATION = "no external validation ran (no validation/validation.json from sfckit validate)"
+
+
+def _validation(results: Layout) -> tuple[str, str] | None:
+    """``(file, evidence)`` of the external validation, if one ran: per model the sites
+    trained on and judged at, participants, events, AUC and calibration with 95% CIs."""
+    folder = validation_folder(results)
+    summary = None if folder is None else read_json(folder / layout.VALIDATION_JSON)
+    if folder is None or summary is None:
+        return None
+    where = relative_path(results, folder / layout.VALIDATION_JSON)
+    judged = []
+    for m in summary["models"]:
+        events = m["performance"]["n_events"]
+        few = (
+            f"; fewer than the {VALIDATION_EVENTS} events a validation should have"
+            if events < VALIDATION_EVENTS
+            else ""
+        )
+        judged.append(
+            f"{m['model']} trained on {', '.join(m.get('training_sites') or ['another cohort'])}"
+            f", validated on {', '.join(m.get('validation_sites') or ['a new cohort'])} "
+            f"({sample_text(m)}{few}): {performance_text(m['performance'])}"
+        )
+    return where, f"{where}: external validation: " + " | ".join(judged)

@@ -1,13 +1,18 @@
 """The report's section on external validation (from ``validation/``), its Methods and
-Results, and the figures ``sfckit validate`` also writes as files."""
+Results, its TRIPOD+AI checklist (``tripod_ai.tsv``, written by ``sfckit validate``), the
+figures ``sfckit validate`` also writes as files, and the one wording of a model's numbers
+at the validation site that the command line, the report and the checklists share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from sfckit.declarations import layout
+from sfckit.declarations.layout import Layout
 from sfckit.io.tables import read_tsv
 from sfckit.learn.results import RESEARCH_NOTICE
 from sfckit.report import apa
@@ -17,6 +22,75 @@ from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
 from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.tables import display_table
+from sfckit.report.tripod import (
+    COLUMNS,
+    FOR_AUTHOR,
+    ITEMS,
+    NOT_APPLICABLE,
+    NOT_REPORTED,
+    REPORTED,
+    Item,
+    relative_path,
+)
+
+
+def validation_folder(results: Layout) -> Path | None:
+    """The folder ``sfckit validate`` wrote: ``validation/`` of a study, or the results
+    folder itself when it is a validation's own output (``sfckit validate --out X`` and then
+    ``sfckit report --results X``); None when no validation ran.
+
+    Parameters
+    ----------
+    results : Layout
+        The results folder.
+    """
+    for folder in (results.validation, results.root):
+        if (folder / layout.VALIDATION_JSON).is_file():
+            return folder
+    return None
+
+
+def sample_text(model: dict[str, Any]) -> str:
+    """``n = 98, 31 TRD``: the participants and events one model was judged on.
+
+    Parameters
+    ----------
+    model : dict
+        One entry of ``validation.json``'s ``models``.
+    """
+    p = model["performance"]
+    return (
+        f"n = {apa.integer(p['n'])}, {apa.integer(p['n_events'])} "
+        f"{model['target_validation']['positive']}"
+    )
+
+
+def performance_text(performance: dict[str, Any]) -> str:
+    """A model's discrimination and calibration at the validation site with their 95% CIs,
+    worded once for the command line, the Results and the TRIPOD+AI and PROBAST+AI evidence.
+
+    Parameters
+    ----------
+    performance : dict
+        ``performance`` of one model in ``validation.json``
+        (:func:`sfckit.learn.external.external_performance`).
+
+    Returns
+    -------
+    str
+        ``AUC = 0.93, 95% CI [0.85, 0.97]; calibration-in-the-large = -0.11, 95% CI [...];
+        calibration slope = ...; O:E = ...``.
+    """
+    p = performance
+    return "; ".join(
+        apa.estimate(name, p[key], *p[f"{key}_ci"])
+        for name, key in (
+            ("AUC", "auc"),
+            ("calibration-in-the-large", "citl"),
+            ("calibration slope", "slope"),
+            ("O:E", "oe"),
+        )
+    )
 
 
 def validation_figures(
@@ -73,8 +147,16 @@ def validation_figures(
     return shown
 
 
+def _found(context: ReportContext) -> tuple[Path, dict[str, Any]] | None:
+    """The validation's folder and ``validation.json`` (None when no validation ran)."""
+    folder = validation_folder(context.layout)
+    summary = None if folder is None else read_json(folder / layout.VALIDATION_JSON)
+    return None if summary is None else (folder, summary)
+
+
 def _summary(context: ReportContext) -> dict[str, Any] | None:
-    return read_json(context.layout.validation / layout.VALIDATION_JSON)
+    found = _found(context)
+    return None if found is None else found[1]
 
 
 def _ci(values: list[float], digits: int = 2) -> str:
@@ -111,10 +193,10 @@ def performance_rows(summary: dict[str, Any]) -> pd.DataFrame:
 
 def validation_blocks(context: ReportContext) -> Blocks | None:
     """Each model's performance at the validation site, its case-mix, the comparison."""
-    summary = _summary(context)
-    if summary is None:
+    found = _found(context)
+    if found is None:
         return None
-    folder = context.layout.validation
+    folder, summary = found
     blocks: Blocks = [
         _table(
             display_table(performance_rows(summary)),
@@ -147,8 +229,33 @@ def validation_blocks(context: ReportContext) -> Blocks | None:
     shown = validation_figures(
         read_tsv(folder / layout.CALIBRATION), read_tsv(folder / layout.DECISION_CURVE), roc
     )
-    blocks += [_figures(shown), _text(RESEARCH_NOTICE)]
+    checklist = _checklist(folder, summary)
+    shown_items = checklist[checklist["status"] != FOR_AUTHOR].assign(
+        evidence=lambda t: t["evidence"].map(apa.prose_names)
+    )
+    blocks += [
+        _figures(shown),
+        _table(
+            display_table(shown_items),
+            f"TRIPOD+AI checklist of the external validation "
+            f"({relative_path(context.layout, folder / layout.TRIPOD)}, written by sfckit "
+            "validate; evidence cites the validation's own files; the items only the author "
+            "can answer are in the file)",
+        ),
+        _text(RESEARCH_NOTICE),
+    ]
     return blocks
+
+
+def _checklist(folder: Path, summary: dict[str, Any]) -> pd.DataFrame:
+    """The validation's own checklist as ``sfckit validate`` wrote it (built again from
+    ``validation.json`` for a folder written before the step wrote one)."""
+    path = folder / layout.TRIPOD
+    if path.is_file():
+        table = read_tsv(path)
+        if list(table.columns) == COLUMNS and "16" in set(table["item"].astype(str)):
+            return table.astype({"item": str})
+    return validation_checklist(summary, layout.VALIDATION_JSON)
 
 
 def validation_methods(context: ReportContext) -> list[str] | None:
@@ -193,13 +300,105 @@ def validation_results(context: ReportContext) -> list[str] | None:
         return None
     sentences = []
     for m in summary["models"]:
-        p = m["performance"]
         sentences.append(
-            f"At the validation site (n = {p['n']}, {p['n_events']} events), {m['model']} "
-            f"had an AUC of {p['auc']:.2f}, 95% CI {_ci(p['auc_ci'])}, calibration-in-the-large "
-            f"{p['citl']:.2f}, 95% CI {_ci(p['citl_ci'])}, and calibration slope "
-            f"{p['slope']:.2f}, 95% CI {_ci(p['slope_ci'])}."
+            f"At the validation site ({sample_text(m)}), {m['model']} had "
+            f"{performance_text(m['performance'])}."
         )
     if summary.get("comparison_sentence"):
         sentences.append(summary["comparison_sentence"])
     return sentences
+
+
+def validation_items(summary: dict[str, Any], where: str) -> dict[str, tuple[str, str]]:
+    """The TRIPOD+AI items of an external validation that ``validation.json`` answers.
+
+    Parameters
+    ----------
+    summary : dict
+        The content of ``validation.json`` (``sfckit validate``).
+    where : str
+        Its path, named in the evidence.
+    """
+    models = summary["models"]
+
+    def each(text: Callable[[dict[str, Any]], str]) -> str:
+        return f"{where}: " + "; ".join(f"{m['model']}: {text(m)}" for m in models)
+
+    items = {
+        "8a": (
+            REPORTED,
+            each(
+                lambda m: f"training {m['target_training']['definition']}; validation "
+                f"{m['target_validation']['definition']}"
+            ),
+        ),
+        "12e": (
+            REPORTED,
+            f"{where}: AUC, Brier, calibration-in-the-large, slope, O:E, ICI (95% CIs); "
+            "calibration.tsv, decision_curve.tsv"
+            + ("; comparisons.tsv (DeLong, NRI, IDI)" if summary.get("comparison") else ""),
+        ),
+        "12g": (REPORTED, each(lambda m: f"{m['classifier']} on {m['predictors']} ({m['file']})")),
+        "16": (
+            REPORTED,
+            each(
+                lambda m: f"trained on {', '.join(m.get('training_sites') or ['another cohort'])}"
+                f", validated on {', '.join(m.get('validation_sites') or ['this cohort'])}"
+            ),
+        ),
+        "20c": (
+            REPORTED,
+            each(
+                lambda m: f"linear predictor standardised difference "
+                f"{m['case_mix']['lp_standardised_difference']:.2f} (case_mix.tsv)"
+            ),
+        ),
+        "21": (
+            REPORTED,
+            each(sample_text),
+        ),
+        "23a": (REPORTED, each(lambda m: performance_text(m["performance"]))),
+    }
+    if summary.get("recalibration", "none") != "none":
+        items["12f"] = (REPORTED, f"{where}: {summary['recalibration']} recalibration at the site")
+        items["24"] = (
+            REPORTED,
+            each(
+                lambda m: "optimism-corrected calibration slope "
+                f"{m['recalibration']['optimism_corrected']['slope']:.2f}"
+            ),
+        )
+    else:
+        items["12f"] = (NOT_REPORTED, f"{where}: the models were judged as shipped (no update)")
+        items["24"] = (NOT_APPLICABLE, "no model updating")
+    return items
+
+
+def validation_checklist(summary: dict[str, Any], where: str) -> pd.DataFrame:
+    """The TRIPOD+AI checklist of a validation study: the items ``validation.json``
+    answers; the development items (tuning, sample size of development, class imbalance)
+    are not applicable, the others for the author."""
+    development = {"9a", "10", "11", "12a", "12b", "12c", "13", "22"}
+    found = validation_items(summary, where)
+    rows = []
+    for item, topic in ITEMS:
+        if item in found:
+            status, evidence = found[item]
+        elif item in development:
+            status, evidence = NOT_APPLICABLE, "development item: see the model's own report"
+        else:
+            status, evidence = FOR_AUTHOR, "not in any file of the validation"
+        rows.append(Item(item, topic, status, evidence))
+    return pd.DataFrame([vars(row) for row in rows], columns=COLUMNS)
+
+
+def validation_evidence(results: Layout) -> dict[str, tuple[str, str]]:
+    """The items the study's ``validation/`` folder answers (it replaces the benchmark's
+    answer on external validation when a model was judged at another site)."""
+    folder = validation_folder(results)
+    path = None if folder is None else folder / layout.VALIDATION_JSON
+    summary = None if path is None else read_json(path)
+    if summary is None:
+        return {}
+    found = validation_items(summary, relative_path(results, path))
+    return {k: found[k] for k in ("16", "20c", "24", "12f") if k in found}

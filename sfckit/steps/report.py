@@ -154,6 +154,13 @@ def _build(context: Any, results: Path, out_path: Path, jobs: int) -> Path:
 
     tripod = checklist(context.layout, [s.evidence for s in steps if s.evidence is not None])
     bias = analysis_check(context.layout)
+    kept = {name: _written_by(out_path.parent / name) for name in (layout.TRIPOD, layout.PROBAST)}
+    where = (
+        f"are in {layout.TRIPOD}"
+        if kept[layout.TRIPOD] is None
+        else f"are shown here only: {layout.TRIPOD} in this folder is {kept[layout.TRIPOD]}'s "
+        "own checklist, which a report never replaces"
+    )
     add(
         "tripod",
         "TRIPOD+AI items and PROBAST+AI analysis check this run can answer",
@@ -161,7 +168,7 @@ def _build(context: Any, results: Path, out_path: Path, jobs: int) -> Path:
             text(
                 "Status 'reported' only where a file of this run shows it (the evidence "
                 "column names the file and value). All items, with those only the author can "
-                "answer, are in tripod_ai.tsv."
+                f"answer, {where}."
             ),
             table(display_table(_readable_evidence(tripod[tripod["status"] != FOR_AUTHOR]))),
             text(
@@ -187,9 +194,24 @@ def _build(context: Any, results: Path, out_path: Path, jobs: int) -> Path:
     )
     with atomic_write(out_path) as handle:
         handle.write(html)
-    write_tsv(tripod, out_path.parent / layout.TRIPOD)
-    write_tsv(bias, out_path.parent / layout.PROBAST)
+    for name, frame in ((layout.TRIPOD, tripod), (layout.PROBAST, bias)):
+        if kept[name] is None:
+            write_tsv(frame, out_path.parent / name)
     return out_path
+
+
+def _written_by(path: Path) -> str | None:
+    """The step whose own output ``path`` is (a file in a folder with that step's
+    provenance, e.g. the ``tripod_ai.tsv`` of ``sfckit validate --out X`` when X is also
+    the report's folder); None when the report may write it."""
+    from sfckit.report.blocks import read_json
+
+    if not path.is_file():
+        return None
+    description = read_json(path.parent / layout.DESCRIPTION)
+    if not isinstance(description, dict):
+        return None
+    return str(description.get("Name") or "the step that wrote this folder")
 
 
 def _readable_evidence(table: Any) -> Any:

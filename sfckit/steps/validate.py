@@ -213,7 +213,7 @@ def run(
     }
     record = clean_for_json(summary)
     write_json(record, out_dir / layout.VALIDATION_JSON)
-    from sfckit.report.tripod import validation_checklist
+    from sfckit.report.validation import validation_checklist
 
     write_tsv(validation_checklist(record, layout.VALIDATION_JSON), out_dir / layout.TRIPOD)
     _figures(out_dir, predictions, curves, roc)
@@ -413,16 +413,12 @@ def _figures(out_dir: Path, predictions: Any, curves: Any, roc: Any) -> None:
 
 def summary(result: dict[str, Any], settings: ValidateSettings, out: Path) -> list[str]:
     """What the command line prints."""
+    from sfckit.report.validation import performance_text, sample_text
+
     lines = []
     for model in result["models"]:
-        p = model["performance"]
         lines.append(
-            f"{model['model']}: n {p['n']} ({p['n_events']} "
-            f"{model['target_validation']['positive']}), AUC {p['auc']:.3f} "
-            f"[{p['auc_ci'][0]:.3f}, {p['auc_ci'][1]:.3f}], "
-            f"calibration-in-the-large {p['citl']:.2f} [{p['citl_ci'][0]:.2f}, "
-            f"{p['citl_ci'][1]:.2f}], slope {p['slope']:.2f} [{p['slope_ci'][0]:.2f}, "
-            f"{p['slope_ci'][1]:.2f}], O:E {p['oe']:.2f}"
+            f"{model['model']} ({sample_text(model)}): {performance_text(model['performance'])}"
         )
         update = model.get("recalibration")
         if update:
@@ -478,5 +474,5 @@ STEP = Step(
     results=Prose(
         "External validation", lazy_function("sfckit.report.validation:validation_results")
     ),
-    evidence=lazy_function("sfckit.report.tripod:validation_evidence"),
+    evidence=lazy_function("sfckit.report.validation:validation_evidence"),
 )
