@@ -15,6 +15,7 @@ import numpy as np
 
 from sfckit.declarations.names import DENOISE_STRATEGIES as STRATEGIES
 from sfckit.errors import file_error
+from sfckit.io.motion import FD_COLUMN
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,26 +53,17 @@ def nuisance_matrix(table: pd.DataFrame, strategy: str, path: str | Path) -> np.
     return table[columns].fillna(0.0).to_numpy(dtype=float)
 
 
-def non_steady_state_mask(table: pd.DataFrame) -> np.ndarray:
-    """``True`` for volumes fMRIPrep flags as non-steady-state (any of its one-hot
-    ``non_steady_state_outlierXX`` columns is 1); all ``False`` when there are none."""
-    columns = [c for c in table.columns if str(c).startswith("non_steady_state_outlier")]
-    if not columns:
-        return np.zeros(len(table), dtype=bool)
-    return (table[columns].fillna(0.0).to_numpy(dtype=float) > 0).any(axis=1)
-
-
 def censoring_mask(table: pd.DataFrame, fd_threshold: float | None, path: str | Path) -> np.ndarray:
     """``True`` for volumes kept (framewise displacement ≤ threshold; n/a counts as 0)."""
     if fd_threshold is None:
         return np.ones(len(table), dtype=bool)
-    if "framewise_displacement" not in table.columns:
+    if FD_COLUMN not in table.columns:
         raise file_error(
             path,
-            "no 'framewise_displacement' column to censor on",
+            f"no '{FD_COLUMN}' column to censor on",
             fix="omit --fd-threshold or regenerate the confounds",
         )
-    return table["framewise_displacement"].fillna(0.0).to_numpy(dtype=float) <= fd_threshold
+    return table[FD_COLUMN].fillna(0.0).to_numpy(dtype=float) <= fd_threshold
 
 
 def clean_timeseries(

@@ -26,12 +26,7 @@ from sfckit.errors import SparseRegionWarning, UserError, file_error
 from sfckit.features.alff import alff as alff_kernel
 from sfckit.features.alff import band_problem
 from sfckit.features.coupling import coupling
-from sfckit.features.denoise import (
-    censoring_mask,
-    clean_timeseries,
-    non_steady_state_mask,
-    nuisance_matrix,
-)
+from sfckit.features.denoise import censoring_mask, clean_timeseries, nuisance_matrix
 from sfckit.features.methods import METHODS
 from sfckit.features.regional import grouped_mean, region_positions, regional_mean
 from sfckit.features.searchlight import sphere_footprint
@@ -46,6 +41,7 @@ from sfckit.io.images import (
     stream_voxels,
 )
 from sfckit.io.manifest import run_rows, runs_of
+from sfckit.io.motion import mean_framewise_displacement, non_steady_state_mask, pooled_mean
 from sfckit.io.outputs import file_sha256, save_nifti
 from sfckit.io.tables import read_confounds
 
@@ -68,6 +64,8 @@ class ParticipantFeatures:
     n_volumes_kept: int = -1
     n_censored: int = -1
     n_non_steady_state: int = -1
+    mean_fd: float = float("nan")
+    n_fd_volumes: int = -1
 
 
 def load_gray_matter(
@@ -121,7 +119,8 @@ def load_functional(
     alff : ndarray
         One value per mask voxel.
     volumes : VolumeCounts
-        Volumes kept, censored and dropped as non-steady-state (-1 for ALFF maps).
+        Volumes kept, censored and dropped as non-steady-state (-1 for ALFF maps), and
+        the mean framewise displacement of the run(s) (:mod:`sfckit.io.motion`).
     timeseries : ndarray or None
         The mask voxels' BOLD time series (volumes x voxels) when computed from BOLD.
     sha256 : dict
@@ -156,7 +155,8 @@ def combine_runs(
 ) -> tuple[np.ndarray, VolumeCounts, np.ndarray]:
     """One participant's several runs as one: ALFF averaged with weights equal to each run's
     kept volumes (a run's ALFF is a mean over its spectrum, whose precision grows with its
-    length), volume counts summed, and the time series concatenated after z-scoring each
+    length), volume counts summed, mean FD pooled over the runs' FD values, and the time
+    series concatenated after z-scoring each
     voxel within each run (for methods that need the series, e.g. profile), so that
     differences in run means or scales do not enter the correlations."""
     weights = np.array([volumes.kept for _, volumes, _ in runs], dtype=float)
@@ -166,6 +166,7 @@ def combine_runs(
         kept=sum(v.kept for _, v, _ in runs),
         censored=sum(max(v.censored, 0) for _, v, _ in runs),
         non_steady_state=sum(max(v.non_steady_state, 0) for _, v, _ in runs),
+        **_pooled_fd([v for _, v, _ in runs]),
     )
     standardised = []
     for _, _, series in runs:
@@ -273,7 +274,18 @@ def extract_participant(
         n_volumes_kept=volumes.kept,
         n_censored=volumes.censored,
         n_non_steady_state=volumes.non_steady_state,
+        mean_fd=volumes.mean_fd,
+        n_fd_volumes=volumes.n_fd,
     )
+
+
+def _pooled_fd(volumes: list[VolumeCounts]) -> dict[str, float | int]:
+    """The runs' mean FD as one (-1 values: no run had confounds)."""
+    known = [(v.mean_fd, v.n_fd) for v in volumes if v.n_fd >= 0]
+    if not known:
+        return {}
+    mean_fd, n_fd = pooled_mean(known)
+    return {"mean_fd": mean_fd, "n_fd": n_fd}
 
 
 def _voxel_coupling(gmv_values, alff_values, voxel_labels, regions, region_names, parameters):
@@ -307,11 +319,15 @@ def _check_informative(data: np.ndarray, path: str, role: str) -> None:
 
 @dataclass(frozen=True)
 class VolumeCounts:
-    """What happened to a BOLD run's volumes (-1: not from BOLD, or not known)."""
+    """What happened to a BOLD run's volumes (-1: not from BOLD, or not known), and its
+    mean framewise displacement over ``n_fd`` values (:mod:`sfckit.io.motion`; -1 without
+    a confounds file, 0 when it has no ``framewise_displacement`` column)."""
 
     kept: int = -1
     censored: int = -1
     non_steady_state: int = -1
+    mean_fd: float = float("nan")
+    n_fd: int = -1
 
 
 def _alff_from_bold(
@@ -338,8 +354,8 @@ def _alff_from_bold(
             fix="add a 'confounds' column to the manifest (sfckit manifest fills it from fMRIPrep)",
         )
     table = read_confounds(confounds_path, n_volumes=image.shape[3]) if confounds_path else None
-    n_steady = n_censored = -1
-    fd_keep = None
+    n_steady = n_censored = n_fd = -1
+    fd_keep, mean_fd = None, float("nan")
     if table is not None:
         unsteady = non_steady_state_mask(table)
         n_steady = int(unsteady.sum()) if parameters.non_steady_state == "drop" else 0
@@ -356,6 +372,8 @@ def _alff_from_bold(
                     f"after dropping {n_steady} non-steady-state volume(s): {problem}",
                     fix="use a longer run, or --non-steady-state keep",
                 )
+        # mean FD over the volumes analysed before censoring (see sfckit.io.motion)
+        mean_fd, n_fd = mean_framewise_displacement(table, volumes=keep)
         fd_keep = censoring_mask(table, parameters.fd_threshold, confounds_path)
         n_censored = int((~fd_keep).sum())  # 0 without a threshold (every volume kept)
     if parameters.needs_confounds:
@@ -387,7 +405,13 @@ def _alff_from_bold(
             "the bold image has no signal (all zeros, constant or NaN) in the gray-matter voxels",
             fix="re-create the image; it holds no data",
         )
-    volumes = VolumeCounts(kept=int(keep.sum()), censored=n_censored, non_steady_state=n_steady)
+    volumes = VolumeCounts(
+        kept=int(keep.sum()),
+        censored=n_censored,
+        non_steady_state=n_steady,
+        mean_fd=mean_fd,
+        n_fd=n_fd,
+    )
     return values, volumes, (timeseries if keep.all() else timeseries[keep]), digest
 
 
@@ -442,6 +466,8 @@ def _cached_task(
         "n_volumes_kept": result.n_volumes_kept,
         "n_censored": result.n_censored,
         "n_non_steady_state": result.n_non_steady_state,
+        "mean_fd": result.mean_fd,
+        "n_fd_volumes": result.n_fd_volumes,
     }
     # Three members, assembled in memory and written with one call: each .npz member and
     # each small write costs tens of microseconds, a noticeable share of a small participant.
@@ -479,6 +505,8 @@ def load_cached(cache_file: Path, key: str) -> ParticipantFeatures | None:
                 n_volumes_kept=about["n_volumes_kept"],
                 n_censored=about["n_censored"],
                 n_non_steady_state=about["n_non_steady_state"],
+                mean_fd=about["mean_fd"],  # absent from older entries: recomputed
+                n_fd_volumes=about["n_fd_volumes"],
             )
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return None  # unreadable, damaged or old-format entry: recompute

@@ -10,8 +10,9 @@
 
 Files are matched to participants by the BIDS label in their name (``sub-01`` or ``01``).
 Ambiguous matches and missing files are listed; participants with a missing file are left
-out only when asked (``drop_incomplete``). Mean framewise displacement and the number of
-volumes above an FD threshold are added from the fMRIPrep confounds.
+out only when asked (``drop_incomplete``). Mean framewise displacement (over the volumes not
+flagged non-steady-state, :mod:`sfckit.io.motion`) and the number of volumes above an FD
+threshold are added from the fMRIPrep confounds.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 from sfckit.declarations.settings import ManifestSettings
 from sfckit.errors import UserError, file_error
 from sfckit.io.manifest import RUN_SEPARATOR, runs_of
+from sfckit.io.motion import FD_COLUMN, mean_framewise_displacement, pooled_mean
 from sfckit.io.tables import read_confounds, read_text_table
 
 GM_PATTERNS = {"cat12": ("mwp1",), "spm": ("mwc1",), "spm-smoothed": ("smwc1",)}
@@ -139,18 +141,23 @@ def repetition_time_of(bold: Path) -> float | None:
 
 
 def motion_summary(confounds: Path, fd_threshold: float) -> dict[str, float]:
-    """Mean framewise displacement and the number of volumes above ``fd_threshold``."""
+    """Mean framewise displacement (:func:`sfckit.io.motion.mean_framewise_displacement`:
+    over the volumes not flagged non-steady-state, as extract's default analyses them), the
+    number of FD values it averaged, the volumes above ``fd_threshold`` and the run's
+    volumes."""
     table = read_confounds(confounds)
-    if "framewise_displacement" not in table.columns:
+    if FD_COLUMN not in table.columns:
         raise file_error(
             confounds,
-            "no 'framewise_displacement' column",
+            f"no '{FD_COLUMN}' column",
             expected="an fMRIPrep confounds file",
             fix="rerun fMRIPrep or remove the file",
         )
-    fd = table["framewise_displacement"].to_numpy(dtype=float)
+    fd = table[FD_COLUMN].to_numpy(dtype=float)
+    mean_fd, n_fd = mean_framewise_displacement(table)
     return {
-        "mean_fd": float(np.nanmean(fd)),
+        "mean_fd": mean_fd,
+        "n_fd": n_fd,
         "n_censored": int(np.sum(np.nan_to_num(fd) > fd_threshold)),
         "n_volumes": int(len(fd)),
     }
@@ -171,7 +178,7 @@ def _runs_record(pid: str, runs: list[Path], options: ManifestSettings) -> dict[
         record["confounds"] = RUN_SEPARATOR.join(str(c.resolve()) for c in confounds)
         motion = [motion_summary(c, options.fd_threshold) for c in confounds]
         volumes = sum(m["n_volumes"] for m in motion)
-        record["mean_fd"] = sum(m["mean_fd"] * m["n_volumes"] for m in motion) / volumes
+        record["mean_fd"] = pooled_mean([(m["mean_fd"], m["n_fd"]) for m in motion])[0]
         record["n_censored"] = sum(m["n_censored"] for m in motion)
         record["n_volumes"] = volumes
     return record

@@ -157,6 +157,13 @@ _SETTINGS: list[tuple[str, str, Callable[[dict[str, Any]], bool], tuple[str, ...
         lambda r: not _off(r.get("QualityExclusion")),
         ("quality-control", "quality control"),
     ),
+    (
+        "extract",
+        "where mean FD came from",
+        lambda r: "mean_fd" in str(r.get("QualityExclusion"))
+        and isinstance(r.get("MeanFD"), dict),
+        ("framewise displacement was",),
+    ),
     ("extract", "resampling", lambda r: not _off(r.get("Resampling")), ("resampl",)),
     (
         "extract",
@@ -169,8 +176,8 @@ _SETTINGS: list[tuple[str, str, Callable[[dict[str, Any]], bool], tuple[str, ...
 
 def lint_methods(methods: str, records: dict[str, dict[str, Any]]) -> list[Problem]:
     """The Methods against each output's recorded settings (extraction's denoising,
-    censoring, non-steady-state volumes, QC exclusions, resampling, GM measure; the
-    classifier's model)."""
+    censoring, non-steady-state volumes, QC exclusions and where a rule's mean FD came from,
+    resampling, GM measure; the classifier's model)."""
     from sfckit.report import apa
 
     lower = methods.lower()

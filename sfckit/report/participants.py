@@ -4,6 +4,7 @@ participants and the feature extraction."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sfckit.report.apa import count, integer, label, listing
 from sfckit.report.blocks import table as _table
@@ -187,7 +188,34 @@ def processing_sentences(context: ReportContext) -> list[str]:
             f"Quality-control exclusion ({readable_rule}) removed "
             f"{count(n, 'participant')} before analysis."
         )
+        if "mean_fd" in rule:
+            sentences.extend(_mean_fd_source(record.get("MeanFD"), parameters, context))
     return sentences
+
+
+def _mean_fd_source(sources: Any, parameters: dict, context: ReportContext) -> list[str]:
+    """Where the mean framewise displacement an exclusion rule read came from (the
+    extraction's ``MeanFD`` provenance: participants per source)."""
+    if not isinstance(sources, dict):
+        return []
+    computed, given = int(sources.get("confounds", 0)), int(sources.get("manifest", 0))
+    parts = []
+    if computed:
+        steady = (
+            " after non-steady-state volumes were discarded"
+            if parameters.get("non_steady_state") == "drop"
+            else ""
+        )
+        parts.append(
+            f"computed for {count(computed, 'participant')} as the mean of fMRIPrep's "
+            f"framewise displacement{context.cite('power')} over the volumes of the run"
+            f"{steady}, censored volumes included"
+        )
+    if given:
+        parts.append(f"taken from the manifest for {count(given, 'participant')}")
+    if not parts:
+        return []
+    return [f"Mean framewise displacement was {'; '.join(parts)}."]
 
 
 def _unmodulated_note(context: ReportContext) -> list[str]:

@@ -35,7 +35,13 @@ from sfckit.features.participant import (
     participant_key,
     searchlight_map_name,
 )
-from sfckit.features.qc import apply_rules, parse_rules, qc_table
+from sfckit.features.qc import (
+    apply_rules,
+    check_rules_can_be_applied,
+    mean_fd_sources,
+    parse_rules,
+    qc_table,
+)
 from sfckit.io.atlases import Atlas
 from sfckit.io.cache import CACHE_FOLDER, entry_name, remove_stale
 from sfckit.io.images import (
@@ -65,6 +71,12 @@ ALFF_CONVENTIONS = {
     "2 x mean over the bins nearest the edges, times the voxel SD",
 }
 STOP_FILE = ".stop"
+MEAN_FD_DEFINITION = (
+    "mean of fMRIPrep's framewise_displacement over the volumes analysed before censoring "
+    "(non-steady-state volumes dropped unless kept; n/a left out), runs pooled; counts of "
+    "participants whose qc.tsv mean_fd was computed from the confounds, taken from the "
+    "manifest, or unknown"
+)
 
 
 def extract_cohort(
@@ -206,6 +218,7 @@ def extract_cohort(
     ]
     tables = {name: _feature_frame(ordered, name, names) for name in layout.FEATURE_TABLES}
     qc = qc_table(cohort, tables, results, failures, names)
+    check_rules_can_be_applied(qc, rules, cohort.table.set_index("participant_id"))
     broken = apply_rules(qc.set_index("participant_id"), rules)
     excluded = broken[broken != ""]
     for pid in excluded.index:
@@ -295,6 +308,7 @@ def extract_cohort(
                     else "none"
                 ),
                 "QualityExclusion": exclude_qc or "none",
+                "MeanFD": {"definition": MEAN_FD_DEFINITION, **mean_fd_sources(qc)},
                 "Resampling": (
                     "GMV maps resampled (linear) onto each participant's functional grid"
                     if parameters.resample_to == "functional"

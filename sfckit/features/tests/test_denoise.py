@@ -55,7 +55,7 @@ def noisy_cohort(tmp_path_factory):
     confound_paths, fds = [], []
     for index, pid in enumerate(table["participant_id"]):
         regressors = rng.normal(0, 0.01, (120, 6))
-        fd = np.full(120, 0.1)
+        fd = np.full(120, 0.5 if index == 1 else 0.1)  # the second moves: mean FD 0.517 mm
         fd[[10, 11, 50, 90, 91]] = 0.9
         if index == 0:
             regressors[:, 0] = motion
@@ -72,7 +72,7 @@ def noisy_cohort(tmp_path_factory):
         path = folder / "noisy" / f"{pid}_confounds.tsv"
         frame.to_csv(path, sep="\t", index=False)
         confound_paths.append(path.name)
-        fds.append(fd.mean() + (0.5 if index == 1 else 0.0))
+        fds.append(fd.mean())
     table["confounds"] = confound_paths
     table["mean_fd"] = fds
     table.to_csv(folder / "noisy" / "manifest.tsv", sep="\t", index=False)

@@ -78,3 +78,26 @@ def test_quality_exclusions_are_counted(tmp_path):
     text = " ".join(processing_sentences(context_for(tmp_path / "q", record, None, excluded)))
     assert "Quality-control exclusion (mean framewise displacement > 0.5" in text
     assert "removed 2 participants" in text
+
+
+def test_a_mean_fd_rule_says_where_mean_fd_came_from(tmp_path):
+    rule = {**NONE, "QualityExclusion": "mean_fd>0.5"}
+    record = {**rule, "Parameters": {"non_steady_state": "drop"}}
+    record["MeanFD"] = {"definition": "...", "confounds": 5, "manifest": 1, "unknown": 0}
+    excluded = {"participant_id": ["sub-04"], "rule": ["mean_fd>0.5"]}
+    text = " ".join(processing_sentences(context_for(tmp_path / "a", record, None, excluded)))
+    assert (
+        "Mean framewise displacement was computed for 5 participants as the mean of fMRIPrep's "
+        "framewise displacement [1] over the volumes of the run after non-steady-state volumes "
+        "were discarded, censored volumes included; taken from the manifest for 1 participant."
+    ) in text
+    provenance = {"features/aal": {**record, "Description": "sfckit extract"}}
+    assert lint_methods(text, provenance) == []
+    without = text.split(" Mean framewise displacement was")[0]
+    assert [p.excerpt for p in lint_methods(without, provenance)] == [
+        "features/aal: where mean FD came from"
+    ]
+    manifest_only = {**rule, "Parameters": {}, "MeanFD": {"confounds": 0, "manifest": 6}}
+    context = context_for(tmp_path / "b", manifest_only, None, excluded)
+    text = " ".join(processing_sentences(context))
+    assert text.endswith("displacement was taken from the manifest for 6 participants.")

@@ -4,6 +4,7 @@ and qc.tsv counting what extract did; numbers equal a hand computation on the im
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -245,3 +246,160 @@ def test_runs_are_standardised_before_their_series_are_joined():
     from scipy import stats
 
     np.testing.assert_allclose(series, np.vstack([stats.zscore(first), stats.zscore(second)]))
+
+
+# -- mean framewise displacement: computed by extract from the confounds ---------------------
+def hand_manifest(tree: dict[str, Path], folder: Path, fds: dict[str, np.ndarray]) -> Path:
+    """A manifest written by hand (no mean_fd column) for the fMRIPrep tree, each listed
+    participant's confounds copied with the FD values ``fds`` gives (``n/a`` first)."""
+    rows = []
+    for pid in ["sub-01", "sub-02", "sub-03", "sub-04", "sub-05", "sub-06"]:
+        anat, func = tree["fmriprep"] / pid / "anat", tree["fmriprep"] / pid / "func"
+        confounds = func / f"{pid}_task-rest_desc-confounds_timeseries.tsv"
+        if pid in fds:
+            table = read_tsv(confounds)
+            table["framewise_displacement"] = fds[pid]
+            confounds = folder / confounds.name
+            table.to_csv(confounds, sep="\t", index=False, na_rep="n/a")
+        rows.append(
+            {
+                "participant_id": pid,
+                "group": "A" if pid in ("sub-01", "sub-03", "sub-05") else "B",
+                "gmv": anat / f"{pid}_space-{SPACE}_res-2_label-GM_probseg.nii.gz",
+                "bold": func / f"{pid}_task-rest_space-{SPACE}_res-2_desc-preproc_bold.nii.gz",
+                "confounds": confounds,
+            }
+        )
+    path = folder / "manifest.tsv"
+    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    return path
+
+
+def planted_motion() -> dict[str, np.ndarray]:
+    """sub-04 moves (every third volume 1 mm, the others 0.45 mm: mean 0.63 mm, but 0.45 mm
+    over the volumes censoring at 0.5 mm keeps); sub-02 moves only during its three
+    non-steady-state volumes (20 mm), which a mean over every volume would count."""
+    rng = np.random.default_rng(3)
+    fds = {}
+    for pid in ("sub-01", "sub-02", "sub-03", "sub-04", "sub-05", "sub-06"):
+        fd = rng.uniform(0.05, 0.3, N_VOLUMES)
+        if pid == "sub-04":
+            fd = np.where(np.arange(N_VOLUMES) % 3 == 0, 1.0, 0.45)
+        if pid == "sub-02":
+            fd[1:N_UNSTEADY] = 20.0
+        fd[0] = np.nan  # fMRIPrep's n/a: no volume before the first
+        fds[pid] = fd
+    return fds
+
+
+def extract_args(manifest: Path, tree: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    atlas = ["--atlas", str(tree["root"] / "atlas.nii.gz")]
+    atlas += ["--atlas-labels", str(tree["root"] / "atlas.tsv"), "--min-voxels", "5"]
+    return ["extract", "--manifest", str(manifest), *atlas, "--quiet", "--out", str(out), *extra]
+
+
+def test_mean_fd_from_the_confounds_excludes_the_participant_who_moved(tree, tmp_path):
+    """No mean_fd in the manifest: extract computes it from the confounds (mean over the
+    volumes after non-steady-state removal, censored ones included), caches it, and
+    `mean_fd>0.5` excludes exactly the participant who moved."""
+    fds = planted_motion()
+    manifest = hand_manifest(tree, tmp_path, fds)
+    out = tmp_path / "features"
+    rule = ("--fd-threshold", "0.5", "--exclude-qc", "mean_fd>0.5")
+    assert main(extract_args(manifest, tree, out, *rule)) == 0
+    qc = read_tsv(out / "qc.tsv").set_index("participant_id")
+    for pid, fd in fds.items():
+        expected = fd[N_UNSTEADY:].sum() / (N_VOLUMES - N_UNSTEADY)  # closed form, no NaN
+        assert qc.loc[pid, "mean_fd"] == pytest.approx(expected, rel=1e-12)
+        assert qc.loc[pid, "n_fd_volumes"] == N_VOLUMES - N_UNSTEADY
+    assert qc.loc["sub-04", "mean_fd"] > 0.6 and qc.loc["sub-04", "n_censored"] == 29
+    assert read_tsv(out / "excluded.tsv")["participant_id"].tolist() == ["sub-04"]
+    assert qc.loc["sub-04", "status"] == "excluded" and (qc["status"] == "excluded").sum() == 1
+    record = json.loads((out / "dataset_description.json").read_text())["GeneratedBy"][0]
+    assert {k: record["MeanFD"][k] for k in ("confounds", "manifest", "unknown")} == {
+        "confounds": 6,
+        "manifest": 0,
+        "unknown": 0,
+    }
+    # cached with the participant: a rerun reuses every entry and gives the same qc.tsv
+    entries = sorted((out / ".sfckit-cache").rglob("*.npz"))
+    assert len(entries) == 6
+    with np.load(entries[0]) as stored:
+        about = json.loads(str(stored["about"]))
+    assert about["mean_fd"] == pytest.approx(qc.loc[about["participant_id"], "mean_fd"])
+    before = (out / "qc.tsv").read_bytes()
+    stamps = [entry.stat().st_mtime_ns for entry in entries]
+    assert main(extract_args(manifest, tree, out, *rule)) == 0
+    assert (out / "qc.tsv").read_bytes() == before
+    assert [entry.stat().st_mtime_ns for entry in entries] == stamps
+    # keeping the non-steady-state volumes counts them (and leaves out the first's n/a)
+    kept = tmp_path / "kept"
+    assert main(extract_args(manifest, tree, kept, *rule, "--non-steady-state", "keep")) == 0
+    qc = read_tsv(kept / "qc.tsv").set_index("participant_id")
+    for pid, fd in fds.items():
+        assert qc.loc[pid, "mean_fd"] == pytest.approx(fd[1:].sum() / (N_VOLUMES - 1))
+        assert qc.loc[pid, "n_fd_volumes"] == N_VOLUMES - 1
+    assert sorted(read_tsv(kept / "excluded.tsv")["participant_id"]) == ["sub-02", "sub-04"]
+
+
+def test_the_manifest_mean_fd_agrees_with_extract_and_a_disagreement_warns(tree, tmp_path):
+    """`sfckit manifest` and extract use one definition (equal values); a manifest value
+    from elsewhere that differs is overridden by the computed one, with a warning."""
+    import sfckit
+
+    manifest = tmp_path / "manifest.tsv"
+    arguments = ["manifest", "--participants", str(tree["participants"]), "--gm", "fmriprep"]
+    arguments += ["--func-derivatives", str(tree["fmriprep"]), "--out", str(manifest)]
+    assert main(arguments) == 0
+    table = read_tsv(manifest)
+    atlas = {"atlas": str(tree["root"] / "atlas.nii.gz")}
+    atlas["atlas_labels"] = str(tree["root"] / "atlas.tsv")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sfckit.extract(manifest=manifest, **atlas, min_voxels=5, out=tmp_path / "same")
+    assert not [w for w in caught if "mean_fd" in str(w.message)]
+    qc = read_tsv(tmp_path / "same" / "qc.tsv")
+    np.testing.assert_allclose(qc["mean_fd"], table["mean_fd"], rtol=1e-12)
+    for row in table.itertuples():  # over the volumes after the non-steady-state ones
+        fd = read_tsv(row.confounds)["framewise_displacement"].to_numpy(dtype=float)
+        assert row.mean_fd == pytest.approx(fd[N_UNSTEADY:].mean(), rel=1e-12)
+
+    table.loc[1, "mean_fd"] += 0.2  # sub-02's value from another pipeline
+    table.to_csv(manifest, sep="\t", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sfckit.extract(manifest=manifest, **atlas, min_voxels=5, exclude_qc="mean_fd>0.5",
+                       out=tmp_path / "differ")  # fmt: skip
+    differ = [w for w in caught if "differs from the mean framewise displacement" in str(w.message)]
+    assert len(differ) == 1 and differ[0].filename == __file__
+    message = str(differ[0].message)
+    assert "sub-02 (manifest" in message and "sub-01" not in message
+    assert "correct the manifest" in message and "exclude_qc=" in message
+    qc = read_tsv(tmp_path / "differ" / "qc.tsv")
+    np.testing.assert_allclose(qc.loc[1, "mean_fd"], table.loc[1, "mean_fd"] - 0.2, rtol=1e-12)
+
+
+def test_confounds_without_framewise_displacement(tree, tmp_path, capsys):
+    """No FD column: mean_fd is empty in qc.tsv (extract still runs); asking to exclude on
+    mean_fd is then a one-line error naming the participant, the file and the fix."""
+    manifest = hand_manifest(tree, tmp_path, {})
+    table = read_tsv(manifest)
+    confounds = tmp_path / "sub-03_desc-confounds_timeseries.tsv"
+    read_tsv(table.loc[2, "confounds"]).drop(columns="framewise_displacement").to_csv(
+        confounds, sep="\t", index=False, na_rep="n/a"
+    )
+    table.loc[2, "confounds"] = str(confounds)
+    table.to_csv(manifest, sep="\t", index=False)
+    assert main(extract_args(manifest, tree, tmp_path / "plain")) == 0
+    qc = read_tsv(tmp_path / "plain" / "qc.tsv").set_index("participant_id")
+    assert np.isnan(qc.loc["sub-03", "mean_fd"]) and np.isnan(qc.loc["sub-03", "n_fd_volumes"])
+    assert qc.drop(index="sub-03")["mean_fd"].notna().all()
+    record = json.loads((tmp_path / "plain" / "dataset_description.json").read_text())
+    assert record["GeneratedBy"][0]["MeanFD"]["unknown"] == 1
+    capsys.readouterr()
+    out = tmp_path / "rule"
+    assert main(extract_args(manifest, tree, out, "--exclude-qc", "mean_fd>0.5")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"sub-03 ({confounds} has no 'framewise_displacement' column)" in err
+    assert "add a mean_fd column to the manifest" in err and not (out / "qc.tsv").exists()
