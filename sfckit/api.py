@@ -232,7 +232,9 @@ class Result:
             f"<code>{escape(str(self.folder))}</code></p>"
         ]
         if rows:
-            parts.append(f"<table><tr><th>table</th><th>rows</th><th>columns</th></tr>{rows}</table>")
+            parts.append(
+                f"<table><tr><th>table</th><th>rows</th><th>columns</th></tr>{rows}</table>"
+            )
         if documents:
             parts.append(f"<p>documents: {documents}</p>")
         if summary:
@@ -503,9 +505,7 @@ def _signature(step: Step) -> inspect.Signature:
         )
         annotation = _plain(settings_field.annotation)
         parameters.append(inspect.Parameter(name, keyword, default=default, annotation=annotation))
-    parameters.append(
-        inspect.Parameter("out", keyword, default=None, annotation=str | Path | None)
-    )
+    parameters.append(inspect.Parameter("out", keyword, default=None, annotation=str | Path | None))
     if step.parallel:
         parameters.append(inspect.Parameter("jobs", keyword, default=1, annotation=int))
     parameters.append(inspect.Parameter("progress", keyword, default=False, annotation=bool))

@@ -657,8 +657,7 @@ class ValidateSettings(OutcomeRule):
     )
     groups: NameList = Field(
         (),
-        description="population of an outcome target at the validation site (default: the "
-        "model's)",
+        description="population of an outcome target at the validation site (default: the model's)",
         json_schema_extra=GROUPS,
     )
     recalibrate: Literal["none", "intercept", "logistic"] = Field(

@@ -24,8 +24,7 @@ def correlation_blocks(context: ReportContext) -> Blocks | None:
     context.facts["correlations"] = significant.to_dict("records")
     blocks = [
         _text(
-            f"{len(significant)} of {len(table)} within-group partial correlations "
-            "reach FDR < .05."
+            f"{len(significant)} of {len(table)} within-group partial correlations reach FDR < .05."
         ),
         _table(
             display_table(

@@ -160,8 +160,7 @@ _SETTINGS: list[tuple[str, str, Callable[[dict[str, Any]], bool], tuple[str, ...
     (
         "extract",
         "where mean FD came from",
-        lambda r: "mean_fd" in str(r.get("QualityExclusion"))
-        and isinstance(r.get("MeanFD"), dict),
+        lambda r: "mean_fd" in str(r.get("QualityExclusion")) and isinstance(r.get("MeanFD"), dict),
         ("framewise displacement was",),
     ),
     ("extract", "resampling", lambda r: not _off(r.get("Resampling")), ("resampl",)),
@@ -211,9 +210,7 @@ def lint_citations(checklist: Any, records: dict[str, dict[str, Any]]) -> list[P
     for row in checklist.itertuples():
         for cited in re.findall(r"(features/[^/\s:]+)/", str(row.evidence)):
             if cited not in read:
-                problems.append(
-                    Problem("citation", "tripod_ai.tsv", f"item {row.item}: {cited}/")
-                )
+                problems.append(Problem("citation", "tripod_ai.tsv", f"item {row.item}: {cited}/"))
     return problems
 
 

@@ -58,9 +58,7 @@ def display_table(
         frame = frame[[c for c in columns if c in frame.columns]]
     if limit is not None:
         frame = frame.head(limit)
-    formats = [
-        {"p": is_p_column(c), "decimals": column_decimals(frame[c])} for c in frame.columns
-    ]
+    formats = [{"p": is_p_column(c), "decimals": column_decimals(frame[c])} for c in frame.columns]
     return {
         "header": apa.labels(frame.columns),
         "rows": [
@@ -107,9 +105,7 @@ def table_one(clinical: pd.DataFrame, order: Sequence[str], variables: Sequence[
                     [apa.label(variable), *_continuous_row(numeric, clinical["group"], order)]
                 )
         else:
-            rows.append(
-                [apa.label(variable), *_categorical_row(values, clinical["group"], order)]
-            )
+            rows.append([apa.label(variable), *_categorical_row(values, clinical["group"], order)])
     return {"header": header, "rows": rows}
 
 

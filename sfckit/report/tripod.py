@@ -386,9 +386,7 @@ def _evaluation_items(
     per_site = results.benchmark / layout.PER_SITE
     if per_site.is_file():
         sites = read_tsv(per_site)
-        evidence = f"{relative_path(results, per_site)}: " + count(
-            sites["site"].nunique(), "site"
-        )
+        evidence = f"{relative_path(results, per_site)}: " + count(sites["site"].nunique(), "site")
         items["12d"] = items["23b"] = (REPORTED, evidence)
     else:
         items["12d"] = items["23b"] = (NOT_REPORTED, "no per_site.tsv")

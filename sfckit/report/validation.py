@@ -328,8 +328,10 @@ def validation_items(summary: dict[str, Any], where: str) -> dict[str, tuple[str
         "8a": (
             REPORTED,
             each(
-                lambda m: f"training {m['target_training']['definition']}; validation "
-                f"{m['target_validation']['definition']}"
+                lambda m: (
+                    f"training {m['target_training']['definition']}; validation "
+                    f"{m['target_validation']['definition']}"
+                )
             ),
         ),
         "12e": (
@@ -342,15 +344,19 @@ def validation_items(summary: dict[str, Any], where: str) -> dict[str, tuple[str
         "16": (
             REPORTED,
             each(
-                lambda m: f"trained on {', '.join(m.get('training_sites') or ['another cohort'])}"
-                f", validated on {', '.join(m.get('validation_sites') or ['this cohort'])}"
+                lambda m: (
+                    f"trained on {', '.join(m.get('training_sites') or ['another cohort'])}"
+                    f", validated on {', '.join(m.get('validation_sites') or ['this cohort'])}"
+                )
             ),
         ),
         "20c": (
             REPORTED,
             each(
-                lambda m: f"linear predictor standardised difference "
-                f"{m['case_mix']['lp_standardised_difference']:.2f} (case_mix.tsv)"
+                lambda m: (
+                    f"linear predictor standardised difference "
+                    f"{m['case_mix']['lp_standardised_difference']:.2f} (case_mix.tsv)"
+                )
             ),
         ),
         "21": (
@@ -364,8 +370,10 @@ def validation_items(summary: dict[str, Any], where: str) -> dict[str, tuple[str
         items["24"] = (
             REPORTED,
             each(
-                lambda m: "optimism-corrected calibration slope "
-                f"{m['recalibration']['optimism_corrected']['slope']:.2f}"
+                lambda m: (
+                    "optimism-corrected calibration slope "
+                    f"{m['recalibration']['optimism_corrected']['slope']:.2f}"
+                )
             ),
         )
     else:

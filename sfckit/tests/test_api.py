@@ -147,10 +147,7 @@ def test_paths_a_result_hands_out_outlive_the_result(tiny_cohort, tmp_path):
 
 
 def test_the_results_folder_is_removed_when_the_process_exits():
-    code = (
-        "import sfckit.api as api; f = api.results_folder(); (f / 'x').write_text('1');"
-        " print(f)"
-    )
+    code = "import sfckit.api as api; f = api.results_folder(); (f / 'x').write_text('1'); print(f)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     folder = Path(out.stdout.strip())
     assert folder.name.startswith("sfckit-results-") and not folder.exists(), out.stderr

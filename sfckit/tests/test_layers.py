@@ -108,9 +108,7 @@ def test_no_import_circle():
     modules = source_modules()
     graph = {
         name: {
-            target
-            for target, _ in imports_of(path, set(modules), typing=True)
-            if target != name
+            target for target, _ in imports_of(path, set(modules), typing=True) if target != name
         }
         for name, path in modules.items()
     }

@@ -84,7 +84,8 @@ def test_a_report_on_the_folder_validate_wrote_keeps_its_files(validated, capsys
     after = files(folder)
     assert {name: after[name] for name in before} == before  # nothing validate wrote changed
     page = (folder / "report.html").read_text()
-    assert "External validation" in page and "TRIPOD+AI checklist of the external validation" in page
+    assert "External validation" in page
+    assert "TRIPOD+AI checklist of the external validation" in page
     assert "own checklist, which a report never replaces" in page
     probast = read_tsv(folder / "probast_ai.tsv").set_index("question")
     assert probast.loc["AI", "answer"] == "yes" and "siteB" in probast.loc["AI", "evidence"]
