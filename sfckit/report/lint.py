@@ -5,10 +5,12 @@ kept as text), checked for what a journal's copy editor would send back.
 Each problem has a kind (:data:`KINDS`), the file it was found in and the offending excerpt.
 Text checks (on every document): unrendered templates (``{apa.number(x)}``), scientific
 notation, p values with a leading zero (APA: ``p = .91``, never ``p = 0.91``), numbers of
-1000 or more without thousands separators (years and identifiers excepted), "(s)" plurals
-and raw snake_case names. Run checks (on the results folder): the Methods omitting a
-setting an output's provenance (``dataset_description.json``) records, and the TRIPOD+AI
-checklist citing a features file the classifier did not read.
+1000 or more without thousands separators (years and identifiers excepted), "(s)" plurals,
+raw snake_case names, "10 of these 10" where "all 10" is meant and zeros with a minus sign
+(``-0.00``); in prose (the Markdown files, the page's paragraphs and captions) also
+sentences that begin with a numeral (APA spells them out or rewords). Run checks (on the results
+folder): the Methods omitting a setting an output's provenance (``dataset_description.json``)
+records, and the TRIPOD+AI checklist citing a features file the classifier did not read.
 
 ``python -m sfckit.report.lint RESULTS`` prints the problems (exit status 1 if any).
 """
@@ -31,6 +33,9 @@ KINDS = {
     "separator": "number of 1000 or more without thousands separators",
     "plural": '"(s)" plural',
     "snake-case": "raw snake_case name",
+    "opening-numeral": "sentence beginning with a numeral",
+    "negative-zero": "a zero printed with a minus sign",
+    "all-of-all": '"k of k" where "all k" is meant',
     "setting": "Methods omit a recorded setting",
     "citation": "checklist cites a file the model did not read",
 }
@@ -46,6 +51,14 @@ _SNAKE = re.compile(r"(?<![\w./\\-])([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+)(?![
 # statistic subscripts written as text (p_FDR, p_Holm) are the house style, not raw names
 _SUBSCRIPT = re.compile(r"^(?:p|q|d|r|R|z|t|F|AUC|FWE|FDR)_[A-Za-z0-9]+$")
 _YEARS = range(1800, 2101)
+# APA 7 (6.32): a number that begins a sentence is spelled out or the sentence reworded;
+# "Fig. 2", "et al. 2026", "No. 3" and list markers ("1. ") are not sentence starts
+_OPENING_NUMERAL = re.compile(r"(?m)(?:^[ \t]*|(?<=[.!?])[ \t]+)([-−]?\d+(?:[,.]\d+)*)(?![.)]\s)")
+_ABBREVIATION = re.compile(r"(?:\b(?:al|Fig|fig|No|no|vs|Eq|eq|ca|approx|e\.g|i\.e)\.\s*)$")
+_NEGATIVE_ZERO = re.compile(r"(?<![\w.])[-−](?:0*\.0+|0)(?![\d.])")
+_ALL_OF_ALL = re.compile(
+    r"\b(\d[\d,]*) of (?:(?:the|these|its|their)\s+)?(?:[\w’'-]+\s+){0,2}?\1\b(?![.,]\d)"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,14 @@ def visible_text(page: str) -> str:
     return html.unescape(page)
 
 
+def page_prose(page: str) -> str:
+    """The running prose of the HTML page: its paragraphs and figure captions, one per
+    line (tables, headings and lists left out)."""
+    page = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", " ", page)
+    blocks = re.findall(r"(?is)<(p|figcaption)\b[^>]*>(.*?)</\1>", page)
+    return "\n".join(html.unescape(re.sub(r"(?s)<[^>]+>", " ", body)).strip() for _, body in blocks)
+
+
 def figure_text(svg: str) -> str:
     """The text drawn in an SVG figure written with its text as text (one line per text
     element: titles, axis labels, tick labels, legends, notes)."""
@@ -82,7 +103,7 @@ def _excerpt(text: str, match: re.Match[str], width: int = 30) -> str:
     return text[max(0, start - width) : end + width].replace("\n", " ").strip()
 
 
-def lint_text(text: str, where: str) -> list[Problem]:
+def lint_text(text: str, where: str, *, prose: bool = True) -> list[Problem]:
     """The text checks on one document (markdown or visible page text).
 
     Parameters
@@ -91,6 +112,10 @@ def lint_text(text: str, where: str) -> list[Problem]:
         The document.
     where : str
         Its name in the problems.
+    prose : bool
+        Whether the text is running prose (``methods.md``, ``results.md``), where sentences
+        must not begin with a numeral; a page's or figure's text has table cells and tick
+        labels that begin with numbers.
 
     Returns
     -------
@@ -109,7 +134,19 @@ def lint_text(text: str, where: str) -> list[Problem]:
     add("separator", _BARE_NUMBER, lambda m: int(m.group(1)) not in _YEARS)
     add("plural", _PLURAL, lambda m: True)
     add("snake-case", _SNAKE, lambda m: not _SUBSCRIPT.match(m.group(1)))
-    return problems
+    add("all-of-all", _ALL_OF_ALL, lambda m: True)
+    add("negative-zero", _NEGATIVE_ZERO, lambda m: True)
+    return problems + (opening_numerals(text, where) if prose else [])
+
+
+def opening_numerals(text: str, where: str) -> list[Problem]:
+    """Sentences of running prose that begin with a numeral (APA 7, 6.32: spell it out or
+    reword)."""
+    return [
+        Problem("opening-numeral", where, _excerpt(text, match))
+        for match in _OPENING_NUMERAL.finditer(text)
+        if not _ABBREVIATION.search(text[max(0, match.start(1) - 12) : match.start(1)])
+    ]
 
 
 def _provenance(folder: Path) -> dict[str, dict[str, Any]]:
@@ -241,10 +278,12 @@ def lint_results(folder: str | Path) -> list[Problem]:
             problems += lint_text(body, name)
     page = folder / "report.html"
     if page.is_file():
-        problems += lint_text(visible_text(page.read_text()), "report.html")
+        text = page.read_text()
+        problems += lint_text(visible_text(text), "report.html", prose=False)
+        problems += opening_numerals(page_prose(text), "report.html")
     for figure in sorted(folder.rglob("figures/*.svg")):
         where = figure.relative_to(folder).as_posix()
-        problems += lint_text(figure_text(figure.read_text()), where)
+        problems += lint_text(figure_text(figure.read_text()), where, prose=False)
     records = _provenance(folder)
     problems += lint_methods(documents["methods.md"], records)
     checklist = folder / "tripod_ai.tsv"

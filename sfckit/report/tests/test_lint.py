@@ -18,8 +18,11 @@ PLANTED = {
     "scientific": "p_FDR = 1.60e-138 in one region",
     "p-style": "no better than one Gaussian (p = 0.91)",
     "separator": "Of 42842 voxels, 2 were significant",
-    "plural": "4 region(s) were dropped",
+    "plural": "and 4 region(s) were dropped",
     "snake-case": "adjusting for age, onset_age and duration_months",
+    "opening-numeral": "15 regions of the AAL atlas were left out.",
+    "all-of-all": "in 10 of these 10 regions neither GMV nor ALFF differed",
+    "negative-zero": "recalibrated intercept -0.00 and slope 0.82",
 }
 
 
@@ -36,6 +39,40 @@ def test_each_planted_text_defect_is_caught_and_only_it(kind):
     problems = lint_text(CLEAN + " " + PLANTED[kind], "planted")
     assert kinds(problems) == {kind}
     assert all(p.where == "planted" for p in problems)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "1 partial correlation of 666 reached FDR < .05.",
+        "p < .001. 4 of the areas replicated.",
+        "The rate was .33.\n15 regions were dropped.",
+    ],
+)
+def test_a_sentence_opening_with_a_numeral_is_caught_in_prose_only(sentence):
+    assert "opening-numeral" in kinds(lint_text(sentence, "results.md"))
+    assert "opening-numeral" not in kinds(lint_text(sentence, "report.html", prose=False))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["(Ye et al. 2026) found it.", "As Fig. 2 shows.", "1. The first item.", "Of 666, one did."],
+)
+def test_what_is_not_a_sentence_opening_numeral(sentence):
+    assert lint_text(sentence, "results.md") == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "flagged"),
+    [
+        ("Of the reference study's areas, 4 of the reference study's 4 replicated.", True),
+        ("in 3 of these 10 regions", False),
+        ("in 1 of 10 folds", False),
+        ("all 10 of 10,000", False),
+    ],
+)
+def test_k_of_k_is_caught_only_when_all(sentence, flagged):
+    assert ("all-of-all" in kinds(lint_text(sentence, "results.md"))) is flagged
 
 
 def extraction(**record):
@@ -161,3 +198,21 @@ def test_figures_show_names_as_a_reader_sees_them(tmp_path):
     assert "electroconvulsive therapy" in figure_text((tmp_path / "a-02.svg").read_text())
     legend = figure_text((tmp_path / "a-03.svg").read_text())
     assert "imaging deconfounded" in legend and "imaging_deconfounded" not in legend
+
+
+def test_the_pages_paragraphs_and_captions_are_read_as_prose(tmp_path):
+    """Table cells and tick labels begin with numbers; the page's sentences must not."""
+    page = (
+        "<html><body><section><h2>SFC and symptoms</h2>"
+        "<p>1 of 666 within-group partial correlations reach FDR &lt; .05.</p>"
+        "<table><tr><td>154</td><td>0.402</td></tr></table>"
+        "<figure><figcaption>2 voxels in 2 clusters</figcaption></figure>"
+        "</section></body></html>"
+    )
+    (tmp_path / "report.html").write_text(page)
+    found = [p for p in lint_results(tmp_path) if p.kind == "opening-numeral"]
+    assert [p.where for p in found] == ["report.html", "report.html"]
+    assert "666" in found[0].excerpt and "clusters" in found[1].excerpt
+    clean = page.replace("<p>1 of 666", "<p>Of 666, one of the").replace(">2 voxels", ">Two")
+    (tmp_path / "report.html").write_text(clean)
+    assert [p for p in lint_results(tmp_path) if p.kind == "opening-numeral"] == []
