@@ -325,7 +325,9 @@ def case_mix(
 
 def _interpretation(s: dict) -> str:
     """Sentences reading the case-mix as Debray et al. (2015) propose."""
-    f = "{:.2f}".format
+
+    def f(value: float) -> str:  # two decimals, a rounded zero without its minus sign
+        return f"{value:.2f}".replace("-0.00", "0.00")
     text = [
         f"At the validation site the model's linear predictor has mean {f(s['lp_mean_external'])}"
         f" and SD {f(s['lp_sd_external'])} (training site: {f(s['lp_mean_training'])} and "
@@ -384,13 +386,13 @@ def _interpretation(s: dict) -> str:
             if abs(item["standardised_difference"]) >= SHIFT_THRESHOLD
         )
         text.append(
-            f"{s['n_shifted']} {'variable differs' if s['n_shifted'] == 1 else 'variables differ'}"
-            " by a standardised difference of "
-            f"{SHIFT_THRESHOLD} or more; the largest: {names}."
+            f"By a standardised difference of {SHIFT_THRESHOLD} or more, {s['n_shifted']} "
+            f"{'variable differs' if s['n_shifted'] == 1 else 'variables differ'}; the "
+            f"largest: {names}."
         )
     text.append(
-        f"{100 * s['share_outside_any_range']:.0f}% of the validation participants have at "
-        "least one value outside its training range (the training minimum to maximum), where "
+        f"Of the validation participants, {100 * s['share_outside_any_range']:.0f}% have at "
+        "least one value outside the training range (the training minimum to maximum), where "
         "the model extrapolates."
     )
     text.append(

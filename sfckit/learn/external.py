@@ -691,9 +691,10 @@ def sentence(comparison: pd.DataFrame, *, alpha: float = 0.05) -> str:
     Returns
     -------
     str
-        E.g. "At the validation site, imaging + clinical added to clinical: AUC 0.78 vs
-        0.71 (difference 0.07, 95% CI [0.01, 0.13], DeLong p = .015), continuous NRI 0.35,
-        95% CI [0.08, 0.61], IDI 0.04, 95% CI [0.01, 0.07]." (APA style numbers.)
+        E.g. "Compared on the same 250 participants, “imaging + clinical” added to
+        “clinical”: AUC 0.78 vs 0.71 (difference 0.07, 95% CI [0.01, 0.13], DeLong
+        p = .015), continuous NRI 0.35, 95% CI [0.08, 0.61], IDI 0.04, 95% CI [0.01, 0.07]."
+        (APA style numbers.)
     """
     if comparison.empty:
         raise ValueError("the comparison has no rows: compare at least two models")
@@ -709,7 +710,8 @@ def sentence(comparison: pd.DataFrame, *, alpha: float = 0.05) -> str:
             else "did not add detectably to"
         )
         parts.append(
-            f"At the validation site (n = {row.n}), {row.model} {verb} {row.reference}: "
+            f"Compared on the same {row.n} participants, “{row.model}” {verb} "
+            f"“{row.reference}”: "
             f"AUC {_num(row.auc)} vs {_num(row.auc_reference)} (difference "
             f"{_num(row.auc_difference)}, "
             f"{_ci(row.auc_difference_ci_low, row.auc_difference_ci_high, row.level)}, DeLong "

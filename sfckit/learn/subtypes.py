@@ -35,6 +35,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sfckit.declarations.settings import SubtypesSettings
 
+METHOD_NAMES = {"kmeans": "k-means", "ward": "Ward"}  # the clustering methods as printed
+
 
 def principal_components(features: np.ndarray, components: int) -> np.ndarray:
     """Scores on the leading principal components of the standardised features."""
@@ -237,9 +239,10 @@ def find_subtypes(
     stable = float(np.median(stability)) >= settings.min_stability
     found = null_p < settings.alpha and stable
     shown_p = f"{null_p:.3f}".removeprefix("0")  # APA: p = .910
+    shown_method = METHOD_NAMES.get(method, method)
     if found:
         verdict = (
-            f"evidence of {k} subtypes ({method}): silhouette {best['silhouette']:.2f} beats "
+            f"evidence of {k} subtypes ({shown_method}): silhouette {best['silhouette']:.2f} beats "
             f"one Gaussian (p = {shown_p}) and the clusters are stable (median bootstrap "
             f"ARI {np.median(stability):.2f})"
         )
@@ -247,7 +250,7 @@ def find_subtypes(
         reasons = []
         if null_p >= settings.alpha:
             reasons.append(
-                f"the best clustering ({method}, k = {k}, silhouette "
+                f"the best clustering ({shown_method}, k = {k}, silhouette "
                 f"{best['silhouette']:.2f}) is no better than clustering one Gaussian "
                 f"(p = {shown_p})"
             )

@@ -17,6 +17,17 @@ MODEL_NAMES = {
 }
 
 
+PREDICTOR_NAMES = {  # a model's predictor set in prose
+    "clinical": "the clinical variables",
+    "imaging": "imaging",
+    "imaging+clinical": "imaging with the clinical variables",
+    "imaging_deconfounded": "deconfounded imaging",
+    "confounds": "the confounds alone",
+    "imaging_unharmonized": "imaging without harmonisation",
+    "imaging_deviations": "the normative deviations",
+}
+
+
 def model_name(name: str) -> str:
     """A model's name in prose (``svm`` -> ``support-vector machine (SVM)``)."""
     return MODEL_NAMES.get(str(name), str(name))
@@ -115,6 +126,22 @@ def count(n: int, singular: str, plural: str | None = None) -> str:
     return f"{'no' if n == 0 else integer(n)} {word}"
 
 
+_SMALL = ("none", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def small(n: int) -> str:
+    """A count as a word below ten (APA: ``one``, ``nine``), else as a numeral (``10``)."""
+    return _SMALL[n] if 0 <= n < 10 else integer(n)
+
+
+def part(k: int, n: int) -> str:
+    """How many of ``n`` (as the subject of a sentence that names the ``n``): ``all`` when
+    every one, ``none`` for none, else ``k`` (never ``10 of 10``)."""
+    if k == n:
+        return "both" if n == 2 else "all"
+    return small(k)
+
+
 def prose_number(value: float | int | None, digits: int = 3) -> str:
     """A number in prose to ``digits`` significant digits, never in scientific notation
     (``-0.000861``, ``0.935``, ``1.2e+03`` -> ``1200``); booleans as yes/no."""
@@ -177,6 +204,12 @@ _ABBREVIATIONS = {
     "delong": "DeLong",
     "eta2": "η²",
     "cca": "CCA",
+    "svm": "SVM",
+    "xgboost": "XGBoost",
+    "kmeans": "k-means",
+    "ward": "Ward",
+    "holm": "Holm",
+    "cohen": "Cohen's",
 }
 
 

@@ -245,15 +245,7 @@ def benchmark_results(context: ReportContext) -> list[str] | None:
         return None
     summary = read_tsv(folder / layout.BENCHMARK).set_index("model")
     comparisons = read_tsv(folder / layout.COMPARISONS)
-    names = {
-        "clinical": "the clinical model",
-        "imaging": "imaging",
-        "imaging+clinical": "imaging with the clinical variables",
-        "imaging_deconfounded": "deconfounded imaging",
-        "confounds": "the confounds alone",
-        "imaging_unharmonized": "imaging without harmonisation",
-        "imaging_deviations": "the normative deviations",
-    }
+    names = {**apa.PREDICTOR_NAMES, "clinical": "the clinical model"}
     shown = [m for m in names if m in summary.index]
     sentences = [
         "Discrimination: "

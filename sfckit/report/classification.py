@@ -26,8 +26,10 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
     for folder in folders:
         metrics = json.loads((folder / layout.METRICS).read_text())
         if metrics.get("sample_size"):
+            sentence = metrics["sample_size"]["sentence"]
             sample_sizes.append(
-                f"{apa.model_name(metrics['model'])}: {metrics['sample_size']['sentence']}"
+                f"Sample size for the {apa.model_name(metrics['model'])}: "
+                f"{sentence[:1].lower()}{sentence[1:]}"
             )
         rows.append(
             {
@@ -61,8 +63,8 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
                     [
                         (
                             figures.importance_figure(read_tsv(folder / layout.IMPORTANCE)),
-                            f"{apa.model_name(metrics['model'])}: permutation importance on "
-                            "outer test folds",
+                            f"Permutation importance of the {apa.model_name(metrics['model'])} "
+                            "on the outer test folds",
                         )
                     ]
                 )
@@ -74,8 +76,8 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
                     [
                         (
                             figures.learning_curve_figure(curve),
-                            f"{apa.model_name(metrics['model'])}: pooled out-of-fold AUC "
-                            "(95% CI) when "
+                            f"Learning curve of the {apa.model_name(metrics['model'])}: pooled "
+                            "out-of-fold AUC (95% CI) when "
                             "each training set is cut to a fraction of its participants; "
                             "a curve still rising at 100% says more data would help",
                         )
@@ -84,7 +86,7 @@ def classification_blocks(context: ReportContext) -> Blocks | None:
             )
     context.facts["classification"] = rows
     if sample_sizes:
-        blocks.insert(0, _text("Sample size. " + " ".join(sample_sizes)))
+        blocks.insert(0, _text(" ".join(sample_sizes)))
     blocks.insert(
         0,
         _table(

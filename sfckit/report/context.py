@@ -160,7 +160,8 @@ class ReportContext:
                 raise KeyError(f"no reference {key!r} in sfckit.report.references")
             if key not in self.cited:
                 self.cited.append(key)
-        return " [" + ", ".join(str(self.cited.index(key) + 1) for key in keys) + "]"
+        numbers = sorted(self.cited.index(key) + 1 for key in keys)
+        return " [" + ", ".join(str(number) for number in numbers) + "]"
 
     def references(self) -> list[str]:
         """The cited references, numbered."""

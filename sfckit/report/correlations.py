@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
-from sfckit.report import figures
+from sfckit.report import apa, figures
 from sfckit.report.apa import bounded, label, listing
 from sfckit.report.blocks import figures as _figures
 from sfckit.report.blocks import table as _table
@@ -24,7 +24,8 @@ def correlation_blocks(context: ReportContext) -> Blocks | None:
     context.facts["correlations"] = significant.to_dict("records")
     blocks = [
         _text(
-            f"{len(significant)} of {len(table)} within-group partial correlations reach FDR < .05."
+            f"Of {apa.count(len(table), 'within-group partial correlation')}, "
+            f"{apa.part(len(significant), len(table))} reached FDR < .05."
         ),
         _table(
             display_table(
@@ -122,7 +123,6 @@ def correlation_methods(context: ReportContext) -> list[str] | None:
 
 def correlation_results(context: ReportContext) -> list[str] | None:
     """Each significant correlation (r, 95% CI, p_FDR, n) and its comparison between groups."""
-    from sfckit.report import apa
     from sfckit.report.groups import readable
 
     path = context.layout.correlations / layout.CORRELATIONS
@@ -144,8 +144,8 @@ def correlation_results(context: ReportContext) -> list[str] | None:
         for row in significant.itertuples()
     ]
     sentences = [
-        f"{apa.count(len(significant), 'partial correlation').capitalize()} of "
-        f"{len(table)} reached FDR < .05: " + "; ".join(found) + "."
+        f"Of {apa.count(len(table), 'partial correlation')}, "
+        f"{apa.part(len(significant), len(table))} reached FDR < .05: " + "; ".join(found) + "."
     ]
     differences = context.layout.correlations / layout.CORRELATION_DIFFERENCES
     if differences.is_file():

@@ -455,9 +455,10 @@ def importance_figure(importance: pd.DataFrame, top: int = 15) -> str:
     return to_data_uri(figure)
 
 
-def toc_figure(curve: pd.DataFrame) -> str:
+def toc_figure(curve: pd.DataFrame, reference: str | None = None) -> str:
     """Targeting operator characteristic per treatment (benefit among the top share minus
-    the average benefit), with its pointwise 95% band when ``toc.tsv`` has one."""
+    the average benefit over ``reference``, the treatment benefit is relative to), with its
+    pointwise 95% band when ``toc.tsv`` has one."""
     from sfckit.report import apa
 
     figure, ax = plt.subplots(figsize=(5, 3.6))
@@ -467,7 +468,7 @@ def toc_figure(curve: pd.DataFrame) -> str:
         ax.plot(
             rows["fraction"],
             rows["toc"],
-            label=f"{apa.label(treatment)} vs reference",
+            label=f"{apa.label(treatment)} vs {apa.label(reference or 'reference')}",
             color=colour,
         )
         if {"toc_ci_low", "toc_ci_high"} <= set(rows.columns):

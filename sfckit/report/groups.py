@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -197,6 +198,27 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
     return blocks
 
 
+def specificity_sentence(k: int, n: int, regions: Iterable[str]) -> str:
+    """In how many of the ``n`` significant regions neither GMV nor ALFF differed (``k``),
+    worded for all, none and some."""
+    if k == n:
+        where = "this region" if n == 1 else ("both regions" if n == 2 else f"all {n} regions")
+        return (
+            f"In {where} neither regional GMV nor ALFF differed, so the difference was "
+            "specific to their coupling."
+        )
+    if k == 0:
+        where = "this region" if n == 1 else "each of these regions"
+        return (
+            f"In {where} regional GMV or ALFF differed as well, so no difference was "
+            "specific to their coupling."
+        )
+    return (
+        f"In {apa.small(k)} of these {n} regions neither regional GMV nor ALFF differed, so "
+        f"the difference was specific to their coupling ({listing(readable(r) for r in regions)})."
+    )
+
+
 def dropped_region_sentences(context: ReportContext) -> list[str]:
     """For every atlas, the regions its group statistics dropped (a value in too few
     participants: ``stats/<atlas>/dropped_regions.tsv``), counted and named."""
@@ -212,7 +234,7 @@ def dropped_region_sentences(context: ReportContext) -> list[str]:
         if not len(dropped):
             continue
         sentences.append(
-            f"{count(len(dropped), 'region').capitalize()} of the {atlas_name(atlas)} atlas "
+            f"In the {atlas_name(atlas)} atlas, {count(len(dropped), 'region')} "
             f"had a value in fewer than {apa.integer(round(100 * minimum))}% of participants "
             "(too few gray-matter voxels) and were left out of its group statistics: "
             + listing(readable(r) for r in dropped["region"])
@@ -312,16 +334,7 @@ def group_results(context: ReportContext) -> list[str] | None:
     if specificity.is_file():
         spec = read_tsv(specificity)
         specific = spec[spec["sfc_specific"].astype(bool)]
-        sentences.append(
-            f"In {len(specific)} of these {apa.count(len(spec), 'region')} neither regional GMV "
-            "nor ALFF differed, so the difference was specific to their coupling"
-            + (
-                f" ({apa.listing(readable(r) for r in specific['region'])})"
-                if len(specific)
-                else ""
-            )
-            + "."
-        )
+        sentences.append(specificity_sentence(len(specific), len(spec), specific["region"]))
     return sentences + dropped_region_sentences(context)
 
 

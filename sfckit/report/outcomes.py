@@ -117,7 +117,8 @@ def outcome_results(context: ReportContext) -> list[str] | None:
         else:
             text = (
                 f"Baseline coupling predicted {metrics['target']} in {population} "
-                f"({metrics['n_positive']} of {metrics['n_positive'] + metrics['n_negative']}) "
+                f"(n = {metrics['n_positive'] + metrics['n_negative']}, "
+                f"{metrics['n_positive']} with {metrics['target']}) "
                 "with "
                 + apa.estimate("AUC", metrics["auc"], metrics["auc_ci_low"], metrics["auc_ci_high"])
                 + f", calibration slope {apa.number(metrics['calibration_slope'])}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
+from sfckit.report import apa
 from sfckit.report.apa import count
 from sfckit.report.blocks import table as _table
 from sfckit.report.blocks import text as _text
@@ -30,8 +31,9 @@ def replication_blocks(context: ReportContext) -> Blocks | None:
         context.facts["reference_areas"] = (done, len(areas))
         blocks += [
             _text(
-                f"{done} of {len(areas)} of the reference study's areas replicated: "
-                f"significant in {first} and, with the same direction, in {second}."
+                f"Of the reference study's {apa.count(len(areas), 'area')}, "
+                f"{apa.part(done, len(areas))} replicated: significant in {first} and, with "
+                f"the same direction, in {second}."
             ),
             _table(
                 display_table(
@@ -43,7 +45,8 @@ def replication_blocks(context: ReportContext) -> Blocks | None:
         ]
     blocks += [
         _text(
-            f"{len(replicated)} of {count(len(summary), 'significant region')} of {first} "
+            f"Of the {count(len(summary), 'significant region')} of {first}, "
+            f"{apa.part(len(replicated), len(summary))} "
             f"{'has' if len(replicated) == 1 else 'have'} an overlapping, significant region "
             f"with the same direction in {second}."
         ),
@@ -83,7 +86,6 @@ def replication_methods(context: ReportContext) -> list[str] | None:
 
 def replication_results(context: ReportContext) -> list[str] | None:
     """How many significant regions replicated, and which of the reference study's areas."""
-    from sfckit.report import apa
     from sfckit.report.groups import readable
 
     path = context.layout.replication / layout.REPLICATION_SUMMARY
@@ -96,8 +98,8 @@ def replication_results(context: ReportContext) -> list[str] | None:
     missed = [readable(r) for r in summary.loc[~replicated, "region_a"]]
     sentences = [
         f"Of the {apa.count(len(summary), 'significant region')} of the {first} atlas, "
-        f"{int(replicated.sum())} replicated in the {second} atlas (an overlapping region "
-        "significant with the same direction)"
+        f"{apa.part(int(replicated.sum()), len(summary))} replicated in the {second} atlas "
+        "(an overlapping region significant with the same direction)"
         + (f"; not replicated: {apa.listing(missed)}" if missed else "")
         + "."
     ]
@@ -106,7 +108,8 @@ def replication_results(context: ReportContext) -> list[str] | None:
         areas = read_tsv(areas_path)
         done = areas[areas["replicated"].astype(bool)]
         sentences.append(
-            f"{len(done)} of the reference study's {apa.count(len(areas), 'area')} replicated"
+            f"Of the reference study's {apa.count(len(areas), 'area')}, "
+            f"{apa.part(len(done), len(areas))} replicated"
             + (f" ({apa.listing(done['area'])})" if len(done) else "")
             + "."
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
+from sfckit.learn.subtypes import METHOD_NAMES
 from sfckit.report import apa, blocks
-from sfckit.report.apa import listing, prose_number
+from sfckit.report.apa import listing
 from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.tables import display_table
 
@@ -22,13 +23,13 @@ def subtype_blocks(context: ReportContext) -> Blocks | None:
     content = [
         blocks.text(f"Verdict: {verdict['verdict']}."),
         blocks.text(
-            f"{verdict['n']} participants ({listing(verdict['groups'])}) were clustered on "
+            f"The {verdict['n']} participants ({listing(verdict['groups'])}) were clustered on "
             "the leading principal components of their regional coupling by k-means and "
             "Ward's method. The best silhouette over methods and numbers of clusters was "
             f"compared with the same maximum in data drawn from one multivariate Gaussian "
             f"with the same covariance ({apa.p_value(verdict['null_p'])}{floor}), and "
             "the clusters' stability measured over bootstrap resamples (median adjusted Rand "
-            f"index {prose_number(verdict['stability_median_ari'])}). Subtypes are reported "
+            f"index {apa.bounded(verdict['stability_median_ari'])}). Subtypes are reported "
             "only when both checks pass (Dinga et al. 2019)."
         ),
         blocks.table(
@@ -54,7 +55,7 @@ def subtype_blocks(context: ReportContext) -> Blocks | None:
             )
         )
     if "atlas_replication_ari" in verdict:
-        agreement = prose_number(verdict["atlas_replication_ari"])
+        agreement = apa.bounded(verdict["atlas_replication_ari"])
         content.append(
             blocks.text(
                 "On the second atlas the same participants fall into clusters that agree with "
@@ -66,9 +67,9 @@ def subtype_blocks(context: ReportContext) -> Blocks | None:
         content.append(
             blocks.text(
                 "Canonical correlation of coupling with the symptom scores: "
-                f"{prose_number(cca['canonical_correlation'])} in sample (permutation "
+                f"r = {apa.bounded(cca['canonical_correlation'])} in sample (permutation "
                 f"{apa.p_value(cca['permutation_p'])}), "
-                f"{prose_number(cca['cross_validated_correlation'])} out of sample "
+                f"r = {apa.bounded(cca['cross_validated_correlation'])} out of sample "
                 "(5-fold); an in-sample canonical correlation is inflated by fitting, the "
                 "out-of-sample one is the estimate."
             )
@@ -81,10 +82,9 @@ def subtype_methods(context: ReportContext) -> list[str] | None:
     parameters = context.parameters(context.layout.subtypes)
     if not parameters or not (context.layout.subtypes / layout.SUBTYPE_VERDICT).is_file():
         return None
-    methods = {"kmeans": "k-means", "ward": "Ward"}
     sentences = [
         f"Patients of {listing(parameters['groups'])} were clustered "
-        f"({listing(methods.get(m, m) for m in parameters['methods'])}, "
+        f"({listing(METHOD_NAMES.get(m, m) for m in parameters['methods'])}, "
         f"{parameters['k_min']} to {parameters['k_max']} clusters, on the first "
         f"{parameters['components']} principal components of the standardised SFC); "
         f"subtypes were claimed only when the best silhouette beat that of "

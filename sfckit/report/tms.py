@@ -5,7 +5,7 @@ from __future__ import annotations
 from sfckit.declarations import layout
 from sfckit.features.tms import NOTICE
 from sfckit.io.tables import read_tsv
-from sfckit.report import blocks
+from sfckit.report import apa, blocks
 from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.tables import display_table
 
@@ -83,8 +83,8 @@ def tms_blocks(context: ReportContext) -> Blocks | None:
                         str(row["participant_id"]),
                     ),
                     f"{row['participant_id']}: seed correlation in the search region; target "
-                    f"({row['x']:.0f}, {row['y']:.0f}, {row['z']:.0f})"
-                    + ("" if row["reliable"] else " — unreliable"),
+                    f"({apa.number(row['x'], 0)}, {apa.number(row['y'], 0)}, "
+                    f"{apa.number(row['z'], 0)})" + ("" if row["reliable"] else " — unreliable"),
                 )
                 for _, row in shown.iterrows()
                 if row["x"] == row["x"]  # a target was found (not NaN)
@@ -112,7 +112,6 @@ def tms_methods(context: ReportContext) -> list[str] | None:
 
 def tms_results(context: ReportContext) -> list[str] | None:
     """How many targets were found and how many are reliable."""
-    from sfckit.report import apa
 
     path = context.layout.tms / layout.TMS_TARGETS
     if not path.is_file():

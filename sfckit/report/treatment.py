@@ -7,7 +7,7 @@ from typing import Any
 from sfckit.declarations import layout
 from sfckit.io.tables import read_tsv
 from sfckit.learn.treatment import IMAGING, NOTICE
-from sfckit.report import blocks
+from sfckit.report import apa, blocks
 from sfckit.report.apa import count, label, listing, prose_number
 from sfckit.report.context import Blocks, ReportContext
 from sfckit.report.tables import display_table
@@ -30,7 +30,10 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
         blocks.text(NOTICE),
         blocks.text(" ".join(treatment_reading(values, heterogeneity))),
         blocks.table(
-            display_table(values, ["policy", "arm", "value", "ci_low", "ci_high", "n"]),
+            display_table(
+                values.assign(policy=values["policy"].map(shown_policy)),
+                ["policy", "arm", "value", "ci_low", "ci_high", "n"],
+            ),
             "Expected remission rate under each policy, and paired differences",
         ),
         blocks.table(
@@ -65,7 +68,10 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
                     "given to everyone; dotted line: usual care",
                 ),
                 (
-                    toc_figure(toc[toc["features"] == IMAGING]),
+                    toc_figure(
+                        toc[toc["features"] == IMAGING],
+                        (context.parameters(folder) or {}).get("reference"),
+                    ),
                     "Targeting operator characteristic of the imaging + clinical rule: the "
                     "benefit among the patients treated first by predicted benefit minus the "
                     "average benefit; shaded: pointwise 95% bootstrap band",
@@ -77,6 +83,13 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
     ]
 
 
+def shown_policy(policy: str) -> str:
+    """A policy as a reader sees it: ``all ect`` -> ``all ECT`` (the treatment's label)."""
+    if policy.startswith("all "):
+        return "all " + apa.label(policy.removeprefix("all "))
+    return policy
+
+
 def beats_usual_care(values: Any) -> bool:
     """Whether the imaging rule's value beats usual care (its 95% CI above zero)."""
     gain = values.set_index("policy").loc[f"rule ({IMAGING}) - usual care"]
@@ -86,8 +99,6 @@ def beats_usual_care(values: Any) -> bool:
 def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
     """One answer: the rule against usual care and the best single arm, then heterogeneity,
     then whether a shorter path is supported (the what-if is shown only when it is)."""
-    from sfckit.report import apa
-
     by_policy = values.set_index("policy")
     gain = by_policy.loc[f"rule ({IMAGING}) - usual care"]
     versus_best = by_policy.loc[f"rule ({IMAGING}) - best single treatment"]
@@ -96,16 +107,19 @@ def treatment_reading(values: Any, heterogeneity: Any) -> list[str]:
     best = str(arm.get("best single treatment") or "") if arm is not None else ""
     best = "" if best == "nan" else best
 
-    def difference(row: Any) -> str:
-        return f"{apa.number(row['value'])}, {apa.interval(row['ci_low'], row['ci_high'])}"
+    def difference(row: Any) -> str:  # a difference of two rates is bounded by one
+        return (
+            f"{apa.bounded(row['value'])}, "
+            f"{apa.interval(row['ci_low'], row['ci_high'], bounded_by_one=True)}"
+        )
 
     sentences = [
         f"Evaluated on its {int(gain['n'])} cross-fitted recommendations (each made by a "
         "model that had not seen the patient), the imaging + clinical rule's expected "
         f"remission rate was {apa.bounded(rule['value'])}, "
         f"{apa.interval(rule['ci_low'], rule['ci_high'], bounded_by_one=True)}: "
-        f"{difference(gain)} against usual "
-        f"care and {difference(versus_best)} against giving everyone "
+        f"a difference of {difference(gain)} from usual "
+        f"care and of {difference(versus_best)} from giving everyone "
         + (f"{apa.label(best)} (" if best else "")
         + "the treatment that was best on average in the training folds"
         + (")." if best else ".")
@@ -224,8 +238,8 @@ def treatment_methods(context: ReportContext) -> list[str] | None:
     )
     return [
         f"Which next-step treatment ({listing(parameters['treatments'])}) benefits whom was "
-        f"learnt from the outcome {label(parameters['outcome_column'])} by a cross-fitted "
-        "DR-learner: augmented "
+        f"learnt, with {label(parameters['outcome_column'])} as the outcome, by a "
+        "cross-fitted DR-learner: augmented "
         f"inverse-probability-weighted (AIPW) pseudo-outcomes{context.cite('robins')} "
         f"({design}) regressed on SFC and {listing(parameters['clinical'])} by "
         f"{count(int(parameters['bags']), 'bootstrap bag')} of ridge "
@@ -241,8 +255,12 @@ def treatment_methods(context: ReportContext) -> list[str] | None:
         "calibration test of the predicted benefit, on a sequential evaluation (rules learnt "
         "on earlier chunks of patients scoring later ones), Holm-adjusted within the run. "
         "The sequential what-if (treatments tried in the rule's order rather than the usual "
-        "one) is a doubly-robust estimate from the same AIPW scores, assuming independent "
-        "chances at successive steps.",
+        "one) and cumulative remission by each step under both orders, with 95% confidence "
+        "intervals, are doubly-robust estimates from the same AIPW scores, assuming "
+        "independent chances at successive steps. The targeting operator characteristic "
+        "(TOC) of the predicted benefit carries a pointwise 95% band from "
+        f"{apa.integer(int(parameters.get('n_bootstrap', 0)))} bootstrap resamples of the "
+        "patients.",
     ]
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from sfckit.declarations import layout
 from sfckit.declarations.layout import Layout
 from sfckit.io.tables import read_tsv
+from sfckit.report import apa
 from sfckit.report.apa import count
 from sfckit.report.blocks import read_json
 from sfckit.report.context import provenance_parameters
@@ -354,8 +355,8 @@ def _evaluation_items(
     if benchmark is not None:
         where = relative_path(results, benchmark_path)
         calibration = "; ".join(
-            f"{m['model']}: intercept {m['calibration_intercept']:.2f}, slope "
-            f"{m['calibration_slope']:.2f}"
+            f"{m['model']}: intercept {apa.number(m['calibration_intercept'])}, slope "
+            f"{apa.number(m['calibration_slope'])}"
             for m in benchmark["models"]
             if m.get("calibration_slope") is not None
         )

@@ -160,7 +160,7 @@ def _summary(context: ReportContext) -> dict[str, Any] | None:
 
 
 def _ci(values: list[float], digits: int = 2) -> str:
-    return f"[{values[0]:.{digits}f}, {values[1]:.{digits}f}]"
+    return f"[{apa.number(values[0], digits)}, {apa.number(values[1], digits)}]"
 
 
 def performance_rows(summary: dict[str, Any]) -> pd.DataFrame:
@@ -173,19 +173,20 @@ def performance_rows(summary: dict[str, Any]) -> pd.DataFrame:
             "predictors": m["predictors"],
             "n": p["n"],
             "events": p["n_events"],
-            "AUC": f"{p['auc']:.3f} {_ci(p['auc_ci'], 3)}",
-            "Brier": f"{p['brier']:.3f}",
-            "CITL": f"{p['citl']:.2f} {_ci(p['citl_ci'])}",
-            "slope": f"{p['slope']:.2f} {_ci(p['slope_ci'])}",
-            "O:E": f"{p['oe']:.2f} {_ci(p['oe_ci'])}",
-            "ICI": f"{p['ici']:.3f}",
-            "LP shift (SMD)": f"{m['case_mix']['lp_standardised_difference']:.2f}",
+            "AUC": f"{apa.number(p['auc'], 3)} {_ci(p['auc_ci'], 3)}",
+            "Brier": f"{apa.number(p['brier'], 3)}",
+            "CITL": f"{apa.number(p['citl'])} {_ci(p['citl_ci'])}",
+            "slope": f"{apa.number(p['slope'])} {_ci(p['slope_ci'])}",
+            "O:E": f"{apa.number(p['oe'])} {_ci(p['oe_ci'])}",
+            "ICI": f"{apa.number(p['ici'], 3)}",
+            "LP shift (SMD)": f"{apa.number(m['case_mix']['lp_standardised_difference'])}",
             "outside training range": m["n_outside_training_range"],
         }
         if m.get("recalibration"):
             corrected = m["recalibration"]["optimism_corrected"]
             row["recalibrated CITL / slope"] = (
-                f"{corrected['citl']:.2f} / {corrected['slope']:.2f} (optimism-corrected)"
+                f"{apa.number(corrected['citl'])} / {apa.number(corrected['slope'])} "
+                "(optimism-corrected)"
             )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -263,13 +264,24 @@ def validation_methods(context: ReportContext) -> list[str] | None:
     summary = _summary(context)
     if summary is None:
         return None
-    models = ", ".join(
-        f"{m['model']} ({m['classifier']} on {m['predictors']})" for m in summary["models"]
-    )
+    models = summary["models"]
+    described = [
+        f"“{m['model']}”, {article(apa.model_name(m['classifier']))} on "
+        f"{apa.PREDICTOR_NAMES.get(m['predictors'], m['predictors'])}"
+        for m in models
+    ]
+    if len(described) > 1:  # the items have commas of their own
+        described = ["; ".join(described[:-1]) + "; and " + described[-1]]
+    one = len(models) == 1
     sentences = [
-        f"The saved models ({models}) were applied unchanged to the participants of a site "
-        "whose data were not used to develop them, as an external validation"
-        f"{context.cite('collins')}.",
+        (
+            "The saved model was"
+            if one
+            else f"{apa.small(len(models)).capitalize()} saved models were"
+        )
+        + " applied unchanged to the participants of a site whose data were not used to "
+        f"develop {'it' if one else 'them'}, as an external validation"
+        f"{context.cite('collins')}: {described[0]}.",
         "Discrimination was the AUC with a DeLong interval; calibration was assessed by "
         "calibration-in-the-large, the calibration slope, the observed-to-expected ratio and "
         "the integrated calibration index with a flexible (lowess) calibration curve"
@@ -281,8 +293,10 @@ def validation_methods(context: ReportContext) -> list[str] | None:
     ]
     if summary.get("recalibration", "none") != "none":
         sentences.append(
-            f"The models were updated at the site by {summary['recalibration']} "
-            "recalibration; its performance is corrected for optimism by the bootstrap"
+            f"The {'model was' if one else 'models were'} updated at the site by "
+            f"{summary['recalibration']} "
+            "recalibration; the updated performance is corrected for optimism by the "
+            "bootstrap"
             f"{context.cite('steyerberg', 'debray')}."
         )
     if summary.get("comparison"):
@@ -293,17 +307,27 @@ def validation_methods(context: ReportContext) -> list[str] | None:
     return sentences
 
 
+def article(phrase: str) -> str:
+    """``a logistic regression``, ``an XGBoost``: the indefinite article a phrase takes."""
+    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
+
+
 def validation_results(context: ReportContext) -> list[str] | None:
     """The numbers at the validation site."""
     summary = _summary(context)
     if summary is None:
         return None
     sentences = []
+    shown_sample = None
     for m in summary["models"]:
-        sentences.append(
-            f"At the validation site ({sample_text(m)}), {m['model']} had "
-            f"{performance_text(m['performance'])}."
+        sample = sample_text(m)
+        opening = (
+            "The model"
+            if sample == shown_sample
+            else f"At the validation site ({sample}), the model"
         )
+        sentences.append(f"{opening} “{m['model']}” had {performance_text(m['performance'])}.")
+        shown_sample = sample
     if summary.get("comparison_sentence"):
         sentences.append(summary["comparison_sentence"])
     return sentences
@@ -355,7 +379,7 @@ def validation_items(summary: dict[str, Any], where: str) -> dict[str, tuple[str
             each(
                 lambda m: (
                     f"linear predictor standardised difference "
-                    f"{m['case_mix']['lp_standardised_difference']:.2f} (case_mix.tsv)"
+                    f"{apa.number(m['case_mix']['lp_standardised_difference'])} (case_mix.tsv)"
                 )
             ),
         ),
@@ -372,7 +396,7 @@ def validation_items(summary: dict[str, Any], where: str) -> dict[str, tuple[str
             each(
                 lambda m: (
                     "optimism-corrected calibration slope "
-                    f"{m['recalibration']['optimism_corrected']['slope']:.2f}"
+                    f"{apa.number(m['recalibration']['optimism_corrected']['slope'])}"
                 )
             ),
         )

@@ -399,7 +399,9 @@ def test_compare_models_against_delong_and_reclassification():
         assert row[f"{key}_ci_low"] == pytest.approx(nri[f"{key}_ci_low"])
         assert row[f"{key}_ci_high"] == pytest.approx(nri[f"{key}_ci_high"])
     text = sentence(table)
-    assert text.startswith("At the validation site (n = 250), imaging + clinical added to clinical")
+    assert text.startswith(
+        "Compared on the same 250 participants, “imaging + clinical” added to “clinical”"
+    )
     assert (
         p_value(row["delong_p"]) in text
         and f"{row['auc']:.2f} vs {row['auc_reference']:.2f}" in text

@@ -90,3 +90,43 @@ def test_the_policy_forest_shows_rules_usual_care_and_each_arm():
         "everyone: ECT",
     ]
     assert rows["value"].tolist() == [0.3, 0.5, 0.4, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "said"), [(10, 10, "all"), (2, 2, "both"), (0, 4, "none"), (3, 10, "three"),
+                         (12, 40, "12"), (1, 666, "one")],
+)  # fmt: skip
+def test_how_many_of_a_named_total(k, n, said):
+    assert apa.part(k, n) == said
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "start"),
+    [
+        (10, 10, "In all 10 regions neither"),
+        (2, 2, "In both regions neither"),
+        (1, 1, "In this region neither"),
+        (0, 3, "In each of these regions regional GMV or ALFF differed as well"),
+        (3, 10, "In three of these 10 regions neither"),
+    ],
+)
+def test_the_specificity_sentence_for_all_none_and_some(k, n, start):
+    from sfckit.report.groups import specificity_sentence
+    from sfckit.report.lint import lint_text
+
+    regions = [f"Region {i}" for i in range(k)]
+    sentence = specificity_sentence(k, n, regions)
+    assert sentence.startswith(start)
+    named = any(region in sentence for region in regions)
+    assert named is (0 < k < n)  # all: named in the sentence before; none: nothing to name
+    assert lint_text(sentence, "results.md") == []
+
+
+def test_citations_are_numbered_in_ascending_order_within_brackets(tmp_path):
+    from sfckit.report.context import ReportContext
+
+    context = ReportContext.__new__(ReportContext)
+    context.cited = []
+    assert context.cite("collins") == " [1]"
+    assert context.cite("debray", "collins") == " [1, 2]"
+    assert context.cite("steyerberg", "debray") == " [2, 3]"

@@ -69,9 +69,9 @@ def test_console_results_and_checklist_state_the_same_numbers(validated, capsys,
     assert sample_text(model) in checklist.loc["21", "evidence"]
     assert main(["report", "--results", str(out)]) == 0
     results = (out / "results.md").read_text()
-    assert f"({sample_text(model)}), clinical had {performance_text(model['performance'])}." in (
-        results
-    )
+    performance = performance_text(model["performance"])
+    stated = f"({sample_text(model)}), the model “clinical” had {performance}."
+    assert stated in results
 
 
 def test_a_report_on_the_folder_validate_wrote_keeps_its_files(validated, capsys, tmp_path):
