@@ -85,7 +85,8 @@ class UserError(ValueError):
         return "; ".join(parts).replace("\n", " ")
 
     def __reduce__(self):  # noqa: D105 (pickling: errors travel back from worker processes)
-        return type(self), (self.what, self.expected, self.fix)
+        # with the attributes a worker attached (e.g. a run's motion summary)
+        return type(self), (self.what, self.expected, self.fix), dict(self.__dict__)
 
 
 class MissingFileError(UserError, FileNotFoundError):

@@ -380,11 +380,20 @@ def _alff_from_bold(
         keep &= fd_keep
         problem = band_problem(int(keep.sum()), tr=tr, band=parameters.band)
         if problem:
-            raise file_error(
+            error = file_error(
                 path,
                 f"after censoring at FD > {parameters.fd_threshold} mm: {problem}",
-                fix="raise --fd-threshold or exclude the participant",
+                fix="raise --fd-threshold, or exclude the participant (e.g. --exclude-qc "
+                "'mean_fd>0.5', which applies to such a run before this check)",
             )
+            error.motion = {  # what qc.tsv records of the run; see CensoredAway
+                "mean_fd": mean_fd,
+                "n_fd_volumes": n_fd,
+                "n_censored": n_censored,
+                "n_non_steady_state": n_steady,
+                "n_volumes_kept": int(keep.sum()),
+            }
+            raise error
         timeseries = clean_timeseries(
             timeseries,
             confounds=nuisance_matrix(table, parameters.denoise, confounds_path),
@@ -553,6 +562,13 @@ class Failure:
     def reason(self) -> str:
         return str(self.error)
 
+    @property
+    def motion(self) -> dict[str, float] | None:
+        """The run's motion summary when censoring left too few volumes (the error then
+        waits for the QC rules: a participant they exclude for motion is excluded, not
+        failed), else None."""
+        return getattr(self.error, "motion", None)
+
 
 def batch_task(
     items: list[tuple[dict[str, Any], str, str]],
@@ -567,13 +583,18 @@ def batch_task(
     Without ``keep_going`` a failure creates it, so the other workers stop too.
     """
     outcomes: list[ParticipantFeatures | Failure] = []
+    context = dict(context)
+    qc_rules = context.pop("qc_rules", False)
     for row, cache_file, key in items:
         if os.path.exists(stop_file):
             break
         try:
             outcomes.append(_cached_task(row, cache_file, key, context))
         except UserError as error:
-            outcomes.append(Failure(row["participant_id"], error))
+            failure = Failure(row["participant_id"], error)
+            outcomes.append(failure)
+            if failure.motion is not None and qc_rules:
+                continue  # the QC rules decide after the cohort (see extraction)
             if not keep_going:
                 Path(stop_file).touch()
                 break

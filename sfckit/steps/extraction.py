@@ -134,6 +134,7 @@ def extract_cohort(
     rules = parse_rules(exclude_qc)
     out_dir = Path(out_dir)
     failures: dict[str, str] = {}
+    censored_away: dict[str, Failure] = {}  # too few volumes after censoring: see below
     rows = cohort.table.to_dict("records")
     grid, reference, first_valid = _reference_grid(
         rows, parameters, keep_going=keep_going, failures=failures, cohort=cohort
@@ -158,6 +159,7 @@ def extract_cohort(
         "parameters": parameters,
         "user_mask": user_mask,
         "map_dir": str(out_dir / "searchlight") if METHODS[parameters.method].writes_map else None,
+        "qc_rules": bool(rules),  # a run censoring leaves too short waits for the rules
     }
     results, pending = _reuse_cached(rows, failures, cache, run_hash, context["map_dir"])
     if log:
@@ -187,7 +189,9 @@ def extract_cohort(
             for outcome in batch:
                 if outcome.participant_id in failures:
                     continue  # its header check already said why
-                if isinstance(outcome, Failure):
+                if isinstance(outcome, Failure) and outcome.motion is not None and rules:
+                    censored_away[outcome.participant_id] = outcome
+                elif isinstance(outcome, Failure):
                     if not keep_going:
                         raise outcome.error
                     failures[outcome.participant_id] = outcome.reason
@@ -218,11 +222,21 @@ def extract_cohort(
     ]
     tables = {name: _feature_frame(ordered, name, names) for name in layout.FEATURE_TABLES}
     qc = qc_table(cohort, tables, results, failures, names)
+    for pid, failure in censored_away.items():  # what their runs moved, from the worker
+        for column, value in failure.motion.items():
+            qc.loc[qc["participant_id"] == pid, column] = value
     check_rules_can_be_applied(qc, rules, cohort.table.set_index("participant_id"))
     broken = apply_rules(qc.set_index("participant_id"), rules)
     excluded = broken[broken != ""]
+    for pid, failure in censored_away.items():
+        if pid in excluded.index:
+            continue
+        if not keep_going:
+            raise failure.error  # the QC rules keep a run censoring left too short
+        failures[pid] = failure.reason
+        qc.loc[qc["participant_id"] == pid, "status"] = "failed"
     for pid in excluded.index:
-        del results[pid]
+        results.pop(pid, None)
         for name in layout.FEATURE_TABLES:
             tables[name].loc[tables[name]["participant_id"] == pid, names] = np.nan
     qc.loc[qc["participant_id"].isin(excluded.index), "status"] = "excluded"

@@ -403,3 +403,46 @@ def test_confounds_without_framewise_displacement(tree, tmp_path, capsys):
     assert len(err.splitlines()) == 1
     assert f"sub-03 ({confounds} has no 'framewise_displacement' column)" in err
     assert "add a mean_fd column to the manifest" in err and not (out / "qc.tsv").exists()
+
+
+def test_a_run_censoring_leaves_too_short_is_excluded_by_a_motion_rule(tree, tmp_path, capsys):
+    """sub-04 moves throughout (FD 0.9 mm in 80 of 87 volumes): censoring at 0.5 mm leaves
+    too few volumes for ALFF. A mean_fd rule, which exists for such a run, excludes it and
+    the others are extracted (before, the whole extraction stopped with an error); without
+    a rule, or with one that keeps it, the error stands, and --keep-going records it."""
+    fds = planted_motion()
+    fds["sub-04"] = np.where(np.arange(N_VOLUMES) % 12 == 0, 0.2, 0.9)
+    fds["sub-04"][0] = np.nan
+    manifest = hand_manifest(tree, tmp_path, fds)
+    censor = ("--fd-threshold", "0.5")
+
+    out = tmp_path / "ruled"  # two workers: the run's motion travels back with its error
+    rule = ("--exclude-qc", "mean_fd>0.5", "--jobs", "2")
+    assert main(extract_args(manifest, tree, out, *censor, *rule)) == 0
+    excluded = read_tsv(out / "excluded.tsv")
+    assert excluded.to_dict("records") == [{"participant_id": "sub-04", "rule": "mean_fd>0.5"}]
+    qc = read_tsv(out / "qc.tsv").set_index("participant_id")
+    expected = np.nanmean(fds["sub-04"][N_UNSTEADY:])
+    assert qc.loc["sub-04", "mean_fd"] == pytest.approx(expected, rel=1e-12)
+    assert qc.loc["sub-04", "status"] == "excluded"
+    assert qc.loc["sub-04", "n_volumes_kept"] < 50  # what censoring left
+    assert (qc.drop(index="sub-04")["status"] == "ok").all()
+    assert len(read_tsv(out / "failures.tsv")) == 0
+    sfc = read_tsv(out / "sfc.tsv").set_index("participant_id")
+    assert sfc.loc["sub-04"].isna().all() and sfc.drop(index="sub-04").notna().all().all()
+
+    for extra in ((), ("--exclude-qc", "mean_fd>5")):
+        capsys.readouterr()
+        assert (
+            main(extract_args(manifest, tree, tmp_path / f"stops{len(extra)}", *censor, *extra))
+            == 2
+        )
+        error = capsys.readouterr().err.strip()
+        assert "sub-04" in error and "after censoring at FD > 0.5 mm" in error
+        assert "--exclude-qc 'mean_fd>0.5'" in error and len(error.splitlines()) == 1
+
+    kept = tmp_path / "kept"
+    rule = ("--exclude-qc", "mean_fd>5", "--keep-going")
+    assert main(extract_args(manifest, tree, kept, *censor, *rule)) == 0
+    assert read_tsv(kept / "failures.tsv")["participant_id"].tolist() == ["sub-04"]
+    assert read_tsv(kept / "qc.tsv").set_index("participant_id").loc["sub-04", "status"] == "failed"
