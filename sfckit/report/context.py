@@ -122,11 +122,25 @@ class ReportContext:
         return Path(manifest) if manifest and Path(manifest).is_file() else None
 
     def _clinical(self) -> pd.DataFrame | None:
+        """The manifest's clinical table without the participants the primary atlas's
+        extraction excluded by QC or failed (Table 1 describes the analysed sample; how
+        many were left out is in ``self.not_analysed``)."""
         from sfckit.io.manifest import read_manifest
 
+        self.not_analysed: dict[str, int] = {}
         if self.manifest_path is None:
             return None
-        return read_manifest(self.manifest_path, check_files=False).clinical()
+        clinical = read_manifest(self.manifest_path, check_files=False).clinical()
+        features = self.layout.features(self.primary or "")
+        for name, why in ((layout.EXCLUDED, "excluded by quality control"),
+                          (layout.FAILURES, "failed extraction")):  # fmt: skip
+            path = features / name
+            if self.primary and path.is_file():
+                left_out = clinical["participant_id"].isin(read_tsv(path)["participant_id"])
+                if left_out.any():
+                    self.not_analysed[why] = int(left_out.sum())
+                    clinical = clinical[~left_out]
+        return clinical.reset_index(drop=True)
 
     @cached_property
     def primary_sfc(self) -> pd.DataFrame | None:

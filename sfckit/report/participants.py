@@ -71,9 +71,17 @@ def participants_methods(context: ReportContext) -> list[str] | None:
     if not sizes:
         return None
     total = sum(sizes.values())
+    left_out = getattr(context, "not_analysed", {})
     return [
         f"The analysed cohort comprised {count(total, 'participant')}: "
         + listing([f"{integer(n)} {label(g)}" for g, n in sizes.items()])
+        + (
+            f" ({integer(total + sum(left_out.values()))} in the manifest; "
+            + listing(f"{integer(n)} {why}" for why, n in left_out.items())
+            + ")"
+            if left_out
+            else ""
+        )
         + "."
     ]
 
