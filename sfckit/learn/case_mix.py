@@ -328,6 +328,7 @@ def _interpretation(s: dict) -> str:
 
     def f(value: float) -> str:  # two decimals, a rounded zero without its minus sign
         return f"{value:.2f}".replace("-0.00", "0.00")
+
     text = [
         f"At the validation site the model's linear predictor has mean {f(s['lp_mean_external'])}"
         f" and SD {f(s['lp_sd_external'])} (training site: {f(s['lp_mean_training'])} and "

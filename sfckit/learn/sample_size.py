@@ -209,13 +209,14 @@ def sample_size_verdict(
     table = riley_binary_sample_size(parameters=parameters, prevalence=prevalence, cox_snell_r2=r2)
     minimum = int(table["sample_size"].iloc[-1])
     adequate = actual >= minimum
+    shown_prevalence = f"{prevalence:.2f}".removeprefix("0")  # APA: a proportion as .32
     summary.update(
         minimum_n=minimum,
         adequate=adequate,
         cox_snell_r2=r2,
-        sentence=(
+        sentence=(  # the sentence the report and the model card quote
             f"Developing a model with {parameters} candidate predictor parameters at prevalence "
-            f"{prevalence:.3f} and C {c_used:.2f} needs at least {minimum:,} participants "
+            f"{shown_prevalence} and C {c_used:.2f} needs at least {minimum:,} participants "
             f"(Riley et al. 2020); this cohort has {actual:,}, "
             + (
                 "which is enough."

@@ -134,6 +134,28 @@ def small(n: int) -> str:
     return _SMALL[n] if 0 <= n < 10 else integer(n)
 
 
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+          "seventeen", "eighteen", "nineteen")  # fmt: skip
+
+
+def opening_count(n: int, singular: str, plural: str | None = None) -> str:
+    """A count that begins a sentence (APA 7: spelled out): ``No regions``, ``One region``,
+    ``Sixteen regions``, ``Forty-two regions``; from 100 on, ``A total of 310 participants``."""
+    word = singular if n == 1 else plural or singular + "s"
+    if n == 0:
+        return f"No {word}"
+    if n < 10:
+        spelled = _SMALL[n]
+    elif n < 20:
+        spelled = _TEENS[n - 10]
+    elif n < 100:
+        spelled = _TENS[n // 10] + (f"-{_SMALL[n % 10]}" if n % 10 else "")
+    else:
+        return f"A total of {integer(n)} {word}"
+    return f"{spelled.capitalize()} {word}"
+
+
 def part(k: int, n: int) -> str:
     """How many of ``n`` (as the subject of a sentence that names the ``n``): ``all`` when
     every one, ``none`` for none, else ``k`` (never ``10 of 10``)."""

@@ -156,8 +156,9 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
     for name, label in ((layout.FAILURES, "reason"), (layout.EXCLUDED, "rule")):
         if (features / name).is_file():
             table = read_tsv(features / name)
-            what = "failed extraction" if name == layout.FAILURES else "were excluded by QC"
-            blocks.append(_text(f"{count(len(table), 'participant').capitalize()} {what}."))
+            were = "was" if len(table) == 1 else "were"
+            what = "failed extraction" if name == layout.FAILURES else f"{were} excluded by QC"
+            blocks.append(_text(f"{apa.opening_count(len(table), 'participant')} {what}."))
             if len(table):
                 blocks.append(_table(display_table(table, ["participant_id", label])))
     if regions_table.is_file():
@@ -165,7 +166,8 @@ def quality_blocks(context: ReportContext) -> Blocks | None:
         low = coverage[coverage["coverage"] < 1]
         blocks.append(
             _text(
-                f"{count(len(low), 'region').capitalize()} lack a value in some participants "
+                f"{apa.opening_count(len(low), 'region')} "
+                f"{'lacks' if len(low) == 1 else 'lack'} a value in some participants "
                 "(too few gray-matter voxels)."
             )
         )

@@ -55,7 +55,7 @@ def treatment_blocks(context: ReportContext) -> Blocks | None:
                 ],
             ),
             "Heterogeneity: rank-weighted average treatment effect (permutation p) and the "
-            "calibration test of the predicted benefits; p holm: Holm-adjusted over every "
+            "calibration test of the predicted benefits; p Holm: Holm-adjusted over every "
             "RATE and calibration p-value of this run",
         ),
         blocks.table(display_table(overlap), "Overlap: propensities per treatment"),

@@ -9,6 +9,7 @@ import yaml
 
 from sfckit.io.atlases import harvard_oxford
 from sfckit.io.tables import read_tsv
+from sfckit.report.lint import lint_results
 from sfckit.simulate.cohort import SimulationSettings, simulate_cohort
 from sfckit.study import run_study
 
@@ -45,3 +46,5 @@ def test_demo_study_on_aal_with_a_coverage_threshold_runs_to_the_report(tmp_path
         kept_columns = read_tsv(results / folder / "dropped_regions.tsv")
         assert set(kept_columns["region"]) == set(dropped["region"]), folder
     assert any(line.startswith("classify-logistic: done") for line in lines)
+    problems = lint_results(results)  # the demo's own study file reads clean on AAL too
+    assert problems == [], "\n".join(map(str, problems))

@@ -79,3 +79,13 @@ def test_impossible_inputs_are_refused():
         max_cox_snell_r2(prevalence=1.0)
     with pytest.raises(ValueError, match="cox_snell_r2"):
         riley_binary_sample_size(parameters=3, prevalence=0.2, cox_snell_r2=0.9)
+
+
+def test_the_sentence_states_the_prevalence_as_a_proportion():
+    from sfckit.learn.sample_size import sample_size_verdict
+
+    _, summary = sample_size_verdict(
+        parameters=111, n_positive=72, n_negative=154, c_statistic=0.93
+    )
+    assert f"at prevalence {72 / 226:.2f}".replace(" 0.", " .") in summary["sentence"]
+    assert "prevalence 0." not in summary["sentence"]

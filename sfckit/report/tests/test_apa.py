@@ -130,3 +130,16 @@ def test_citations_are_numbered_in_ascending_order_within_brackets(tmp_path):
     assert context.cite("collins") == " [1]"
     assert context.cite("debray", "collins") == " [1, 2]"
     assert context.cite("steyerberg", "debray") == " [2, 3]"
+
+
+@pytest.mark.parametrize(
+    ("n", "said"),
+    [(0, "No regions"), (1, "One region"), (9, "Nine regions"), (16, "Sixteen regions"),
+     (20, "Twenty regions"), (42, "Forty-two regions"), (99, "Ninety-nine regions"),
+     (310, "A total of 310 regions"), (2226, "A total of 2,226 regions")],
+)  # fmt: skip
+def test_a_count_that_opens_a_sentence_is_spelled_out(n, said):
+    from sfckit.report.lint import lint_text
+
+    assert apa.opening_count(n, "region") == said
+    assert lint_text(f"{said} were dropped.", "results.md") == []
