@@ -256,6 +256,8 @@ def label(name: object) -> str:
         return str(labels[text])
     if "_" not in text and text.lower() not in _ABBREVIATIONS:
         return text
+    if any(space in text for space in " \t\n"):  # a phrase: each name in it, files kept
+        return prose_names(text)
     if "/" in text or re.search(r"\.[a-z]{2,4}$", text):
         return text
     words = text.split("_")

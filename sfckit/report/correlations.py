@@ -27,13 +27,16 @@ def correlation_blocks(context: ReportContext) -> Blocks | None:
             f"Of {apa.count(len(table), 'within-group partial correlation')}, "
             f"{apa.part(len(significant), len(table))} reached FDR < .05."
         ),
-        _table(
-            display_table(
-                significant,
-                ["group", "region", "score", "n", "r", "ci_low", "ci_high", "p", "p_fdr"],
-            )
-        ),
     ]
+    if len(significant):  # the sentence above says when there is none
+        blocks.append(
+            _table(
+                display_table(
+                    significant,
+                    ["group", "region", "score", "n", "r", "ci_low", "ci_high", "p", "p_fdr"],
+                )
+            )
+        )
     differences_path = context.layout.correlations / layout.CORRELATION_DIFFERENCES
     if differences_path.is_file() and len(significant):
         differences = read_tsv(differences_path)

@@ -251,6 +251,13 @@ def specificity_blocks(context: ReportContext) -> Blocks | None:
     if not (folder / layout.SPECIFICITY).is_file():
         return None
     table = read_tsv(folder / layout.SPECIFICITY)
+    if not len(table):
+        return [
+            _text(
+                "No region differed in SFC, so there is no difference to compare with "
+                "regional GMV and ALFF."
+            )
+        ]
     return [
         _table(display_table(table)),
         _text(

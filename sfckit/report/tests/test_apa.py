@@ -143,3 +143,13 @@ def test_a_count_that_opens_a_sentence_is_spelled_out(n, said):
 
     assert apa.opening_count(n, "region") == said
     assert lint_text(f"{said} were dropped.", "results.md") == []
+
+
+def test_a_phrase_keeps_its_file_names_and_labels_its_names():
+    """A table cell holding a sentence (checklist evidence) is not split at every
+    underscore: file names stay, names become labels."""
+    phrase = "dataset_description.json in every output folder; adjusted for onset_age"
+    assert apa.label(phrase) == (
+        "dataset_description.json in every output folder; adjusted for onset age"
+    )
+    assert apa.label("duration_months") == "duration months"
