@@ -292,12 +292,32 @@ def lint_results(folder: str | Path) -> list[Problem]:
     return problems
 
 
+USAGE = "usage: python -m sfckit.report.lint RESULTS [RESULTS ...]"
+
+
 def main(argv: Iterable[str] | None = None) -> int:
-    """Print the problems of each results folder named; 1 if there are any."""
-    problems = [p for folder in (list(argv or sys.argv[1:])) for p in lint_results(folder)]
+    """Print the problems of each results folder named: 0 if none, 1 if any, 2 (with a
+    one-line error) when a path is not a results folder, since reading nothing must never
+    look like a clean pass."""
+    folders = list(sys.argv[1:] if argv is None else argv)
+    if not folders or any(f in ("-h", "--help") for f in folders):
+        print(USAGE + "\n(a results folder holds methods.md, results.md or report.html)")
+        return 0 if folders else 2
+    for folder in folders:
+        path = Path(folder)
+        readable = [n for n in ("methods.md", "results.md", "report.html") if (path / n).is_file()]
+        if not path.is_dir() or not readable:
+            print(
+                f"sfckit lint: error: {folder} is not a results folder (no methods.md, "
+                "results.md or report.html in it); fix: give the folder sfckit run, demo or "
+                "report wrote",
+                file=sys.stderr,
+            )
+            return 2
+    problems = [p for folder in folders for p in lint_results(folder)]
     for problem in problems:
         print(problem)
-    print(f"{len(problems)} problems")
+    print(f"{len(problems)} problem{'' if len(problems) == 1 else 's'}")
     return 1 if problems else 0
 
 

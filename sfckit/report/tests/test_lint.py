@@ -216,3 +216,22 @@ def test_the_pages_paragraphs_and_captions_are_read_as_prose(tmp_path):
     clean = page.replace("<p>1 of 666", "<p>Of 666, one of the").replace(">2 voxels", ">Two")
     (tmp_path / "report.html").write_text(clean)
     assert [p for p in lint_results(tmp_path) if p.kind == "opening-numeral"] == []
+
+
+def test_reading_nothing_is_an_error_not_a_clean_pass(tmp_path, capsys):
+    """A new user gave a missing path, an empty folder and a file: each said '0 problems'."""
+    from sfckit.report.lint import main
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "results.md").write_text("# Results\n")
+    for target in (tmp_path / "missing", tmp_path / "empty", tmp_path / "results.md"):
+        assert main([str(target)]) == 2
+        error = capsys.readouterr().err
+        assert str(target) in error and "not a results folder" in error
+    assert main([]) == 2
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.md").write_text("We found 15 regions. 4 region(s) differed.\n")
+    assert main([str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "2 problems"
+    (tmp_path / "run" / "results.md").write_text("We found 15 regions.\n")
+    assert main([str(tmp_path / "run")]) == 0
