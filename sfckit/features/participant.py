@@ -386,7 +386,7 @@ def _alff_from_bold(
                 fix="raise --fd-threshold, or exclude the participant (e.g. --exclude-qc "
                 "'mean_fd>0.5', which applies to such a run before this check)",
             )
-            error.motion = {  # what qc.tsv records of the run; see CensoredAway
+            error.motion = {  # what qc.tsv records of the run; see Failure.motion
                 "mean_fd": mean_fd,
                 "n_fd_volumes": n_fd,
                 "n_censored": n_censored,
